@@ -1,0 +1,370 @@
+"""The ``evalkit`` command line (typer).
+
+Every command turns an :class:`~evalkit.errors.EvalkitError` into one line on stderr and exit code 2
+(``--debug`` shows the traceback). ``evalkit gate`` exits 1 on a regression. Heavy modules are imported
+inside the commands so that ``evalkit --help`` and spawned verifier workers start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from evalkit.errors import EvalkitError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Does RL expand what a model can solve? pass@k to k=1024, frontier classes, reports, a CI gate.",
+)
+train_app = typer.Typer(no_args_is_help=True, help="Make checkpoints: a tiny base model (sft) or an RL model (grpo).")
+app.add_typer(train_app, name="train")
+
+_DEBUG = {"on": False}
+
+TaskOpt = Annotated[list[str], typer.Option("--task", "-t", help="Task spec NAME or NAME@key=value,... (repeatable).")]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    _DEBUG["on"] = debug
+
+
+def _specs(tasks: list[str]) -> list[Any]:
+    from evalkit.tasks import TaskSpec
+
+    if not tasks:
+        raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
+    return [TaskSpec.parse(t) for t in tasks]
+
+
+@app.command("tasks")
+def tasks_cmd() -> None:
+    """List the registered tasks and their parameters."""
+    import dataclasses
+
+    from evalkit.tasks import get_family, task_names
+
+    for name in task_names():
+        fam = get_family(name)
+        params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(fam.Config))
+        typer.echo(f"{name:10s} {fam.description}\n{'':10s} parameters: {params}")
+
+
+@app.command("problems")
+def problems_cmd(
+    task: Annotated[str, typer.Argument(help="Task spec, e.g. add or add@digits=4.")],
+    limit: Annotated[int, typer.Option(help="Number of problems.")] = 10,
+    seed: Annotated[int, typer.Option(help="Problem seed.")] = 0,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line.")] = False,
+) -> None:
+    """Print a task's problems."""
+    from evalkit.tasks import TaskSpec, make_problems
+
+    for p in make_problems(TaskSpec.parse(task), seed, limit):
+        typer.echo(json.dumps(p.to_json()) if jsonl else f"{p.id}\t{p.prompt!r}\t{p.reference!r}")
+
+
+@app.command("sample")
+def sample_cmd(
+    model: Annotated[
+        str, typer.Argument(help="Checkpoint directory or hub id (or a samples JSONL for --backend replay).")
+    ],
+    out: Annotated[Path, typer.Option(help="Run directory; rerunning the same command resumes it.")],
+    task: TaskOpt = [],  # noqa: B006
+    n: Annotated[int, typer.Option(help="Samples per problem.")] = 16,
+    backend: Annotated[str, typer.Option(help="hf or replay.")] = "hf",
+    temperature: float = 1.0,
+    top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k")] = 0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 32,
+    stop: Annotated[list[str], typer.Option(help="Stop string (repeatable).")] = [],  # noqa: B006
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    problem_seed: Annotated[int, typer.Option("--problem-seed", help="Seed of the problem generators.")] = 0,
+    limit: Annotated[int, typer.Option(help="Problems per task.")] = 100,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows decoded together (hf).")] = 512,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
+    workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
+    verify_timeout: Annotated[float, typer.Option("--verify-timeout", help="Seconds per verification.")] = 10.0,
+    force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
+) -> None:
+    """Sample N completions per problem, store them, verify them (resumable)."""
+    from evalkit.runner import SampleRequest, sample
+    from evalkit.sampling.base import BACKENDS, SamplingConfig, make_backend
+
+    if backend not in BACKENDS:
+        make_backend(backend, model)  # raises with suggestions
+    options: dict[str, Any] = {"batch_size": batch_size, "device": device} if backend == "hf" else {}
+    req = SampleRequest(
+        model=model,
+        specs=_specs(task),
+        n=n,
+        out=out,
+        backend=backend,
+        sampling=SamplingConfig(temperature, top_p, top_k, max_tokens, tuple(stop)),
+        seed=seed,
+        problem_seed=problem_seed,
+        limit=limit,
+        force=force,
+        backend_options=options,
+        workers=workers,
+        verify_timeout_s=verify_timeout,
+    )
+    store = sample(req)
+    _print_summary(store.root)
+
+
+@app.command("import")
+def import_cmd(
+    samples: Annotated[Path, typer.Argument(help='JSONL lines {"problem_id", "completion"[, "sample_idx"]}.')],
+    out: Annotated[Path, typer.Option(help="Run directory to create.")],
+    task: TaskOpt = [],  # noqa: B006
+    problem_seed: Annotated[int, typer.Option("--problem-seed")] = 0,
+    limit: int = 100,
+    force: bool = False,
+) -> None:
+    """Import completions made elsewhere as a run, and verify them."""
+    from evalkit.runner import import_samples
+
+    store = import_samples(samples, _specs(task), out, problem_seed, limit, force)
+    _print_summary(store.root)
+
+
+@app.command("score")
+def score_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    workers: int | None = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per verification.")] = 10.0,
+) -> None:
+    """Re-verify every completion of a run (replacing its verdicts)."""
+    from evalkit.store import RunStore
+    from evalkit.verify import verify_run
+
+    store = RunStore.open(run)
+    store.lock()
+    count = verify_run(store, rescore=True, workers=workers, timeout_s=timeout)
+    typer.echo(f"verified {count} completions", err=True)
+    _print_summary(run)
+
+
+def _print_summary(run: Path) -> None:
+    from evalkit.results import load_run, summarize
+
+    summary = summarize(load_run(run))
+    for task, row in summary["tasks"].items():
+        cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
+        typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
+    if summary["unverified"]:
+        typer.echo(f"note: {summary['unverified']} completions have no verdict yet; run `evalkit score`", err=True)
+
+
+@app.command("summary")
+def summary_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """pass@k per task (every power of two up to n) for a run."""
+    from evalkit.results import load_run, summarize
+
+    if as_json:
+        typer.echo(json.dumps(summarize(load_run(run)), indent=1))
+    else:
+        _print_summary(run)
+
+
+@app.command("compare")
+def compare_cmd(
+    base: Annotated[Path, typer.Argument(help="Base run directory, or base checkpoint (with --task).")],
+    rl: Annotated[Path, typer.Argument(help="RL run directory, or RL checkpoint (with --task).")],
+    out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path("reports/compare"),
+    task: TaskOpt = [],  # noqa: B006
+    n: Annotated[int, typer.Option(help="Samples per problem when sampling checkpoints.")] = 64,
+    limit: int = 100,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Also print the summary JSON.")] = False,
+) -> None:
+    """Compare a base and an RL run: frontier classes, pass@k curves, HTML report."""
+    from evalkit.compare import compare_runs
+    from evalkit.report import write_report
+    from evalkit.results import load_run
+
+    runs = []
+    for label, path in (("base", base), ("rl", rl)):
+        if (path / "manifest.json").is_file():
+            runs.append(path)
+        elif (path / "config.json").is_file():
+            from evalkit.runner import SampleRequest, sample
+            from evalkit.sampling.base import SamplingConfig
+
+            run_dir = out / f"{label}_run"
+            sample(
+                SampleRequest(
+                    model=str(path),
+                    specs=_specs(task),
+                    n=n,
+                    out=run_dir,
+                    limit=limit,
+                    sampling=SamplingConfig(max_tokens=max_tokens),
+                )
+            )
+            runs.append(run_dir)
+        else:
+            raise EvalkitError(f"{path}: neither a run directory (manifest.json) nor a checkpoint (config.json)")
+    summary = compare_runs(load_run(runs[0]), load_run(runs[1]))
+    html = write_report(summary, out / "report.html")
+    _print_compare(summary)
+    typer.echo(f"report: {html}", err=True)
+    if as_json:
+        typer.echo(html.with_suffix(".json").read_text())
+
+
+def _print_compare(summary: dict[str, Any]) -> None:
+    for name, sec in [("overall", summary["overall"]), *summary["tasks"].items()]:
+        ks = [str(k) for k in (1, sec["n"])]
+        b, r = sec["pass_at_k"]["base"], sec["pass_at_k"]["rl"]
+        cls = sec["classes"]
+        typer.echo(
+            f"{name:10s} pass@1 {b[ks[0]]:.3f} -> {r[ks[0]]:.3f}   pass@{ks[1]} {b[ks[1]]:.3f} -> {r[ks[1]]:.3f}   "
+            f"rl-only {cls['rl_only']}  base-only {cls['base_only']}  both {cls['both']}  neither {cls['neither']}"
+        )
+
+
+@app.command("gate")
+def gate_cmd(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run directory.")],
+    candidate: Annotated[Path, typer.Argument(help="Candidate run directory.")],
+    k: Annotated[list[int], typer.Option("--k", help="k to check (repeatable).")] = [1],  # noqa: B006
+    max_drop: Annotated[float, typer.Option("--max-drop", help="Largest allowed absolute drop of pass@k.")] = 0.02,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Exit 0 when the candidate did not regress, 1 when pass@k dropped more than --max-drop, 2 on bad input."""
+    from evalkit.gate import run_gate
+    from evalkit.results import load_run
+
+    result = run_gate(load_run(baseline), load_run(candidate), list(k), max_drop)
+    if as_json:
+        typer.echo(
+            json.dumps({"passed": result.passed, "regressions": result.regressions, "lines": result.lines}, indent=1)
+        )
+    else:
+        for line in result.lines:
+            typer.echo(line)
+        typer.echo("gate: PASS" if result.passed else "gate: FAIL (regression)")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@train_app.command("sft")
+def train_sft_cmd(
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+    task: TaskOpt = [],  # noqa: B006
+    steps: int = 1000,
+    seed: int = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
+    lr: float = 3e-3,
+    hidden_size: Annotated[int, typer.Option("--hidden-size")] = 128,
+    layers: int = 4,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Stop after this many seconds.")] = None,
+) -> None:
+    """Train a tiny character-level Llama from scratch on procedural tasks (a base checkpoint)."""
+    from evalkit.tinymodel import TinyConfig
+    from evalkit.train.sft import SFTConfig, train_sft
+
+    path = train_sft(
+        _specs(task),
+        out,
+        SFTConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, time_limit_s=time_limit),
+        TinyConfig(hidden_size=hidden_size, layers=layers),
+        log=lambda m: typer.echo(m, err=True),
+    )
+    typer.echo(str(path))
+
+
+@train_app.command("grpo")
+def train_grpo_cmd(
+    model: Annotated[str, typer.Option(help="Starting checkpoint.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+    task: TaskOpt = [],  # noqa: B006
+    steps: int = 100,
+    group_size: Annotated[int, typer.Option("--group-size")] = 16,
+    prompts_per_step: Annotated[int, typer.Option("--prompts-per-step")] = 32,
+    temperature: float = 1.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 16,
+    lr: float = 1e-4,
+    beta: Annotated[float, typer.Option(help="KL coefficient.")] = 0.01,
+    eps_low: Annotated[float, typer.Option("--eps-low")] = 0.2,
+    eps_high: Annotated[float, typer.Option("--eps-high")] = 0.4,
+    epochs: Annotated[int, typer.Option(help="Optimisation passes per rollout batch.")] = 2,
+    reset_every: Annotated[int, typer.Option("--reset-every", help="Reference+optimizer reset period (0: never).")] = 0,
+    dynamic_sampling: Annotated[bool, typer.Option("--dynamic-sampling/--no-dynamic-sampling")] = True,
+    seed: int = 0,
+    time_limit: Annotated[float | None, typer.Option("--time-limit")] = None,
+) -> None:
+    """Train with GRPO (clip-higher, KL to a reference, resets, dynamic sampling)."""
+    from evalkit.train.grpo import GRPOConfig, train_grpo
+
+    cfg = GRPOConfig(
+        steps=steps,
+        group_size=group_size,
+        prompts_per_step=prompts_per_step,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        lr=lr,
+        beta=beta,
+        eps_low=eps_low,
+        eps_high=eps_high,
+        epochs=epochs,
+        reset_every=reset_every,
+        dynamic_sampling=dynamic_sampling,
+        seed=seed,
+        time_limit_s=time_limit,
+    )
+    path = train_grpo(model, _specs(task), out, cfg, log=lambda m: typer.echo(m, err=True))
+    typer.echo(str(path))
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("reports/demo"),
+    quick: Annotated[bool, typer.Option("--quick", help="A ~1 minute version (smaller model budget, n=64).")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Retrain the checkpoints even if they exist.")] = False,
+) -> None:
+    """Train a tiny base, RL it, sample both to n=1024, compare, report, gate: offline on a CPU."""
+    from evalkit.demo import run_demo
+
+    run_demo(out, quick=quick, fresh=fresh)
+
+
+def main() -> int:
+    """Console entry point: run the app, turning EvalkitError into a one-line message and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except EvalkitError as exc:
+        if _DEBUG["on"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted; rerun the same command to resume", err=True)
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return int(exc.exit_code)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

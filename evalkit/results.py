@@ -1,0 +1,136 @@
+"""What a run says, read back from its store: per-problem counts, pass@k per task, status rates.
+
+Only the store is read (never live objects), so a summary can be rebuilt from a run directory alone.
+A completion without a verdict is not counted; :func:`load_run` says how many there are.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.errors import EvalkitError
+from evalkit.stats import pass_at_k, powers_of_two
+from evalkit.store import RunStore
+from evalkit.types import STATUSES, Problem
+
+
+@dataclass
+class RunResults:
+    """Per-problem outcomes of one run.
+
+    Attributes:
+        passed: For each problem id, the verdicts' ``passed`` in sample_idx order.
+        example: For each problem id, one correct completion (the lowest sample_idx), if any.
+        unverified: Completions stored without a verdict (not counted anywhere).
+        rates: Fraction of verified completions per status, plus "truncated" from finish reasons.
+    """
+
+    root: Path
+    manifest: dict[str, Any]
+    problems: list[Problem]
+    passed: dict[str, np.ndarray]
+    example: dict[str, str]
+    unverified: int
+    rates: dict[str, float] = field(default_factory=dict)
+
+    def n(self, pid: str) -> int:
+        return int(self.passed[pid].size) if pid in self.passed else 0
+
+    def c(self, pid: str, upto: int | None = None) -> int:
+        arr = self.passed.get(pid, np.zeros(0, dtype=bool))
+        return int(arr[:upto].sum()) if upto is not None else int(arr.sum())
+
+    def label(self) -> str:
+        return str(self.manifest.get("identity", {}).get("model", self.root))
+
+
+def load_run(root: Path) -> RunResults:
+    """Read a run directory into per-problem arrays."""
+    store = RunStore.open(root)
+    manifest = store.manifest()
+    problems = store.problems()
+    verdicts = store.verdicts()
+    by_problem: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+    example: dict[str, tuple[int, str]] = {}
+    unverified = 0
+    truncated = 0
+    for comp in store.iter_completions():
+        verdict = verdicts.get((comp.problem_id, comp.sample_idx))
+        if verdict is None:
+            unverified += 1
+            continue
+        truncated += comp.finish_reason == "length"
+        by_problem[comp.problem_id].append((comp.sample_idx, verdict.passed))
+        if verdict.passed and (comp.problem_id not in example or comp.sample_idx < example[comp.problem_id][0]):
+            example[comp.problem_id] = (comp.sample_idx, comp.text)
+    passed = {pid: np.array([ok for _, ok in sorted(rows)], dtype=bool) for pid, rows in by_problem.items()}
+    total = sum(a.size for a in passed.values())
+    counts = dict.fromkeys(STATUSES, 0)
+    for v in verdicts.values():
+        counts[v.status] += 1
+    rates = {s: (counts[s] / total if total else 0.0) for s in ("empty", "timeout", "error")}
+    rates["truncated"] = truncated / total if total else 0.0
+    return RunResults(
+        Path(root), manifest, problems, passed, {k: v for k, (_, v) in example.items()}, unverified, rates
+    )
+
+
+def _bucket(problem: Problem) -> str | None:
+    bucket = problem.meta.get("bucket") if isinstance(problem.meta, dict) else None
+    return str(bucket) if bucket is not None else None
+
+
+def task_table(
+    results: RunResults, problems: list[Problem], ks: list[int], upto: int | None = None
+) -> dict[str, float | None]:
+    """Mean pass@k over ``problems`` for each k (None where some problem has fewer than k samples)."""
+    if not problems:
+        raise EvalkitError(f"{results.root}: no problems selected")
+    n = np.array([min(results.n(p.id), upto) if upto else results.n(p.id) for p in problems])
+    c = np.array([results.c(p.id, upto) for p in problems])
+    table: dict[str, float | None] = {}
+    for k in ks:
+        if n.min() < max(k, 1):
+            table[str(k)] = None
+        else:
+            table[str(k)] = float(np.mean(pass_at_k(n, c, k)))
+    return table
+
+
+def summarize(results: RunResults) -> dict[str, Any]:
+    """The JSON of ``evalkit summary``: pass@k per task and k, and per-problem (n, c)."""
+    by_task: dict[str, list[Problem]] = defaultdict(list)
+    for p in results.problems:
+        by_task[p.task].append(p)
+    tasks = {}
+    for task, probs in sorted(by_task.items()):
+        ns = [results.n(p.id) for p in probs]
+        if min(ns) == 0:
+            missing = sum(1 for x in ns if x == 0)
+            raise EvalkitError(
+                f"{results.root}: {missing} problem(s) of task {task} have no verified samples; "
+                "rerun the same `evalkit sample` command to finish, or `evalkit score`"
+            )
+        ks = powers_of_two(min(ns))
+        tasks[task] = {
+            "n_problems": len(probs),
+            "n_min": min(ns),
+            "n_max": max(ns),
+            "pass_at_k": task_table(results, probs, ks),
+        }
+    return {
+        "run": str(results.root),
+        "model": results.label(),
+        "fingerprint": results.manifest.get("fingerprint"),
+        "unverified": results.unverified,
+        "rates": results.rates,
+        "tasks": tasks,
+        "problems": [
+            {"problem_id": p.id, "task": p.task, "n": results.n(p.id), "c": results.c(p.id)} for p in results.problems
+        ],
+    }

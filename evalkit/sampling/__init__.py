@@ -1,0 +1,11 @@
+"""Sampler backends: one protocol, several engines.
+
+* :mod:`.hf`: transformers on CPU or CUDA, batched, per-sample seeds (always available).
+* :mod:`.replay`: completions produced elsewhere, read from JSON lines.
+
+Heavy imports (torch, transformers) happen only when a backend is built.
+"""
+
+from evalkit.sampling.base import BACKENDS, Backend, SamplingConfig, make_backend, sample_seed
+
+__all__ = ["BACKENDS", "Backend", "SamplingConfig", "make_backend", "sample_seed"]

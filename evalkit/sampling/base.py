@@ -1,0 +1,94 @@
+"""The sampler protocol, sampling parameters and per-sample seed allocation."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from evalkit.errors import EvalkitError
+from evalkit.types import Completion, Problem
+
+SEED_BLOCK_BITS = 20  # 2**20 samples per problem: seeds of one problem never overlap another's
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling parameters shared by every backend.
+
+    Attributes:
+        temperature: 0 means greedy decoding.
+        top_p: Nucleus sampling mass (1.0 disables it).
+        top_k: Keep the k most likely tokens (0 disables it).
+        max_tokens: Generated tokens per completion, end-of-sequence token included.
+        stop: Strings that end a completion; the stop string itself is not kept in the text.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_tokens: int = 32
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise EvalkitError(f"--temperature must be >= 0 (got {self.temperature})")
+        if not 0 < self.top_p <= 1:
+            raise EvalkitError(f"--top-p must be in (0, 1] (got {self.top_p})")
+        if self.top_k < 0:
+            raise EvalkitError(f"--top-k must be >= 0 (got {self.top_k})")
+        if self.max_tokens < 1:
+            raise EvalkitError(f"--max-tokens must be >= 1 (got {self.max_tokens})")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stop"] = list(self.stop)
+        return data
+
+
+def sample_seed(run_seed: int, problem_id: str, sample_idx: int) -> int:
+    """The seed of one sample: a per-problem block base (from a hash of run seed and problem id) plus
+    the sample index, so that an engine that seeds child i of a request with ``seed + i`` (vLLM)
+    reproduces exactly these seeds, and no two samples of a run share a seed."""
+    if not 0 <= sample_idx < (1 << SEED_BLOCK_BITS):
+        raise ValueError(f"sample_idx {sample_idx} out of range")
+    digest = hashlib.blake2b(f"{run_seed}:{problem_id}".encode(), digest_size=8).digest()
+    base = (int.from_bytes(digest, "little") >> (64 - 63 + SEED_BLOCK_BITS)) << SEED_BLOCK_BITS
+    return base + sample_idx
+
+
+class Backend(Protocol):
+    """What every sampler provides."""
+
+    name: str
+
+    def describe(self) -> dict[str, Any]:
+        """Identity of the model behind the backend (path, content hash...) for the run manifest."""
+        ...
+
+    def generate(
+        self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
+    ) -> Iterator[list[Completion]]:
+        """Yield completions for every (problem, sample indices) job, in chunks ready to persist."""
+        ...
+
+
+BACKENDS = ("hf", "replay")
+
+
+def make_backend(name: str, model: str, **options: Any) -> Backend:
+    """Build a backend by name; an unknown name is an EvalkitError with suggestions."""
+    if name == "hf":
+        from evalkit.sampling.hf import HFBackend
+
+        return HFBackend(model, **options)
+    if name == "replay":
+        from evalkit.sampling.replay import ReplayBackend
+
+        return ReplayBackend(Path(model))
+    close = difflib.get_close_matches(name, BACKENDS, n=2)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise EvalkitError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})")

@@ -1,0 +1,156 @@
+"""The transformers backend: batched sampling on CPU or CUDA with per-sample seeds.
+
+Rows of a batch are samples of one or more problems; samples of the same problem share one prompt
+prefill (see :mod:`evalkit.sampling.decode`). Finish reason is "stop" when the model emits its
+end-of-sequence token or a stop string, "length" at ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import EvalkitError
+from evalkit.sampling.base import SamplingConfig, sample_seed
+from evalkit.types import Completion, Problem
+
+_FULL_HASH_LIMIT = 1 << 30  # hash whole files up to 1 GiB in total; sample larger checkpoints
+
+
+def checkpoint_hash(path: Path) -> str:
+    """A content hash of a checkpoint directory (file names and bytes; for checkpoints over 1 GiB,
+    names, sizes and the first and last MiB of each file)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    total = sum(p.stat().st_size for p in files)
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(str(p.relative_to(path)).encode() + b"\0" + str(p.stat().st_size).encode())
+        with p.open("rb") as fh:
+            if total <= _FULL_HASH_LIMIT:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+            else:
+                digest.update(fh.read(1 << 20))
+                fh.seek(max(0, p.stat().st_size - (1 << 20)))
+                digest.update(fh.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def load_model_and_tokenizer(model: str, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any, str]:
+    """Load a causal LM and its tokenizer from a directory or a hub id; returns (model, tokenizer, device).
+
+    Raises:
+        EvalkitError: when the path does not exist and the hub cannot provide the id.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    else:
+        torch_dtype = getattr(torch, dtype)
+    local = Path(model).expanduser()
+    looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1
+    if looks_local and not local.is_dir():
+        raise EvalkitError(f"model {model!r}: no such checkpoint directory")
+    source = str(local) if local.is_dir() else model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        lm: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        where = "checkpoint directory" if local.is_dir() else "hub id (is the network reachable?)"
+        raise EvalkitError(f"model {model!r}: could not load it as a {where}: {reason}") from None
+    lm.to(device)
+    lm.eval()
+    return lm, tokenizer, device
+
+
+class HFBackend:
+    """Sampler backed by transformers.
+
+    Args:
+        model: Checkpoint directory or hub id.
+        device: "auto", "cpu", "cuda", "cuda:1"...
+        dtype: "auto" (bf16 on CUDA, fp32 on CPU) or a torch dtype name.
+        batch_size: Rows decoded together.
+    """
+
+    name = "hf"
+
+    def __init__(self, model: str, device: str = "auto", dtype: str = "auto", batch_size: int = 512) -> None:
+        self.model_name = model
+        self.model, self.tokenizer, self.device = load_model_and_tokenizer(model, device, dtype)
+        self.batch_size = max(1, batch_size)
+        local = Path(model).expanduser()
+        self._hash = checkpoint_hash(local) if local.is_dir() else f"hub:{model}"
+        self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
+        if self.tokenizer.eos_token_id is None:
+            raise EvalkitError(f"model {model!r}: its tokenizer has no end-of-sequence token")
+
+    def describe(self) -> dict[str, Any]:
+        local = Path(self.model_name).expanduser()
+        return {
+            "model": str(local.resolve()) if local.is_dir() else self.model_name,
+            "model_hash": self._hash,
+        }
+
+    def encode_prompt(self, problem: Problem, sampling: SamplingConfig) -> list[int]:
+        """Prompt token ids; refuses a prompt that cannot fit with ``max_tokens`` in the context."""
+        ids: list[int] = self.tokenizer(problem.prompt)["input_ids"]
+        if self.max_positions and len(ids) + sampling.max_tokens > self.max_positions:
+            raise EvalkitError(
+                f"problem {problem.id}: prompt is {len(ids)} tokens; with --max-tokens {sampling.max_tokens} "
+                f"it exceeds the model's context of {self.max_positions} tokens (lower --max-tokens)"
+            )
+        return ids
+
+    def generate(
+        self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
+    ) -> Iterator[list[Completion]]:
+        """Yield one list of completions per decoded batch."""
+        from evalkit.sampling.decode import decode
+
+        encoded = {problem.id: self.encode_prompt(problem, sampling) for problem, _ in jobs}
+        rows = [(problem, idx) for problem, indices in jobs for idx in indices]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        stop_check = self._stop_checker(sampling.stop) if sampling.stop else None
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            seeds = [sample_seed(run_seed, p.id, idx) for p, idx in batch]
+            outs = decode(
+                self.model,
+                [encoded[p.id] for p, _ in batch],
+                seeds,
+                sampling,
+                self.tokenizer.eos_token_id,
+                pad,
+                stop_check,
+            )
+            chunk = []
+            for (problem, idx), seed, out in zip(batch, seeds, outs, strict=True):
+                text = self.tokenizer.decode(out.token_ids, skip_special_tokens=True)
+                text = _cut_at_stop(text, sampling.stop)
+                chunk.append(Completion(problem.id, idx, text, len(out.token_ids), out.finish_reason, seed))  # type: ignore[arg-type]
+            yield chunk
+
+    def _stop_checker(self, stops: Sequence[str]) -> Any:
+        tokenizer = self.tokenizer
+
+        def check(token_ids: list[int]) -> bool:
+            text = tokenizer.decode(token_ids[-64:], skip_special_tokens=True)
+            return any(s in text for s in stops)
+
+        return check
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+    return text if cut < 0 else text[:cut]

@@ -1,0 +1,114 @@
+"""The replay backend: completions produced elsewhere, read from a JSON-lines file.
+
+Each line is ``{"problem_id": str, "completion": str}`` with optional ``sample_idx`` (int),
+``n_tokens`` (int) and ``finish_reason`` ("stop" or "length"). Lines without ``sample_idx`` take the
+next free index of their problem in file order. Bad lines are errors naming the file and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import EvalkitError
+from evalkit.sampling.base import SamplingConfig
+from evalkit.types import Completion, Problem
+
+MAX_TEXT_CHARS = 1_000_000  # longer completions are cut (and marked finish_reason "length")
+
+
+def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[str, int], Completion]:
+    """Parse and validate a samples file; every problem error names ``path:line``."""
+    if not path.is_file():
+        raise EvalkitError(f"{path}: no such file")
+    out: dict[tuple[str, int], Completion] = {}
+    next_idx: dict[str, int] = defaultdict(int)
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalkitError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise EvalkitError(f"{where}: expected a JSON object")
+            pid, text = row.get("problem_id"), row.get("completion")
+            if not isinstance(pid, str) or not pid:
+                raise EvalkitError(f"{where}: missing or non-string field 'problem_id'")
+            if not isinstance(text, str):
+                raise EvalkitError(f"{where}: problem {pid}: missing or non-string field 'completion'")
+            if known_ids is not None and pid not in known_ids:
+                raise EvalkitError(f"{where}: unknown problem id {pid!r} (not in the selected tasks)")
+            idx = row.get("sample_idx", next_idx[pid])
+            if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+                raise EvalkitError(f"{where}: problem {pid}: 'sample_idx' must be an integer >= 0")
+            if (pid, idx) in out:
+                raise EvalkitError(f"{where}: problem {pid}: sample_idx {idx} appears twice")
+            next_idx[pid] = max(next_idx[pid], idx + 1)
+            finish = row.get("finish_reason", "stop")
+            if finish not in ("stop", "length"):
+                raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop' or 'length'")
+            if len(text) > MAX_TEXT_CHARS:
+                text, finish = text[:MAX_TEXT_CHARS], "length"
+            n_tokens = row.get("n_tokens", 0)
+            if not isinstance(n_tokens, int) or n_tokens < 0:
+                raise EvalkitError(f"{where}: problem {pid}: 'n_tokens' must be an integer >= 0")
+            out[(pid, idx)] = Completion(pid, idx, text, n_tokens, finish, -1)
+    if not out:
+        raise EvalkitError(f"{path}: no samples in the file")
+    return out
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class ReplayBackend:
+    """Serves stored completions as if they were being sampled now."""
+
+    name = "replay"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._samples: dict[tuple[str, int], Completion] | None = None
+        if not path.is_file():
+            raise EvalkitError(f"{path}: no such samples file")
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": f"replay:{self.path.resolve()}", "model_hash": file_hash(self.path)}
+
+    def samples(self, known_ids: set[str] | None = None) -> dict[tuple[str, int], Completion]:
+        if self._samples is None:
+            self._samples = read_samples(self.path, known_ids)
+        return self._samples
+
+    def available(self, problem_id: str) -> int:
+        return sum(1 for pid, _ in self.samples() if pid == problem_id)
+
+    def generate(
+        self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
+    ) -> Iterator[list[Completion]]:
+        """Yield the stored completions for the requested indices; indices with no stored completion
+        are skipped (the run then has fewer than n samples for that problem, and says so)."""
+        samples = self.samples({p.id for p, _ in jobs})
+        chunk: list[Completion] = []
+        for problem, indices in jobs:
+            for idx in indices:
+                found = samples.get((problem.id, idx))
+                if found is not None:
+                    chunk.append(found)
+                if len(chunk) >= 4096:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk

@@ -1,0 +1,74 @@
+"""The records that flow through evalkit: problems, completions and verdicts.
+
+They are plain frozen dataclasses so that they pickle cheaply into verifier workers and serialise to
+JSON lines without a schema library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length"]
+Status = Literal["ok", "empty", "truncated", "timeout", "error"]
+STATUSES: tuple[Status, ...] = ("ok", "empty", "truncated", "timeout", "error")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a task.
+
+    Attributes:
+        id: Stable id derived from (task, task config, seed, index); never random.
+        task: Name of the task family that made it (the registry key).
+        prompt: The text given to the model.
+        reference: The reference answer the verifier compares against.
+        meta: Whatever else describes the problem (difficulty bucket, operands...). JSON-serialisable.
+    """
+
+    id: str
+    task: str
+    prompt: str
+    reference: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"problem_id": self.id, **{k: v for k, v in asdict(self).items() if k != "id"}}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled completion, as stored in the run's shards.
+
+    Attributes:
+        problem_id: The problem it answers.
+        sample_idx: Index in 0..n-1; (problem_id, sample_idx) is unique within a run.
+        text: The generated text, stored losslessly (lone surrogates and NUL included).
+        n_tokens: Number of generated tokens (0 when unknown, e.g. imported completions).
+        finish_reason: "stop" (end of sequence or stop string) or "length" (hit max tokens).
+        seed: The seed that produced this sample (-1 when unknown).
+    """
+
+    problem_id: str
+    sample_idx: int
+    text: str
+    n_tokens: int = 0
+    finish_reason: FinishReason = "stop"
+    seed: int = -1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verifier's judgement of one completion.
+
+    Attributes:
+        passed: What pass@k counts. Never true for a timeout or an error.
+        score: Continuous reward in [0, 1] (equal to ``passed`` for exact-answer tasks).
+        status: ok, empty, truncated, timeout or error.
+        detail: A short human-readable reason (the extracted answer, the exception message...).
+    """
+
+    passed: bool
+    score: float
+    status: Status
+    detail: str = ""
