@@ -342,7 +342,8 @@ def demo_cmd(
 def main() -> int:
     """Console entry point: run the app, turning EvalkitError into a one-line message and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # without standalone mode click returns the code of a typer.Exit instead of raising it
+        code = app(standalone_mode=False)
     except EvalkitError as exc:
         if _DEBUG["on"]:
             raise
@@ -363,7 +364,7 @@ def main() -> int:
             exc.show()
             return int(exc.exit_code)
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

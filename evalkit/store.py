@@ -48,6 +48,11 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "")
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             changes.extend(describe_changes(a, b, f"{prefix}{key}."))
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            # name the element that changed (``tasks.1.params.digits``): a whole-list summary is cut at
+            # 80 characters and can hide the difference
+            as_dict = [{str(i): v for i, v in enumerate(items)} for items in (a, b)]
+            changes.extend(describe_changes(as_dict[0], as_dict[1], f"{prefix}{key}."))
         elif a != b:
             changes.append(f"{prefix}{key}: {_short(a)} -> {_short(b)}")
     return changes
@@ -82,6 +87,7 @@ class RunStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._lock_fd: int | None = None
+        self._next_number: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @classmethod
@@ -111,32 +117,42 @@ class RunStore:
                 is false, or holds files that are not an evalkit run.
         """
         store = cls(root)
-        store.lock()
-        manifest_path = store.root / "manifest.json"
-        fp = fingerprint(identity)
-        if manifest_path.is_file():
-            old = store.manifest()
-            if old.get("fingerprint") == fp:
-                merged = {**old, "info": {**old.get("info", {}), **info}}
-                merged["info"]["n"] = max(int(old.get("info", {}).get("n", 0)), int(info.get("n", 0)))
-                _write_atomic(manifest_path, json.dumps(merged, indent=1, ensure_ascii=True) + "\n")
-                return store, True
-            if not force:
-                changes = describe_changes(old.get("identity", {}), identity)
-                raise EvalkitError(
-                    f"{root}: refusing to resume a different run ({'; '.join(changes) or 'format changed'}); "
-                    "use another --out, or --force to discard it and start again"
-                )
-            store.wipe()
-        elif store.root.exists() and any(p.name != ".lock" for p in store.root.iterdir()):
+        if (
+            store.root.is_dir()
+            and not (store.root / "manifest.json").is_file()
+            and any(p.name != ".lock" for p in store.root.iterdir())
+        ):
             raise EvalkitError(f"{root}: directory exists and is not an evalkit run; choose another --out")
-        store.root.mkdir(parents=True, exist_ok=True)
-        (store.root / "completions").mkdir(exist_ok=True)
-        (store.root / "verdicts").mkdir(exist_ok=True)
-        _write_atomic(store.root / "problems.jsonl", "".join(_dumps(p.to_json()) + "\n" for p in problems))
-        manifest = {"format": FORMAT_VERSION, "fingerprint": fp, "identity": identity, "info": info}
-        _write_atomic(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=True) + "\n")
-        return store, False
+        store.lock()
+        try:
+            manifest_path = store.root / "manifest.json"
+            fp = fingerprint(identity)
+            if manifest_path.is_file():
+                old = store.manifest()
+                if old.get("fingerprint") == fp:
+                    merged = {**old, "info": {**old.get("info", {}), **info}}
+                    merged["info"]["n"] = max(int(old.get("info", {}).get("n", 0)), int(info.get("n", 0)))
+                    _write_atomic(manifest_path, json.dumps(merged, indent=1, ensure_ascii=True) + "\n")
+                    return store, True
+                if not force:
+                    changes = describe_changes(old.get("identity", {}), identity)
+                    raise EvalkitError(
+                        f"{root}: refusing to resume a different run ({'; '.join(changes) or 'format changed'}); "
+                        "use another --out, or --force to discard it and start again"
+                    )
+                store.wipe()
+            elif store.root.exists() and any(p.name != ".lock" for p in store.root.iterdir()):
+                raise EvalkitError(f"{root}: directory exists and is not an evalkit run; choose another --out")
+            store.root.mkdir(parents=True, exist_ok=True)
+            (store.root / "completions").mkdir(exist_ok=True)
+            (store.root / "verdicts").mkdir(exist_ok=True)
+            _write_atomic(store.root / "problems.jsonl", "".join(_dumps(p.to_json()) + "\n" for p in problems))
+            manifest = {"format": FORMAT_VERSION, "fingerprint": fp, "identity": identity, "info": info}
+            _write_atomic(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=True) + "\n")
+            return store, False
+        except BaseException:
+            store.unlock()  # a refused or failed attempt must not keep the run locked in this process
+            raise
 
     def lock(self) -> None:
         """Take the run's writer lock, or fail at once if another process holds it."""
@@ -149,12 +165,19 @@ class RunStore:
             raise EvalkitError(f"{self.root}: another evalkit process is writing this run") from None
         self._lock_fd = fd
 
+    def unlock(self) -> None:
+        """Release the writer lock if this store holds it (otherwise it is held until the process exits)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def wipe(self) -> None:
         """Remove a run's files (only the ones evalkit writes)."""
         for name in ("manifest.json", "problems.jsonl"):
             (self.root / name).unlink(missing_ok=True)
         for name in ("completions", "verdicts"):
             shutil.rmtree(self.root / name, ignore_errors=True)
+        self._next_number.clear()
 
     # -- reading -----------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
@@ -224,16 +247,22 @@ class RunStore:
         """Drop all verdicts (``evalkit score`` re-verifies from scratch)."""
         shutil.rmtree(self.root / "verdicts", ignore_errors=True)
         (self.root / "verdicts").mkdir()
+        self._next_number.pop("verdicts", None)
 
     def _shards(self, kind: str) -> list[Path]:
         folder = self.root / kind
         if not folder.is_dir():
             return []
-        return sorted(p for p in folder.iterdir() if p.suffix == ".jsonl" and not p.name.startswith("."))
+        shards = [p for p in folder.iterdir() if p.suffix == ".jsonl" and p.stem.isdigit()]
+        return sorted(shards, key=lambda p: int(p.stem))
 
     def _next_shard(self, kind: str) -> Path:
-        shards = self._shards(kind)
-        number = int(shards[-1].stem) + 1 if shards else 0
+        # the folder is listed once per store object; later shards are numbered from memory
+        if kind not in self._next_number:
+            shards = self._shards(kind)
+            self._next_number[kind] = int(shards[-1].stem) + 1 if shards else 0
+        number = self._next_number[kind]
+        self._next_number[kind] = number + 1
         return self.root / kind / f"{number:06d}.jsonl"
 
 

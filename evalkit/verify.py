@@ -14,19 +14,21 @@ from collections.abc import Callable, Sequence
 from evalkit.errors import EvalkitError
 from evalkit.pool import run_pool
 from evalkit.store import RunStore
-from evalkit.tasks import get_family
+from evalkit.tasks import TaskFamily, get_family
 from evalkit.types import STATUSES, Problem, Verdict
 
 VERIFY_CHARS = 100_000  # completions longer than this are cut before they reach a verifier
 BLOCK = 20_000  # unique items verified (and their verdicts persisted) per block
 
-Item = tuple[Problem, str, str]  # (problem, text, finish_reason)
+# (task family class, problem, text, finish_reason); the class pickles by reference, so a worker imports
+# the module that defines it (built-in or user task) and needs no registry lookup.
+Item = tuple[type[TaskFamily], Problem, str, str]
 
 
 def verify_one(item: Item) -> Verdict:
     """Verify one completion in the current process (the pool calls this in its workers)."""
-    problem, text, finish_reason = item
-    verdict = get_family(problem.task).verify(problem, text[:VERIFY_CHARS])
+    family, problem, text, finish_reason = item
+    verdict = family().verify(problem, text[:VERIFY_CHARS])
     if not isinstance(verdict, Verdict):
         raise TypeError(f"verifier of task {problem.task!r} returned {type(verdict).__name__}, not Verdict")
     if not (isinstance(verdict.score, float | int) and math.isfinite(verdict.score) and 0 <= verdict.score <= 1):
@@ -51,12 +53,13 @@ def _error_verdict(item: Item, message: str) -> Verdict:
 
 
 def verify_items(
-    items: Sequence[Item],
+    items: Sequence[tuple[Problem, str, str]],
     workers: int | None = None,
     timeout_s: float = 10.0,
     progress: Callable[[int], None] | None = None,
 ) -> list[Verdict]:
-    """Verify items (deduplicated) in worker processes; results in input order."""
+    """Verify (problem, text, finish_reason) items, deduplicated, in worker processes; results in input order."""
+    families = {task: type(get_family(task)) for task in {p.task for p, _, _ in items}}
     unique: dict[tuple[str, str, str], int] = {}
     order: list[int] = []
     reps: list[Item] = []
@@ -64,7 +67,7 @@ def verify_items(
         key = (problem.id, text, finish)
         if key not in unique:
             unique[key] = len(reps)
-            reps.append((problem, text, finish))
+            reps.append((families[problem.task], problem, text, finish))
         order.append(unique[key])
     verdicts = run_pool(
         verify_one,

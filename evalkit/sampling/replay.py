@@ -57,7 +57,7 @@ def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[st
             if len(text) > MAX_TEXT_CHARS:
                 text, finish = text[:MAX_TEXT_CHARS], "length"
             n_tokens = row.get("n_tokens", 0)
-            if not isinstance(n_tokens, int) or n_tokens < 0:
+            if not isinstance(n_tokens, int) or isinstance(n_tokens, bool) or n_tokens < 0:
                 raise EvalkitError(f"{where}: problem {pid}: 'n_tokens' must be an integer >= 0")
             out[(pid, idx)] = Completion(pid, idx, text, n_tokens, finish, -1)
     if not out:

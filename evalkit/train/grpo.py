@@ -106,6 +106,12 @@ def token_logprobs(model: Any, ids: torch.Tensor, attn: torch.Tensor) -> torch.T
     return torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
 
 
+def reset_reference(policy: torch.nn.Module, reference: torch.nn.Module) -> None:
+    """ProRL's hard reset, reference half: the reference becomes an exact copy of the current policy.
+    The caller also replaces the optimizer, so that Adam's moments start fresh."""
+    reference.load_state_dict(policy.state_dict())
+
+
 @dataclass
 class Rollout:
     problem: Problem
@@ -221,7 +227,7 @@ def train_grpo(
             "groups_used": len(kept),
         }
         if cfg.reset_every and step > 0 and step % cfg.reset_every == 0:
-            reference.load_state_dict(policy.state_dict())
+            reset_reference(policy, reference)
             opt = new_optimizer()
             row["reset"] = True
         if kept:

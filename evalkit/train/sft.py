@@ -91,7 +91,7 @@ def train_sft(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
         if step % 100 == 0 or step == config.steps - 1:
             log(f"sft step {step:5d}  loss {loss_value:.4f}  lr {lr_at(step):.2e}  {time.monotonic() - start:6.1f}s")
         if config.time_limit_s is not None and time.monotonic() - start > config.time_limit_s:

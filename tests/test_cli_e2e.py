@@ -1,0 +1,172 @@
+"""End to end through the real command line: sample, resume, kill -9, import, compare, gate, demo.
+
+Each command runs as ``python -m evalkit`` in a subprocess, as a user or a CI job would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from evalkit.store import RunStore
+
+TASK = "add@digits=2"
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def sample_args(ckpt: Path, out: Path, n: int = 16, limit: int = 4, *extra: str) -> list[str]:
+    return [
+        "sample",
+        str(ckpt),
+        "--task",
+        TASK,
+        "--n",
+        str(n),
+        "--limit",
+        str(limit),
+        "--out",
+        str(out),
+        "--max-tokens",
+        "6",
+        "--batch-size",
+        "16",
+        *extra,
+    ]
+
+
+def coverage(run: Path) -> Counter[tuple[str, int]]:
+    return Counter((c.problem_id, c.sample_idx) for c in RunStore.open(run).iter_completions())
+
+
+def test_sample_summary_resume_and_extend(tiny_ckpt: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = cli(*sample_args(tiny_ckpt, run))
+    assert first.returncode == 0, first.stderr
+    assert "pass@1=" in first.stdout
+    summary = json.loads(cli("summary", str(run), "--json").stdout)
+    assert len(summary["problems"]) == 4 and {p["n"] for p in summary["problems"]} == {16}
+    assert set(summary["tasks"]["add"]["pass_at_k"]) == {"1", "2", "4", "8", "16"}
+    shards = sorted((run / "completions").iterdir())
+
+    again = cli(*sample_args(tiny_ckpt, run))
+    assert again.returncode == 0 and "0 to go" in again.stderr
+    assert sorted((run / "completions").iterdir()) == shards  # nothing regenerated
+
+    more = cli(*sample_args(tiny_ckpt, run, 24))
+    assert more.returncode == 0, more.stderr
+    cov = coverage(run)
+    assert len(cov) == 4 * 24 and max(cov.values()) == 1
+
+
+def test_resume_with_other_sampling_is_refused(tiny_ckpt: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert cli(*sample_args(tiny_ckpt, run, 4, 2)).returncode == 0
+    refused = cli(*sample_args(tiny_ckpt, run, 4, 2, "--temperature", "0.5"))
+    assert refused.returncode == 2
+    assert "sampling.temperature: 1.0 -> 0.5" in refused.stderr and "Traceback" not in refused.stderr
+    refused_seed = cli(*sample_args(tiny_ckpt, run, 4, 2, "--seed", "9"))
+    assert refused_seed.returncode == 2 and "seed: 0 -> 9" in refused_seed.stderr
+    forced = cli(*sample_args(tiny_ckpt, run, 4, 2, "--temperature", "0.5", "--force"))
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_same_seed_same_samples_across_batch_sizes(tiny_ckpt: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli(*sample_args(tiny_ckpt, a, 12, 3)).returncode == 0
+    assert cli(*[*sample_args(tiny_ckpt, b, 12, 3)[:-2], "--batch-size", "5"]).returncode == 0
+    texts_a = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(a).iter_completions()}
+    texts_b = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(b).iter_completions()}
+    assert texts_a == texts_b
+
+
+def test_kill_9_during_sampling_then_resume(tiny_ckpt: Path, tmp_path: Path) -> None:
+    # BAD_INPUTS row 21: at any moment a kill loses at most the shard in flight; rerun completes, no duplicates
+    rng = random.Random(0)
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "evalkit", *sample_args(tiny_ckpt, run, 192, 6)[:-2], "--batch-size", "8"]
+    for _ in range(4):
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rng.uniform(1.5, 5.0))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if (run / "manifest.json").exists():
+            cov = coverage(run)
+            assert max(cov.values(), default=1) == 1
+    final = cli(*sample_args(tiny_ckpt, run, 192, 6)[:-2], "--batch-size", "8")
+    assert final.returncode == 0, final.stderr
+    cov = coverage(run)
+    assert len(cov) == 6 * 192 and set(cov.values()) == {1}
+    summary = json.loads(cli("summary", str(run), "--json").stdout)
+    assert {p["n"] for p in summary["problems"]} == {192}
+    assert not list(run.glob("*/.tmp-*"))
+
+
+def test_missing_checkpoint_and_unknown_names(tmp_path: Path) -> None:
+    # BAD_INPUTS rows 23 and 26
+    missing = cli("sample", str(tmp_path / "nope"), "--task", "add", "--out", str(tmp_path / "r"))
+    assert missing.returncode == 2 and "no such checkpoint directory" in missing.stderr
+    assert not (tmp_path / "r").exists()
+    unknown = cli("sample", str(tmp_path), "--task", "addd", "--out", str(tmp_path / "r"))
+    assert unknown.returncode == 2 and "did you mean add" in unknown.stderr
+    backend = cli("sample", str(tmp_path), "--task", "add", "--backend", "hff", "--out", str(tmp_path / "r"))
+    assert backend.returncode == 2 and "did you mean hf" in backend.stderr
+
+
+def test_import_score_and_bad_lines(tmp_path: Path) -> None:
+    problems = [json.loads(line) for line in cli("problems", "add", "--limit", "3", "--jsonl").stdout.splitlines()]
+    good = tmp_path / "samples.jsonl"
+    with good.open("w") as fh:
+        for p in problems:
+            fh.write(json.dumps({"problem_id": p["problem_id"], "completion": p["reference"]}) + "\n")
+            fh.write(json.dumps({"problem_id": p["problem_id"], "completion": "  "}) + "\n")
+    run = tmp_path / "imported"
+    result = cli("import", str(good), "--task", "add", "--limit", "3", "--out", str(run))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(cli("summary", str(run), "--json").stdout)
+    assert [(p["n"], p["c"]) for p in summary["problems"]] == [(2, 1)] * 3
+    assert summary["rates"]["empty"] == pytest.approx(0.5)
+    rescored = cli("score", str(run))
+    assert rescored.returncode == 0 and "verified 6 completions" in rescored.stderr
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good.read_text() + '{"problem_id": "add-nope", "completion": "1"}\n')
+    failed = cli("import", str(bad), "--task", "add", "--limit", "3", "--out", str(tmp_path / "x"))
+    assert failed.returncode == 2 and f"{bad}:7: unknown problem id" in failed.stderr
+
+
+def test_compare_writes_report(tiny_ckpt: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli(*sample_args(tiny_ckpt, a, 8, 3)).returncode == 0
+    assert cli(*sample_args(tiny_ckpt, b, 8, 3, "--seed", "1")).returncode == 0
+    out = tmp_path / "cmp"
+    result = cli("compare", str(a), str(b), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "rl-only" in result.stdout
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "RL-only" in html
+    data = json.loads((out / "report.json").read_text())
+    assert data["overall"]["n"] == 8 and len(data["problems"]) == 3
+
+
+def test_demo_quick(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = cli("demo", "--quick", "--out", str(out), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pass@1" in result.stdout and "report:" in result.stdout
+    assert (out / "report.html").is_file() and (out / "report.json").is_file()
+    data = json.loads((out / "report.json").read_text())
+    assert data["training"] and "reward_mean" in data["training"][0]
+    assert data["gate"] is not None
