@@ -168,7 +168,7 @@ def compare_runs(base: RunResults, rl: RunResults, title: str = "evalkit: base v
     )
     return {
         "title": title,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "evalkit_version": __version__,
         "runs": {"base": run_info(base), "rl": run_info(rl)},
         "ks": powers_of_two(m_all),

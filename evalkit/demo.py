@@ -43,9 +43,10 @@ class DemoPlan:
     limit: int
     prompts_per_step: int = 32
     group_size: int = 16
+    reset_every: int = 100
 
 
-FULL = DemoPlan(sft_steps=2000, sft_seconds=170, grpo_steps=400, grpo_seconds=170, n=1024, limit=60)
+FULL = DemoPlan(sft_steps=800, sft_seconds=200, grpo_steps=300, grpo_seconds=300, n=1024, limit=80)
 QUICK = DemoPlan(
     sft_steps=150,
     sft_seconds=25,
@@ -55,6 +56,7 @@ QUICK = DemoPlan(
     limit=12,
     prompts_per_step=8,
     group_size=8,
+    reset_every=4,
 )
 
 TRAIN_TASK = "add@digits=3,min_digits=1"
@@ -88,12 +90,12 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
             time_limit_s=plan.grpo_seconds,
             prompts_per_step=plan.prompts_per_step,
             group_size=plan.group_size,
-            lr=2e-4,
-            beta=0.02,
+            lr=1e-4,
+            beta=0.01,
             eps_low=0.2,
             eps_high=0.4,
             epochs=2,
-            reset_every=100,
+            reset_every=plan.reset_every,
             dynamic_sampling=True,
             max_tokens=8,
         )

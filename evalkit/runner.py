@@ -96,7 +96,7 @@ def package_versions() -> dict[str, str]:
 def run_info(n: int) -> dict[str, Any]:
     return {
         "n": n,
-        "updated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "updated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": package_versions(),
         "git": git_revision(),
         "command": " ".join(sys.argv),

@@ -139,29 +139,31 @@ def decode(
         last_logits = step_fn(cache, input_ids=ids, attention_mask=attn, position_ids=pos)
     next_pos = attn.sum(-1)  # position of the next token per row
 
-    results: list[Generated | None] = [None] * rows
-    generated: list[list[int]] = [[] for _ in range(rows)]
-    alive = list(range(rows))  # original row index of each current batch row
+    # generated tokens live in one tensor; a row's length is fixed when it finishes
+    out = torch.zeros((rows, sampling.max_tokens), dtype=torch.long, device=device)
+    lengths = torch.full((rows,), sampling.max_tokens, dtype=torch.long, device=device)
+    stopped = torch.zeros(rows, dtype=torch.bool, device=device)
+    alive = torch.arange(rows, device=device)  # original row index of each current batch row
     for step in range(sampling.max_tokens):
         tokens = choose_tokens(last_logits, seed_t, step, sampling)
-        token_list = tokens.tolist()
-        keep: list[int] = []
-        for j, row in enumerate(alive):
-            generated[row].append(token_list[j])
-            if token_list[j] == eos_id or (stop_check is not None and stop_check(generated[row])):
-                results[row] = Generated(generated[row], "stop")
-            elif step == sampling.max_tokens - 1:
-                results[row] = Generated(generated[row], "length")
-            else:
-                keep.append(j)
-        if not keep:
+        out[alive, step] = tokens
+        done = tokens == eos_id
+        if stop_check is not None:
+            for j, row in enumerate(alive.tolist()):
+                if not done[j] and stop_check(out[row, : step + 1].tolist()):
+                    done[j] = True
+        if bool(done.any()):
+            finished = alive[done]
+            lengths[finished] = step + 1
+            stopped[finished] = True
+        if step == sampling.max_tokens - 1 or bool(done.all()):
             break
-        if len(keep) < len(alive):
-            index = torch.tensor(keep, dtype=torch.long, device=device)
-            cache.batch_select_indices(index)
-            tokens, attn, next_pos, seed_t = tokens[index], attn[index], next_pos[index], seed_t[index]
-            alive = [alive[j] for j in keep]
-        attn = torch.cat([attn, torch.ones((len(alive), 1), dtype=torch.long, device=device)], dim=1)
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            tokens, attn, next_pos, seed_t, alive = tokens[keep], attn[keep], next_pos[keep], seed_t[keep], alive[keep]
+        attn = torch.cat([attn, torch.ones((alive.shape[0], 1), dtype=torch.long, device=device)], dim=1)
         last_logits = step_fn(cache, input_ids=tokens[:, None], attention_mask=attn, position_ids=next_pos[:, None])
         next_pos = next_pos + 1
-    return [r if r is not None else Generated(generated[i], "length") for i, r in enumerate(results)]
+    out_rows, length_list, stop_list = out.tolist(), lengths.tolist(), stopped.tolist()
+    return [Generated(out_rows[i][: length_list[i]], "stop" if stop_list[i] else "length") for i in range(rows)]

@@ -15,7 +15,9 @@ Implemented:
   prompts are drawn until the batch is full or ``max_rounds`` is reached;
 * token-level loss aggregation (all completion tokens of the batch weigh the same); completions cut at
   ``max_tokens`` are masked out of the loss (``mask_truncated``) or kept with their reward;
-* gradient-norm clipping, AdamW, bf16 autocast on CUDA.
+* gradient-norm clipping, AdamW with a linear learning-rate warm-up at the start and after every
+  optimizer reset (Adam's first steps move every weight by about the full learning rate), bf16
+  autocast on CUDA.
 
 Rewards come from the task's verifier, the same function evaluation uses (``passed`` as 0/1, or the
 continuous ``score``). Rollouts use evalkit's own decoder (:mod:`evalkit.sampling.decode`).
@@ -58,6 +60,7 @@ class GRPOConfig:
     temperature: float = 1.0
     max_tokens: int = 16
     lr: float = 1e-4
+    warmup_steps: int = 10
     beta: float = 0.01
     eps_low: float = 0.2
     eps_high: float = 0.4
@@ -181,6 +184,7 @@ def train_grpo(
         return torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
 
     opt = new_optimizer()
+    since_reset = 0
     families = {s.name: get_family(s.name) for s in specs}
 
     def reward_of(problem: Problem, text: str) -> float:
@@ -229,7 +233,12 @@ def train_grpo(
         if cfg.reset_every and step > 0 and step % cfg.reset_every == 0:
             reset_reference(policy, reference)
             opt = new_optimizer()
+            since_reset = 0
             row["reset"] = True
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (since_reset + 1) / max(1, cfg.warmup_steps))
+        row["lr"] = opt.param_groups[0]["lr"]
+        since_reset += 1
         if kept:
             policy.train()
             ids, attn, mask = _batch(kept, tokenizer.pad_token_id, device, cfg.mask_truncated)
