@@ -235,8 +235,8 @@ def train_grpo(
             opt = new_optimizer()
             since_reset = 0
             row["reset"] = True
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (since_reset + 1) / max(1, cfg.warmup_steps))
+        for param_group in opt.param_groups:
+            param_group["lr"] = cfg.lr * min(1.0, (since_reset + 1) / max(1, cfg.warmup_steps))
         row["lr"] = opt.param_groups[0]["lr"]
         since_reset += 1
         if kept:
