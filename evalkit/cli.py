@@ -287,43 +287,48 @@ def train_sft_cmd(
 @train_app.command("grpo")
 def train_grpo_cmd(
     model: Annotated[str, typer.Option(help="Starting checkpoint.")],
-    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+    out: Annotated[Path, typer.Option(help="Output folder (final checkpoint, logs, state); rerun to resume.")],
     task: TaskOpt = [],  # noqa: B006
-    steps: int = 100,
-    group_size: Annotated[int, typer.Option("--group-size")] = 16,
-    prompts_per_step: Annotated[int, typer.Option("--prompts-per-step")] = 32,
-    temperature: float = 1.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 16,
-    lr: float = 1e-4,
-    beta: Annotated[float, typer.Option(help="KL coefficient.")] = 0.01,
-    eps_low: Annotated[float, typer.Option("--eps-low")] = 0.2,
-    eps_high: Annotated[float, typer.Option("--eps-high")] = 0.4,
-    epochs: Annotated[int, typer.Option(help="Optimisation passes per rollout batch.")] = 2,
-    reset_every: Annotated[int, typer.Option("--reset-every", help="Reference+optimizer reset period (0: never).")] = 0,
-    dynamic_sampling: Annotated[bool, typer.Option("--dynamic-sampling/--no-dynamic-sampling")] = True,
-    seed: int = 0,
-    time_limit: Annotated[float | None, typer.Option("--time-limit")] = None,
+    eval_task: Annotated[list[str], typer.Option("--eval-task", help="Validation task spec (default: --task).")] = [],  # noqa: B006
+    config: Annotated[Path | None, typer.Option(help="JSON file of GRPOConfig fields; flags override it.")] = None,
+    steps: Annotated[int | None, typer.Option()] = None,
+    group_size: Annotated[int | None, typer.Option("--group-size", help="Samples per prompt (G).")] = None,
+    prompts_per_step: Annotated[int | None, typer.Option("--prompts-per-step")] = None,
+    temperature: Annotated[float | None, typer.Option()] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    warmup_steps: Annotated[int | None, typer.Option("--warmup-steps")] = None,
+    beta: Annotated[float | None, typer.Option(help="KL coefficient (k3 estimator).")] = None,
+    eps_low: Annotated[float | None, typer.Option("--eps-low")] = None,
+    eps_high: Annotated[float | None, typer.Option("--eps-high")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Optimisation passes per rollout batch.")] = None,
+    scale_std: Annotated[bool | None, typer.Option("--scale-std/--no-scale-std")] = None,
+    dynamic_sampling: Annotated[bool | None, typer.Option("--dynamic-sampling/--no-dynamic-sampling")] = None,
+    reset_every: Annotated[int | None, typer.Option("--reset-every", help="Reset period in steps (0: never).")] = None,
+    reset_patience: Annotated[int | None, typer.Option("--reset-patience", help="Reset after N stale evals.")] = None,
+    mask_truncated: Annotated[bool | None, typer.Option("--mask-truncated/--keep-truncated")] = None,
+    reward: Annotated[str | None, typer.Option(help="passed (0/1) or score (continuous).")] = None,
+    eval_every: Annotated[int | None, typer.Option("--eval-every", help="Held-out eval period (0: never).")] = None,
+    eval_n: Annotated[int | None, typer.Option("--eval-n", help="Samples per validation problem.")] = None,
+    save_every: Annotated[int | None, typer.Option("--save-every", help="State save period in steps.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Stop after this many seconds.")] = None,
 ) -> None:
-    """Train with GRPO (clip-higher, KL to a reference, resets, dynamic sampling)."""
+    """Train with GRPO and ProRL's controls: clip-higher, KL to a reference, resets, dynamic sampling."""
     from evalkit.train.grpo import GRPOConfig, train_grpo
 
-    cfg = GRPOConfig(
-        steps=steps,
-        group_size=group_size,
-        prompts_per_step=prompts_per_step,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        lr=lr,
-        beta=beta,
-        eps_low=eps_low,
-        eps_high=eps_high,
-        epochs=epochs,
-        reset_every=reset_every,
-        dynamic_sampling=dynamic_sampling,
-        seed=seed,
-        time_limit_s=time_limit,
-    )
-    path = train_grpo(model, _specs(task), out, cfg, log=lambda m: typer.echo(m, err=True))
+    given = {
+        "steps": steps, "group_size": group_size, "prompts_per_step": prompts_per_step, "temperature": temperature,
+        "max_tokens": max_tokens, "lr": lr, "warmup_steps": warmup_steps, "beta": beta, "eps_low": eps_low,
+        "eps_high": eps_high, "epochs": epochs, "scale_std": scale_std, "dynamic_sampling": dynamic_sampling,
+        "reset_every": reset_every, "reset_patience": reset_patience, "mask_truncated": mask_truncated,
+        "reward": reward, "eval_every": eval_every, "eval_n": eval_n, "save_every": save_every, "seed": seed,
+        "time_limit_s": time_limit,
+    }  # fmt: skip
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    cfg = GRPOConfig.from_file(config, **overrides) if config else GRPOConfig(**overrides)
+    evals = _specs(eval_task) if eval_task else None
+    path = train_grpo(model, _specs(task), out, cfg, log=lambda m: typer.echo(m, err=True), eval_specs=evals)
     typer.echo(str(path))
 
 

@@ -14,6 +14,7 @@ interruption finishes the job. ``--quick`` is a one-minute smoke version of the 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,7 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
         echo(f"[1/5] supervised base model on {TRAIN_TASK} (up to {plan.sft_seconds:.0f}s)")
         train_sft(train, base_ckpt, SFTConfig(steps=plan.sft_steps, time_limit_s=plan.sft_seconds), log=echo)
         fresh = True  # a new base invalidates the RL checkpoint
+        shutil.rmtree(rl_ckpt, ignore_errors=True)
     else:
         echo(f"[1/5] reusing {base_ckpt}")
     timings["sft"] = time.monotonic() - t

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskSpec
 from evalkit.train.grpo import (
     GRPOConfig,
@@ -69,16 +75,139 @@ def test_reset_makes_reference_equal_policy() -> None:
         assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
 
 
-def test_short_run_writes_loadable_checkpoint_and_log(tiny_ckpt: Path, tmp_path: Path) -> None:
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_short_run_writes_checkpoints_logs_and_resets(tiny_ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "rl"
-    cfg = GRPOConfig(steps=4, group_size=4, prompts_per_step=4, max_tokens=6, reset_every=2, seed=1)
+    cfg = GRPOConfig(
+        steps=4,
+        group_size=4,
+        prompts_per_step=4,
+        max_tokens=6,
+        reset_every=2,
+        seed=1,
+        eval_every=2,
+        eval_problems=4,
+        eval_n=4,
+    )
     train_grpo(str(tiny_ckpt), [TaskSpec.parse("add@digits=2")], out, cfg, log=lambda _m: None)
-    rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    rows = _rows(out / "train_log.jsonl")
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
-    assert rows[2].get("reset") is True
-    for key in ("reward_mean", "zero_std_frac", "sampling_rounds", "seconds_generation"):
-        assert key in rows[0]
+    assert rows[2].get("reset") == "schedule" and "reset" not in rows[1]
+    for key in (
+        "reward_mean",
+        "reward_std",
+        "zero_std_frac",
+        "sampling_rounds",
+        "kl",
+        "entropy",
+        "clip_low_frac",
+        "clip_high_frac",
+        "grad_norm",
+        "mean_length",
+        "truncated_frac",
+        "tokens_per_s",
+        "seconds_generation",
+        "seconds_update",
+        "lr",
+    ):
+        assert key in rows[0], key
+    # warm-up restarts after the reset
+    assert rows[2]["lr"] < rows[1]["lr"]
+    evals = _rows(out / "eval_log.jsonl")
+    assert [e["step"] for e in evals] == [0, 2, 4] and "pass@4" in evals[0]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000000", "step-000002", "step-000004"]
     from evalkit.sampling.hf import load_model_and_tokenizer
 
     model, _tok, _dev = load_model_and_tokenizer(str(out), "cpu", "float32")
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_changed_config_is_refused_on_resume(tiny_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rl"
+    cfg = GRPOConfig(steps=1, group_size=2, prompts_per_step=2, max_tokens=4)
+    train_grpo(str(tiny_ckpt), [TaskSpec.parse("add@digits=2")], out, cfg, log=lambda _m: None)
+    with pytest.raises(EvalkitError, match=r"config.beta: 0.01 -> 0.5"):
+        train_grpo(
+            str(tiny_ckpt),
+            [TaskSpec.parse("add@digits=2")],
+            out,
+            GRPOConfig(**{**cfg.__dict__, "beta": 0.5}),
+            log=lambda _m: None,
+        )
+
+
+def test_config_file_and_unknown_keys(tmp_path: Path) -> None:
+    good = tmp_path / "cfg.json"
+    good.write_text(json.dumps({"beta": 0.05, "eps_high": 0.3}))
+    cfg = GRPOConfig.from_file(good, eps_high=0.28)
+    assert (cfg.beta, cfg.eps_high) == (0.05, 0.28)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"bta": 0.05}))
+    with pytest.raises(EvalkitError, match="unknown GRPO config key"):
+        GRPOConfig.from_file(bad)
+
+
+def test_kill_9_during_training_then_rerun_continues(tiny_ckpt: Path, tmp_path: Path) -> None:
+    # BAD_INPUTS row 21 for training: the rerun resumes from the last saved state; every step logged once
+    out = tmp_path / "rl"
+    args = [
+        sys.executable,
+        "-m",
+        "evalkit",
+        "train",
+        "grpo",
+        "--model",
+        str(tiny_ckpt),
+        "--task",
+        "add@digits=2",
+        "--out",
+        str(out),
+        "--steps",
+        "16",
+        "--group-size",
+        "4",
+        "--prompts-per-step",
+        "4",
+        "--max-tokens",
+        "5",
+        "--save-every",
+        "2",
+        "--seed",
+        "3",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "train_state" / "state.pt").exists():
+        time.sleep(0.1)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "config.json").exists()  # it really was interrupted
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stderr
+    assert [r["step"] for r in _rows(out / "train_log.jsonl")] == list(range(16))
+    assert (out / "config.json").is_file() and (out / "train_state" / "done").is_file()
+
+
+def test_short_run_raises_held_out_pass_at_1(tiny_ckpt: Path, tmp_path: Path) -> None:
+    # single-digit addition from a weak base: 40 steps lift validation pass@1 (deterministic seeds)
+    out = tmp_path / "rl"
+    cfg = GRPOConfig(
+        steps=40,
+        group_size=8,
+        prompts_per_step=16,
+        max_tokens=5,
+        lr=1e-3,
+        beta=0.0,
+        eval_every=40,
+        eval_problems=32,
+        eval_n=16,
+        seed=0,
+    )
+    train_grpo(str(tiny_ckpt), [TaskSpec.parse("add@digits=1")], out, cfg, log=lambda _m: None)
+    first, last = _rows(out / "eval_log.jsonl")
+    assert last["pass@1"] > first["pass@1"] + 0.02, (first, last)

@@ -22,27 +22,39 @@ Implemented:
 Rewards come from the task's verifier, the same function evaluation uses (``passed`` as 0/1, or the
 continuous ``score``). Rollouts use evalkit's own decoder (:mod:`evalkit.sampling.decode`).
 
-Not implemented yet (see the GRPO issue): resets triggered by a stalled validation metric, resume after
-a crash from optimizer and RNG state, periodic checkpoints, held-out pass@k during training,
-TensorBoard logs, multi-GPU.
+* resets also triggered when held-out pass@1 has not improved for ``reset_patience`` evaluations;
+* held-out evaluation every ``eval_every`` steps (pass@1 and pass@n over ``eval_n`` samples per
+  problem), logged to ``eval_log.jsonl``, with an HF checkpoint per evaluation under
+  ``checkpoints/step-NNNNNN`` so the frontier can be followed across training;
+* crash safety: the full training state (policy, reference, optimizer, RNG streams, counters) is saved
+  atomically every ``save_every`` steps; rerunning the same command after a kill continues from it and
+  refuses a changed configuration.
+
+Not implemented: PPO-style value functions (GRPO has none), TensorBoard output, multiple GPUs or
+sequence packing, a learning-rate schedule beyond the warm-up, entropy bonuses, overlong-length reward
+shaping (DAPO), and KL on anything but the sampled tokens.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from evalkit.sampling.base import SamplingConfig
+from evalkit.errors import EvalkitError
+from evalkit.sampling.base import SamplingConfig, sample_seed
 from evalkit.sampling.decode import decode
 from evalkit.sampling.hf import load_model_and_tokenizer
+from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, get_family, make_problems
 from evalkit.tinymodel import save_checkpoint
 from evalkit.types import Problem
@@ -70,10 +82,30 @@ class GRPOConfig:
     max_rounds: int = 3
     reset_every: int = 0
     mask_truncated: bool = True
+    reset_patience: int = 0
     reward: str = "passed"
     grad_clip: float = 1.0
+    eval_every: int = 0
+    eval_problems: int = 32
+    eval_n: int = 64
+    save_every: int = 10
     seed: int = 0
     time_limit_s: float | None = None
+
+    @classmethod
+    def from_file(cls, path: Path, **overrides: Any) -> GRPOConfig:
+        """Load a JSON config file; keys must be field names. ``overrides`` (flags) win."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise EvalkitError(f"{path}: cannot read GRPO config ({exc})") from None
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise EvalkitError(
+                f"{path}: unknown GRPO config key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        return cls(**{**data, **overrides})
 
 
 def group_advantages(rewards: torch.Tensor, scale_std: bool, eps: float = 1e-4) -> torch.Tensor:
@@ -163,6 +195,344 @@ def _batch(
     return ids.to(device), attn.to(device), mask.to(device)
 
 
+VAL_SEED = 3_000_017  # validation problems: apart from training prompts and from evaluation's small seeds
+
+
+@dataclass
+class _Counters:
+    """Training progress that must survive a crash together with the weights."""
+
+    step: int = 0  # the next step to run
+    drawn: int = 0  # training prompts drawn so far (the prompt stream's position)
+    since_reset: int = 0
+    best_eval: float = -1.0
+    stale_evals: int = 0
+    reset_pending: bool = False
+
+
+class GRPOTrainer:
+    """One GRPO run writing into ``out``: the final HF checkpoint at the top of ``out``, plus
+    ``train_log.jsonl``, ``eval_log.jsonl``, ``checkpoints/step-NNNNNN/`` and ``train_state/``."""
+
+    def __init__(
+        self,
+        model_path: str,
+        specs: Sequence[TaskSpec],
+        out: Path,
+        cfg: GRPOConfig,
+        log: Callable[[str], None] = print,
+        device: str = "auto",
+        eval_specs: Sequence[TaskSpec] | None = None,
+    ) -> None:
+        if not specs:
+            raise EvalkitError("train grpo: give at least one --task")
+        if cfg.reward not in ("passed", "score"):
+            raise EvalkitError(f"train grpo: reward must be 'passed' or 'score' (got {cfg.reward!r})")
+        self.cfg, self.specs, self.out, self.log = cfg, list(specs), Path(out), log
+        self.eval_specs = list(eval_specs or specs)
+        self.model_path = model_path
+        self.policy, self.tokenizer, self.device = load_model_and_tokenizer(model_path, device, "float32")
+        self.reference = copy.deepcopy(self.policy).eval()
+        for p in self.reference.parameters():
+            p.requires_grad_(False)
+        self.opt = self._new_optimizer()
+        self.rng = random.Random(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.counters = _Counters()
+        self.families = {s.name: get_family(s.name) for s in [*self.specs, *self.eval_specs]}
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if self.device.startswith("cuda")
+            else torch.autocast("cpu", enabled=False)
+        )
+
+    # -- state ------------------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        from evalkit.runner import model_identity
+
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k != "time_limit_s"}
+        return {
+            **model_identity("hf", self.model_path),
+            "tasks": [s.to_json() for s in self.specs],
+            "eval_tasks": [s.to_json() for s in self.eval_specs],
+            "config": cfg,
+        }
+
+    def _new_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.policy.parameters(), lr=self.cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
+
+    def save_state(self) -> None:
+        """Write the whole training state atomically (a crash leaves the previous state intact)."""
+        folder = self.out / "train_state"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".tmp-{os.getpid()}-state.pt"
+        torch.save(
+            {
+                "policy": self.policy.state_dict(),
+                "reference": self.reference.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "python_rng": self.rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+                "counters": asdict(self.counters),
+            },
+            tmp,
+        )
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / "state.pt")
+
+    def try_resume(self) -> bool:
+        """Continue from ``train_state/`` when it exists; refuse when the configuration changed."""
+        from evalkit.store import describe_changes
+
+        folder = self.out / "train_state"
+        identity = self.identity()
+        id_path = folder / "identity.json"
+        if id_path.is_file():
+            old = json.loads(id_path.read_text())
+            if old != identity:
+                changes = "; ".join(describe_changes(old, identity))
+                raise EvalkitError(
+                    f"{self.out}: refusing to resume a different GRPO run ({changes}); use another --out"
+                )
+        else:
+            if self.out.exists() and any(self.out.iterdir()):
+                raise EvalkitError(f"{self.out}: exists and is not a GRPO run directory; choose another --out")
+            folder.mkdir(parents=True, exist_ok=True)
+            id_path.write_text(json.dumps(identity, indent=1))
+            return False
+        state_path = folder / "state.pt"
+        if not state_path.is_file():  # killed before the first save: start over, dropping partial logs
+            self._truncate_log(self.out / "train_log.jsonl", lambda step: False)
+            self._truncate_log(self.out / "eval_log.jsonl", lambda step: False)
+            return False
+        state = torch.load(state_path, weights_only=False)
+        self.policy.load_state_dict(state["policy"])
+        self.reference.load_state_dict(state["reference"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.rng.setstate(state["python_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.counters = _Counters(**state["counters"])
+        # drop log rows of steps that will be redone; an evaluation at the saved step was done before the save
+        next_step = self.counters.step
+        self._truncate_log(self.out / "train_log.jsonl", lambda step: step < next_step)
+        self._truncate_log(self.out / "eval_log.jsonl", lambda step: step <= next_step)
+        self.log(f"grpo: resuming {self.out} at step {self.counters.step}")
+        return True
+
+    @staticmethod
+    def _truncate_log(path: Path, keep: Callable[[int], bool]) -> None:
+        if not path.is_file():
+            return
+        kept: list[str] = []
+        for line in path.read_text().splitlines():
+            try:
+                if keep(json.loads(line)["step"]):
+                    kept.append(line + "\n")
+            except (json.JSONDecodeError, KeyError, TypeError):
+                break  # a torn last line
+        tmp = path.with_name(f".tmp-{path.name}")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
+
+    def _append(self, name: str, row: dict[str, Any]) -> None:
+        with (self.out / name).open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- pieces of a step -------------------------------------------------------------------------
+    def reward_of(self, problem: Problem, text: str) -> float:
+        verdict = self.families[problem.task].verify(problem, text)
+        return float(verdict.passed) if self.cfg.reward == "passed" else float(verdict.score)
+
+    def collect(self) -> tuple[list[list[Rollout]], dict[str, Any]]:
+        """Rollouts for one step; with dynamic sampling, groups of equal rewards are replaced (bounded)."""
+        cfg, c = self.cfg, self.counters
+        kept: list[list[Rollout]] = []
+        rewards: list[float] = []
+        zero_std = total = rounds = 0
+        while len(kept) < cfg.prompts_per_step and rounds < (cfg.max_rounds if cfg.dynamic_sampling else 1):
+            problems = []
+            for _ in range(cfg.prompts_per_step - len(kept)):
+                spec = self.specs[self.rng.randrange(len(self.specs))]
+                problems.append(make_problems(spec, GRPO_SEED_OFFSET + cfg.seed, 1, start=c.drawn)[0])
+                c.drawn += 1
+            for group in _rollouts(self.policy, self.tokenizer, problems, cfg, self.rng, self.reward_of):
+                values = [r.reward for r in group]
+                rewards.extend(values)
+                total += 1
+                flat = max(values) == min(values)
+                zero_std += flat
+                if not (cfg.dynamic_sampling and flat):
+                    kept.append(group)
+            rounds += 1
+        stats = {
+            "reward_mean": sum(rewards) / len(rewards),
+            "reward_std": float(torch.tensor(rewards).std()) if len(rewards) > 1 else 0.0,
+            "zero_std_frac": zero_std / max(1, total),
+            "sampling_rounds": rounds,
+            "groups_used": len(kept),
+        }
+        return kept, stats
+
+    def update(self, groups: list[list[Rollout]]) -> dict[str, Any]:
+        """Several clipped-ratio passes over one rollout batch; returns the step's metrics."""
+        cfg = self.cfg
+        self.policy.train()
+        ids, attn, mask = _batch(groups, self.tokenizer.pad_token_id, self.device, cfg.mask_truncated)
+        rewards = torch.tensor([[r.reward for r in g] for g in groups], dtype=torch.float32)
+        adv = group_advantages(rewards, cfg.scale_std).reshape(-1, 1).to(self.device)
+        with torch.no_grad(), self.autocast:
+            old_logp = token_logprobs(self.policy, ids, attn)
+            ref_logp = token_logprobs(self.reference, ids, attn) if cfg.beta else old_logp
+        n_tok = mask.sum().clamp(min=1)
+        for _ in range(cfg.epochs):
+            with self.autocast:
+                logp = token_logprobs(self.policy, ids, attn)
+            objective, low, high = clipped_objective(logp, old_logp, adv, cfg.eps_low, cfg.eps_high)
+            kl = k3_kl(ref_logp, logp)
+            loss = ((-objective + cfg.beta * kl) * mask).sum() / n_tok
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
+            self.opt.step()
+        self.policy.eval()
+        flat = [r for g in groups for r in g]
+        return {
+            "loss": float(loss.detach()),
+            "kl": float((kl.detach() * mask).sum() / n_tok),
+            "entropy": float((-old_logp * mask).sum() / n_tok),  # sampled tokens: an unbiased entropy estimate
+            "clip_low_frac": float((low.float() * mask).sum() / n_tok),
+            "clip_high_frac": float((high.float() * mask).sum() / n_tok),
+            "grad_norm": float(grad_norm),
+            "mean_length": sum(len(r.token_ids) for r in flat) / len(flat),
+            "truncated_frac": sum(r.finish_reason == "length" for r in flat) / len(flat),
+        }
+
+    def evaluate(self) -> dict[str, Any]:
+        """pass@1 and pass@eval_n on held-out validation problems (seeded per sample)."""
+        cfg = self.cfg
+        problems = [p for spec in self.eval_specs for p in make_problems(spec, VAL_SEED, cfg.eval_problems)]
+        sampling = SamplingConfig(temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+        counts = []
+        for problem in problems:
+            prompt = self.tokenizer(problem.prompt)["input_ids"]
+            seeds = [sample_seed(cfg.seed, problem.id, i) for i in range(cfg.eval_n)]
+            outs = decode(
+                self.policy,
+                [prompt] * cfg.eval_n,
+                seeds,
+                sampling,
+                self.tokenizer.eos_token_id,
+                self.tokenizer.pad_token_id,
+            )
+            texts = [self.tokenizer.decode(o.token_ids, skip_special_tokens=True) for o in outs]
+            counts.append(sum(self.reward_of(problem, t) >= 1.0 for t in texts))
+        c = torch.tensor(counts).numpy()
+        return {
+            "eval_problems": len(problems),
+            "eval_n": cfg.eval_n,
+            "pass@1": float(pass_at_k(cfg.eval_n, c, 1).mean()),
+            f"pass@{cfg.eval_n}": float(pass_at_k(cfg.eval_n, c, cfg.eval_n).mean()),
+        }
+
+    def reset(self) -> None:
+        """ProRL's hard reset: reference := policy, fresh optimizer, learning-rate warm-up again."""
+        reset_reference(self.policy, self.reference)
+        self.opt = self._new_optimizer()
+        self.counters.since_reset = 0
+        self.counters.reset_pending = False
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def train(self) -> Path:
+        self.try_resume()  # may replace self.counters: bind it afterwards
+        cfg, c = self.cfg, self.counters
+        done_marker = self.out / "train_state" / "done"
+        if done_marker.is_file():
+            self.log(f"grpo: {self.out} is already complete")
+            return self.out
+        start = time.monotonic()
+        if c.step == 0 and cfg.eval_every:
+            self._evaluate_and_checkpoint(step=0)
+        while c.step < cfg.steps:
+            step = c.step
+            t0 = time.monotonic()
+            self.policy.eval()
+            groups, row = self.collect()
+            t_gen = time.monotonic() - t0
+            row = {"step": step, **row}
+            scheduled = cfg.reset_every and step > 0 and step % cfg.reset_every == 0
+            if scheduled or c.reset_pending:
+                row["reset"] = "schedule" if scheduled else "plateau"
+                self.reset()
+            for param_group in self.opt.param_groups:
+                param_group["lr"] = cfg.lr * min(1.0, (c.since_reset + 1) / max(1, cfg.warmup_steps))
+            row["lr"] = self.opt.param_groups[0]["lr"]
+            c.since_reset += 1
+            if groups:
+                row.update(self.update(groups))
+                n_tokens = sum(len(r.token_ids) for g in groups for r in g)
+                row["tokens_per_s"] = n_tokens / max(t_gen, 1e-9)
+            row["seconds_generation"] = round(t_gen, 3)
+            row["seconds_update"] = round(time.monotonic() - t0 - t_gen, 3)
+            self._append("train_log.jsonl", row)
+            c.step += 1
+            if step % 10 == 0 or c.step == cfg.steps:
+                self.log(
+                    f"grpo step {step:4d}  reward {row['reward_mean']:.3f}  kl {row.get('kl', 0):.4f}  "
+                    f"zero-std {row['zero_std_frac']:.2f}  {time.monotonic() - start:6.1f}s"
+                )
+            if cfg.eval_every and c.step % cfg.eval_every == 0:
+                self._evaluate_and_checkpoint(step=c.step)
+            if c.step % max(1, cfg.save_every) == 0:
+                self.save_state()
+            if cfg.time_limit_s is not None and time.monotonic() - start > cfg.time_limit_s:
+                self.log(f"grpo: time limit {cfg.time_limit_s:.0f}s reached after step {step}")
+                break
+        self.save_state()
+        self._save_final()
+        done_marker.write_text(json.dumps({"steps_done": c.step}))
+        return self.out
+
+    def _evaluate_and_checkpoint(self, step: int) -> None:
+        c = self.counters
+        result = {"step": step, **self.evaluate()}
+        improved = result["pass@1"] > c.best_eval + 1e-9
+        c.best_eval = max(c.best_eval, result["pass@1"])
+        c.stale_evals = 0 if improved else c.stale_evals + 1
+        if self.cfg.reset_patience and c.stale_evals >= self.cfg.reset_patience:
+            c.reset_pending, c.stale_evals = True, 0
+        self._append("eval_log.jsonl", result)
+        save_checkpoint(
+            self.policy,
+            self.tokenizer,
+            self.out / "checkpoints" / f"step-{step:06d}",
+            {"kind": "grpo", "step": step, "eval": result},
+        )
+        self.log(
+            f"grpo eval at step {step}: pass@1 {result['pass@1']:.3f}  "
+            f"pass@{self.cfg.eval_n} {result[f'pass@{self.cfg.eval_n}']:.3f}"
+        )
+
+    def _save_final(self) -> None:
+        """The final policy as an HF checkpoint at the top of ``out`` (logs stay beside it)."""
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.policy.save_pretrained(self.out)
+        self.tokenizer.save_pretrained(self.out)
+        extra = {
+            "kind": "grpo",
+            "base": self.model_path,
+            "tasks": [s.to_json() for s in self.specs],
+            "config": asdict(self.cfg),
+            "steps_done": self.counters.step,
+            "fingerprint": hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16],
+        }
+        (self.out / "evalkit_training.json").write_text(json.dumps(extra, indent=1))
+
+
 def train_grpo(
     model_path: str,
     specs: Sequence[TaskSpec],
@@ -170,127 +540,8 @@ def train_grpo(
     cfg: GRPOConfig,
     log: Callable[[str], None] = print,
     device: str = "auto",
+    eval_specs: Sequence[TaskSpec] | None = None,
 ) -> Path:
-    """Train with GRPO from ``model_path`` on problems of ``specs``; save an HF checkpoint to ``out``
-    with ``train_log.jsonl`` (one JSON object per step) inside it."""
-    torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
-    policy, tokenizer, device = load_model_and_tokenizer(model_path, device, "float32")
-    reference = copy.deepcopy(policy).eval()
-    for p in reference.parameters():
-        p.requires_grad_(False)
-
-    def new_optimizer() -> torch.optim.Optimizer:
-        return torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
-
-    opt = new_optimizer()
-    since_reset = 0
-    families = {s.name: get_family(s.name) for s in specs}
-
-    def reward_of(problem: Problem, text: str) -> float:
-        verdict = families[problem.task].verify(problem, text)
-        return float(verdict.passed) if cfg.reward == "passed" else float(verdict.score)
-
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.startswith("cuda")
-        else torch.autocast("cpu", enabled=False)
-    )
-    logs: list[dict[str, Any]] = []
-    drawn = 0
-    start = time.monotonic()
-    for step in range(cfg.steps):
-        t0 = time.monotonic()
-        policy.eval()
-        kept: list[list[Rollout]] = []
-        all_rewards: list[float] = []
-        zero_std = total_groups = rounds = 0
-        while len(kept) < cfg.prompts_per_step and rounds < (cfg.max_rounds if cfg.dynamic_sampling else 1):
-            need = cfg.prompts_per_step - len(kept)
-            problems = []
-            for _ in range(need):
-                spec = specs[rng.randrange(len(specs))]
-                problems.append(make_problems(spec, GRPO_SEED_OFFSET + cfg.seed, 1, start=drawn)[0])
-                drawn += 1
-            for group in _rollouts(policy, tokenizer, problems, cfg, rng, reward_of):
-                rewards = [r.reward for r in group]
-                all_rewards.extend(rewards)
-                total_groups += 1
-                flat = max(rewards) == min(rewards)
-                zero_std += flat
-                if not (cfg.dynamic_sampling and flat):
-                    kept.append(group)
-            rounds += 1
-        t_gen = time.monotonic() - t0
-        row: dict[str, Any] = {
-            "step": step,
-            "reward_mean": sum(all_rewards) / len(all_rewards),
-            "reward_std": float(torch.tensor(all_rewards).std()) if len(all_rewards) > 1 else 0.0,
-            "zero_std_frac": zero_std / max(1, total_groups),
-            "sampling_rounds": rounds,
-            "groups_used": len(kept),
-        }
-        if cfg.reset_every and step > 0 and step % cfg.reset_every == 0:
-            reset_reference(policy, reference)
-            opt = new_optimizer()
-            since_reset = 0
-            row["reset"] = True
-        for param_group in opt.param_groups:
-            param_group["lr"] = cfg.lr * min(1.0, (since_reset + 1) / max(1, cfg.warmup_steps))
-        row["lr"] = opt.param_groups[0]["lr"]
-        since_reset += 1
-        if kept:
-            policy.train()
-            ids, attn, mask = _batch(kept, tokenizer.pad_token_id, device, cfg.mask_truncated)
-            rewards_t = torch.tensor([[r.reward for r in g] for g in kept], dtype=torch.float32)
-            adv = group_advantages(rewards_t, cfg.scale_std).reshape(-1, 1).to(device)
-            with torch.no_grad(), autocast:
-                old_logp = token_logprobs(policy, ids, attn)
-                ref_logp = token_logprobs(reference, ids, attn) if cfg.beta else old_logp
-            n_tok = mask.sum().clamp(min=1)
-            for _ in range(cfg.epochs):
-                with autocast:
-                    logp = token_logprobs(policy, ids, attn)
-                objective, low, high = clipped_objective(logp, old_logp, adv, cfg.eps_low, cfg.eps_high)
-                kl = k3_kl(ref_logp, logp)
-                loss = ((-objective + cfg.beta * kl) * mask).sum() / n_tok
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
-                opt.step()
-            lengths = [len(r.token_ids) for g in kept for r in g]
-            row.update(
-                {
-                    "loss": float(loss.detach()),
-                    "kl": float((kl.detach() * mask).sum() / n_tok),
-                    "entropy_proxy": float((-old_logp * mask).sum() / n_tok),
-                    "clip_low_frac": float((low.float() * mask).sum() / n_tok),
-                    "clip_high_frac": float((high.float() * mask).sum() / n_tok),
-                    "grad_norm": float(grad_norm),
-                    "mean_length": sum(lengths) / len(lengths),
-                    "truncated_frac": sum(r.finish_reason == "length" for g in kept for r in g) / len(lengths),
-                    "tokens_per_s": sum(lengths) / max(t_gen, 1e-9),
-                }
-            )
-        row["seconds_generation"] = round(t_gen, 3)
-        row["seconds_update"] = round(time.monotonic() - t0 - t_gen, 3)
-        logs.append(row)
-        if step % 10 == 0 or step == cfg.steps - 1:
-            log(
-                f"grpo step {step:4d}  reward {row['reward_mean']:.3f}  kl {row.get('kl', 0):.4f}  "
-                f"zero-std {row['zero_std_frac']:.2f}  {time.monotonic() - start:6.1f}s"
-            )
-        if cfg.time_limit_s is not None and time.monotonic() - start > cfg.time_limit_s:
-            log(f"grpo: time limit {cfg.time_limit_s:.0f}s reached after step {step}")
-            break
-    policy.eval()
-    extra = {
-        "kind": "grpo",
-        "base": model_path,
-        "tasks": [s.to_json() for s in specs],
-        "config": asdict(cfg),
-        "steps_done": len(logs),
-        "seconds": round(time.monotonic() - start, 1),
-    }
-    text = "".join(json.dumps(r) + "\n" for r in logs)
-    return save_checkpoint(policy, tokenizer, out, extra, files={"train_log.jsonl": text})
+    """Train with GRPO from ``model_path`` on problems of ``specs`` into ``out`` (resumable); the final HF
+    checkpoint is ``out`` itself, with ``train_log.jsonl`` (one JSON object per step) inside it."""
+    return GRPOTrainer(model_path, specs, out, cfg, log, device, eval_specs).train()
