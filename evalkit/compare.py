@@ -177,17 +177,19 @@ def compare_runs(base: RunResults, rl: RunResults, title: str = "evalkit: base v
         "problems": rows,
         "rates": {"base": base.rates, "rl": rl.rates},
         "training": training_log(rl),
+        "training_eval": training_log(rl, "eval_log.jsonl"),
         "gate": None,
         "notes": notes,
     }
 
 
-def training_log(results: RunResults) -> list[dict[str, Any]] | None:
-    """The GRPO log of the RL run's checkpoint, when evalkit's trainer made it."""
+def training_log(results: RunResults, name: str = "train_log.jsonl") -> list[dict[str, Any]] | None:
+    """A GRPO log (per-step ``train_log.jsonl`` or held-out ``eval_log.jsonl``) of the RL run's checkpoint,
+    when evalkit's trainer made it."""
     model = results.manifest.get("identity", {}).get("model")
     if not isinstance(model, str):
         return None
-    path = Path(model) / "train_log.jsonl"
+    path = Path(model) / name
     if not path.is_file():
         return None
     rows = []

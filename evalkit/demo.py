@@ -45,6 +45,7 @@ class DemoPlan:
     prompts_per_step: int = 32
     group_size: int = 16
     reset_every: int = 100
+    eval_every: int = 50
 
 
 FULL = DemoPlan(sft_steps=800, sft_seconds=200, grpo_steps=300, grpo_seconds=300, n=1024, limit=80)
@@ -58,6 +59,7 @@ QUICK = DemoPlan(
     prompts_per_step=8,
     group_size=8,
     reset_every=4,
+    eval_every=4,
 )
 
 TRAIN_TASK = "add@digits=3,min_digits=1"
@@ -100,8 +102,12 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
             reset_every=plan.reset_every,
             dynamic_sampling=True,
             max_tokens=8,
+            eval_every=plan.eval_every,
+            eval_problems=24,
+            eval_n=64,
         )
-        train_grpo(str(base_ckpt), train, rl_ckpt, cfg, log=echo)
+        # validation follows the held-out distribution (harder buckets included), on its own problems
+        train_grpo(str(base_ckpt), train, rl_ckpt, cfg, log=echo, eval_specs=[TaskSpec.parse(EVAL_TASK)])
     else:
         echo(f"[2/5] reusing {rl_ckpt}")
     timings["grpo"] = time.monotonic() - t

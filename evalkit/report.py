@@ -593,13 +593,30 @@ def _section_problems(problems: Sequence[Mapping[str, Any]], cls: str) -> str:
     )
 
 
-def _section_training(training: Any) -> str:
+def _section_training(training: Any, evals: Any = None) -> str:
     if not isinstance(training, Sequence) or isinstance(training, str) or not training:
         return ""
+    table = ""
+    if isinstance(evals, Sequence) and not isinstance(evals, str) and evals:
+        keys = [k for k in evals[0] if isinstance(k, str) and k.startswith("pass@")]
+        head = "".join(f"<th>{esc(k)}</th>" for k in keys)
+        body = "".join(
+            "<tr><td>"
+            + esc(row.get("step"))
+            + "</td>"
+            + "".join(f"<td>{_pct(row.get(k))}</td>" for k in keys)
+            + "</tr>"
+            for row in evals
+            if isinstance(row, Mapping)
+        )
+        table = (
+            '<p class="muted">Held-out validation during training (problems apart from the compared ones).</p>'
+            f"<table><thead><tr><th>step</th>{head}</tr></thead><tbody>{body}</tbody></table>\n"
+        )
     return (
         '<section id="training"><h2>Training</h2>\n'
         f'<p class="muted">GRPO log, {len(training):,} rows.</p>\n'
-        f"{_safe_plot('training', _training_svg, training)}</section>"
+        f"{_safe_plot('training', _training_svg, training)}{table}</section>"
     )
 
 
@@ -693,7 +710,7 @@ def _render(summary: Mapping[str, Any]) -> str:
         _section_buckets(summary),
         _section_problems(problems, "rl_only"),
         _section_problems(problems, "base_only"),
-        _section_training(summary.get("training")),
+        _section_training(summary.get("training"), summary.get("training_eval")),
         _section_gate(summary.get("gate")),
         _section_rates(summary.get("rates")),
     ]
