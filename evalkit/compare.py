@@ -20,10 +20,21 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from evalkit import __version__
 from evalkit.errors import EvalkitError
-from evalkit.results import RunResults, _bucket, task_table
-from evalkit.stats import powers_of_two, zero_success_upper_bound
+from evalkit.results import RunResults, _bucket
+from evalkit.stats import (
+    benjamini_hochberg,
+    bootstrap_ci,
+    frontier_class_test,
+    gain_correlation,
+    pass_at_k,
+    powers_of_two,
+    prorl_regime,
+    zero_success_upper_bound,
+)
 from evalkit.types import Problem
 
 CLASSES = ("both", "rl_only", "base_only", "neither")
@@ -85,36 +96,64 @@ def common_problems(base: RunResults, rl: RunResults) -> tuple[list[Problem], li
     return usable, notes
 
 
-def _section(base: RunResults, rl: RunResults, problems: list[Problem], upto: dict[str, int]) -> dict[str, Any]:
+def per_problem_table(results: RunResults, problems: list[Problem], ks: list[int], upto: dict[str, int]) -> np.ndarray:
+    """Per-problem pass@k, shape (problems, ks), each problem cut to its common sample count ``upto``."""
+    n = np.array([upto[p.id] for p in problems])
+    c = np.array([results.c(p.id, upto[p.id]) for p in problems])
+    return pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :])
+
+
+def _intervals(table: np.ndarray, ks: list[int], confidence: float) -> dict[str, list[float] | None]:
+    """Bootstrap interval of the mean over problems for each k (None with fewer than two problems)."""
+    if table.shape[0] < 2:
+        return {str(k): None for k in ks}
+    _est, low, high = bootstrap_ci(table, confidence=confidence, seed=0)
+    return {str(k): [float(lo), float(hi)] for k, lo, hi in zip(ks, low, high, strict=True)}
+
+
+def _section(
+    base: RunResults, rl: RunResults, problems: list[Problem], upto: dict[str, int], confidence: float = 0.95
+) -> dict[str, Any]:
     m = min(upto[p.id] for p in problems)
     ks = powers_of_two(m)
     counts = dict.fromkeys(CLASSES, 0)
     for p in problems:
         counts[classify(base.c(p.id, upto[p.id]), rl.c(p.id, upto[p.id]))] += 1
     # pass@k with each problem cut to its common n, so both models are judged on equal budgets
+    tb, tr = per_problem_table(base, problems, ks, upto), per_problem_table(rl, problems, ks, upto)
+    delta_ci = _intervals(tr - tb, ks, confidence)  # paired: the same problems resampled for both
     return {
         "n_problems": len(problems),
         "n": m,
-        "pass_at_k": {"base": _table(base, problems, ks, upto), "rl": _table(rl, problems, ks, upto)},
+        "pass_at_k": {"base": _means(tb, ks), "rl": _means(tr, ks)},
+        "pass_at_k_ci": {"base": _intervals(tb, ks, confidence), "rl": _intervals(tr, ks, confidence)},
+        "delta": {
+            str(k): {"delta": float(tr[:, j].mean() - tb[:, j].mean()), "ci": delta_ci[str(k)]}
+            for j, k in enumerate(ks)
+        },
+        "confidence": confidence,
         "classes": counts,
     }
 
 
-def _table(
-    results: RunResults, problems: list[Problem], ks: list[int], upto: dict[str, int]
-) -> dict[str, float | None]:
-    # group by cut so task_table's single `upto` applies; the common case is one group
-    groups: dict[int, list[Problem]] = defaultdict(list)
-    for p in problems:
-        groups[upto[p.id]].append(p)
-    total: dict[str, float] = defaultdict(float)
-    for cut, probs in groups.items():
-        for k, v in task_table(results, probs, ks, upto=cut).items():
-            total[k] += (v if v is not None else float("nan")) * len(probs)
-    return {k: (v / len(problems) if v == v else None) for k, v in total.items()}
+def _means(table: np.ndarray, ks: list[int]) -> dict[str, float | None]:
+    return {str(k): float(table[:, j].mean()) for j, k in enumerate(ks)}
 
 
-def compare_runs(base: RunResults, rl: RunResults, title: str = "evalkit: base vs RL") -> dict[str, Any]:
+def frontier_evidence(
+    base: RunResults, rl: RunResults, problems: list[Problem], upto: dict[str, int]
+) -> dict[str, Any]:
+    """Are there more RL-only (base-only) problems than chance gives when both models are equally good?"""
+    c_b = np.array([base.c(p.id, upto[p.id]) for p in problems])
+    c_r = np.array([rl.c(p.id, upto[p.id]) for p in problems])
+    m = np.array([upto[p.id] for p in problems])
+    test = frontier_class_test(c_b, c_r, m, n_perm=2000, seed=0)
+    return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in test.items()}
+
+
+def compare_runs(
+    base: RunResults, rl: RunResults, title: str = "evalkit: base vs RL", confidence: float = 0.95
+) -> dict[str, Any]:
     """The summary dict that the report renders and ``evalkit compare --json`` prints."""
     problems, notes = common_problems(base, rl)
     upto = {p.id: min(base.n(p.id), rl.n(p.id)) for p in problems}
@@ -123,7 +162,8 @@ def compare_runs(base: RunResults, rl: RunResults, title: str = "evalkit: base v
         by_task[p.task].append(p)
     tasks = {}
     for task, probs in sorted(by_task.items()):
-        section = _section(base, rl, probs, upto)
+        section = _section(base, rl, probs, upto, confidence)
+        section["frontier_test"] = frontier_evidence(base, rl, probs, upto)
         buckets: dict[str, list[Problem]] = defaultdict(list)
         for p in probs:
             b = _bucket(p)
@@ -134,8 +174,15 @@ def compare_runs(base: RunResults, rl: RunResults, title: str = "evalkit: base v
             for name, bp in sorted(buckets.items())
         }
         tasks[task] = section
-    overall = _section(base, rl, problems, upto)
+    overall = _section(base, rl, problems, upto, confidence)
+    overall["frontier_test"] = frontier_evidence(base, rl, problems, upto)
     overall["buckets"] = {}
+    # Benjamini-Hochberg across tasks: a few tasks showing RL-only problems by chance is expected
+    names = sorted(tasks)
+    for key in ("rl_only", "base_only"):
+        q = benjamini_hochberg([tasks[t]["frontier_test"][f"p_{key}_exact"] for t in names])
+        for t, qv in zip(names, q, strict=True):
+            tasks[t]["frontier_test"][f"q_{key}"] = float(qv)
     rows = []
     for p in problems:
         m = upto[p.id]
@@ -161,6 +208,14 @@ def compare_runs(base: RunResults, rl: RunResults, title: str = "evalkit: base v
     m_all = overall["n"]
     ub = zero_success_upper_bound(m_all)
     cls = overall["classes"]
+    ft = overall["frontier_test"]
+    notes.append(
+        f"Chance level: if both models had the same per-problem success rates, about {ft['expected_under_null']:.1f} "
+        f"problems would come out one-sided by chance; p-value for {cls['rl_only']} RL-only = "
+        f"{ft['p_rl_only_exact']:.3g}, "
+        f"for {cls['base_only']} base-only = {ft['p_base_only_exact']:.3g} (exact conditional test, per task "
+        "adjusted by Benjamini-Hochberg in the JSON)."
+    )
     notes.append(
         f"RL-only problems: {cls['rl_only']}; base-only: {cls['base_only']} (of {len(problems)}). "
         f"'0 of {m_all}' means that model's per-sample success rate on that problem is below {ub:.4f} "
@@ -199,3 +254,57 @@ def training_log(results: RunResults, name: str = "train_log.jsonl") -> list[dic
         except json.JSONDecodeError:
             continue
     return rows or None
+
+
+def _halfwidth(interval: list[float] | None) -> float:
+    return (interval[1] - interval[0]) / 2 if interval else 0.0
+
+
+def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, Any]:
+    """pass@1 and pass@n across three or more checkpoints (base first, in training order), with ProRL's
+    regime per task (diminish / plateau / sustained / inconclusive, see :func:`evalkit.stats.prorl_regime`)
+    and the rank correlation across tasks of the base's pass@n with the final gain in pass@n."""
+    if len(runs) < 3:
+        raise EvalkitError("a trajectory needs at least three runs (base, intermediate..., final)")
+    shared = set.intersection(*({p.id for p in r.problems if r.n(p.id)} for r in runs))
+    problems = [p for p in runs[0].problems if p.id in shared]
+    if not problems:
+        raise EvalkitError("the runs of the trajectory share no problem with verified samples")
+    upto = {p.id: min(r.n(p.id) for r in runs) for p in problems}
+    by_task: dict[str, list[Problem]] = defaultdict(list)
+    for p in problems:
+        by_task[p.task].append(p)
+    tasks: dict[str, Any] = {}
+    for task, probs in sorted(by_task.items()):
+        m = min(upto[p.id] for p in probs)
+        rows: list[dict[str, Any]] = []
+        for r in runs:
+            table = per_problem_table(r, probs, [1, m], upto)
+            ci = _intervals(table, [1, m], confidence)
+            half = [_halfwidth(ci[str(k)]) for k in (1, m)]
+            rows.append(
+                {
+                    "run": str(r.root),
+                    "pass@1": float(table[:, 0].mean()),
+                    f"pass@{m}": float(table[:, 1].mean()),
+                    "halfwidth@1": half[0],
+                    f"halfwidth@{m}": half[1],
+                }
+            )
+        regime = prorl_regime(
+            [row["pass@1"] for row in rows],
+            [row[f"pass@{m}"] for row in rows],
+            passk_ci_halfwidth=[row[f"halfwidth@{m}"] for row in rows],
+            pass1_ci_halfwidth=[row["halfwidth@1"] for row in rows],
+        )
+        tasks[task] = {"n": m, "n_problems": len(probs), "checkpoints": rows, "regime": regime}
+    names = sorted(tasks)
+    base_k = [tasks[t]["checkpoints"][0][f"pass@{tasks[t]['n']}"] for t in names]
+    gains = [tasks[t]["checkpoints"][-1][f"pass@{tasks[t]['n']}"] - b for t, b in zip(names, base_k, strict=True)]
+    if len(names) >= 3:
+        rho, p_value = gain_correlation(base_k, gains)
+        correlation: dict[str, Any] = {"spearman_rho": rho, "p_value": p_value, "tasks": len(names)}
+    else:
+        correlation = {"spearman_rho": None, "p_value": None, "tasks": len(names),
+                       "reason": "needs at least three tasks"}  # fmt: skip
+    return {"tasks": tasks, "gain_correlation": correlation, "confidence": confidence}

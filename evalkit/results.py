@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import EvalkitError
-from evalkit.stats import pass_at_k, powers_of_two
+from evalkit.stats import bootstrap_ci, pass_at_k, powers_of_two
 from evalkit.store import RunStore
 from evalkit.types import STATUSES, Problem
 
@@ -102,8 +102,22 @@ def task_table(
     return table
 
 
-def summarize(results: RunResults) -> dict[str, Any]:
-    """The JSON of ``evalkit summary``: pass@k per task and k, and per-problem (n, c)."""
+def _task_intervals(
+    results: RunResults, problems: list[Problem], ks: list[int], confidence: float
+) -> dict[str, list[float] | None]:
+    """Bootstrap interval over problems of mean pass@k, per k (None with fewer than two problems)."""
+    if len(problems) < 2:
+        return {str(k): None for k in ks}
+    n = np.array([results.n(p.id) for p in problems])
+    c = np.array([results.c(p.id) for p in problems])
+    table = pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :])
+    _est, low, high = bootstrap_ci(table, confidence=confidence, seed=0)
+    return {str(k): [float(lo), float(hi)] for k, lo, hi in zip(ks, low, high, strict=True)}
+
+
+def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
+    """The JSON of ``evalkit summary``: pass@k per task and k with bootstrap intervals over problems, and
+    per-problem (n, c)."""
     by_task: dict[str, list[Problem]] = defaultdict(list)
     for p in results.problems:
         by_task[p.task].append(p)
@@ -122,6 +136,8 @@ def summarize(results: RunResults) -> dict[str, Any]:
             "n_min": min(ns),
             "n_max": max(ns),
             "pass_at_k": task_table(results, probs, ks),
+            "pass_at_k_ci": _task_intervals(results, probs, ks, confidence),
+            "confidence": confidence,
         }
     return {
         "run": str(results.root),
