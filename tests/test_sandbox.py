@@ -1,0 +1,486 @@
+"""evalkit.sandbox against hostile programs (BAD_INPUTS rows 9, 14-20): one behaviour per test.
+
+Every run happens in a temp directory under the test's ``tmp_path`` (``tempfile.tempdir`` is pointed
+there), so every sandbox process carries that path in its command line; after each run the test checks
+that no such process is left. Hostile programs are kept small: fork bombs sleep between attempts and the
+time limits are short, so the file is safe on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import resource
+import socket
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import evalkit.sandbox as sandbox
+from evalkit.sandbox import SandboxResult, run_python, run_tests
+from evalkit.types import Problem
+
+LINUX = sys.platform.startswith("linux")
+SHORT_S = 1.5  # time limit for programs that never end
+SLACK_S = 3.0  # interpreter start and cleanup on a loaded CI machine
+
+ADD_CHECK = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
+ADD_OK = "def add(a, b):\n    return a + b\n"
+ADD_WRONG = "def add(a, b):\n    return a - b\n"
+
+
+@pytest.fixture(params=["namespaces", "no-namespaces"])
+def both_modes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with namespaces and again as on a system that refuses them (the fallback)."""
+    if request.param == "no-namespaces":
+        monkeypatch.setattr(sandbox, "_NAMESPACES", False)
+    return str(request.param)
+
+
+@pytest.fixture()
+def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A path that every sandbox process of this test has in its command line."""
+    where = tmp_path / "sbx"
+    where.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(where))
+    return str(where)
+
+
+def _processes_with(marker: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # exited while we looked
+        if marker.encode() in cmdline:
+            found.append(entry.name + ": " + cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def assert_nothing_left(marker: str, grace_s: float = 2.0) -> None:
+    if not LINUX:
+        return
+    end = time.monotonic() + grace_s
+    left = _processes_with(marker)
+    while left and time.monotonic() < end:
+        time.sleep(0.05)
+        left = _processes_with(marker)
+    assert not left, f"processes left behind: {left}"
+    assert not list(Path(marker).iterdir()), "the sandbox's temp directory was not removed"
+
+
+def needs(layer: str, result: SandboxResult) -> None:
+    if layer not in result.isolation:
+        pytest.skip(f"this OS does not allow the {layer!r} isolation layer here ({result.isolation})")
+
+
+@functools.cache
+def _active_layers() -> tuple[str, ...]:
+    return run_python("pass\n").isolation
+
+
+def require(layer: str) -> None:
+    """Skip before a hostile run whose damage only that layer prevents (the repo's own files!)."""
+    if layer not in _active_layers():
+        pytest.skip(f"this OS does not allow the {layer!r} isolation layer here ({_active_layers()})")
+
+
+def py(source: str) -> str:
+    return textwrap.dedent(source).strip() + "\n"
+
+
+# -- the baseline: right and wrong answers ---------------------------------------------------------------
+
+
+def test_correct_program_passes_with_confirmation(both_modes: str, marker: str) -> None:
+    r = run_tests(ADD_OK, ADD_CHECK, "add")
+    assert (r.status, r.confirmed, r.score, r.exit_code) == ("ok", True, 1.0, 0), r
+    assert_nothing_left(marker)
+
+
+def test_wrong_answer_fails_with_status_ok(both_modes: str, marker: str) -> None:
+    r = run_tests(ADD_WRONG, ADD_CHECK, "add")
+    assert (r.status, r.confirmed, r.score) == ("ok", False, 0.0), r
+    assert "AssertionError" in r.detail
+    assert_nothing_left(marker)
+
+
+def test_mbpp_asserts_give_partial_credit(marker: str) -> None:
+    tests = "import math\nassert add(2, 2) == 4\nassert add(0, 0) == 0\nassert add(1, 5) == 6\n"
+    r = run_tests("def add(a, b):\n    return a * b\n", tests, None)
+    assert (r.status, r.confirmed, r.tests_passed, r.tests_total) == ("ok", False, 2, 3), r
+    assert r.score == pytest.approx(2 / 3)
+    assert r.detail.startswith("test 2 failed")
+
+
+def test_syntax_error_is_an_error(both_modes: str, marker: str) -> None:
+    r = run_tests("def add(a, b) return a + b\n", ADD_CHECK, "add")
+    assert (r.status, r.confirmed) == ("error", False), r
+    assert "does not compile" in r.detail
+    assert_nothing_left(marker)
+
+
+def test_nul_bytes_and_lone_surrogates_are_an_error_not_a_crash(marker: str) -> None:
+    for program in ("x = 1\0\n", "x = '\udc80'\n"):
+        r = run_python(program)
+        assert (r.status, r.confirmed) == ("error", False), r
+
+
+def test_program_output_is_captured(marker: str) -> None:
+    r = run_python("import sys\nprint('out')\nprint('err', file=sys.stderr)\n")
+    assert (r.status, r.confirmed, r.stdout, r.stderr) == ("ok", True, "out\n", "err\n"), r
+
+
+def test_bad_test_code_is_refused_before_running() -> None:
+    with pytest.raises(ValueError, match="no top-level assert"):
+        run_tests(ADD_OK, "x = 1\n", None)
+    with pytest.raises(ValueError, match="does not parse"):
+        run_tests(ADD_OK, "assert (\n", None)
+
+
+# -- row 14: endless loops --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        pytest.param("while True:\n    pass\n", id="python-loop"),
+        pytest.param("x = 10**10**8\n", id="c-level-bignum"),
+        pytest.param("import re\nre.match('(a+)+$', 'a' * 40 + 'b')\n", id="catastrophic-regex"),
+    ],
+)
+def test_endless_computation_is_killed_at_the_time_limit(marker: str, program: str) -> None:
+    start = time.monotonic()
+    r = run_python(program, timeout_s=SHORT_S)
+    elapsed = time.monotonic() - start
+    assert (r.status, r.confirmed, r.exit_code) == ("timeout", False, None), r
+    assert SHORT_S <= elapsed < SHORT_S + SLACK_S
+    assert_nothing_left(marker)
+
+
+# -- row 15: processes ------------------------------------------------------------------------------------
+
+
+def test_fork_bomb_is_bounded(both_modes: str, marker: str) -> None:
+    # Every process forks in a loop; refused forks sleep, so the bomb costs little CPU while it lasts.
+    program = py(
+        """
+        import os, time
+        first, made = True, 0
+        while True:
+            try:
+                pid = os.fork()
+            except OSError:
+                if first:
+                    print("refused after", made, flush=True)
+                    first = False
+                time.sleep(0.02)
+                continue
+            if pid == 0:
+                first = False
+            elif first:
+                made += 1
+        """
+    )
+    r = run_python(program, timeout_s=SHORT_S, max_processes=16)
+    assert (r.status, r.confirmed) == ("timeout", False), r
+    if LINUX:
+        needs("nproc", r)
+        assert "refused after" in r.stdout, r
+        assert int(r.stdout.split()[2]) < 16
+    assert_nothing_left(marker)
+
+
+def test_multiprocessing_pool_is_killed(both_modes: str, marker: str) -> None:
+    program = py(
+        """
+        import multiprocessing
+
+        def spin(_):
+            while True:
+                pass
+
+        with multiprocessing.Pool(3) as pool:
+            pool.map(spin, range(3))
+        """
+    )
+    r = run_python(program, timeout_s=SHORT_S)
+    assert (r.status, r.confirmed) == ("timeout", False), r
+    assert_nothing_left(marker)
+
+
+def test_double_fork_daemon_is_gone_after_the_run(both_modes: str, marker: str) -> None:
+    program = py(
+        """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(1000)
+            os._exit(0)
+        time.sleep(0.2)
+        print("parent done")
+        """
+    )
+    r = run_python(program, timeout_s=5.0)
+    assert (r.status, r.confirmed, r.stdout) == ("ok", True, "parent done\n"), r
+    assert_nothing_left(marker)
+
+
+# -- row 16: memory ---------------------------------------------------------------------------------------
+
+
+def test_memory_bomb_fails_only_that_sample(both_modes: str, marker: str) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    program = "blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))\n"
+    r = run_python(program, memory_mb=256, timeout_s=10.0)
+    assert r.status in ("oom", "error") and not r.confirmed, r
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    assert after - before < 64 * 1024
+    assert run_tests(ADD_OK, ADD_CHECK, "add").confirmed  # the harness goes on
+    assert_nothing_left(marker)
+
+
+# -- row 17: the filesystem -------------------------------------------------------------------------------
+
+
+def test_writing_a_file_outside_the_temp_dir_is_blocked(marker: str, tmp_path: Path) -> None:
+    require("ro-root")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original")
+    program = f"with open({str(victim)!r}, 'w') as f:\n    f.write('overwritten')\n"
+    r = run_python(program)
+    assert not r.confirmed and r.status == "error", r
+    assert victim.read_text() == "original"
+    assert not (tmp_path / "new.txt").exists()
+    assert_nothing_left(marker)
+
+
+def test_deleting_a_file_outside_the_temp_dir_is_blocked(marker: str, tmp_path: Path) -> None:
+    require("ro-root")
+    keep = tmp_path / "keep.txt"
+    keep.write_text("keep me")
+    r = run_python(f"import os\nos.remove({str(keep)!r})\n")
+    assert not r.confirmed and r.status == "error", r
+    assert keep.read_text() == "keep me"
+    assert_nothing_left(marker)
+
+
+def test_harness_files_cannot_be_changed(marker: str) -> None:
+    require("ro-root")
+    target = Path(sandbox.__file__)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    r = run_python(f"open({str(target)!r}, 'a').write('# tampered\\n')\n")
+    assert not r.confirmed, r
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
+    assert_nothing_left(marker)
+
+
+def test_files_written_to_tmp_stay_in_the_sandbox(marker: str) -> None:
+    probe = Path(f"/tmp/evalkit_sandbox_probe_{uuid.uuid4().hex}")
+    r = run_python(f"open({str(probe)!r}, 'w').write('x')\nprint(open({str(probe)!r}).read())\n")
+    needs("private-tmp", r)
+    assert (r.status, r.stdout) == ("ok", "x\n"), r  # writable inside ...
+    assert not probe.exists()  # ... invisible outside
+    assert_nothing_left(marker)
+
+
+# -- row 18: the network ----------------------------------------------------------------------------------
+
+
+def test_socket_to_localhost_fails(marker: str) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    try:
+        program = py(
+            f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"leak")
+                print("connected")
+            except OSError as e:
+                print("refused", e)
+            """
+        )
+        r = run_python(program)
+        needs("netns", r)
+        assert r.stdout.startswith("refused"), r
+        with pytest.raises(OSError):  # socket.timeout: nobody came
+            server.accept()
+    finally:
+        server.close()
+    assert_nothing_left(marker)
+
+
+def test_host_name_resolution_fails(marker: str) -> None:
+    program = py(
+        """
+        import socket
+        try:
+            print("resolved", socket.getaddrinfo("pypi.org", 443))
+        except OSError as e:
+            print("failed", e)
+        """
+    )
+    r = run_python(program)
+    needs("netns", r)
+    assert r.stdout.startswith("failed"), r
+    assert_nothing_left(marker)
+
+
+# -- row 19 (and 9): output floods ------------------------------------------------------------------------
+
+
+def test_gigabyte_output_flood_is_capped(both_modes: str, marker: str) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    program = "import os\nchunk = b'x' * (1 << 16)\nfor _ in range(1 << 14):\n    os.write(1, chunk)\n"  # 1 GiB
+    start = time.monotonic()
+    r = run_python(program, timeout_s=SHORT_S * 2, max_output_bytes=1 << 20)
+    assert (r.status, r.confirmed) == ("output_limit", False), r
+    assert len(r.stdout) == 1 << 20
+    assert time.monotonic() - start < SHORT_S * 2 + SLACK_S
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert after - before < 64 * 1024
+    assert_nothing_left(marker)
+
+
+# -- row 20: faking a pass --------------------------------------------------------------------------------
+
+
+def test_sys_exit_0_before_the_tests_is_not_confirmed(both_modes: str, marker: str) -> None:
+    r = run_tests("import sys\nsys.exit(0)\n" + ADD_OK, ADD_CHECK, "add")
+    assert (r.status, r.confirmed, r.score) == ("error", False, 0.0), r
+    assert "exit(0)" in r.detail
+    assert_nothing_left(marker)
+
+
+def test_os_exit_0_before_the_tests_is_not_confirmed(both_modes: str, marker: str) -> None:
+    r = run_tests("import os\nos._exit(0)\n" + ADD_OK, ADD_CHECK, "add")
+    assert (r.status, r.confirmed, r.exit_code) == ("error", False, 0), r
+    assert_nothing_left(marker)
+
+
+def test_exit_inside_a_test_is_a_failed_test(marker: str) -> None:
+    r = run_tests("import os\ndef add(a, b):\n    os._exit(0)\n", ADD_CHECK, "add")
+    assert not r.confirmed and r.status == "error", r
+    assert_nothing_left(marker)
+
+
+def test_killing_the_parent_is_not_confirmed_and_the_harness_survives(both_modes: str, marker: str) -> None:
+    program = py(
+        """
+        import os, signal
+        for target in (os.getppid(), 1):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except OSError as e:
+                print("kill", target, "refused:", e)
+        """
+    )
+    r = run_tests(program + ADD_WRONG, ADD_CHECK, "add")
+    assert not r.confirmed, r
+    assert run_tests(ADD_OK, ADD_CHECK, "add").confirmed  # this process and the sandbox still work
+    assert_nothing_left(marker)
+
+
+def test_printed_or_guessed_success_markers_are_not_confirmed(both_modes: str, marker: str) -> None:
+    program = py(
+        """
+        import os, sys
+        fake = b"PASSED\\nok\\nOK\\ndone 1 1\\n1 1\\nall tests passed\\n"
+        print(fake.decode())
+        for fd in range(3, 256):  # the confirmation channel, whichever fd it is
+            try:
+                os.write(fd, b"\\n" + fake)
+            except OSError:
+                pass
+        def add(a, b):
+            return 0
+        """
+    )
+    r = run_tests(program, ADD_CHECK, "add")
+    assert (r.status, r.confirmed, r.score) == ("ok", False, 0.0), r
+    assert_nothing_left(marker)
+
+
+def test_a_forked_copy_of_the_harness_cannot_report_a_pass(both_modes: str, marker: str) -> None:
+    # The candidate forks: the child answers right, the parent answers wrong. Only the original process
+    # may report, so the child's passing branch does not count.
+    program = py(
+        """
+        import os
+        def add(a, b):
+            if os.fork() == 0:
+                return a + b
+            os.wait()
+            return a - b
+        """
+    )
+    r = run_tests(program, ADD_CHECK, "add")
+    assert not r.confirmed and r.score == 0.0, r
+    assert_nothing_left(marker)
+
+
+def test_killed_at_the_deadline_even_when_started_from_a_thread(marker: str) -> None:
+    results: list[SandboxResult] = []
+    t = threading.Thread(target=lambda: results.append(run_python("while True: pass\n", timeout_s=1.0)))
+    t.start()
+    t.join(timeout=1.0 + SLACK_S + 2)
+    assert not t.is_alive() and results[0].status == "timeout"
+    assert_nothing_left(marker)
+
+
+@pytest.mark.skipif(not LINUX, reason="namespaces are Linux-only")
+def test_isolation_layers_are_reported(marker: str) -> None:
+    r = run_python("pass\n")
+    assert {"session", "rlimits", "clean-env"} <= set(r.isolation)
+    if "userns" in r.isolation:
+        assert {"pidns", "netns", "mountns", "ro-root", "private-tmp", "no-caps", "nproc"} <= set(r.isolation)
+
+
+# -- the humaneval task runs its completions through the sandbox -----------------------------------------
+
+
+def _humaneval(task_id: str, timeout_s: float = 5.0) -> Problem:
+    from evalkit.tasks import TaskSpec, make_problems
+
+    spec = TaskSpec.parse(f"humaneval@timeout_s={timeout_s}")
+    return next(p for p in make_problems(spec, 0, 200) if p.meta["task_id"] == task_id)
+
+
+def test_humaneval_accepts_a_continuation_a_fenced_block_or_a_bare_function(marker: str) -> None:
+    from evalkit_tasks.humaneval import HumanEval
+
+    p = _humaneval("HumanEval/38")  # decode_cyclic: the solution calls encode_cyclic, defined in the prompt
+    body = "    return encode_cyclic(encode_cyclic(s))\n"
+    function = "def decode_cyclic(s: str):\n" + body
+    for text in (body, f"Here it is:\n```python\n{function}```\nDone.", function, f"```python\n{function}"):
+        v = HumanEval().verify(p, text)
+        assert (v.passed, v.status) == (True, "ok"), (text, v)
+    wrong = HumanEval().verify(p, "```python\ndef decode_cyclic(s: str):\n    return s\n```")
+    assert (wrong.passed, wrong.status) == (False, "ok"), wrong
+    assert_nothing_left(marker)
+
+
+def test_humaneval_verdicts_for_empty_hanging_and_broken_completions(marker: str) -> None:
+    from evalkit_tasks.humaneval import HumanEval
+
+    p = _humaneval("HumanEval/0", timeout_s=SHORT_S)
+    assert HumanEval().verify(p, "  \n").status == "empty"
+    assert HumanEval().verify(p, "    while True:\n        pass\n").status == "timeout"
+    broken = HumanEval().verify(p, "    return (\n")
+    assert (broken.passed, broken.status) == (False, "error"), broken
+    assert_nothing_left(marker)
