@@ -28,11 +28,22 @@ app.add_typer(train_app, name="train")
 _DEBUG = {"on": False}
 
 TaskOpt = Annotated[list[str], typer.Option("--task", "-t", help="Task spec NAME or NAME@key=value,... (repeatable).")]
+TasksDirOpt = Annotated[
+    Path | None,
+    typer.Option("--tasks-dir", help="Folder of *.jsonl task files; each becomes a task named by its stem."),
+]
 
 
 @app.callback()
 def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
     _DEBUG["on"] = debug
+
+
+def _use_tasks_dir(tasks_dir: Path | None) -> None:
+    if tasks_dir is not None:
+        from evalkit.taskdir import register_tasks_dir
+
+        register_tasks_dir(tasks_dir)
 
 
 def _specs(tasks: list[str]) -> list[Any]:
@@ -44,16 +55,27 @@ def _specs(tasks: list[str]) -> list[Any]:
 
 
 @app.command("tasks")
-def tasks_cmd() -> None:
+def tasks_cmd(tasks_dir: TasksDirOpt = None) -> None:
     """List the registered tasks and their parameters."""
     import dataclasses
 
-    from evalkit.tasks import get_family, task_names
+    from evalkit.tasks import get_family, prefix_names, prefix_task_names, task_names
 
+    _use_tasks_dir(tasks_dir)
     for name in task_names():
-        fam = get_family(name)
+        try:
+            fam = get_family(name)
+        except EvalkitError as exc:  # a broken user task file: say so and list the others
+            typer.echo(f"{name:10s} error: {exc}")
+            continue
         params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(fam.Config))
         typer.echo(f"{name:10s} {fam.description}\n{'':10s} parameters: {params}")
+    for prefix, description in prefix_names().items():
+        try:
+            names = ", ".join(n.partition(":")[2] for n in prefix_task_names(prefix))
+        except EvalkitError as exc:
+            names = f"unavailable: {exc}"
+        typer.echo(f"{prefix + ':NAME':10s} {description}\n{'':10s} NAME: {names}")
 
 
 @app.command("problems")
@@ -62,10 +84,12 @@ def problems_cmd(
     limit: Annotated[int, typer.Option(help="Number of problems.")] = 10,
     seed: Annotated[int, typer.Option(help="Problem seed.")] = 0,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line.")] = False,
+    tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Print a task's problems."""
     from evalkit.tasks import TaskSpec, make_problems
 
+    _use_tasks_dir(tasks_dir)
     for p in make_problems(TaskSpec.parse(task), seed, limit):
         typer.echo(json.dumps(p.to_json()) if jsonl else f"{p.id}\t{p.prompt!r}\t{p.reference!r}")
 
@@ -86,17 +110,19 @@ def sample_cmd(
     stop: Annotated[list[str], typer.Option(help="Stop string (repeatable).")] = [],  # noqa: B006
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     problem_seed: Annotated[int, typer.Option("--problem-seed", help="Seed of the problem generators.")] = 0,
-    limit: Annotated[int, typer.Option(help="Problems per task.")] = 100,
+    limit: Annotated[int, typer.Option(help="Problems per task (loaded data sets: a seeded random subset).")] = 100,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows decoded together (hf).")] = 512,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
     workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
     verify_timeout: Annotated[float, typer.Option("--verify-timeout", help="Seconds per verification.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
+    tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Sample N completions per problem, store them, verify them (resumable)."""
     from evalkit.runner import SampleRequest, sample
     from evalkit.sampling.base import BACKENDS, SamplingConfig, make_backend
 
+    _use_tasks_dir(tasks_dir)
     if backend not in BACKENDS:
         make_backend(backend, model)  # raises with suggestions
     options: dict[str, Any] = {"batch_size": batch_size, "device": device} if backend == "hf" else {}
@@ -127,10 +153,12 @@ def import_cmd(
     problem_seed: Annotated[int, typer.Option("--problem-seed")] = 0,
     limit: int = 100,
     force: bool = False,
+    tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Import completions made elsewhere as a run, and verify them."""
     from evalkit.runner import import_samples
 
+    _use_tasks_dir(tasks_dir)
     store = import_samples(samples, _specs(task), out, problem_seed, limit, force)
     _print_summary(store.root)
 
@@ -186,9 +214,14 @@ def compare_cmd(
     n: Annotated[int, typer.Option(help="Samples per problem when sampling checkpoints.")] = 64,
     limit: int = 100,
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 32,
+    mid: Annotated[
+        list[Path], typer.Option("--mid", help="Intermediate checkpoint run, in training order (repeatable).")
+    ] = [],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="Also print the summary JSON.")] = False,
 ) -> None:
-    """Compare a base and an RL run: frontier classes, pass@k curves, HTML report."""
+    """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
+
+    With --mid runs, also classify each task's trajectory (ProRL: diminish / plateau / sustained)."""
     from evalkit.compare import compare_runs
     from evalkit.report import write_report
     from evalkit.results import load_run
@@ -216,6 +249,15 @@ def compare_cmd(
         else:
             raise EvalkitError(f"{path}: neither a run directory (manifest.json) nor a checkpoint (config.json)")
     summary = compare_runs(load_run(runs[0]), load_run(runs[1]))
+    if mid:
+        from evalkit.compare import trajectory
+
+        traj = trajectory([load_run(runs[0]), *(load_run(m) for m in mid), load_run(runs[1])])
+        summary["trajectory"] = traj
+        for task, row in traj["tasks"].items():
+            summary["notes"].append(
+                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}."
+            )
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
@@ -240,17 +282,18 @@ def gate_cmd(
     candidate: Annotated[Path, typer.Argument(help="Candidate run directory.")],
     k: Annotated[list[int], typer.Option("--k", help="k to check (repeatable).")] = [1],  # noqa: B006
     max_drop: Annotated[float, typer.Option("--max-drop", help="Largest allowed absolute drop of pass@k.")] = 0.02,
+    confidence: Annotated[float, typer.Option(help="One-sided confidence that the drop exceeds --max-drop.")] = 0.95,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Exit 0 when the candidate did not regress, 1 when pass@k dropped more than --max-drop, 2 on bad input."""
     from evalkit.gate import run_gate
     from evalkit.results import load_run
 
-    result = run_gate(load_run(baseline), load_run(candidate), list(k), max_drop)
+    result = run_gate(load_run(baseline), load_run(candidate), list(k), max_drop, confidence)
     if as_json:
-        typer.echo(
-            json.dumps({"passed": result.passed, "regressions": result.regressions, "lines": result.lines}, indent=1)
-        )
+        payload = {"passed": result.passed, "regressions": result.regressions, "checks": result.checks,
+                   "lines": result.lines}  # fmt: skip
+        typer.echo(json.dumps(payload, indent=1))
     else:
         for line in result.lines:
             typer.echo(line)

@@ -8,13 +8,14 @@ triples are verified once. Verdicts are appended in blocks, so a kill loses at m
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.pool import run_pool
 from evalkit.store import RunStore
-from evalkit.tasks import TaskFamily, get_family
+from evalkit.tasks import TaskFamily, family_class_for
 from evalkit.types import STATUSES, Problem, Verdict
 
 VERIFY_CHARS = 100_000  # completions longer than this are cut before they reach a verifier
@@ -44,6 +45,11 @@ def verify_one(item: Item) -> Verdict:
     return verdict
 
 
+def _verify_preloaded(families: tuple[type[TaskFamily], ...], item: Item) -> Verdict:
+    """:func:`verify_one`, bound to the family classes of the run (see :func:`verify_items`)."""
+    return verify_one(item)
+
+
 def _timeout_verdict(item: Item) -> Verdict:
     return Verdict(False, 0.0, "timeout", "verifier exceeded its time limit and was killed")
 
@@ -59,7 +65,10 @@ def verify_items(
     progress: Callable[[int], None] | None = None,
 ) -> list[Verdict]:
     """Verify (problem, text, finish_reason) items, deduplicated, in worker processes; results in input order."""
-    families = {task: type(get_family(task)) for task in {p.task for p, _, _ in items}}
+    families: dict[str, type[TaskFamily]] = {}
+    for problem, _, _ in items:
+        if problem.task not in families:
+            families[problem.task] = family_class_for(problem)
     unique: dict[tuple[str, str, str], int] = {}
     order: list[int] = []
     reps: list[Item] = []
@@ -69,8 +78,11 @@ def verify_items(
             unique[key] = len(reps)
             reps.append((families[problem.task], problem, text, finish))
         order.append(unique[key])
+    # The family classes travel with the worker function, so each worker imports their modules (math-verify,
+    # reasoning-gym...) while it starts, not inside the time budget of its first item.
+    preloaded = functools.partial(_verify_preloaded, tuple(sorted(set(families.values()), key=repr)))
     verdicts = run_pool(
-        verify_one,
+        preloaded,
         reps,
         workers=workers,
         timeout_s=timeout_s,

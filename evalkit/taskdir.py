@@ -1,0 +1,191 @@
+"""User task folders (``--tasks-dir DIR``): every ``*.jsonl`` file in DIR is a task named by its stem.
+
+The kind of a file is read from its first record:
+
+- **answer task** (a record has ``answer``): ``problem_id``, ``prompt`` (or ``question``), ``answer``.
+  A completion's answer is extracted by ``answer_format`` (spec parameter, default ``auto``: last
+  ``\\boxed{}``, else "the answer is X", else the last number) and matches when it equals the reference
+  as a string or as math (math-verify), as for the built-in ``math`` task (:mod:`evalkit.answers`).
+- **code task** (a record has ``tests`` or ``entry_point``, MBPP-style): ``problem_id``, ``prompt``,
+  ``tests`` (a list of ``assert`` strings, or test code with ``assert`` lines or a ``def check(candidate)``),
+  ``entry_point``, optionally ``solution``. The program is the last fenced code block of the completion
+  that defines ``entry_point`` (else its last fenced block, else the whole completion), run with the tests
+  by :func:`evalkit.sandbox.run_tests` (``timeout_s``, ``memory_mb`` spec parameters). ``passed`` is the
+  sandbox's positive confirmation that every test passed; ``score`` is the fraction of asserts that passed.
+
+Every record of a file is validated when the task's problems are built, before any model loads; errors
+name the file, line, problem id and field (:mod:`evalkit.datafile`). Problem ids are
+``<task name>:<problem_id>``. ``--limit`` takes a seeded random subset, as for every loaded task. A file's
+sha256 is recorded in the run manifest, so resuming after the file changed is refused.
+
+Everything a verifier needs is in the Problem (reference, answer format, tests, entry point, limits, and
+``meta["verifier"]``), so spawned workers, and ``evalkit score`` on a later day without ``--tasks-dir``,
+verify with :class:`AnswerFileTask` or :class:`CodeFileTask` constructed with no arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalkit.answers import ANSWER_FORMATS, answer_verdict, quiet_math_verify
+from evalkit.datafile import Row, answer_problems, code_problems, file_sha256, read_jsonl, row_kind
+from evalkit.errors import EvalkitError
+from evalkit.tasks import TaskFamily, register_factory
+from evalkit.types import Problem, Verdict
+
+quiet_math_verify()
+
+_FENCE_RE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)  # an unclosed fence (cut at max tokens) runs to the end
+
+
+@dataclass(frozen=True)
+class AnswerFileConfig:
+    answer_format: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.answer_format not in ANSWER_FORMATS:
+            raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
+
+
+@dataclass(frozen=True)
+class CodeFileConfig:
+    timeout_s: float = 5.0
+    memory_mb: int = 1024
+
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout_s <= 600:
+            raise ValueError("need 0 < timeout_s <= 600 (keep it below --verify-timeout)")
+        if not 64 <= self.memory_mb <= 65536:
+            raise ValueError("need 64 <= memory_mb <= 65536")
+
+
+@functools.lru_cache(maxsize=32)
+def _rows(path: Path, stamp: tuple[int, int]) -> tuple[Row, ...]:
+    return tuple(read_jsonl(path))
+
+
+def _read(path: Path) -> list[Row]:
+    """The file's records, cached per (path, mtime, size): GRPO and tests build problems many times."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise EvalkitError(f"{path}: cannot read task file ({exc.strerror or exc})") from None
+    return list(_rows(path, (st.st_mtime_ns, st.st_size)))
+
+
+class _FileTask(TaskFamily):
+    """A task read from one JSONL file of a user folder; ``path`` is None in verifier workers."""
+
+    name = "tasks-dir"
+    description = "user task file"
+
+    def __init__(self, path: Path | None = None, name: str | None = None) -> None:
+        self.path = path
+        if name is not None:
+            self.name = name
+        if path is not None:
+            self.description = f"{type(self).description} ({path})"
+
+    def _file(self) -> Path:
+        if self.path is None:
+            raise EvalkitError(f"task {self.name!r}: no task file (pass --tasks-dir)")
+        return self.path
+
+    def data_identity(self, config: Any) -> str | None:
+        return file_sha256(self._file())
+
+
+class AnswerFileTask(_FileTask):
+    """An answer task from a user folder file (see the module docstring)."""
+
+    Config = AnswerFileConfig
+    description = "answer task from a user folder file"
+
+    def load(self, config: AnswerFileConfig) -> list[Problem]:
+        meta = {"answer_format": config.answer_format, "verifier": "tasks-dir:answer"}
+        return answer_problems(_read(self._file()), self.name, f"{self.name}:", meta)
+
+    def reference_completion(self, problem: Problem) -> str:
+        return f"The answer is $\\boxed{{{problem.reference}}}$."
+
+    def verify(self, problem: Problem, text: str) -> Verdict:
+        return answer_verdict(problem.reference, text, str(problem.meta.get("answer_format", "auto")))
+
+
+def extract_program(text: str, entry_point: str) -> str:
+    """The program in a completion: see the module docstring."""
+    blocks = _FENCE_RE.findall(text)
+    defines = re.compile(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", re.M)
+    defining = [b for b in blocks if defines.search(b)]
+    if defining:
+        return str(defining[-1])
+    return str(blocks[-1]) if blocks else text
+
+
+class CodeFileTask(_FileTask):
+    """A code task from a user folder file (see the module docstring)."""
+
+    Config = CodeFileConfig
+    description = "code task (MBPP-style tests) from a user folder file"
+
+    def load(self, config: CodeFileConfig) -> list[Problem]:
+        meta = {"timeout_s": config.timeout_s, "memory_mb": config.memory_mb, "verifier": "tasks-dir:code"}
+        return code_problems(_read(self._file()), self.name, f"{self.name}:", meta)
+
+    def reference_completion(self, problem: Problem) -> str:
+        return f"```python\n{problem.reference}\n```\n"
+
+    def verify(self, problem: Problem, text: str) -> Verdict:
+        from evalkit.sandbox import run_tests
+
+        if not text.strip():
+            return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
+        entry_point = str(problem.meta["entry_point"])
+        program = extract_program(text, entry_point)
+        result = run_tests(
+            program,
+            str(problem.meta["tests"]),
+            entry_point,
+            timeout_s=float(problem.meta.get("timeout_s", 5.0)),
+            memory_mb=int(problem.meta.get("memory_mb", 1024)),
+        )
+        status = result.status if result.status in ("ok", "timeout") else "error"
+        if result.confirmed:
+            detail = "all tests passed"
+        elif result.status == "ok":
+            detail = f"{result.tests_passed}/{result.tests_total} tests passed: {result.detail}"
+        else:
+            detail = f"{result.status}: {result.detail}"
+        return Verdict(passed=result.confirmed, score=float(result.score), status=status, detail=detail[:200])
+
+
+def file_family(path: Path) -> TaskFamily:
+    """The family of one task file, by the kind of its first record."""
+    rows = _read(path)
+    kind = row_kind(rows[0])
+    family: TaskFamily = (CodeFileTask if kind == "code" else AnswerFileTask)(path, path.stem)
+    return family
+
+
+def register_tasks_dir(directory: Path) -> list[str]:
+    """Register every ``*.jsonl`` file of ``directory`` as a task named by its stem; returns the names.
+
+    Files are read when a task is used (``evalkit tasks`` reads them all), so one broken file does not
+    stop the others from being used.
+    """
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        raise EvalkitError(f"--tasks-dir {directory}: no such directory")
+    files = sorted(directory.glob("*.jsonl"))
+    if not files:
+        raise EvalkitError(f"--tasks-dir {directory}: no *.jsonl task files in it")
+    names = []
+    for path in files:
+        resolved = path.resolve()
+        register_factory(path.stem, functools.partial(file_family, resolved), str(resolved))
+        names.append(path.stem)
+    return names
