@@ -41,7 +41,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of CI): prints ratios against baselines measured in the same run."""
-    session.install(*CONSTRAINTS, ".[dev]")
+    """Benchmarks (not part of CI): prints ratios against baselines measured in the same run.
+
+    TRL is installed here only, as the baseline of ``bench_grpo.py``; it is no dependency of evalkit."""
+    session.install(*CONSTRAINTS, ".[dev]", "trl")
     session.run("python", "tests/bench/bench_stats.py")
     session.run("python", "tests/bench/bench_sampler.py")
+    session.run("python", "tests/bench/bench_grpo.py")

@@ -384,24 +384,28 @@ class GRPOTrainer:
         rewards = torch.tensor([[r.reward for r in g] for g in groups], dtype=torch.float32)
         adv = group_advantages(rewards, cfg.scale_std).reshape(-1, 1).to(self.device)
         with torch.no_grad(), self.autocast:
-            old_logp = token_logprobs(self.policy, ids, attn)
-            ref_logp = token_logprobs(self.reference, ids, attn) if cfg.beta else old_logp
+            ref_logp = token_logprobs(self.reference, ids, attn) if cfg.beta else None
+            # with several passes the rollout policy's log-probs are needed before the first update
+            old_logp = token_logprobs(self.policy, ids, attn) if cfg.epochs > 1 else None
         n_tok = mask.sum().clamp(min=1)
         for _ in range(cfg.epochs):
             with self.autocast:
                 logp = token_logprobs(self.policy, ids, attn)
+            if old_logp is None:  # one pass: the current policy is the rollout policy, the ratio is exactly 1
+                old_logp = logp.detach()
             objective, low, high = clipped_objective(logp, old_logp, adv, cfg.eps_low, cfg.eps_high)
-            kl = k3_kl(ref_logp, logp)
+            kl = k3_kl(ref_logp, logp) if ref_logp is not None else torch.zeros_like(logp)
             loss = ((-objective + cfg.beta * kl) * mask).sum() / n_tok
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
             self.opt.step()
         self.policy.eval()
+        assert old_logp is not None  # set before or during the first pass
         flat = [r for g in groups for r in g]
         return {
             "loss": float(loss.detach()),
-            "kl": float((kl.detach() * mask).sum() / n_tok),
+            "kl": float((kl.detach() * mask).sum() / n_tok),  # 0 when beta = 0 (no reference forward)
             "entropy": float((-old_logp * mask).sum() / n_tok),  # sampled tokens: an unbiased entropy estimate
             "clip_low_frac": float((low.float() * mask).sum() / n_tok),
             "clip_high_frac": float((high.float() * mask).sum() / n_tok),
