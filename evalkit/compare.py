@@ -103,11 +103,15 @@ def per_problem_table(results: RunResults, problems: list[Problem], ks: list[int
     return pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :])
 
 
-def _intervals(table: np.ndarray, ks: list[int], confidence: float) -> dict[str, list[float] | None]:
-    """Bootstrap interval of the mean over problems for each k (None with fewer than two problems)."""
+def _intervals(
+    table: np.ndarray, ks: list[int], confidence: float, bounds: tuple[float, float] = (0.0, 1.0)
+) -> dict[str, list[float] | None]:
+    """Bootstrap interval of the mean over problems for each k, clipped to ``bounds`` (the values' range;
+    (-1, 1) for paired deltas). None with fewer than two problems."""
     if table.shape[0] < 2:
         return {str(k): None for k in ks}
     _est, low, high = bootstrap_ci(table, confidence=confidence, seed=0)
+    low, high = np.clip(low, *bounds), np.clip(high, *bounds)
     return {str(k): [float(lo), float(hi)] for k, lo, hi in zip(ks, low, high, strict=True)}
 
 
@@ -121,7 +125,7 @@ def _section(
         counts[classify(base.c(p.id, upto[p.id]), rl.c(p.id, upto[p.id]))] += 1
     # pass@k with each problem cut to its common n, so both models are judged on equal budgets
     tb, tr = per_problem_table(base, problems, ks, upto), per_problem_table(rl, problems, ks, upto)
-    delta_ci = _intervals(tr - tb, ks, confidence)  # paired: the same problems resampled for both
+    delta_ci = _intervals(tr - tb, ks, confidence, (-1.0, 1.0))  # paired: the same problems resampled for both
     return {
         "n_problems": len(problems),
         "n": m,

@@ -112,6 +112,7 @@ def _task_intervals(
     c = np.array([results.c(p.id) for p in problems])
     table = pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :])
     _est, low, high = bootstrap_ci(table, confidence=confidence, seed=0)
+    low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
     return {str(k): [float(lo), float(hi)] for k, lo, hi in zip(ks, low, high, strict=True)}
 
 

@@ -7,13 +7,13 @@ next free index of their problem in file order. Bad lines are errors naming the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.datafile import file_sha256
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig
 from evalkit.types import Completion, Problem
@@ -22,7 +22,10 @@ MAX_TEXT_CHARS = 1_000_000  # longer completions are cut (and marked finish_reas
 
 
 def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[str, int], Completion]:
-    """Parse and validate a samples file; every problem error names ``path:line``."""
+    """Parse and validate a samples file; every problem error names ``path:line``.
+
+    Lines are decoded with ``surrogateescape`` so that non-UTF-8 bytes a model produced survive
+    losslessly into the store (task files, read by :mod:`evalkit.datafile`, must be UTF-8)."""
     if not path.is_file():
         raise EvalkitError(f"{path}: no such file")
     out: dict[tuple[str, int], Completion] = {}
@@ -66,11 +69,8 @@ def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[st
 
 
 def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    """Content hash of a samples file (the replay run's model identity)."""
+    return file_sha256(path)
 
 
 class ReplayBackend:
