@@ -272,6 +272,17 @@ def _read_jsonl(path: Path, repair: bool) -> Iterator[tuple[int, dict[str, Any]]
         raw = path.read_bytes()
     except OSError as exc:
         raise EvalkitError(f"{path}: cannot read ({exc})") from None
+    if raw.endswith(b"\n") and b"\n\n" not in raw and not raw.startswith(b"\n"):
+        # fast path for an intact shard (the usual case): one parse of the whole file as a JSON array,
+        # about twice as fast as one json.loads per line; any problem falls through to the line reader
+        try:
+            whole = json.loads(b"[" + raw[:-1].replace(b"\n", b",") + b"]")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            whole = None
+        lines_in_file = raw.count(b"\n")
+        if isinstance(whole, list) and len(whole) == lines_in_file and all(isinstance(r, dict) for r in whole):
+            yield from enumerate(whole, 1)
+            return
     lines = raw.split(b"\n")
     complete = raw.endswith(b"\n")
     body = lines[:-1]  # after a final "\n" the last element is b""; otherwise it is the torn tail
