@@ -40,9 +40,14 @@ _NUMBER_RE = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d
 
 def extract_boxed(text: str) -> str | None:
     """Content of the last complete ``\\boxed{...}`` (braces balanced), stripped; None if there is none."""
+    # Boxes are tried from the last one back. A box that has not closed by the start of the next box cannot
+    # close at all: the next box's "{" raises its depth to 2 or more, and from there both scans see the same
+    # characters, which never brought the (failed) next box from 1 to 0. So each scan stops at the next box,
+    # and the whole search is linear in the text (it runs in the evalkit process, as a dedup key, too).
+    limit = len(text)
     for match in reversed(list(_BOX_RE.finditer(text))):
         depth, i = 1, match.end()
-        while i < len(text):
+        while i < limit:
             ch = text[i]
             if ch == "\\":  # skip escaped characters such as \{ and \}
                 i += 2
@@ -54,6 +59,7 @@ def extract_boxed(text: str) -> str | None:
                 if depth == 0:
                     return text[match.end() : i].strip()
             i += 1
+        limit = match.start()
     return None
 
 
@@ -61,7 +67,8 @@ def extract_answer_is(text: str) -> str | None:
     """What follows the last "answer is" / "answer:" on its line, cleaned; None if absent or empty."""
     matches = list(_ANSWER_IS_RE.finditer(text))
     for match in reversed(matches):
-        rest = text[match.end() :].split("\n", 1)[0].strip().lstrip("*").strip()
+        line_end = text.find("\n", match.end())  # not text[match.end():]: no copy of the rest per match
+        rest = text[match.end() : line_end if line_end >= 0 else len(text)].strip().lstrip("*").strip()
         if _BOX_RE.match(rest.lstrip("$").lstrip()):
             boxed = extract_boxed(rest)
             if boxed is not None:
@@ -103,6 +110,20 @@ def extract_answer(text: str, answer_format: str = "auto") -> str | None:
         if found is not None and found.strip():
             return found.strip()
     return None
+
+
+def answer_key(text: str, answer_format: str = "auto") -> str:
+    """Everything :func:`answer_verdict` reads from a completion, as a dedup key (see ``TaskFamily.dedup_key``).
+
+    The extracted answer exactly as the verdict sees it: not whitespace-collapsed or otherwise normalised,
+    because the comparison with the reference starts with string equality and the verdict's detail
+    quotes the answer, so two spellings may differ in the verdict. "empty" and "none" (no answer found)
+    cannot collide with an answer, which is prefixed.
+    """
+    if not text.strip():
+        return "empty"
+    answer = extract_answer(text, answer_format)
+    return "none" if answer is None else "answer:" + answer
 
 
 def _normalise(answer: str) -> str:

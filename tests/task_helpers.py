@@ -1,4 +1,4 @@
-"""Custom task families for tests: verifiers that raise, hang, or return out-of-range scores.
+"""Custom task families for tests: verifiers that raise, hang, or return out-of-range scores; a dedup key that raises.
 
 Spawned verifier workers import this module by name (it must be on PYTHONPATH; see conftest).
 """
@@ -54,3 +54,13 @@ class BadScore(_Echo):
 
     def verify(self, problem: Problem, text: str) -> Verdict:
         return Verdict(passed=False, score=float("nan"), status="ok", detail="")
+
+
+@register
+class BadKey(_Echo):
+    """Exact-answer verifier whose dedup key raises: evalkit falls back to the text."""
+
+    name = "test_bad_key"
+
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        raise RuntimeError("key exploded")

@@ -1,17 +1,21 @@
-"""evalkit.verify: exact-answer verdicts, deduplicated pooled verification, hostile verifiers, verify_run."""
+"""evalkit.verify: exact-answer verdicts, dedup keys and pooled verification, hostile verifiers, verify_run."""
 
 from __future__ import annotations
 
+import random
+import re
 import time
 from pathlib import Path
 
 import pytest
 
+from evalkit.answers import answer_key, extract_boxed
 from evalkit.errors import EvalkitError
 from evalkit.store import RunStore
-from evalkit.tasks import TaskSpec, exact_answer_verdict, make_problems
+from evalkit.taskdir import extract_program
+from evalkit.tasks import TaskFamily, TaskSpec, exact_answer_verdict, get_family, make_problems, task_names
 from evalkit.types import Completion, Problem, Verdict
-from evalkit.verify import verify_items, verify_run
+from evalkit.verify import VERIFY_CHARS, dedup_digest, verify_items, verify_run
 
 TIMEOUT_S = 1.5
 # A fresh worker is a new interpreter: on a loaded 2-core machine spawning one takes a few seconds.
@@ -91,7 +95,8 @@ def test_verify_items_verifies_duplicates_once(add_problems: list[Problem]) -> N
     items = [unique[i] for i in (0, 1, 0, 2, 0, 1, 3, 2, 0)]
     finished: list[int] = []
     verdicts = verify_items(items, workers=1, timeout_s=10, progress=finished.append)
-    assert sum(finished) == len(unique)  # the pool ran one item per distinct (problem, text, finish)
+    # one verification per distinct (problem, answer): the finish reason is applied after the verifier
+    assert sum(finished) == len(unique) - 1
     assert len(verdicts) == len(items)
     by_item: dict[tuple[str, str, str], Verdict] = {}
     for (problem, text, finish), verdict in zip(items, verdicts, strict=True):
@@ -127,7 +132,7 @@ def test_verify_items_empty_input() -> None:
 
 @pytest.fixture()
 def helpers(children_see_tests: None) -> None:
-    import task_helpers  # noqa: F401  (registers test_raises, test_hangs, test_bad_score)
+    import task_helpers  # noqa: F401  (registers test_raises, test_hangs, test_bad_score, test_bad_key)
 
 
 def _problems(task: str, count: int = 3) -> list[Problem]:
@@ -231,3 +236,247 @@ def test_verify_run_completion_for_unknown_problem(tmp_path: Path, add_problems:
     with pytest.raises(EvalkitError, match="unknown problem 'no-such-problem'"):
         verify_run(store, workers=1, timeout_s=10)
     assert store.verdicts() == {}
+
+
+# -- dedup keys ----------------------------------------------------------------------------------------
+
+
+def _math_problem(pid: str, reference: str, answer_format: str = "auto") -> Problem:
+    return Problem(f"math:t:{pid}", "math", f"q {pid}", reference, {"answer_format": answer_format})
+
+
+def test_math_dedup_key_is_the_extracted_answer() -> None:
+    math = get_family("math")
+    p = _math_problem("a", "\\frac{3}{4}")
+    wrapped = [
+        "Adding up, we get $\\boxed{\\frac{3}{4}}$.",
+        "so \\boxed{ \\frac{3}{4} }",
+        "Thus the answer is $\\frac{3}{4}$.",
+        "**Answer:** \\frac{3}{4}",
+        "first \\boxed{7}, then on reflection \\boxed{\\frac{3}{4}}",
+    ]
+    assert {math.dedup_key(p, t) for t in wrapped} == {"answer:\\frac{3}{4}"}
+    assert math.dedup_key(p, "") == math.dedup_key(p, " \n\t") == "empty"
+    assert math.dedup_key(p, "no idea") == math.dedup_key(p, "I give up.") == "none"
+    # spellings of one value are different keys: the verdict's detail quotes the answer as written
+    assert math.dedup_key(p, "\\boxed{0.75}") != math.dedup_key(p, "\\boxed{\\frac{3}{4}}")
+    assert math.dedup_key(p, "\\boxed{3/4}") != math.dedup_key(p, "\\boxed{3 / 4}")
+    # the problem's answer format decides what is extracted, as in verify
+    q = _math_problem("b", "4", "last_number")
+    assert math.dedup_key(q, "\\boxed{3} but 4") == "answer:4"
+
+
+def test_default_dedup_key_follows_the_default_verifier(add_problems: list[Problem]) -> None:
+    add, p = get_family("add"), add_problems[0]
+    assert add.dedup_key(p, "861\nbecause") == add.dedup_key(p, "  861 \nother reasons") == "answer:861"
+    assert add.dedup_key(p, "") == add.dedup_key(p, "\n  ") == "empty"
+    assert add.dedup_key(p, "\n861") == "answer:"  # an empty first line is a wrong answer, not "empty"
+
+    class OwnVerifier(TaskFamily):
+        def verify(self, problem: Problem, text: str) -> Verdict:
+            return exact_answer_verdict(problem.reference, text[::-1])
+
+    assert OwnVerifier().dedup_key(p, "861\nbecause") == "861\nbecause"  # unknown verifier: the whole text
+
+
+def test_dedup_digest_separates_problems_and_raw_texts(add_problems: list[Problem]) -> None:
+    class Constant(TaskFamily):
+        def verify(self, problem: Problem, text: str) -> Verdict:
+            return Verdict(False, 0.0, "ok")
+
+        def dedup_key(self, problem: Problem, text: str) -> str | None:
+            return "x"
+
+    class NoKey(Constant):
+        def dedup_key(self, problem: Problem, text: str) -> str | None:
+            return None
+
+    class Broken(Constant):
+        def dedup_key(self, problem: Problem, text: str) -> str | None:
+            raise RuntimeError("bug")
+
+    p, q = add_problems[0], add_problems[1]
+    assert dedup_digest(Constant(), p, "a") == dedup_digest(Constant(), p, "b")
+    assert dedup_digest(Constant(), p, "a") != dedup_digest(Constant(), q, "a")  # never across problems
+    assert dedup_digest(NoKey(), p, "x") != dedup_digest(Constant(), p, "x")  # a raw text is not a key
+    assert dedup_digest(NoKey(), p, "a") != dedup_digest(NoKey(), p, "b")
+    assert dedup_digest(Broken(), p, "a") == dedup_digest(NoKey(), p, "a")  # a failing key falls back
+    lone = "\udcff surrogate"  # texts are stored losslessly, lone surrogates included
+    assert dedup_digest(NoKey(), p, lone) != dedup_digest(NoKey(), p, "\udcfe surrogate")
+
+
+def test_same_answer_in_different_text_is_verified_once_with_the_same_verdict() -> None:
+    p = _math_problem("a", "\\frac{1}{2}")
+    right = ["So $\\boxed{\\frac{1}{2}}$.", "Hence \\boxed{ \\frac{1}{2} }", "The answer is \\frac{1}{2}."]
+    also_right = ["\\boxed{0.5}", "we get \\boxed{0.5} at last"]
+    wrong = ["\\boxed{2}", "First 1/2? No: \\boxed{2}."]
+    items = [(p, t, "stop") for t in right + also_right + wrong] + [(p, "", "stop"), (p, "no idea", "stop")]
+    finished: list[int] = []
+    verdicts = verify_items(items, workers=1, timeout_s=20, progress=finished.append)
+    assert sum(finished) == 5  # \frac{1}{2}, 0.5, 2, empty, no answer
+    assert len(set(verdicts[:3])) == 1 and verdicts[0].passed
+    assert len(set(verdicts[3:5])) == 1 and verdicts[3].passed
+    assert len(set(verdicts[5:7])) == 1 and not verdicts[5].passed
+    assert verdicts[7].status == "empty" and (verdicts[8].status, verdicts[8].passed) == ("ok", False)
+    assert verdicts == verify_items(items, workers=1, timeout_s=20, dedup=False)
+
+
+def test_different_problems_never_share_a_verdict() -> None:
+    p, q = _math_problem("p", "3"), _math_problem("q", "4")
+    text = "\\boxed{3}"
+    finished: list[int] = []
+    verdicts = verify_items([(p, text, "stop"), (q, text, "stop"), (q, "\\boxed{4}", "stop")], 1, 20, finished.append)
+    assert sum(finished) == 3
+    assert [v.passed for v in verdicts] == [True, False, True]
+
+
+def test_finish_reason_is_applied_to_each_completion_after_a_shared_verdict() -> None:
+    p = _math_problem("a", "3")
+    items = [
+        (p, "\\boxed{4}", "stop"),
+        (p, "so \\boxed{4}", "length"),
+        (p, "\\boxed{3}", "length"),
+        (p, "and \\boxed{3}", "stop"),
+        (p, "", "length"),
+    ]
+    finished: list[int] = []
+    verdicts = verify_items(items, workers=1, timeout_s=20, progress=finished.append)
+    assert sum(finished) == 3
+    assert [(v.passed, v.status) for v in verdicts] == [
+        (False, "ok"),
+        (False, "truncated"),
+        (True, "ok"),
+        (True, "ok"),
+        (False, "empty"),
+    ]
+
+
+def test_dedup_changes_no_verdict_on_a_random_mix(add_problems: list[Problem]) -> None:
+    rng = random.Random(7)
+    maths = [_math_problem(str(i), ref) for i, ref in enumerate(["3", "\\frac{1}{2}", "-12", "\\sqrt{2}"])]
+    answers = ["3", "4", "\\frac{1}{2}", "0.5", "1/2", "-12", "\\sqrt{2}", "2^{1/2}", "x", "{", "\\frac{1}{"]
+    shapes = ["\\boxed{%s}", "$\\boxed{ %s }$.", "The answer is %s.", "answer: $%s$", "%s", "we try \\boxed{%s"]
+    items: list[tuple[Problem, str, str]] = []
+    for _ in range(160):
+        finish = rng.choice(["stop", "stop", "length"])
+        if rng.random() < 0.5:
+            p = rng.choice(maths)
+            filler = rng.choice(["", "Let me think. ", "Step 1: 2 + 2 = 4.\n"])
+            text = filler + rng.choice(shapes) % rng.choice(answers) if rng.random() < 0.9 else rng.choice(["", " "])
+        else:
+            p = rng.choice(add_problems)
+            first = rng.choice([p.reference, p.reference + "1", "", " " + p.reference + " "])
+            text = first + rng.choice(["", "\n", "\nbecause 12", "\n" + p.reference])
+        items.append((p, text, finish))
+    finished: list[int] = []
+    with_dedup = verify_items(items, workers=2, timeout_s=20, progress=finished.append)
+    assert sum(finished) < len(items)
+    assert with_dedup == verify_items(items, workers=2, timeout_s=20, dedup=False)
+
+
+def test_a_dedup_key_that_raises_falls_back_to_the_text(helpers: None) -> None:
+    a, b = _problems("test_bad_key", 2)
+    items = [(a, a.reference, "stop"), (a, a.reference + "\nmore", "stop"), (b, "nope", "length")]
+    finished: list[int] = []
+    verdicts = verify_items(items, workers=1, timeout_s=TIMEOUT_S * 4, progress=finished.append)
+    assert sum(finished) == 3
+    assert [(v.passed, v.status) for v in verdicts] == [(True, "ok"), (True, "ok"), (False, "truncated")]
+
+
+def test_texts_are_cut_before_the_key(add_problems: list[Problem]) -> None:
+    p = add_problems[0]
+    long_a = "x" * VERIFY_CHARS + "a"
+    long_b = "x" * VERIFY_CHARS + "b"
+    finished: list[int] = []
+    verdicts = verify_items([(p, long_a, "stop"), (p, long_b, "stop")], 1, 10, finished.append)
+    assert sum(finished) == 1 and verdicts[0] == verdicts[1]
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_equal_dedup_keys_mean_equal_verdicts_for_every_task(name: str) -> None:
+    # The dedup_key contract, checked in-process for every built-in task on texts that share keys.
+    family = get_family(name)
+    problems = make_problems(TaskSpec.parse(name), 0, 3)
+    for p, other in zip(problems, problems[1:] + problems[:1], strict=True):
+        ref, other_ref = family.reference_completion(p), family.reference_completion(other)
+        texts = [ref, "Some thoughts first.\n" + ref, ref + "\n", " " + ref.strip(), "", "  \n", "nope"]
+        texts += [ref + "\nnope", "nope\n" + ref, ref.replace(p.reference, p.reference + "0"), other_ref]
+        verdicts: dict[str, Verdict] = {}
+        for text in texts:
+            key = family.dedup_key(p, text)
+            assert key is None or isinstance(key, str)
+            if key is not None:
+                verdict = family.verify(p, text)
+                assert verdicts.setdefault(key, verdict) == verdict, (key, text)
+        assert len(verdicts) > 2  # the keys do tell texts apart
+
+
+# -- extractors that dedup keys run in the evalkit process: same results as before, linear time ----------
+
+
+def _boxed_reference(text: str) -> str | None:
+    """extract_boxed as it was (scans from every box to the end of the text: quadratic)."""
+    for match in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))):
+        depth, i = 1, match.end()
+        while i < len(text):
+            ch = text[i]
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[match.end() : i].strip()
+            i += 1
+    return None
+
+
+def _random_text(rng: random.Random, pieces: list[str], n: int) -> str:
+    return "".join(rng.choice(pieces) for _ in range(rng.randint(0, n)))
+
+
+def test_extract_boxed_matches_the_quadratic_original() -> None:
+    rng = random.Random(0)
+    pieces = ["\\boxed{", "\\fbox {", "\\boxed", "{", "}", "}", "\\", "\\\\", "a", " ", "\\{", "\\}", "\n"]
+    for _ in range(20_000):
+        text = _random_text(rng, pieces, 14)
+        assert extract_boxed(text) == _boxed_reference(text), text
+
+
+def test_extract_tagged_answer_matches_the_regex_original() -> None:
+    rg = pytest.importorskip("evalkit_tasks.rg", reason="reasoning-gym is not installed")
+
+    def reference(text: str) -> str | None:
+        matches = list(re.finditer(r"<answer>(.*?)</answer>", text, re.S))
+        tail_start = matches[-1].end() if matches else 0
+        unclosed = text.find("<answer>", tail_start)
+        if unclosed != -1:
+            return text[unclosed + len("<answer>") :].strip()
+        return matches[-1].group(1).strip() if matches else None
+
+    rng = random.Random(1)
+    pieces = ["<answer>", "</answer>", "<answer></answer>", "<", ">", "/", "answer", " x ", "\n"]
+    for _ in range(20_000):
+        text = _random_text(rng, pieces, 10)
+        assert rg.extract_tagged_answer(text) == reference(text), text
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "\\boxed{" * 14_000,  # unclosed boxes: each used to be scanned to the end of the text
+        "answer: . " * 10_000,
+        "<answer>" * 12_000,
+        "```python\n" + "\n" * 100_000 + "def g(",
+    ],
+    ids=["boxes", "answer-is", "answer-tags", "blank-lines"],
+)
+def test_dedup_keys_are_fast_on_hostile_text(hostile: str) -> None:
+    rg = pytest.importorskip("evalkit_tasks.rg", reason="reasoning-gym is not installed")
+    started = time.monotonic()
+    answer_key(hostile)
+    rg.extract_tagged_answer(hostile)
+    extract_program(hostile, "f")
+    assert time.monotonic() - started < 2.0
