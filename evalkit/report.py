@@ -3,6 +3,12 @@
 The report reads only the summary dict (what the run store holds, already reduced by the comparison step),
 never live objects, so it can be rebuilt from ``report.json`` years later.
 
+Sections, in page order (each one only when the summary holds its data): runs, findings, headline
+(pass@1 and pass@k_max with intervals, frontier classes with their chance level, p- and BH q-values),
+pass@k curves with interval bands, delta pass@k with its band, per-problem success rates (scatter and
+histograms), buckets, the sortable problem table, the RL-only and base-only tables, the checkpoint
+trajectory (ProRL regime per task), training curves, gate and sample health.
+
 What the page guarantees:
 
 - It is one file: no network, no external CSS, JS or fonts. Plots are inline SVG drawn by matplotlib with
@@ -12,14 +18,23 @@ What the page guarantees:
   look at: lone surrogates become U+FFFD, NUL bytes are dropped, other control characters are shown as
   visible symbols (U+2400 "control pictures" or ``<U+XXXX>``), bidi overrides are shown rather than obeyed,
   and displayed completions are cut to about 2,000 characters with a marker saying how much was cut.
-- The page emits no ``<script>``; the JSON beside it keeps the full, untruncated texts.
+- The page carries exactly one ``<script>``: the constant :data:`TABLE_SCRIPT` (sorting and filtering the
+  problem table), which holds no summary data. The table rows are rendered as escaped HTML on the server
+  side; the script only reorders and hides existing rows and writes numbers it computes via
+  ``textContent``, so no summary text is ever parsed as HTML or JavaScript. The Content-Security-Policy
+  allows that one script by its SHA-256 hash only: even an injected ``<script>`` would not run.
+  Without JavaScript the table is still complete, just not sortable.
+- The JSON beside it keeps the full, untruncated texts.
 
-What it does not do: it computes no statistics (it shows what the summary says) and it does not check
-that the summary is consistent (e.g. that class counts match the problem list).
+What it does not do: it computes no statistics (it shows what the summary says; the only arithmetic is
+c/n per problem and a moving average of the training reward for display) and it does not check that the
+summary is consistent (e.g. that class counts match the problem list).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import io
 import json
@@ -46,10 +61,19 @@ MAX_REFERENCE_CHARS = 500
 MAX_PROBLEM_ROWS = 200
 #: At most this many per-task panels in the pass@k figure (plus the overall panel).
 MAX_TASK_PLOTS = 11
+#: At most this many rows in the sortable problem table (RL-only and base-only problems are kept first).
+MAX_TABLE_ROWS = 5000
 
 MODELS = ("base", "rl")
 MODEL_LABEL = {"base": "base", "rl": "RL"}
 CLASS_LABEL = {"both": "both", "rl_only": "RL-only", "base_only": "base-only", "neither": "neither"}
+CLASS_COLOR = {"both": "#8c8c8c", "rl_only": "#2ca02c", "base_only": "#d62728", "neither": "#c7c7c7"}
+REGIME_LABEL = {
+    "diminish": "diminish: pass@1 up, pass@k not above base",
+    "plateau": "plateau: pass@k rose, then flat",
+    "sustained": "sustained: pass@k still rising",
+    "inconclusive": "inconclusive",
+}
 RATE_KEYS = ("truncated", "empty", "timeout", "error")
 
 # Characters that must not reach the page as themselves:
@@ -150,6 +174,52 @@ def _delta(a: Any, b: Any) -> str:
     d = 100 * (vb - va)
     cls = " pos" if d > 0.05 else " neg" if d < -0.05 else ""
     return f'<td class="num{cls}">{d:+.1f} pp</td>'
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    """``[lo, hi]`` from the summary as two finite floats, or None."""
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        return None
+    lo, hi = _num(value[0]), _num(value[1])
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def _ci_text(ci: tuple[float, float] | None, signed: bool = False) -> str:
+    """An interval in percent (or signed percentage points) on its own small line, empty when absent."""
+    if ci is None:
+        return ""
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    return f'<span class="ci">[{fmt.format(100 * ci[0])}, {fmt.format(100 * ci[1])}]</span>'
+
+
+def _pct_ci_cell(value: Any, ci: Any) -> str:
+    return f'<td class="num">{_pct(value)}{_ci_text(_interval(ci))}</td>'
+
+
+def _delta_ci_cell(a: Any, b: Any, info: Any) -> str:
+    """Δ = RL - base in pp with the paired interval of the summary's ``delta`` entry when it has one.
+
+    The sign colour follows the interval when there is one (green/red only when it excludes 0)."""
+    info = _map(info)
+    d = _num(info.get("delta"))
+    if d is None:
+        va, vb = _num(a), _num(b)
+        if va is None or vb is None:
+            return '<td class="num">—</td>'
+        d = vb - va
+    ci = _interval(info.get("ci"))
+    if ci is not None:
+        cls = " pos" if ci[0] > 0 else " neg" if ci[1] < 0 else ""
+    else:
+        cls = " pos" if 100 * d > 0.05 else " neg" if 100 * d < -0.05 else ""
+    return f'<td class="num{cls}">{100 * d:+.1f} pp{_ci_text(ci, signed=True)}</td>'
+
+
+def _pval(value: Any) -> str:
+    v = _num(value)
+    if v is None:
+        return "—"
+    return "&lt;0.0001" if v < 1e-4 else f"{v:.2g}" if v < 0.01 else f"{v:.3f}"
 
 
 def _int_cell(value: Any, cls: str = "") -> str:
@@ -297,58 +367,266 @@ _STYLE = {
 }
 
 
-def _passk_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
+def _ci_curve(ci_map: Any, ks: Iterable[int]) -> tuple[list[int], list[float], list[float]]:
+    """The k values of ``ks`` that have a finite interval in ``ci_map`` ({k: [lo, hi]}), with lo and hi."""
+    xs: list[int] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    for k in ks:
+        ci = _interval(_get_k(ci_map, k))
+        if ci is not None:
+            xs.append(k)
+            lo.append(ci[0])
+            hi.append(ci[1])
+    return xs, lo, hi
+
+
+def _log2_axis(ax: Any, ks: Sequence[int]) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(_log2_ticks(sorted(ks))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _style_axes(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=9, parse_math=False)
+    ax.set_xlabel(xlabel, fontsize=8, parse_math=False)
+    ax.set_ylabel(ylabel, fontsize=8, parse_math=False)
+    ax.grid(True, alpha=0.3)
+    ax.tick_params(labelsize=7)
+
+
+def _no_data(ax: Any, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, parse_math=False)
+
+
+def _passk_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
+    """pass@k vs k (log2) per panel, each model with its interval band (``pass_at_k_ci``) when given."""
     fig, axes = _new_figure(len(panels), cols=3, width=3.4, height=2.7)
-    for ax, (name, pak) in zip(axes, panels, strict=True):
+    for ax, (name, ts) in zip(axes, panels, strict=True):
+        pak, cis = _map(ts.get("pass_at_k")), _map(ts.get("pass_at_k_ci"))
         all_ks: set[int] = set()
         for m in MODELS:
-            curve = _curve(pak.get(m) if isinstance(pak, Mapping) else None)
+            curve = _curve(pak.get(m))
             if curve:
                 all_ks.update(curve)
                 ax.plot(list(curve), list(curve.values()), label=MODEL_LABEL[m], markersize=3, **_STYLE[m])
-        ax.set_title(_plot_label(name), fontsize=9, parse_math=False)
+            xs, lo, hi = _ci_curve(cis.get(m), sorted(curve))
+            if len(xs) >= 2:
+                ax.fill_between(xs, lo, hi, color=_STYLE[m]["color"], alpha=0.18, linewidth=0)
+        _style_axes(ax, _plot_label(name), "k", "pass@k")
         ax.set_ylim(-0.02, 1.02)
-        ax.grid(True, alpha=0.3)
-        ax.set_ylabel("pass@k", fontsize=8)
-        ax.set_xlabel("k", fontsize=8)
-        ax.tick_params(labelsize=7)
         if not all_ks:
-            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            _no_data(ax)
             continue
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_locator(FixedLocator(_log2_ticks(sorted(all_ks))))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
-        ax.xaxis.set_minor_locator(NullLocator())
+        _log2_axis(ax, sorted(all_ks))
         ax.legend(fontsize=7, loc="lower right")
     return _figure_to_svg(fig, "passk")
 
 
-def _training_svg(training: Sequence[Mapping[str, Any]]) -> str:
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    for key in ("reward_mean", "kl"):
-        xs: list[float] = []
-        ys: list[float] = []
-        for row in training:
-            if not isinstance(row, Mapping):
+def _delta_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
+    """Δ pass@k = RL - base vs k (log2) per panel, with the paired interval band."""
+    fig, axes = _new_figure(len(panels), cols=3, width=3.4, height=2.4)
+    for ax, (name, ts) in zip(axes, panels, strict=True):
+        delta = _map(ts.get("delta"))
+        pts: dict[int, float] = {}
+        band: dict[int, tuple[float, float]] = {}
+        for key, entry in delta.items():
+            try:
+                k = int(key)
+            except (TypeError, ValueError):
                 continue
-            x, y = _num(row.get("step")), _num(row.get(key))
-            if x is not None and y is not None:
-                xs.append(x)
-                ys.append(y)
-        if xs or key == "reward_mean":
-            series[key] = (xs, ys)
-    fig, axes = _new_figure(len(series), cols=2, width=4.6, height=2.8)
-    for ax, (key, (xs, ys)) in zip(axes, series.items(), strict=True):
-        if xs:
-            ax.plot(xs, ys, color="#55a868" if key == "reward_mean" else "#c44e52", linewidth=1.2)
+            d = _num(_map(entry).get("delta"))
+            if d is None or k < 1:
+                continue
+            pts[k] = 100 * d
+            ci = _interval(_map(entry).get("ci"))
+            if ci is not None:
+                band[k] = (100 * ci[0], 100 * ci[1])
+        _style_axes(ax, _plot_label(name), "k", "Δ pass@k (pp)")
+        ax.axhline(0.0, color="#444", linewidth=0.8)
+        if not pts:
+            _no_data(ax)
+            continue
+        ks = sorted(pts)
+        ax.plot(ks, [pts[k] for k in ks], color="#8172b3", marker="o", markersize=3, linewidth=1.3, label="RL − base")
+        bk = [k for k in ks if k in band]
+        if len(bk) >= 2:
+            lo, hi = [band[k][0] for k in bk], [band[k][1] for k in bk]
+            ax.fill_between(bk, lo, hi, color="#8172b3", alpha=0.2, linewidth=0, label="interval")
+        _log2_axis(ax, ks)
+        ax.legend(fontsize=7, loc="best")
+    return _figure_to_svg(fig, "delta")
+
+
+#: Histogram classes of per-problem success rates: exactly 0, ten deciles of (0, 1), exactly 1.
+_RATE_BINS = ["0", *(f"{10 * i}–{10 * i + 10}" for i in range(10)), "100"]
+
+
+def _rate_bin(rate: float) -> int:
+    if rate <= 0.0:
+        return 0
+    if rate >= 1.0:
+        return len(_RATE_BINS) - 1
+    return 1 + min(9, int(rate * 10))
+
+
+def _rates_of(problems: Sequence[Mapping[str, Any]]) -> list[tuple[float, float, str]]:
+    """(base rate, RL rate, class) per problem with valid counts: c/n of the samples the runs share."""
+    out = []
+    for p in problems:
+        n, cb, cr = _num(p.get("n")), _num(p.get("c_base")), _num(p.get("c_rl"))
+        if n is None or cb is None or cr is None or n <= 0:
+            continue
+        cls = p.get("class")
+        if cls not in CLASS_LABEL:  # a malformed class: colour the point by its counts instead
+            cls = ("both" if cr else "base_only") if cb else ("rl_only" if cr else "neither")
+        out.append((min(max(cb / n, 0.0), 1.0), min(max(cr / n, 0.0), 1.0), cls))
+    return out
+
+
+def _per_problem_svg(rates: list[tuple[float, float, str]]) -> str:
+    """Scatter of per-problem base vs RL success rate (coloured by class) and histograms of both."""
+    from collections import Counter
+
+    fig, (ax, hx) = _new_figure(2, cols=2, width=4.6, height=3.6)
+    # Identical points (e.g. the many 0/n and n/n problems) are drawn once, sized by how many they are.
+    points = Counter((round(b, 4), round(r, 4), cls) for b, r, cls in rates)
+    for cls in CLASS_LABEL:
+        pts = [(b, r, cnt) for (b, r, c), cnt in points.items() if c == cls]
+        if not pts:
+            continue
+        total = sum(cnt for *_, cnt in pts)
+        xs, ys, sizes = [b for b, _, _ in pts], [r for _, r, _ in pts], [14 * math.sqrt(c) for *_, c in pts]
+        label = f"{CLASS_LABEL[cls]} ({total:,})"
+        ax.scatter(xs, ys, s=sizes, color=CLASS_COLOR[cls], alpha=0.65, linewidths=0, label=label)
+    ax.plot([0, 1], [0, 1], color="#444", linewidth=0.8, linestyle=":")
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_aspect("equal")
+    _style_axes(ax, "per-problem success rate c/n", "base", "RL")
+    ax.legend(fontsize=7, loc="lower right", markerscale=1.0)
+
+    width = 0.4
+    for j, m in enumerate(MODELS):
+        counts = [0] * len(_RATE_BINS)
+        for b, r, _ in rates:
+            counts[_rate_bin(b if m == "base" else r)] += 1
+        xs = [i + (j - 0.5) * width for i in range(len(_RATE_BINS))]
+        hx.bar(xs, counts, width=width, color=_STYLE[m]["color"], alpha=0.85, label=MODEL_LABEL[m])
+    hx.set_xticks(range(len(_RATE_BINS)))
+    hx.set_xticklabels(_RATE_BINS, rotation=45, ha="right")
+    _style_axes(hx, "problems by success rate", "c/n (%): exactly 0, deciles, exactly 100", "problems")
+    hx.grid(True, axis="y", alpha=0.3)
+    hx.grid(False, axis="x")
+    hx.legend(fontsize=7, loc="upper center")
+    return _figure_to_svg(fig, "perproblem")
+
+
+def _trajectory_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
+    """pass@1 and pass@n vs checkpoint (base first) per task, with the interval half-widths as error bars."""
+    fig, axes = _new_figure(len(panels), cols=3, width=3.4, height=2.7)
+    for ax, (name, row) in zip(axes, panels, strict=True):
+        cps = [c for c in row.get("checkpoints") or [] if isinstance(c, Mapping)]
+        n = _num(row.get("n"))
+        regime = row.get("regime")
+        _style_axes(ax, _plot_label(f"{name}: {regime}" if regime else name, 60), "checkpoint", "pass@k")
+        ax.set_ylim(-0.02, 1.02)
+        if not cps:
+            _no_data(ax)
+            continue
+        xs = list(range(len(cps)))
+        keys = [("1", "#4c72b0", "o")]
+        if n is not None and int(n) != 1:
+            keys.append((str(int(n)), "#dd8452", "s"))
+        for k, color, marker in keys:
+            ys = [_num(c.get(f"pass@{k}")) for c in cps]
+            hw = [_num(c.get(f"halfwidth@{k}")) or 0.0 for c in cps]
+            good = [i for i, y in enumerate(ys) if y is not None]
+            if good:
+                ax.errorbar([xs[i] for i in good], [ys[i] for i in good], yerr=[hw[i] for i in good], color=color,
+                            marker=marker, markersize=3, capsize=2, linewidth=1.2, label=f"pass@{k}")  # fmt: skip
+        labels = ["base", *(str(i) for i in range(1, len(cps) - 1)), "final"]
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels[: len(cps)])
+        ax.legend(fontsize=7, loc="best")
+    return _figure_to_svg(fig, "trajectory")
+
+
+def _series(rows: Sequence[Any], key: str, x_key: str = "step") -> tuple[list[float], list[float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    for row in rows:
+        if not isinstance(row, Mapping):
+            continue
+        x, y = _num(row.get(x_key)), _num(row.get(key))
+        if x is not None and y is not None:
+            xs.append(x)
+            ys.append(y)
+    return xs, ys
+
+
+def moving_average(ys: Sequence[float], window: int) -> list[float]:
+    """Trailing mean over the last ``window`` points (fewer at the start), so it never looks ahead."""
+    out: list[float] = []
+    total = 0.0
+    for i, y in enumerate(ys):
+        total += y
+        if i >= window:
+            total -= ys[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def _eval_keys(evals: Sequence[Any]) -> list[str]:
+    """``pass@N`` keys of the held-out eval rows, in k order."""
+    keys: set[str] = set()
+    for row in evals:
+        if isinstance(row, Mapping):
+            keys.update(k for k in row if isinstance(k, str) and re.fullmatch(r"pass@\d+", k))
+    return sorted(keys, key=lambda k: int(k[5:]))
+
+
+def _training_svg(training: Sequence[Any], evals: Sequence[Any]) -> str:
+    panels: list[str] = []
+    if training:
+        panels.append("reward_mean")
+        if _series(training, "kl")[0]:
+            panels.append("kl")
+    if evals:
+        panels.append("eval")
+    fig, axes = _new_figure(len(panels), cols=2, width=4.6, height=2.8)
+    for ax, key in zip(axes, panels, strict=True):
+        if key == "eval":
+            _style_axes(ax, "held-out eval", "step", "pass@k")
+            ax.set_ylim(-0.02, 1.02)
+            keys = _eval_keys(evals)
+            for i, k in enumerate(keys):
+                xs, ys = _series(evals, k)
+                if xs:
+                    ax.plot(xs, ys, marker="os^v"[i % 4], markersize=3, linewidth=1.2, label=k)
+            if keys:
+                ax.legend(fontsize=7, loc="best")
+            else:
+                _no_data(ax, "no pass@k columns")
+            continue
+        xs, ys = _series(training, key)
+        _style_axes(ax, key, "step", "")
+        if not xs:
+            _no_data(ax, "no finite points")
+            continue
+        if key == "reward_mean":
+            # the per-step reward is noisy (one batch of prompts); the trailing mean shows the trend
+            window = max(1, min(50, len(ys) // 20))
+            ax.plot(xs, ys, color="#55a868", linewidth=0.8, alpha=0.35, label="per step")
+            if window > 1:
+                ax.plot(xs, moving_average(ys, window), color="#1b5e20", linewidth=1.6,
+                        label=f"moving average ({window} steps)")  # fmt: skip
+            ax.legend(fontsize=7, loc="best")
         else:
-            ax.text(0.5, 0.5, "no finite points", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(key, fontsize=9, parse_math=False)
-        ax.set_xlabel("step", fontsize=8)
-        ax.grid(True, alpha=0.3)
-        ax.tick_params(labelsize=7)
+            ax.plot(xs, ys, color="#c44e52", linewidth=1.2)
     return _figure_to_svg(fig, "training")
 
 
@@ -441,6 +719,8 @@ def _task_items(summary: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]
 
 def _headline_row(name: str, ts: Mapping[str, Any], is_overall: bool) -> str:
     pak = _map(ts.get("pass_at_k"))
+    cis = _map(ts.get("pass_at_k_ci"))
+    delta = _map(ts.get("delta"))
     base, rl = pak.get("base"), pak.get("rl")
     kmax = _k_max(pak)
     classes = _map(ts.get("classes"))
@@ -448,16 +728,20 @@ def _headline_row(name: str, ts: Mapping[str, Any], is_overall: bool) -> str:
         f"<th>{esc(name, 200)}</th>",
         _int_cell(ts.get("n_problems")),
         _int_cell(ts.get("n")),
-        f'<td class="num">{_pct(_get_k(base, 1))}</td>',
-        f'<td class="num">{_pct(_get_k(rl, 1))}</td>',
-        _delta(_get_k(base, 1), _get_k(rl, 1)),
+        _pct_ci_cell(_get_k(base, 1), _get_k(cis.get("base"), 1)),
+        _pct_ci_cell(_get_k(rl, 1), _get_k(cis.get("rl"), 1)),
+        _delta_ci_cell(_get_k(base, 1), _get_k(rl, 1), _get_k(delta, 1)),
         _int_cell(kmax),
     ]
     if kmax is None:
         cells += ['<td class="num">—</td>'] * 3
     else:
         bk, rk = _get_k(base, kmax), _get_k(rl, kmax)
-        cells += [f'<td class="num">{_pct(bk)}</td>', f'<td class="num">{_pct(rk)}</td>', _delta(bk, rk)]
+        cells += [
+            _pct_ci_cell(bk, _get_k(cis.get("base"), kmax)),
+            _pct_ci_cell(rk, _get_k(cis.get("rl"), kmax)),
+            _delta_ci_cell(bk, rk, _get_k(delta, kmax)),
+        ]
     for cls in CLASS_LABEL:
         count = classes.get(cls)
         hl = cls.replace("_", "-") if cls in ("rl_only", "base_only") and (_num(count) or 0) > 0 else ""
@@ -466,11 +750,61 @@ def _headline_row(name: str, ts: Mapping[str, Any], is_overall: bool) -> str:
     return f"{tr}{''.join(cells)}</tr>"
 
 
+def _evidence_cells(ft: Mapping[str, Any], key: str) -> str:
+    """Observed count, exact p-value and BH q-value of one side (rl_only or base_only) of the frontier test."""
+    p = ft.get(f"p_{key}_exact", ft.get(f"p_{key}"))
+    q = ft.get(f"q_{key}")
+    # the decisive value is the BH q-value across tasks where there is one, else (overall row) the p-value
+    use_q = _num(q) is not None
+    decisive = _num(q) if use_q else _num(p)
+    count = _num(ft.get(key))
+    sig = " sig" if decisive is not None and decisive < 0.05 and (count or 0) > 0 else ""
+    p_sig, q_sig = ("", sig) if use_q else (sig, "")
+    return (
+        f"{_int_cell(ft.get(key), key.replace('_', '-') if (count or 0) > 0 else '')}"
+        f'<td class="num{p_sig}">{_pval(p)}</td><td class="num{q_sig}">{_pval(q)}</td>'
+    )
+
+
+def _evidence_table(items: list[tuple[str, Mapping[str, Any], bool]]) -> str:
+    rows = []
+    for name, ts, is_overall in items:
+        ft = ts.get("frontier_test")
+        if not isinstance(ft, Mapping):
+            continue
+        tr = '<tr class="overall">' if is_overall else "<tr>"
+        exp = _num(ft.get("expected_under_null"))
+        rows.append(
+            f"{tr}<th>{esc(name, 200)}</th>{_int_cell(ts.get('n_problems'))}"
+            f'<td class="num">{"—" if exp is None else f"{exp:.1f}"}</td>'
+            f"{_evidence_cells(ft, 'rl_only')}{_evidence_cells(ft, 'base_only')}</tr>"
+        )
+    if not rows:
+        return ""
+    body = "\n".join(rows)
+    return (
+        '<h3 id="frontier-evidence">Frontier evidence: more one-sided problems than chance?</h3>\n'
+        '<table class="grid"><thead><tr><th rowspan="2">task</th><th rowspan="2">problems</th>'
+        '<th rowspan="2">expected by chance<br>(each side)</th>'
+        '<th colspan="3" class="rl-only">RL-only</th><th colspan="3" class="base-only">base-only</th></tr>\n'
+        "<tr><th>count</th><th>p</th><th>q (BH)</th><th>count</th><th>p</th><th>q (BH)</th></tr></thead>"
+        f"<tbody>\n{body}\n</tbody></table>\n"
+        '<p class="muted">Chance level: if on every problem both models had the same per-sample success rate, '
+        "this many problems would still come out RL-only (and as many base-only) just from sampling; it is the "
+        "sum over problems of the probability that a random split of the pooled samples leaves one side with "
+        "none. p: exact one-sided p-value of the observed count under that null. q: Benjamini-Hochberg "
+        "adjusted across tasks (none for the overall row). Bold: the deciding value (q, or p for the overall "
+        "row) is below 0.05.</p>\n"
+    )
+
+
 def _section_headline(summary: Mapping[str, Any]) -> str:
     items = _task_items(summary)
     if not items:
         return '<section id="headline"><h2>Headline</h2><p class="muted">No task summaries.</p></section>'
     rows = "\n".join(_headline_row(*it) for it in items)
+    conf = _num(_map(summary.get("overall")).get("confidence"))
+    level = f"{100 * conf:.0f}%" if conf is not None else "bootstrap"
     return (
         '<section id="headline"><h2>Headline</h2>\n'
         '<table class="grid"><thead><tr>'
@@ -481,36 +815,70 @@ def _section_headline(summary: Mapping[str, Any]) -> str:
         "<th>base</th><th>RL</th><th>Δ</th><th>base</th><th>RL</th><th>Δ</th>"
         '<th>both</th><th class="rl-only">RL-only</th><th class="base-only">base-only</th><th>neither</th>'
         f"</tr></thead><tbody>\n{rows}\n</tbody></table>\n"
-        '<p class="muted">RL-only: solved at least once by the RL model in its n samples and never by the '
-        "base model (expansion). Base-only: the reverse (shrinkage). Δ is RL minus base, in percentage "
-        "points. Not solved in n samples is not impossible: 0 of n bounds the per-sample success rate "
-        "below about 3/n with 95% confidence.</p></section>"
+        f'<p class="muted">Brackets: {level} intervals over problems (bootstrap); Δ is RL minus base in '
+        "percentage points with its paired interval (the same problems resampled for both), coloured only "
+        "when the interval excludes 0. RL-only: solved at least once by the RL model in its n samples and never "
+        "by the base model (expansion). Base-only: the reverse (shrinkage). Not solved in n samples is not "
+        "impossible: 0 of n bounds the per-sample success rate below about 3/n with 95% confidence.</p>\n"
+        f"{_evidence_table(items)}</section>"
     )
 
 
-def _section_curves(summary: Mapping[str, Any]) -> str:
-    items = _task_items(summary)
+def _plot_panels(summary: Mapping[str, Any]) -> tuple[list[tuple[str, Mapping[str, Any]]], str]:
+    """(name, task summary) for overall and the first MAX_TASK_PLOTS tasks, and a note on the rest."""
     panels: list[tuple[str, Mapping[str, Any]]] = []
     n_tasks = 0
-    for name, ts, is_overall in items:
+    for name, ts, is_overall in _task_items(summary):
         if not is_overall:
             n_tasks += 1
             if n_tasks > MAX_TASK_PLOTS:
                 continue
-        pak = ts.get("pass_at_k")
-        panels.append((name, pak if isinstance(pak, Mapping) else {}))
-    if not panels:
-        return ""
+        panels.append((name, ts))
     more = (
         f'<p class="muted">{n_tasks - MAX_TASK_PLOTS} more tasks not plotted; their numbers are in the '
         "headline table and the JSON summary.</p>"
         if n_tasks > MAX_TASK_PLOTS
         else ""
     )
+    return panels, more
+
+
+def _section_curves(summary: Mapping[str, Any]) -> str:
+    panels, more = _plot_panels(summary)
+    if not panels:
+        return ""
     return (
         '<section id="curves"><h2>pass@k curves</h2>\n'
-        '<p class="muted">k on a log<sub>2</sub> axis; missing or NaN points are skipped.</p>\n'
+        '<p class="muted">k on a log<sub>2</sub> axis; shaded: the interval over problems of each model\'s '
+        "pass@k. Missing or NaN points are skipped.</p>\n"
         f"{_safe_plot('pass@k', _passk_svg, panels)}{more}</section>"
+    )
+
+
+def _section_delta(summary: Mapping[str, Any]) -> str:
+    panels, more = _plot_panels(summary)
+    if not any(isinstance(ts.get("delta"), Mapping) and ts.get("delta") for _, ts in panels):
+        return ""
+    return (
+        '<section id="delta"><h2>Δ pass@k (RL − base)</h2>\n'
+        '<p class="muted">Percentage points, k on a log<sub>2</sub> axis; shaded: the paired interval. Above '
+        "0 at every k: RL is better at every budget. Above 0 at small k but below at large k: RL sharpens "
+        "what the base could already reach and loses coverage.</p>\n"
+        f"{_safe_plot('delta pass@k', _delta_svg, panels)}{more}</section>"
+    )
+
+
+def _section_per_problem(problems: Sequence[Mapping[str, Any]]) -> str:
+    rates = _rates_of(problems)
+    if not rates:
+        return ""
+    return (
+        '<section id="per-problem"><h2>Per-problem success rates</h2>\n'
+        f'<p class="muted">Each of the {len(rates):,} problems by its share of correct samples c/n under each '
+        "model (equal points are drawn once, larger). Above the dotted diagonal: RL solves it more often. "
+        "RL-only problems sit on the left edge (base 0/n), base-only problems on the bottom edge. The histogram "
+        "keeps exactly 0 and exactly 100% apart from the deciles between them.</p>\n"
+        f"{_safe_plot('per-problem', _per_problem_svg, rates)}</section>"
     )
 
 
@@ -593,30 +961,270 @@ def _section_problems(problems: Sequence[Mapping[str, Any]], cls: str) -> str:
     )
 
 
+def _table_rows(problems: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """At most MAX_TABLE_ROWS problems, in summary order; when cutting, RL-only and base-only ones stay."""
+    if len(problems) <= MAX_TABLE_ROWS:
+        return list(problems)
+    frontier = [i for i, p in enumerate(problems) if p.get("class") in ("rl_only", "base_only")]
+    rest = [i for i, p in enumerate(problems) if p.get("class") not in ("rl_only", "base_only")]
+    keep = sorted((frontier + rest)[:MAX_TABLE_ROWS])
+    return [problems[i] for i in keep]
+
+
+def _rate_cell(c: Any, n: Any, cls: str = "") -> str:
+    vc, vn = _num(c), _num(n)
+    rate = f"{vc / vn:.6g}" if vc is not None and vn else ""
+    return f'<td class="{" ".join(("num", cls)).strip()}" data-v="{rate}">{_frac(c, n)}</td>'
+
+
+def _section_problem_table(problems: Sequence[Mapping[str, Any]]) -> str:
+    if not problems:
+        return ""
+    shown = _table_rows(problems)
+    body = []
+    counts = dict.fromkeys([*CLASS_LABEL, "other"], 0)
+    for p in shown:
+        raw_cls = p.get("class")
+        cls = raw_cls if isinstance(raw_cls, str) and raw_cls in CLASS_LABEL else "other"
+        counts[cls] += 1
+        label = CLASS_LABEL.get(cls, esc(raw_cls, 50) or "—")
+        n, cb, cr = _num(p.get("n")), _num(p.get("c_base")), _num(p.get("c_rl"))
+        if n and cb is not None and cr is not None:
+            d = 100 * (cr - cb) / n
+            dcls = " pos" if d > 0 else " neg" if d < 0 else ""
+            dcell = f'<td class="num{dcls}" data-v="{d:.6g}">{d:+.1f} pp</td>'
+        else:
+            dcell = '<td class="num" data-v="">—</td>'
+        hl = cls.replace("_", "-") if cls in ("rl_only", "base_only") else ""
+        body.append(
+            f'<tr data-class="{cls}"><td><code>{esc(p.get("problem_id"), 200)}</code></td>'
+            f"<td>{esc(p.get('task'), 200)}</td><td>{esc(p.get('bucket'), 200)}</td>"
+            f'<td class="{hl}">{label}</td>'
+            f"{_rate_cell(cb, n)}{_rate_cell(cr, n)}{dcell}</tr>"
+        )
+    boxes = "".join(
+        f'<label><input type="checkbox" class="pt-cls" value="{cls}" checked> {CLASS_LABEL.get(cls, cls)} '
+        f"({count:,})</label> "
+        for cls, count in counts.items()
+        if count or cls in CLASS_LABEL
+    )
+    cut = (
+        f'<p class="warn">Showing {len(shown):,} of {len(problems):,} problems (every RL-only and base-only '
+        "one first, then the others in order, up to the cap); all are in the JSON summary.</p>\n"
+        if len(shown) < len(problems)
+        else ""
+    )
+    heads = [("id", "text"), ("task", "text"), ("bucket", "text"), ("class", "text"),
+             ("base c/n", "num"), ("RL c/n", "num"), ("Δ rate", "num")]  # fmt: skip
+    head = "".join(
+        f'<th data-type="{kind}" data-key="{i}"><button type="button">{label}</button></th>'
+        for i, (label, kind) in enumerate(heads)
+    )
+    rows_html = "\n".join(body)
+    return (
+        '<section id="problem-table"><h2>All problems</h2>\n'
+        f"{cut}"
+        '<div class="controls"><input type="search" id="pt-q" placeholder="filter by id, task or bucket" '
+        f'aria-label="filter problems"> {boxes}<span id="pt-count" class="muted">{len(shown):,} problems '
+        "(sorting and filtering need JavaScript)</span></div>\n"
+        '<p class="muted">Click a column header to sort (again to reverse). c/n: correct samples of the n both '
+        "runs share. Δ rate: RL minus base share of correct samples, in percentage points.</p>\n"
+        f'<div class="scroll"><table class="grid sortable" id="pt"><thead><tr>{head}</tr></thead>'
+        f"<tbody>\n{rows_html}\n</tbody></table></div></section>"
+    )
+
+
+#: The page's only script: sorts and filters the problem table (``#pt``). It holds no summary data; it
+#: moves existing rows, toggles ``hidden`` and writes numbers through ``textContent``. Optional state in
+#: the URL fragment, e.g. ``report.html#problem-table?q=add&cls=rl_only,both&sort=5&dir=desc``.
+TABLE_SCRIPT = """
+(function () {
+  "use strict";
+  var table = document.getElementById("pt");
+  if (!table) { return; }
+  try {
+    var tbody = table.tBodies[0];
+    var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+    var box = document.getElementById("pt-q");
+    var checks = Array.prototype.slice.call(document.querySelectorAll("input.pt-cls"));
+    var count = document.getElementById("pt-count");
+    var items = Array.prototype.map.call(tbody.rows, function (row, i) {
+      var text = "";
+      for (var c = 0; c < 3; c++) { text += row.cells[c].textContent.toLowerCase() + "\\n"; }
+      return { row: row, pos: i, text: text, cls: row.getAttribute("data-class") };
+    });
+    var sortCol = -1;
+    var sortDesc = false;
+
+    function key(item, col, numeric) {
+      var cell = item.row.cells[col];
+      if (!numeric) { return cell.textContent.toLowerCase(); }
+      var v = parseFloat(cell.getAttribute("data-v"));
+      return isNaN(v) ? -Infinity : v;
+    }
+
+    function filter() {
+      var q = box.value.trim().toLowerCase();
+      var allowed = {};
+      checks.forEach(function (cb) { if (cb.checked) { allowed[cb.value] = true; } });
+      var shown = 0;
+      items.forEach(function (item) {
+        var ok = allowed[item.cls] === true && (q === "" || item.text.indexOf(q) !== -1);
+        item.row.hidden = !ok;
+        if (ok) { shown += 1; }
+      });
+      count.textContent = "showing " + shown.toLocaleString("en") + " of " + items.length.toLocaleString("en");
+      table.setAttribute("data-shown", String(shown));
+    }
+
+    function sortBy(col, desc) {
+      var numeric = heads[col].getAttribute("data-type") === "num";
+      sortCol = col;
+      sortDesc = desc;
+      var keyed = items.map(function (item) { return { k: key(item, col, numeric), item: item }; });
+      keyed.sort(function (a, b) {
+        if (a.k < b.k) { return desc ? 1 : -1; }
+        if (a.k > b.k) { return desc ? -1 : 1; }
+        return a.item.pos - b.item.pos;
+      });
+      items = keyed.map(function (x) { return x.item; });
+      var frag = document.createDocumentFragment();
+      items.forEach(function (item) { frag.appendChild(item.row); });
+      tbody.appendChild(frag);
+      heads.forEach(function (th, i) {
+        if (i === col) { th.setAttribute("aria-sort", desc ? "descending" : "ascending"); }
+        else { th.removeAttribute("aria-sort"); }
+      });
+    }
+
+    heads.forEach(function (th, i) {
+      th.querySelector("button").addEventListener("click", function () {
+        // numbers sort largest first on the first click, text A to Z
+        sortBy(i, i === sortCol ? !sortDesc : th.getAttribute("data-type") === "num");
+      });
+    });
+    box.addEventListener("input", filter);
+    checks.forEach(function (cb) { cb.addEventListener("change", filter); });
+
+    var m = /^#problem-table\\?(.*)$/.exec(window.location.hash);
+    if (m) {
+      var params = new URLSearchParams(m[1]);
+      if (params.has("q")) { box.value = params.get("q"); }
+      if (params.has("cls")) {
+        var want = params.get("cls").split(",");
+        checks.forEach(function (cb) { cb.checked = want.indexOf(cb.value) !== -1; });
+      }
+      var col = parseInt(params.get("sort") || "", 10);
+      if (col >= 0 && col < heads.length) { sortBy(col, params.get("dir") === "desc"); }
+    }
+    filter();
+    if (m) { document.getElementById("problem-table").scrollIntoView(); }
+    table.setAttribute("data-ready", "1");
+  } catch (err) {
+    document.documentElement.setAttribute("data-script-error", String(err));
+    throw err;
+  }
+})();
+"""
+
+
+def _script_hash(script: str) -> str:
+    """The CSP source expression that allows exactly this inline script."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _section_trajectory(traj: Any) -> str:
+    traj = _map(traj)
+    tasks = _map(traj.get("tasks"))
+    items = [(str(name), row) for name, row in tasks.items() if isinstance(row, Mapping)]
+    if not items:
+        return ""
+    rows = []
+    runs: list[str] = []
+    for name, row in items:
+        cps = [c for c in row.get("checkpoints") or [] if isinstance(c, Mapping)]
+        if len(cps) > len(runs):
+            runs = [str(c.get("run")) for c in cps]
+        n = _num(row.get("n"))
+        kn = str(int(n)) if n is not None else "n"
+        regime = str(row.get("regime"))
+        path = lambda key, cps=cps: " → ".join(_pct(c.get(key)) for c in cps)  # noqa: E731
+        rows.append(
+            f"<tr><th>{esc(name, 200)}</th>{_int_cell(row.get('n_problems'))}{_int_cell(n)}"
+            f'<td class="regime {esc(regime, 40) if regime in REGIME_LABEL else ""}">'
+            f"{esc(REGIME_LABEL.get(regime, regime), 100)}</td>"
+            f"<td>{path('pass@1')}</td><td>{path(f'pass@{kn}')}</td></tr>"
+        )
+    corr = _map(traj.get("gain_correlation"))
+    rho, pv = _num(corr.get("spearman_rho")), _num(corr.get("p_value"))
+    corr_line = (
+        f"<p>Across {esc(corr.get('tasks'))} tasks, Spearman rank correlation of the base's pass@n with the "
+        f"final gain in pass@n: ρ = {rho:+.2f} (p = {_pval(pv)}). Negative: RL gains most where the base was "
+        "weakest (ProRL's observation).</p>\n"
+        if rho is not None
+        else f'<p class="muted">Gain correlation: {esc(corr.get("reason") or "not available", 200)}.</p>\n'
+    )
+    labels = ["base", *(f"checkpoint {i}" for i in range(1, len(runs) - 1)), "final"]
+    names = "".join(f"<li>{lab}: <code>{esc(r, 300)}</code></li>" for lab, r in zip(labels, runs, strict=False))
+    panels = items[:MAX_TASK_PLOTS]
+    more = (
+        f'<p class="muted">{len(items) - MAX_TASK_PLOTS} more tasks not plotted.</p>'
+        if len(items) > MAX_TASK_PLOTS
+        else ""
+    )
+    body = "\n".join(rows)
+    return (
+        '<section id="trajectory"><h2>Checkpoint trajectory</h2>\n'
+        '<table class="grid"><thead><tr><th>task</th><th>problems</th><th>n</th><th>ProRL regime</th>'
+        f"<th>pass@1, base → final</th><th>pass@n, base → final</th></tr></thead><tbody>\n{body}\n"
+        "</tbody></table>\n"
+        '<p class="muted">Regime (ProRL, arXiv 2505.24864): <em>diminish</em> pass@1 rose but pass@n ended at or '
+        "below the base (sharpening, not expansion); <em>sustained</em> pass@n still rising over the last segment; "
+        "<em>plateau</em> pass@n rose and then stopped; <em>inconclusive</em> none of these beyond the intervals' "
+        "noise. Error bars: interval half-widths over problems.</p>\n"
+        f"{corr_line}{_safe_plot('trajectory', _trajectory_svg, panels)}{more}"
+        f'<p class="muted">Checkpoints, in training order:</p><ul class="runs">{names}</ul></section>'
+    )
+
+
+def _rows(value: Any) -> list[Any]:
+    """A list-like summary value (training logs) as a list; anything else as an empty one."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return []
+
+
 def _section_training(training: Any, evals: Any = None) -> str:
-    if not isinstance(training, Sequence) or isinstance(training, str) or not training:
+    train_rows, eval_rows = _rows(training), _rows(evals)
+    if not train_rows and not eval_rows:
         return ""
     table = ""
-    if isinstance(evals, Sequence) and not isinstance(evals, str) and evals:
-        keys = [k for k in evals[0] if isinstance(k, str) and k.startswith("pass@")]
+    if eval_rows:
+        keys = _eval_keys(eval_rows)
         head = "".join(f"<th>{esc(k)}</th>" for k in keys)
         body = "".join(
             "<tr><td>"
             + esc(row.get("step"))
             + "</td>"
-            + "".join(f"<td>{_pct(row.get(k))}</td>" for k in keys)
+            + "".join(f'<td class="num">{_pct(row.get(k))}</td>' for k in keys)
             + "</tr>"
-            for row in evals
+            for row in eval_rows
             if isinstance(row, Mapping)
         )
         table = (
             '<p class="muted">Held-out validation during training (problems apart from the compared ones).</p>'
-            f"<table><thead><tr><th>step</th>{head}</tr></thead><tbody>{body}</tbody></table>\n"
+            f'<table class="grid small"><thead><tr><th>step</th>{head}</tr></thead><tbody>{body}</tbody></table>\n'
         )
+    log_line = (
+        f"GRPO log, {len(train_rows):,} rows. The per-step reward is the mean over one batch of prompts and is "
+        "noisy; the dark line is its trailing moving average."
+        if train_rows
+        else "No GRPO log; held-out evaluations only."
+    )
     return (
         '<section id="training"><h2>Training</h2>\n'
-        f'<p class="muted">GRPO log, {len(training):,} rows.</p>\n'
-        f"{_safe_plot('training', _training_svg, training)}{table}</section>"
+        f'<p class="muted">{log_line}</p>\n'
+        f"{_safe_plot('training', _training_svg, train_rows, eval_rows)}{table}</section>"
     )
 
 
@@ -670,6 +1278,7 @@ th, td { border: 1px solid #ddd; padding: 3px 7px; vertical-align: top; text-ali
 thead th { background: #f3f3f3; text-align: center; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.overall th, tr.overall td { font-weight: 600; background: #fafafa; }
+tr.overall td.rl-only { background: #d6efd2; } tr.overall td.base-only { background: #f8d9cd; }
 table.inner { margin: 0; }
 table.inner td { border: none; padding: 0 6px 0 0; }
 table.meta td { max-width: 40em; }
@@ -693,6 +1302,23 @@ ul.notes li { margin: 0.3em 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .plot svg { max-width: 100%; height: auto; }
 .plot svg * { stroke-linejoin: round; stroke-linecap: butt; }
 header .meta { color: #555; }
+h3 { font-size: 1.05em; margin-top: 1.4em; }
+.ci { display: block; font-size: 0.8em; color: #777; font-weight: normal; }
+.sig { font-weight: 700; }
+.controls { margin: 0.5em 0; display: flex; flex-wrap: wrap; gap: 0.4em 1em; align-items: center; }
+.controls input[type=search] { min-width: 18em; padding: 2px 4px; }
+.scroll { max-height: 36em; overflow: auto; border: 1px solid #ddd; display: inline-block; max-width: 100%; }
+.scroll table { margin: 0; }
+.scroll thead th { position: sticky; top: 0; z-index: 1; }
+table.sortable th button { font: inherit; font-weight: 600; background: none; border: none; padding: 0;
+                           cursor: pointer; color: inherit; }
+table.sortable th button::after { content: " ↕"; color: #aaa; }
+table.sortable th[aria-sort=ascending] button::after { content: " ▲"; color: #333; }
+table.sortable th[aria-sort=descending] button::after { content: " ▼"; color: #333; }
+table.sortable td:first-child { max-width: 22em; overflow-wrap: anywhere; }
+td.regime.diminish { background: #fbe4dc; } td.regime.sustained { background: #e3f4e1; }
+td.regime.plateau { background: #fdf3d8; }
+ul.runs { font-size: 0.9em; }
 """
 
 
@@ -707,9 +1333,13 @@ def _render(summary: Mapping[str, Any]) -> str:
         _section_notes(summary.get("notes")),
         _section_headline(summary),
         _section_curves(summary),
+        _section_delta(summary),
+        _section_per_problem(problems),
         _section_buckets(summary),
+        _section_problem_table(problems),
         _section_problems(problems, "rl_only"),
         _section_problems(problems, "base_only"),
+        _section_trajectory(summary.get("trajectory")),
         _section_training(summary.get("training"), summary.get("training_eval")),
         _section_gate(summary.get("gate")),
         _section_rates(summary.get("rates")),
@@ -722,13 +1352,14 @@ def _render(summary: Mapping[str, Any]) -> str:
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         # No network for anything: a report opened years later, offline, must look the same.
+        # The one inline script is allowed by its hash, so nothing else (even injected) could run.
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; img-src data:\">\n"
+        f"style-src 'unsafe-inline'; img-src data:; script-src {_script_hash(TABLE_SCRIPT)}\">\n"
         f"<title>{esc(title, 200)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"<header><h1>{esc(title, 500)}</h1>\n"
         f'<div class="meta">created {esc(summary.get("created"), 100)} · evalkit '
         f"{esc(summary.get('evalkit_version'), 100)}</div>\n<nav>{nav}</nav></header>\n"
-        f"{body}\n</body>\n</html>\n"
+        f"{body}\n<script>{TABLE_SCRIPT}</script>\n</body>\n</html>\n"
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import math
 import random
@@ -14,7 +16,15 @@ from typing import Any, ClassVar
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.report import MAX_PROBLEM_ROWS, clean_text, esc, write_report
+from evalkit.report import (
+    MAX_PROBLEM_ROWS,
+    MAX_TABLE_ROWS,
+    TABLE_SCRIPT,
+    clean_text,
+    esc,
+    moving_average,
+    write_report,
+)
 
 N = 64
 KS = [1, 2, 4, 8, 16, 32, 64]
@@ -44,7 +54,11 @@ def _classify(cb: int, cr: int) -> str:
     return "base_only" if cb else "neither"
 
 
-def _task_summary(problems: list[dict[str, Any]]) -> dict[str, Any]:
+def _band(curve: dict[str, float], half: float = 0.05) -> dict[str, list[float]]:
+    return {k: [max(0.0, v - half), min(1.0, v + half)] for k, v in curve.items()}
+
+
+def _task_summary(problems: list[dict[str, Any]], task_level: bool = True) -> dict[str, Any]:
     classes = {c: sum(p["class"] == c for p in problems) for c in ("both", "rl_only", "base_only", "neither")}
     buckets: dict[str, Any] = {}
     for b in sorted({p["bucket"] for p in problems}):
@@ -56,15 +70,44 @@ def _task_summary(problems: list[dict[str, Any]]) -> dict[str, Any]:
                 "rl": _mean_curve([p["c_rl"] for p in ps], N),
             },
         }
+    base = _mean_curve([p["c_base"] for p in problems], N)
+    rl = _mean_curve([p["c_rl"] for p in problems], N)
+    frontier = {
+        "rl_only": classes["rl_only"],
+        "base_only": classes["base_only"],
+        "expected_under_null": 1.25,
+        "p_rl_only_exact": 0.00042,
+        "p_base_only_exact": 0.31,
+    }
+    if task_level:  # BH q-values exist per task only
+        frontier.update(q_rl_only=0.0009, q_base_only=0.5)
     return {
         "n_problems": len(problems),
         "n": N,
-        "pass_at_k": {
-            "base": _mean_curve([p["c_base"] for p in problems], N),
-            "rl": _mean_curve([p["c_rl"] for p in problems], N),
-        },
+        "pass_at_k": {"base": base, "rl": rl},
+        "pass_at_k_ci": {"base": _band(base), "rl": _band(rl)},
+        "delta": {k: {"delta": rl[k] - base[k], "ci": [rl[k] - base[k] - 0.03, rl[k] - base[k] + 0.03]} for k in base},
+        "confidence": 0.95,
         "classes": classes,
+        "frontier_test": frontier,
         "buckets": buckets,
+    }
+
+
+def _trajectory(tasks: list[str]) -> dict[str, Any]:
+    runs = ["runs/base", "runs/mid <script>x</script>", "runs/rl"]
+    rows = {}
+    for t, regime in zip(tasks, ["plateau", "diminish"], strict=True):
+        checkpoints = [
+            {"run": r, "pass@1": 0.2 + 0.1 * i, f"pass@{N}": 0.6 + 0.05 * i, "halfwidth@1": 0.02}
+            | {f"halfwidth@{N}": 0.04}
+            for i, r in enumerate(runs)
+        ]
+        rows[t] = {"n": N, "n_problems": 25, "checkpoints": checkpoints, "regime": regime}
+    return {
+        "tasks": rows,
+        "gain_correlation": {"spearman_rho": None, "p_value": None, "tasks": 2, "reason": "needs at least three tasks"},
+        "confidence": 0.95,
     }
 
 
@@ -118,14 +161,21 @@ def make_summary(n_problems: int = 50, seed: int = 0) -> dict[str, Any]:
         "evalkit_version": "0.1.0",
         "runs": {"base": run, "rl": rl_run},
         "ks": KS,
-        "overall": _task_summary(problems),
+        "overall": _task_summary(problems, task_level=False),
         "tasks": {t: _task_summary([p for p in problems if p["task"] == t]) for t in tasks},
         "problems": problems,
         "rates": {
             "base": {"truncated": 0.05, "empty": 0.01, "timeout": 0.0, "error": 0.002},
             "rl": {"truncated": 0.02, "empty": 0.0, "timeout": 0.001, "error": 0.0},
         },
-        "training": [{"step": s, "reward_mean": 0.1 + 0.01 * s, "kl": 0.001 * s} for s in range(0, 200, 10)],
+        "training": [
+            {"step": s, "reward_mean": 0.1 + 0.002 * s + 0.1 * rng.random(), "kl": 0.001 * s} for s in range(200)
+        ],
+        "training_eval": [
+            {"step": s, "eval_problems": 24, "eval_n": N, "pass@1": 0.2 + s / 1000, f"pass@{N}": 0.6 + s / 2000}
+            for s in range(0, 200, 50)
+        ],
+        "trajectory": _trajectory(tasks),
         "gate": {"passed": False, "lines": ["pass@64 delta -0.2 pp < 0 <fail>"]},
         "notes": ["RL expands arith by 3 problems", HOSTILE["script"]],
     }
@@ -183,6 +233,7 @@ def test_page_is_utf8_html_with_json_beside(rendered: tuple[dict[str, Any], Path
     assert page.startswith("<!DOCTYPE html>")
     assert '<meta charset="utf-8">' in page
     assert "\x00" not in page
+    assert not re.search("[\x01-\x08\x0b-\x1f\x7f-\x9f]", page)  # no control characters, CSS included
     assert "\ufffd" in page  # the lone surrogate became U+FFFD
     assert '<div class="text">ab</div>' in page  # "a\x00b": the NUL is dropped
     assert path.with_suffix(".json").is_file()
@@ -190,15 +241,23 @@ def test_page_is_utf8_html_with_json_beside(rendered: tuple[dict[str, Any], Path
 
 def test_sections_in_order(rendered: tuple[dict[str, Any], Path, str]) -> None:
     page = rendered[2]
-    order = ["runs", "notes", "headline", "curves", "buckets", "rl-only", "base-only", "training", "gate"]
-    order.append("rates")
+    order = ["runs", "notes", "headline", "curves", "delta", "per-problem", "buckets", "problem-table", "rl-only"]
+    order += ["base-only", "trajectory", "training", "gate", "rates"]
     positions = [page.index(f'<section id="{sid}">') for sid in order]
     assert positions == sorted(positions)
 
 
-def test_no_script_and_hostile_text_escaped(rendered: tuple[dict[str, Any], Path, str]) -> None:
+def test_one_constant_script_allowed_by_hash_and_hostile_text_escaped(
+    rendered: tuple[dict[str, Any], Path, str],
+) -> None:
     page = rendered[2]
-    assert "<script" not in page.lower()
+    # the only script is the constant table script; summary text never lands in a script
+    assert page.lower().count("<script") == 1
+    assert f"<script>{TABLE_SCRIPT}</script>" in page
+    digest = base64.b64encode(hashlib.sha256(TABLE_SCRIPT.encode()).digest()).decode()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert csp and f"script-src 'sha256-{digest}'" in csp.group(1) and "unsafe-inline'; img" in csp.group(1)
+    assert "'unsafe-eval'" not in csp.group(1) and "script-src 'unsafe-inline'" not in csp.group(1)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "</table><h1>" not in page
     assert "&lt;/table&gt;&lt;h1&gt;x" in page
@@ -215,7 +274,7 @@ def test_document_structure_survives_hostile_text(rendered: tuple[dict[str, Any]
     assert checker.errors == []
     assert checker.stack == []
     assert checker.tags.count("h1") == 1  # only the title; the hostile "<h1>x" is text
-    assert "script" not in checker.tags and "img" not in checker.tags
+    assert checker.tags.count("script") == 1 and "img" not in checker.tags
 
 
 def test_no_external_resources(rendered: tuple[dict[str, Any], Path, str]) -> None:
@@ -232,10 +291,12 @@ def test_no_external_resources(rendered: tuple[dict[str, Any], Path, str]) -> No
 
 def test_inline_svg_plots(rendered: tuple[dict[str, Any], Path, str]) -> None:
     page = rendered[2]
-    assert page.count("<svg") == 2  # pass@k grid + training
+    sections = ["curves", "delta", "per-problem", "trajectory", "training"]
+    assert page.count("<svg") == len(sections)
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
     assert "<metadata" not in page
-    assert "<svg" in _section(page, "curves") and "<svg" in _section(page, "training")
+    for sid in sections:
+        assert _section(page, sid).count("<svg") == 1, sid
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids)), "inline SVGs must not share ids"
     refs = set(re.findall(r'(?:url\(#|href="#)([^")]+)', page))
@@ -323,14 +384,18 @@ def test_nan_and_missing_values(tmp_path: Path) -> None:
 
 def test_optional_sections_absent(tmp_path: Path) -> None:
     summary = make_summary()
-    summary.update(training=None, gate=None, notes=[], problems=[])
+    summary.update(training=None, training_eval=None, gate=None, notes=[], problems=[], trajectory=None)
     for ts in [summary["overall"], *summary["tasks"].values()]:
         ts["buckets"] = {}
+        for key in ("delta", "pass_at_k_ci", "frontier_test"):  # summaries written before these existed
+            del ts[key]
     page = _render(tmp_path, summary)
-    for sid in ("training", "gate", "buckets", "notes"):
+    for sid in ("training", "gate", "buckets", "notes", "delta", "per-problem", "problem-table", "trajectory"):
         assert f'<section id="{sid}">' not in page
     assert page.count("<svg") == 1
     assert "None." in _section(page, "rl-only")
+    headline = _section(page, "headline")
+    assert 'class="ci"' not in headline and "frontier-evidence" not in headline
 
 
 def test_rows_capped_with_omitted_line(tmp_path: Path) -> None:
@@ -365,3 +430,96 @@ def test_clean_text_makes_controls_visible() -> None:
     assert esc("\"<&>'") == "&quot;&lt;&amp;&gt;&#x27;"
     assert esc("y" * 10, limit=4).startswith("yyyy<span")
     assert esc(["chat", {"role": "user"}]) == esc('["chat", {"role": "user"}]')
+
+
+def test_headline_intervals_and_frontier_evidence(rendered: tuple[dict[str, Any], Path, str]) -> None:
+    summary, _, page = rendered
+    headline = _section(page, "headline")
+    ov = summary["overall"]
+    lo, hi = ov["pass_at_k_ci"]["rl"]["64"]
+    assert f'<span class="ci">[{100 * lo:.1f}, {100 * hi:.1f}]</span>' in headline
+    d = ov["delta"]["1"]
+    ci = f"[{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}]"
+    assert f'{100 * d["delta"]:+.1f} pp<span class="ci">{ci}</span>' in headline
+    evidence = headline[headline.index('id="frontier-evidence"') :]
+    assert "1.2</td>" in evidence or "1.3</td>" in evidence  # expected count under the null, 1.25
+    assert "&lt;0.0001" not in evidence and "0.00042" in evidence and "0.0009" in evidence
+    assert evidence.count('<td class="num sig">') == 2 + 1  # RL-only q per task, overall p (it has no q)
+    overall_row = next(r for r in evidence.split("<tr") if ">overall</th>" in r)
+    assert overall_row.count("—") == 2  # no BH q-value for the overall row
+
+
+def test_problem_table_rows_and_controls(rendered: tuple[dict[str, Any], Path, str]) -> None:
+    summary, _, page = rendered
+    table = _section(page, "problem-table")
+    problems = summary["problems"]
+    assert table.count("<tr data-class=") == len(problems)
+    for cls in ("both", "rl_only", "base_only", "neither"):
+        n_cls = sum(p["class"] == cls for p in problems)
+        assert table.count(f'<tr data-class="{cls}">') == n_cls
+        assert f'value="{cls}" checked>' in table
+    assert '<input type="search" id="pt-q"' in table
+    assert table.count('<th data-type="num"') == 3 and table.count('<th data-type="text"') == 4
+    p = problems[1]
+    assert f'data-v="{p["c_rl"] / p["n"]:.6g}">{p["c_rl"]}/{p["n"]}</td>' in table
+    assert "count $x$ &lt;b&gt;" in table and "<b>" not in table
+
+
+def test_problem_table_is_capped_keeping_frontier_rows(tmp_path: Path) -> None:
+    summary = make_summary(n_problems=MAX_TABLE_ROWS + 1500, seed=2)
+    problems = summary["problems"]
+    page = _render(tmp_path, summary)
+    table = _section(page, "problem-table")
+    assert table.count("<tr data-class=") == MAX_TABLE_ROWS
+    assert f"Showing {MAX_TABLE_ROWS:,} of {len(problems):,} problems" in table
+    for cls in ("rl_only", "base_only"):
+        assert table.count(f'<tr data-class="{cls}">') == sum(p["class"] == cls for p in problems)
+    assert (tmp_path / "report.html").stat().st_size < 5_000_000
+
+
+def test_trajectory_section(rendered: tuple[dict[str, Any], Path, str]) -> None:
+    page = rendered[2]
+    traj = _section(page, "trajectory")
+    assert "plateau: pass@k rose, then flat" in traj and "diminish: pass@1 up" in traj
+    assert '<td class="regime plateau">' in traj
+    assert "20.0% → 30.0% → 40.0%" in traj  # pass@1 per checkpoint
+    assert "needs at least three tasks" in traj
+    assert "runs/mid &lt;script&gt;x&lt;/script&gt;" in traj
+    assert "checkpoint 1: <code>" in traj and "final: <code>runs/rl</code>" in traj
+
+
+def test_training_eval_table_and_plot(rendered: tuple[dict[str, Any], Path, str]) -> None:
+    page = rendered[2]
+    training = _section(page, "training")
+    assert "moving average" in training and "Held-out validation" in training
+    assert "<th>pass@1</th><th>pass@64</th>" in training
+    assert training.count("<svg") == 1
+
+
+def test_training_eval_without_train_log(tmp_path: Path) -> None:
+    summary = make_summary(n_problems=14)
+    summary["training"] = None
+    page = _render(tmp_path, summary)
+    training = _section(page, "training")
+    assert "No GRPO log" in training and "<svg" in training and "<th>pass@64</th>" in training
+
+
+def test_moving_average_is_trailing() -> None:
+    assert moving_average([1.0, 2.0, 3.0, 4.0, 5.0], 2) == [1.0, 1.5, 2.5, 3.5, 4.5]
+    assert moving_average([4.0, 0.0], 1) == [4.0, 0.0]
+    assert moving_average([], 3) == []
+
+
+def test_missing_intervals_render_as_plain_values(tmp_path: Path) -> None:
+    summary = make_summary(n_problems=14)
+    ov = summary["overall"]
+    ov["pass_at_k_ci"]["base"]["1"] = None  # fewer than two problems: no interval
+    ov["pass_at_k_ci"]["rl"]["1"] = [float("nan"), 0.5]
+    ov["delta"]["1"]["ci"] = None
+    ov["frontier_test"]["p_rl_only_exact"] = float("nan")
+    page = _render(tmp_path, summary)
+    row = next(r for r in _section(page, "headline").split("<tr") if ">overall</th>" in r)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    assert 'class="ci"' not in cells[2] and 'class="ci"' not in cells[3] and 'class="ci"' not in cells[4]
+    assert not re.search(r">[^<]*\bnan\b", headline := _section(page, "headline"), re.I)
+    assert "frontier-evidence" in headline

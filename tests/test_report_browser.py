@@ -1,0 +1,389 @@
+"""The report in a real browser: ``evalkit report`` on three runs, opened from file:// in headless Chromium.
+
+The runs are written straight into run stores (exact texts and verdicts, no model, no verifier) so that
+hostile completions can be "correct" and land in the report. Chromium is driven only through its command
+line (``--dump-dom`` and ``--screenshot``): the table script marks the table ``data-ready`` when it has run
+and writes how many rows it shows, so the dumped DOM proves that the script ran without an error, and the
+console log on stderr is searched for uncaught errors and refused (CSP-blocked) scripts.
+
+The browser tests skip when no Chromium is installed (``.ci/run`` installs it); the CLI test always runs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.store import RunStore
+from evalkit.types import Completion, Problem, Verdict
+
+N = 64
+TASKS = ("arith", "words <i>&amp;</i>")
+HUGE = "y" * 300_000 + "<b>huge-tail-marker</b>"
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "</table></td></tr><h1>table-break</h1>",
+    "</script><script>document.title='pwned'</script>",
+    "line\u2028separator\u2029paragraph",
+    "<img src=x onerror=alert(1)>",
+    HUGE,
+]
+# Per-sample success rates of (base, mid, final) for each problem kind, cycled over the problems.
+KINDS = [
+    ("both", (0.5, 0.6, 0.7)),
+    ("rl_only", (0.0, 0.05, 0.1)),
+    ("both", (0.1, 0.3, 0.5)),
+    ("base_only", (0.08, 0.02, 0.0)),
+    ("neither", (0.0, 0.0, 0.0)),
+    ("both", (0.9, 0.95, 1.0)),
+    ("rl_only", (0.0, 0.2, 0.4)),
+]
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+CHROMIUM = _chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium; .ci/run installs it)"
+)
+
+
+def _write_run(root: Path, model: str, problems: list[Problem], rates: list[float], seed: int) -> Path:
+    """A verified run: sample j of problem i is correct with probability rates[i] (exactly, for 0 and 1)."""
+    rng = random.Random(seed)
+    identity = {"model": model, "tasks": list(TASKS), "backend": "replay", "seed": seed,
+                "sampling": {"temperature": 1.0, "max_tokens": 16, "stop": ["</s>"]}}  # fmt: skip
+    store, _ = RunStore.create_or_resume(root, identity, {"n": N}, problems)
+    completions: list[Completion] = []
+    verdicts: list[tuple[str, int, Verdict]] = []
+    for i, (p, rate) in enumerate(zip(problems, rates, strict=True)):
+        hostile = HOSTILE[i % len(HOSTILE)] if i % 7 in (1, 3, 6) else None
+        solved = False
+        for j in range(N):
+            ok = rng.random() < rate
+            if rate > 0 and j == N - 1 and not solved:
+                ok = True  # a non-zero rate solves the problem at least once: the class is as designed
+            solved = solved or ok
+            text = (hostile or p.reference) if ok else "wrong"
+            status = "ok" if ok or j % 17 else ("timeout" if j % 2 else "error")
+            completions.append(Completion(p.id, j, text, 3, "length" if j % 13 == 0 else "stop", seed * 10_000 + j))
+            verdicts.append((p.id, j, Verdict(ok, float(ok), status, "")))
+    store.append_completions(completions)
+    store.append_verdicts(verdicts)
+    store.unlock()
+    return root
+
+
+def make_runs(root: Path, n_problems: int = 42) -> list[Path]:
+    """Base, one intermediate checkpoint and the final RL checkpoint's runs, with a GRPO log beside the last."""
+    problems = []
+    for i in range(n_problems):
+        task = TASKS[i % 2]
+        pid = f"{task.split()[0]}-{i:03d}" if i != 8 else "arith-<b>008</b>"  # a hostile id too
+        prompt = f"What is {i} + {i}?" if i % 9 else HOSTILE[(i // 9) % len(HOSTILE)]
+        problems.append(Problem(pid, task, prompt, str(2 * i), {"bucket": "easy" if i < n_problems // 2 else "hard"}))
+    ckpt = root / "checkpoints" / "rl"
+    ckpt.mkdir(parents=True)
+    rng = random.Random(0)
+    (ckpt / "train_log.jsonl").write_text(
+        "".join(
+            json.dumps({"step": s, "reward_mean": 0.3 + 0.001 * s + 0.15 * rng.random(), "kl": 0.0001 * s}) + "\n"
+            for s in range(300)
+        )
+    )
+    (ckpt / "eval_log.jsonl").write_text(
+        "".join(
+            json.dumps({"step": s, "eval_problems": 24, "eval_n": N, "pass@1": 0.3 + s / 1500, f"pass@{N}": 0.7}) + "\n"
+            for s in range(0, 300, 50)
+        )
+    )
+    runs = []
+    for stage, (name, model) in enumerate((("base", "ckpt/base"), ("mid", "ckpt/mid"), ("final", str(ckpt)))):
+        rates = [KINDS[i % len(KINDS)][1][stage] for i in range(n_problems)]
+        runs.append(_write_run(root / "runs" / name, model, problems, rates, seed=stage))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_runs(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def report(runs: list[Path]) -> Path:
+    """``evalkit report base mid final --out DIR`` through the real command line; returns report.html."""
+    out = runs[0].parent.parent / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "evalkit", "report", *map(str, runs), "--out", str(out), "--title", "demo <b>x</b>"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "report:" in result.stderr and "pass@1" in result.stdout
+    return out / "report.html"
+
+
+def test_report_command_writes_trajectory(report: Path) -> None:
+    data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    assert data["runs"]["base"]["dir"].endswith("base") and data["runs"]["rl"]["dir"].endswith("final")
+    traj = data["trajectory"]["tasks"]
+    assert set(traj) == set(TASKS)
+    for row in traj.values():
+        assert [c["run"].rsplit("/", 1)[-1] for c in row["checkpoints"]] == ["base", "mid", "final"]
+        assert row["regime"] in ("diminish", "plateau", "sustained", "inconclusive")
+    assert data["training"] and data["training_eval"]
+    classes = {p["problem_id"]: p["class"] for p in data["problems"]}
+    assert classes["arith-000"] == "both" and classes["words-001"] == "rl_only"
+    assert classes["words-003"] == "base_only" and classes["arith-004"] == "neither"
+    page = report.read_text(encoding="utf-8")
+    for sid in ("headline", "curves", "delta", "per-problem", "problem-table", "trajectory", "training", "rates"):
+        assert f'<section id="{sid}">' in page
+
+
+def test_compare_with_mid_matches_report(runs: list[Path], report: Path, tmp_path: Path) -> None:
+    base, mid, final = map(str, runs)
+    out = tmp_path / "cmp"
+    result = subprocess.run(
+        [sys.executable, "-m", "evalkit", "compare", base, final, "--mid", mid, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    want = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    assert got["trajectory"] == want["trajectory"]
+    assert got["overall"]["classes"] == want["overall"]["classes"]
+    assert [n for n in got["notes"] if n.startswith("Trajectory")] == [
+        n for n in want["notes"] if n.startswith("Trajectory")
+    ]
+
+
+def test_report_command_needs_two_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evalkit", "report", str(tmp_path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "at least two run directories" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "evalkit", "report", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "no manifest.json" in result.stderr
+
+
+# --------------------------------------------------------------------------------------------- browser
+
+
+@dataclass
+class Browsed:
+    dom: str
+    console: list[str]
+
+
+def _chromium_args(profile: str) -> list[str]:
+    assert CHROMIUM is not None
+    return [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",  # CI runs as root, where Chromium refuses to start with its sandbox
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=1",
+    ]
+
+
+# Chromium logs every console message of the page as `...:INFO:CONSOLE:1] "message", source: file:///...`, without
+# its level: the report's script logs nothing, so any console line from the page is an error (an uncaught
+# exception, a CSP-blocked script "violates the following Content Security Policy directive", a failed load).
+_BAD_CONSOLE = re.compile(r"Uncaught|Content Security Policy|Refused to|Failed to load", re.I)
+
+
+def _console_errors(stderr: str) -> list[str]:
+    lines = stderr.splitlines()
+    return [line for line in lines if ":CONSOLE" in line or ("console" in line.lower() and _BAD_CONSOLE.search(line))]
+
+
+def _run_chromium(extra: list[str], url: str) -> tuple[str, str]:
+    with tempfile.TemporaryDirectory(prefix="evalkit-chromium-") as profile:
+        args = [*_chromium_args(profile), *extra, url]
+        result = subprocess.run(args, capture_output=True, timeout=180, encoding="utf-8", errors="replace")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout, result.stderr
+
+
+def browse(page: Path, fragment: str = "") -> Browsed:
+    dom, stderr = _run_chromium(["--dump-dom", "--virtual-time-budget=5000"], page.as_uri() + fragment)
+    assert "<html" in dom, stderr[-3000:]
+    return Browsed(dom, _console_errors(stderr))
+
+
+class _Elements(HTMLParser):
+    """Counts elements and collects the problem table's rows (cells' text, data-v, hidden) in DOM order."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        self.attrs: dict[str, dict[str, str | None]] = {}
+        self._in_table = False
+        self._row: dict[str, Any] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        a = dict(attrs)
+        if a.get("id"):
+            self.attrs[str(a["id"])] = a
+        if tag == "table" and a.get("id") == "pt":
+            self._in_table = True
+        elif self._in_table and tag == "tr" and "data-class" in a:
+            self._row = {"class": a["data-class"], "hidden": "hidden" in a, "cells": [], "v": []}
+        elif self._row is not None and tag == "td":
+            self._cell = []
+            self._row["v"].append(a.get("data-v"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._row is not None and self._cell is not None:
+            self._row["cells"].append("".join(self._cell))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+        elif tag == "table" and self._in_table:
+            self._in_table = False
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _parse(dom: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(dom)
+    parser.close()
+    return parser
+
+
+@pytest.fixture(scope="module")
+def browsed(report: Path) -> Browsed:
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium; .ci/run installs it)")
+    return browse(report)
+
+
+@needs_chromium
+def test_script_runs_without_console_errors(browsed: Browsed, report: Path) -> None:
+    assert browsed.console == []
+    parsed = _parse(browsed.dom)
+    html_tag = re.search(r"<html[^>]*>", browsed.dom)
+    assert html_tag and "data-script-error" not in html_tag.group(), html_tag
+    table = parsed.attrs["pt"]
+    assert table.get("data-ready") == "1", "the table script did not finish (blocked by CSP or threw)"
+    n = len(json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))["problems"])
+    assert table.get("data-shown") == str(n)
+    assert f"showing {n} of {n}" in browsed.dom
+    assert len(parsed.rows) == n and not any(r["hidden"] for r in parsed.rows)
+
+
+@needs_chromium
+def test_key_elements_present(browsed: Browsed) -> None:
+    parsed = _parse(browsed.dom)
+    for sid in ("runs", "headline", "curves", "delta", "per-problem", "problem-table", "rl-only", "base-only"):
+        assert sid in parsed.attrs, sid
+    for sid in ("trajectory", "training", "rates", "frontier-evidence"):
+        assert sid in parsed.attrs, sid
+    # pass@k, delta, per-problem, trajectory, training: five inline SVG plots
+    assert parsed.tags.count("svg") == 5
+    assert parsed.tags.count("h1") == 1
+
+
+@needs_chromium
+def test_hostile_text_stays_text(browsed: Browsed) -> None:
+    dom = browsed.dom
+    parsed = _parse(dom)
+    assert parsed.tags.count("script") == 1  # only the table script; none injected
+    assert "img" not in parsed.tags and parsed.tags.count("h1") == 1
+    assert "<title>demo &lt;b&gt;x&lt;/b&gt;</title>" in dom  # document.title was not changed to "pwned"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    assert "&lt;/table&gt;&lt;/td&gt;&lt;/tr&gt;&lt;h1&gt;table-break&lt;/h1&gt;" in dom
+    assert "&lt;/script&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom
+    assert "line\u2028separator\u2029paragraph" in dom
+    assert "arith-&lt;b&gt;008&lt;/b&gt;" in dom and "words &lt;i&gt;&amp;amp;&lt;/i&gt;" in dom
+    assert "y" * 2000 in dom and "y" * 2001 not in dom and "huge-tail-marker" not in dom
+    ids = [r["cells"][0] for r in parsed.rows]
+    assert "arith-<b>008</b>" in ids  # the hostile id reached the table as text
+
+
+@needs_chromium
+def test_sort_and_filter_from_fragment(report: Path) -> None:
+    data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    # RL c/n (column 5) largest first, rl_only and both only, id or task containing "words"
+    got = browse(report, "#problem-table?q=words&cls=rl_only,both&sort=5&dir=desc")
+    assert got.console == []
+    parsed = _parse(got.dom)
+    want = [
+        p
+        for p in data["problems"]
+        if p["class"] in ("rl_only", "both") and "words" in (p["problem_id"] + p["task"]).lower()
+    ]
+    visible = [r for r in parsed.rows if not r["hidden"]]
+    assert len(visible) == len(want) > 0
+    assert parsed.attrs["pt"].get("data-shown") == str(len(want))
+    assert {r["class"] for r in visible} == {"rl_only", "both"}
+    rl_rates = [float(r["v"][5]) for r in visible]
+    assert rl_rates == sorted(rl_rates, reverse=True)
+    assert all(r["hidden"] for r in parsed.rows if r["class"] in ("base_only", "neither"))
+    # text sort, ascending: ids A to Z (hidden rows are sorted too, so check all rows)
+    got = browse(report, "#problem-table?sort=0&dir=asc")
+    ids = [r["cells"][0].lower() for r in _parse(got.dom).rows]
+    assert ids == sorted(ids) and len(ids) == len(data["problems"])
+
+
+@needs_chromium
+def test_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    shot = tmp_path / "report.png"
+    _stdout, stderr = _run_chromium([f"--screenshot={shot}", "--window-size=1400,2400", "--hide-scrollbars"],
+                                    report.as_uri())  # fmt: skip
+    assert shot.is_file(), stderr[-3000:]
+    assert shot.stat().st_size > 20_000
+    pixels = mpimg.imread(str(shot))
+    assert pixels.shape[0] >= 2000 and pixels.shape[1] >= 1300
+    rgb = (pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
+    colours = np.unique(rgb[:: max(1, len(rgb) // 200_000)], axis=0)
+    assert len(colours) > 50, "the page looks blank"
+    assert float(rgb.std()) > 10
+    assert _console_errors(stderr) == []
