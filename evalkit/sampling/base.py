@@ -76,7 +76,7 @@ class Backend(Protocol):
         ...
 
 
-BACKENDS = ("hf", "replay")
+BACKENDS = ("hf", "vllm", "openai", "replay")
 
 
 def make_backend(name: str, model: str, **options: Any) -> Backend:
@@ -85,6 +85,14 @@ def make_backend(name: str, model: str, **options: Any) -> Backend:
         from evalkit.sampling.hf import HFBackend
 
         return HFBackend(model, **options)
+    if name == "vllm":
+        from evalkit.sampling.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model, **options)
+    if name == "openai":
+        from evalkit.sampling.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(model, **options)
     if name == "replay":
         from evalkit.sampling.replay import ReplayBackend
 

