@@ -292,18 +292,9 @@ def compare_cmd(
 
 
 def _compare_with_trajectory(runs: list[Any], title: str | None = None) -> dict[str, Any]:
-    """compare_runs on the first (base) and last (final) run; with 3+ runs also their trajectory."""
-    from evalkit.compare import compare_runs, trajectory
+    from evalkit.compare import compare_with_trajectory
 
-    summary = compare_runs(runs[0], runs[-1]) if title is None else compare_runs(runs[0], runs[-1], title=title)
-    if len(runs) >= 3:
-        traj = trajectory(runs)
-        summary["trajectory"] = traj
-        for task, row in traj["tasks"].items():
-            summary["notes"].append(
-                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}."
-            )
-    return summary
+    return compare_with_trajectory(runs, title)
 
 
 @app.command("report")

@@ -312,3 +312,16 @@ def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, An
         correlation = {"spearman_rho": None, "p_value": None, "tasks": len(names),
                        "reason": "needs at least three tasks"}  # fmt: skip
     return {"tasks": tasks, "gain_correlation": correlation, "confidence": confidence}
+
+
+def compare_with_trajectory(runs: list[RunResults], title: str | None = None) -> dict[str, Any]:
+    """compare_runs on the first (base) and last (final) run; with 3+ runs also their trajectory."""
+    summary = compare_runs(runs[0], runs[-1]) if title is None else compare_runs(runs[0], runs[-1], title=title)
+    if len(runs) >= 3:
+        traj = trajectory(runs)
+        summary["trajectory"] = traj
+        for task, row in traj["tasks"].items():
+            summary["notes"].append(
+                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}."
+            )
+    return summary

@@ -5,7 +5,9 @@
 2. Train it further with GRPO and ProRL's controls (KL to a reference that is reset on a schedule,
    decoupled clipping, dynamic sampling) on the same training distribution (the RL checkpoint).
 3. Sample both up to n=1024 on held-out problems with 1-4 digit operands (4-digit is harder than
-   anything either model trained on), verify, compare, write the HTML report, run the gate.
+   anything either model trained on), and an intermediate GRPO checkpoint too, so the report can class
+   the trajectory (ProRL's diminish / plateau / sustained); verify, compare, write the HTML report, run
+   the gate.
 
 Checkpoints are reused when present (``--fresh`` retrains) and sampling resumes, so rerunning after an
 interruption finishes the job. ``--quick`` is a one-minute smoke version of the same pipeline.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import typer
 
-from evalkit.compare import compare_runs
+from evalkit.compare import compare_with_trajectory
 from evalkit.gate import run_gate
 from evalkit.report import write_report
 from evalkit.results import load_run
@@ -116,7 +118,11 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
     evals = [TaskSpec.parse(EVAL_TASK)]
     sampling = SamplingConfig(temperature=1.0, max_tokens=8)
     runs = {}
-    for label, ckpt in (("base", base_ckpt), ("rl", rl_ckpt)):
+    # an intermediate GRPO checkpoint (saved at each held-out evaluation) makes a three-point trajectory
+    saved = sorted((rl_ckpt / "checkpoints").glob("step-*"))[1:-1]
+    mid_ckpt = saved[len(saved) // 2] if saved else None
+    checkpoints = [("base", base_ckpt), *([("mid", mid_ckpt)] if mid_ckpt else []), ("rl", rl_ckpt)]
+    for label, ckpt in checkpoints:
         echo(f"[3/5] sampling {label}: {plan.limit} held-out problems x n={plan.n}")
         runs[label] = out / "runs" / label
         sample(
@@ -137,8 +143,9 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
 
     t = time.monotonic()
     echo("[4/5] comparing and writing the report")
-    base, rl = load_run(runs["base"]), load_run(runs["rl"])
-    summary = compare_runs(base, rl, title="evalkit demo: does GRPO expand what a tiny model can add?")
+    loaded = [load_run(runs[label]) for label, _ in checkpoints]
+    base, rl = loaded[0], loaded[-1]
+    summary = compare_with_trajectory(loaded, title="evalkit demo: does GRPO expand what a tiny model can add?")
     gate = run_gate(base, rl, [1, plan.n], max_drop=0.02)
     summary["gate"] = {
         "passed": gate.passed,

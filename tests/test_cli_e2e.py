@@ -170,3 +170,9 @@ def test_demo_quick(tmp_path: Path) -> None:
     data = json.loads((out / "report.json").read_text())
     assert data["training"] and "reward_mean" in data["training"][0]
     assert data["gate"] is not None
+    # an intermediate GRPO checkpoint is sampled too, so the report classes the trajectory
+    assert [c["run"].rsplit("/", 1)[-1] for c in data["trajectory"]["tasks"]["add"]["checkpoints"]] == [
+        "base",
+        "mid",
+        "rl",
+    ]
