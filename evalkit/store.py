@@ -164,6 +164,11 @@ class RunStore:
             os.close(fd)
             raise EvalkitError(f"{self.root}: another evalkit process is writing this run") from None
         self._lock_fd = fd
+        # with the lock held no other writer exists: temporary files are leftovers of a killed writer
+        for folder in (self.root, self.root / "completions", self.root / "verdicts"):
+            if folder.is_dir():
+                for stale in folder.glob(".tmp-*"):
+                    stale.unlink(missing_ok=True)
 
     def unlock(self) -> None:
         """Release the writer lock if this store holds it (otherwise it is held until the process exits)."""

@@ -365,3 +365,17 @@ def test_describe_changes_shortens_long_values() -> None:
     assert change.startswith("m: ")
     assert len(change) < 200
     assert change.endswith('-> "b"')
+
+
+def test_stale_temporary_shard_of_a_killed_writer_is_removed_on_lock(tmp_path: Path) -> None:
+    # BAD_INPUTS row 21: a writer killed mid-shard leaves a temporary file; the next writer removes it
+    run = tmp_path / "run"
+    (run / "completions").mkdir(parents=True)
+    stale = run / "completions" / ".tmp-12345-000007.jsonl"
+    stale.write_text('{"problem_id": "x", "sample_idx": 0')
+    store = RunStore(run)
+    store.lock()
+    try:
+        assert not stale.exists()
+    finally:
+        store.unlock()
