@@ -208,6 +208,52 @@ def test_sampled_rows_do_not_depend_on_their_batch(lm: tuple[Any, Any]) -> None:
     assert len({tuple(t) for t in alone}) > 1
 
 
+def test_buffer_cache_matches_the_stock_dynamic_cache(lm: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preallocated key/value buffer is an optimisation only: same tokens as transformers' own cache,
+    with a reused (dirty) workspace, with rows finishing at different steps and with padded prompts."""
+    import evalkit.sampling.decode as decode_mod
+
+    model, tok = lm
+    prompts = [_ids(tok, p) for p in (PROMPTS * 6)[:27]]
+    seeds = [sample_seed(9, "cache", i) for i in range(27)]
+    workspace = decode_mod.Workspace()
+    runs = {}
+    for label, sampling in (
+        ("greedy", SamplingConfig(temperature=0.0, max_tokens=12)),
+        ("t1", SamplingConfig(max_tokens=20)),
+    ):
+        dirty = decode(model, prompts[::-1], seeds, sampling, tok.eos_token_id, tok.pad_token_id, None, workspace)
+        assert dirty  # leaves other values in the workspace's buffers
+        buffered = decode(model, prompts, seeds, sampling, tok.eos_token_id, tok.pad_token_id, None, workspace)
+        runs[label] = [(g.token_ids, g.finish_reason) for g in buffered]
+    assert len({len(t) for t, _ in runs["t1"]}) > 1  # rows did finish at different steps
+    monkeypatch.setattr(decode_mod, "_buffer_layer_class", lambda: None)  # as on transformers without cache layers
+    for label, sampling in (
+        ("greedy", SamplingConfig(temperature=0.0, max_tokens=12)),
+        ("t1", SamplingConfig(max_tokens=20)),
+    ):
+        stock = decode(model, prompts, seeds, sampling, tok.eos_token_id, tok.pad_token_id)
+        assert [(g.token_ids, g.finish_reason) for g in stock] == runs[label], label
+
+
+def test_buffer_layer_grows_past_its_capacity_and_keeps_its_rows() -> None:
+    from evalkit.sampling.decode import Workspace, _buffer_layer_class
+
+    layer_cls = _buffer_layer_class()
+    assert layer_cls is not None
+    layer = layer_cls(3, Workspace(), "0")
+    k1, v1 = torch.randn(2, 1, 2, 4), torch.randn(2, 1, 2, 4)
+    layer.update(k1, v1)
+    k2, v2 = torch.randn(2, 1, 2, 4), torch.randn(2, 1, 2, 4)  # 4 positions > capacity 3
+    keys, values = layer.update(k2, v2)
+    assert layer.get_seq_length() == 4
+    assert torch.equal(keys, torch.cat([k1, k2], dim=2)) and torch.equal(values, torch.cat([v1, v2], dim=2))
+    layer.batch_select_indices(torch.tensor([1, 1, 0]))  # a repeat: more rows than before
+    assert torch.equal(layer.keys, torch.cat([k1, k2], dim=2)[[1, 1, 0]])
+    layer.batch_select_indices(torch.tensor([2]))  # compaction in place
+    assert torch.equal(layer.values, torch.cat([v1, v2], dim=2)[[0]])
+
+
 def test_max_tokens_one_stops_by_length_unless_eos(lm: tuple[Any, Any]) -> None:
     _, tok = lm
     outs = _decode(lm, ["5+7="] * 32, [sample_seed(0, "one", i) for i in range(32)], SamplingConfig(max_tokens=1))

@@ -7,12 +7,15 @@ depends only on the row's own seed, a sample's text does not depend on which oth
 batch, so an interrupted run that is resumed produces the same samples as an uninterrupted one (up to
 floating-point differences between batch shapes).
 
-Rows with the same prompt share one prefill (the prompt's KV cache is computed once and repeated);
-finished rows are dropped from the batch as it shrinks. Different prompts are left-padded.
+Rows with the same prompt share one prefill (each distinct prompt's keys and values are computed once
+and copied to its rows); finished rows are dropped from the batch as it shrinks; keys and values are
+written into a buffer allocated once per batch (see ``_buffer_layer_class``). Different prompts are
+left-padded.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,11 +90,143 @@ class _Stepper:
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
         self.keep_kw = "logits_to_keep" if "logits_to_keep" in params else None
 
-    def __call__(self, cache: Any, **inputs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, cache: Any, **inputs: torch.Tensor | None) -> torch.Tensor:
         kwargs: dict[str, Any] = {self.cache_kw: cache, "use_cache": True, **inputs}
         if self.keep_kw:
             kwargs[self.keep_kw] = 1
         return self.model(**kwargs).logits[:, -1, :]
+
+
+class Workspace:
+    """Buffers kept between decode calls, so that each batch reuses the memory of the last one.
+
+    On CPU every fresh multi-megabyte tensor is new memory from the operating system that has to be
+    faulted in page by page; a sampler that decodes thousands of batches of the same shape saves that
+    cost by keeping its key/value buffers. Holds at most two buffers per cache slot; drop the object to
+    free them.
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[str, torch.Tensor] = {}
+
+    def take(self, slot: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """An uninitialised tensor of ``shape`` with ``like``'s dtype and device, backed by the slot's buffer."""
+        numel = 1
+        for size in shape:
+            numel *= size
+        flat = self._flat.get(slot)
+        if flat is None or flat.numel() < numel or flat.dtype != like.dtype or flat.device != like.device:
+            flat = like.new_empty((numel,))
+            self._flat[slot] = flat
+        return flat[:numel].view(shape)
+
+
+@functools.cache
+def _buffer_layer_class() -> type | None:
+    """A transformers cache layer that writes into a preallocated buffer instead of concatenating.
+
+    transformers' ``DynamicLayer`` grows keys and values with ``torch.cat`` at every step, copying the
+    whole cache each time. This layer allocates room for the prompt plus ``max_tokens`` once, writes each
+    step's keys and values in place and hands attention a view of the filled part. Dropping finished rows
+    compacts the buffer in place. Returns None on transformers versions without cache layers (before
+    4.56); the decoder then uses the stock ``DynamicCache``.
+    """
+    try:
+        from transformers.cache_utils import DynamicLayer
+    except ImportError:
+        return None
+
+    class BufferLayer(DynamicLayer):
+        def __init__(self, capacity: int, workspace: Workspace, name: str) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self.workspace = workspace
+            self.name = name
+            self.generation = 0
+            self.length = 0
+            self.rows = 0
+            self.k_buf: torch.Tensor | None = None
+            self.v_buf: torch.Tensor | None = None
+
+        def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+            self.device = key_states.device
+            self.is_initialized = True
+
+        def _views(self) -> tuple[torch.Tensor, torch.Tensor]:
+            assert self.k_buf is not None and self.v_buf is not None
+            self.keys = self.k_buf[: self.rows, :, : self.length]
+            self.values = self.v_buf[: self.rows, :, : self.length]
+            return self.keys, self.values
+
+        def update(
+            self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            if self.k_buf is None or end > self.k_buf.shape[-2]:
+                self._reallocate(key_states.shape[0], max(self.capacity, end), key_states, value_states)
+            assert self.k_buf is not None and self.v_buf is not None
+            self.k_buf[: self.rows, :, self.length : end] = key_states
+            self.v_buf[: self.rows, :, self.length : end] = value_states
+            self.length = end
+            return self._views()
+
+        def _fresh(
+            self, shape: tuple[int, ...], like_k: torch.Tensor, like_v: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            # two generations per slot, so that the buffer being copied from is never the one written to
+            self.generation += 1
+            tag = f"{self.name}:{self.generation % 2}"
+            return self.workspace.take("k" + tag, shape, like_k), self.workspace.take("v" + tag, shape, like_v)
+
+        def _reallocate(self, rows: int, width: int, like_k: torch.Tensor, like_v: torch.Tensor) -> None:
+            k_new, v_new = self._fresh((rows, like_k.shape[1], width, like_k.shape[3]), like_k, like_v)
+            if self.k_buf is not None and self.v_buf is not None and self.length:
+                k_new[:, :, : self.length] = self.k_buf[:rows, :, : self.length]
+                v_new[:, :, : self.length] = self.v_buf[:rows, :, : self.length]
+            self.k_buf, self.v_buf, self.rows = k_new, v_new, rows
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            if self.k_buf is None or self.v_buf is None or not self.length:
+                return
+            picked_k = self.k_buf[indices, :, : self.length]  # advanced indexing copies
+            picked_v = self.v_buf[indices, :, : self.length]
+            rows = int(indices.shape[0])
+            if rows > self.k_buf.shape[0]:  # a repeat (prefill shared by several rows): new buffer
+                shape = (rows, *self.k_buf.shape[1:])
+                self.k_buf, self.v_buf = self._fresh(shape, picked_k, picked_v)
+            self.k_buf[:rows, :, : self.length] = picked_k
+            self.v_buf[:rows, :, : self.length] = picked_v
+            self.rows = rows
+            self._views()
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            device = self.k_buf.device if self.k_buf is not None else None
+            self.batch_select_indices(torch.arange(self.rows, device=device).repeat_interleave(repeats))
+
+        def crop(self, tokens_to_remove: int) -> None:
+            raise NotImplementedError("evalkit's decoding cache is not croppable")
+
+    return BufferLayer
+
+
+def _new_cache(model: Any, capacity: int, workspace: Workspace | None) -> Any:
+    """A cache for one decode call: buffer layers with room for ``capacity`` positions, or the stock
+    ``DynamicCache`` where this transformers version has no cache layers."""
+    from transformers import DynamicCache
+
+    layer_cls = _buffer_layer_class()
+    n_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if layer_cls is None or not isinstance(n_layers, int):
+        return DynamicCache()
+    cache = DynamicCache()
+    workspace = workspace if workspace is not None else Workspace()
+    cache.layers = [layer_cls(capacity, workspace, str(i)) for i in range(n_layers)]
+    return cache
 
 
 @torch.no_grad()
@@ -103,8 +238,12 @@ def decode(
     eos_id: int,
     pad_id: int,
     stop_check: Any = None,
+    workspace: Workspace | None = None,
 ) -> list[Generated]:
     """Decode one batch; row i starts from ``prompts[i]`` and uses ``seeds[i]``.
+
+    Each distinct prompt is prefilled once; its keys and values are then copied to every row that
+    starts from it. Distinct prompts of different lengths are left-padded.
 
     Args:
         model: A causal LM (transformers) in eval mode.
@@ -114,30 +253,36 @@ def decode(
         eos_id: End-of-sequence token id; generating it finishes a row with reason "stop".
         pad_id: Padding id for left padding when prompts differ.
         stop_check: Optional ``f(row_token_ids) -> bool`` saying that a stop string was produced.
+        workspace: Buffers to reuse from earlier calls (see :class:`Workspace`); None allocates afresh.
     """
-    from transformers import DynamicCache
-
     step_fn = _Stepper(model)
     device = next(model.parameters()).device
     rows = len(prompts)
     seed_t = torch.tensor([s & ((1 << 63) - 1) for s in seeds], dtype=torch.int64, device=device)
-    cache = DynamicCache()
-    if all(list(p) == list(prompts[0]) for p in prompts):
-        ids = torch.tensor([list(prompts[0])], dtype=torch.long, device=device)
-        logits = step_fn(cache, input_ids=ids)
-        cache.batch_repeat_interleave(rows)
-        last_logits = logits.expand(rows, -1)
-        attn = torch.ones((rows, ids.shape[1]), dtype=torch.long, device=device)
+
+    distinct: dict[tuple[int, ...], int] = {}
+    row_map = torch.tensor([distinct.setdefault(tuple(p), len(distinct)) for p in prompts], device=device)
+    width = max(len(p) for p in distinct)
+    padded = any(len(p) != width for p in distinct)
+    ids = torch.full((len(distinct), width), pad_id, dtype=torch.long, device=device)
+    prompt_attn = torch.zeros((len(distinct), width), dtype=torch.long, device=device)
+    for p, u in distinct.items():
+        ids[u, width - len(p) :] = torch.tensor(p, dtype=torch.long, device=device)
+        prompt_attn[u, width - len(p) :] = 1
+    cache = _new_cache(model, width + sampling.max_tokens, workspace)
+    if padded:
+        pos = (prompt_attn.cumsum(-1) - 1).clamp(min=0)
+        logits = step_fn(cache, input_ids=ids, attention_mask=prompt_attn, position_ids=pos)
     else:
-        width = max(len(p) for p in prompts)
-        ids = torch.full((rows, width), pad_id, dtype=torch.long, device=device)
-        attn = torch.zeros((rows, width), dtype=torch.long, device=device)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p) :] = torch.tensor(list(p), dtype=torch.long, device=device)
-            attn[i, width - len(p) :] = 1
-        pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        last_logits = step_fn(cache, input_ids=ids, attention_mask=attn, position_ids=pos)
-    next_pos = attn.sum(-1)  # position of the next token per row
+        logits = step_fn(cache, input_ids=ids)
+    cache.batch_select_indices(row_map)
+    last_logits = logits[row_map]
+    next_pos = prompt_attn.sum(-1)[row_map]  # position of the next token per row
+    # the attention mask is only needed when some rows are left-padded; it is allocated at full width once
+    attn: torch.Tensor | None = None
+    if padded:
+        attn = torch.ones((rows, width + sampling.max_tokens), dtype=torch.long, device=device)
+        attn[:, :width] = prompt_attn[row_map]
 
     # generated tokens live in one tensor; a row's length is fixed when it finishes
     out = torch.zeros((rows, sampling.max_tokens), dtype=torch.long, device=device)
@@ -152,18 +297,21 @@ def decode(
             for j, row in enumerate(alive.tolist()):
                 if not done[j] and stop_check(out[row, : step + 1].tolist()):
                     done[j] = True
-        if bool(done.any()):
+        any_done = bool(done.any())
+        if any_done:
             finished = alive[done]
             lengths[finished] = step + 1
             stopped[finished] = True
-        if step == sampling.max_tokens - 1 or bool(done.all()):
+        if step == sampling.max_tokens - 1 or (any_done and bool(done.all())):
             break
-        if bool(done.any()):
+        if any_done:
             keep = (~done).nonzero().squeeze(1)
             cache.batch_select_indices(keep)
-            tokens, attn, next_pos, seed_t, alive = tokens[keep], attn[keep], next_pos[keep], seed_t[keep], alive[keep]
-        attn = torch.cat([attn, torch.ones((alive.shape[0], 1), dtype=torch.long, device=device)], dim=1)
-        last_logits = step_fn(cache, input_ids=tokens[:, None], attention_mask=attn, position_ids=next_pos[:, None])
+            tokens, next_pos, seed_t, alive = tokens[keep], next_pos[keep], seed_t[keep], alive[keep]
+            if attn is not None:
+                attn = attn[keep]
+        mask = None if attn is None else attn[:, : width + step + 1]
+        last_logits = step_fn(cache, input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None])
         next_pos = next_pos + 1
     out_rows, length_list, stop_list = out.tolist(), lengths.tolist(), stopped.tolist()
     return [Generated(out_rows[i][: length_list[i]], "stop" if stop_list[i] else "length") for i in range(rows)]

@@ -52,7 +52,7 @@ import torch
 
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig, sample_seed
-from evalkit.sampling.decode import decode
+from evalkit.sampling.decode import Workspace, decode
 from evalkit.sampling.hf import load_model_and_tokenizer
 from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, get_family, make_problems
@@ -163,12 +163,22 @@ def _rollouts(
     cfg: GRPOConfig,
     rng: random.Random,
     reward_of: Callable[[Problem, str], float],
+    workspace: Workspace | None = None,
 ) -> list[list[Rollout]]:
     prompts = [tokenizer(p.prompt)["input_ids"] for p in problems]
     rows = [i for i in range(len(problems)) for _ in range(cfg.group_size)]
     seeds = [rng.getrandbits(63) for _ in rows]
     sampling = SamplingConfig(temperature=cfg.temperature, max_tokens=cfg.max_tokens)
-    outs = decode(model, [prompts[i] for i in rows], seeds, sampling, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    outs = decode(
+        model,
+        [prompts[i] for i in rows],
+        seeds,
+        sampling,
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+        None,
+        workspace,
+    )
     groups: list[list[Rollout]] = [[] for _ in problems]
     for i, out in zip(rows, outs, strict=True):
         text = tokenizer.decode(out.token_ids, skip_special_tokens=True)
@@ -233,6 +243,7 @@ class GRPOTrainer:
         self.model_path = model_path
         self.policy, self.tokenizer, self.device = load_model_and_tokenizer(model_path, device, "float32")
         self.reference = copy.deepcopy(self.policy).eval()
+        self.workspace = Workspace()  # decode buffers reused across rollouts and evals
         for p in self.reference.parameters():
             p.requires_grad_(False)
         self.opt = self._new_optimizer()
@@ -358,7 +369,9 @@ class GRPOTrainer:
                 spec = self.specs[self.rng.randrange(len(self.specs))]
                 problems.append(make_problems(spec, GRPO_SEED_OFFSET + cfg.seed, 1, start=c.drawn)[0])
                 c.drawn += 1
-            for group in _rollouts(self.policy, self.tokenizer, problems, cfg, self.rng, self.reward_of):
+            for group in _rollouts(
+                self.policy, self.tokenizer, problems, cfg, self.rng, self.reward_of, self.workspace
+            ):
                 values = [r.reward for r in group]
                 rewards.extend(values)
                 total += 1
@@ -430,6 +443,8 @@ class GRPOTrainer:
                 sampling,
                 self.tokenizer.eos_token_id,
                 self.tokenizer.pad_token_id,
+                None,
+                self.workspace,
             )
             texts = [self.tokenizer.decode(o.token_ids, skip_special_tokens=True) for o in outs]
             counts.append(sum(self.reward_of(problem, t) >= 1.0 for t in texts))

@@ -1,78 +1,133 @@
 """Benchmark: evalkit's transformers backend vs plain ``generate(num_return_sequences=n)``.
 
-Same model (the demo's tiny shape, random weights, so every sequence runs to max_tokens and both sides
-do identical work), same prompts, n=1024 samples each, max_tokens=16, CPU. Reports tokens/s for each
-and the ratio. Run with ``nox -s bench``.
+Both sides sample n=1024 completions per prompt from the same model on the CPU, one prompt at a time
+(the way each samples a problem), and count generated tokens (end-of-sequence included, padding not).
+Two workloads:
+
+* ``demo``: the demo's shape and task. A demo-size model (0.9 M parameters) is trained for about 60 s
+  on 1-3 digit addition (``evalkit train sft``), then both sides sample the demo's held-out problems
+  (``add@digits=4``) with the demo's ``max_tokens`` 8. Rows finish at different lengths, as in real use.
+* ``full-length``: random weights and an end-of-sequence id that never occurs, so every row runs to
+  ``max_tokens`` on both sides (16 and 48): no early stopping, the worst case for evalkit's
+  dropping of finished rows, and a test of the key/value cache as sequences grow.
+
+evalkit's side is ``HFBackend.generate`` (prefill once per prompt, seeded per-sample noise, finished rows
+dropped, preallocated key/value buffers, text decoding included). Reports tokens/s of each side (best of
+3) and the ratio. Run with ``nox -s bench`` or ``python tests/bench/bench_sampler.py``.
 """
 
 from __future__ import annotations
 
 import platform
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from evalkit.sampling.base import SamplingConfig
-from evalkit.sampling.decode import decode
-from evalkit.tinymodel import TinyConfig, build_model, build_tokenizer
+from evalkit.sampling.hf import HFBackend
+from evalkit.tasks import TaskSpec, make_problems
+from evalkit.tinymodel import TinyConfig, build_model, save_checkpoint
+from evalkit.train.sft import SFTConfig, train_sft
+from evalkit.types import Problem
 
-PROMPTS = ["12+345=", "9+9=", "rev:abcdef=", "sort:53921=", "100+200=", "7+70=", "rev:xy=", "sort:11="]
-N, MAX_TOKENS, BATCH = 1024, 16, 1024
+N = 1024
+
+
+def evalkit_side(backend: HFBackend, problems: list[Problem], max_tokens: int) -> int:
+    sampling = SamplingConfig(temperature=1.0, max_tokens=max_tokens)
+    total = 0
+    for chunk in backend.generate([(p, range(N)) for p in problems], sampling, run_seed=0):
+        total += sum(c.n_tokens for c in chunk)
+    return total
+
+
+@torch.no_grad()
+def generate_side(backend: HFBackend, problems: list[Problem], max_tokens: int, eos_id: int) -> int:
+    tok, model = backend.tokenizer, backend.model
+    total = 0
+    for problem in problems:
+        ids = torch.tensor([tok(problem.prompt)["input_ids"]])
+        out = model.generate(
+            ids,
+            do_sample=True,
+            num_return_sequences=N,
+            max_new_tokens=max_tokens,
+            top_k=0,
+            eos_token_id=eos_id,
+            pad_token_id=tok.pad_token_id,
+        )
+        generated = out[:, ids.shape[1] :]
+        # tokens up to and including the first end-of-sequence token (generate pads after it)
+        ended = (generated == eos_id).int().cumsum(dim=1)
+        total += int(((ended == 0) | ((ended == 1) & (generated == eos_id))).sum())
+    return total
+
+
+def best_rate(fn: Callable[[], int], repeats: int = 3) -> float:
+    fn()  # warm up
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        tokens = fn()
+        best = max(best, tokens / (time.perf_counter() - t0))
+    return best
+
+
+def compare(label: str, backend: HFBackend, problems: list[Problem], max_tokens: int, eos_id: int) -> float:
+    ours = best_rate(lambda: evalkit_side(backend, problems, max_tokens))
+    theirs = best_rate(lambda: generate_side(backend, problems, max_tokens, eos_id))
+    ratio = ours / theirs
+    print(
+        f"{label:28s} evalkit {ours:9.0f} tokens/s   generate {theirs:9.0f} tokens/s   ratio {ratio:.2f}",
+        flush=True,
+    )
+    return ratio
 
 
 def main() -> None:
-    torch.manual_seed(0)
-    tok = build_tokenizer()
-    model = build_model(tok, TinyConfig(), seed=0).eval()
-    sampling = SamplingConfig(temperature=1.0, max_tokens=MAX_TOKENS)
-    no_eos = len(tok) + 10  # random weights: count every row to max_tokens on both sides
-
-    def ours() -> int:
-        total = 0
-        for i, prompt in enumerate(PROMPTS):
-            ids = tok(prompt)["input_ids"]
-            for start in range(0, N, BATCH):
-                outs = decode(
-                    model,
-                    [ids] * BATCH,
-                    list(range(i * N + start, i * N + start + BATCH)),
-                    sampling,
-                    no_eos,
-                    tok.pad_token_id,
-                )
-                total += sum(len(o.token_ids) for o in outs)
-        return total
-
-    @torch.no_grad()
-    def plain() -> int:
-        total = 0
-        for prompt in PROMPTS:
-            ids = torch.tensor([tok(prompt)["input_ids"]])
-            out = model.generate(
-                ids,
-                do_sample=True,
-                num_return_sequences=N,
-                max_new_tokens=MAX_TOKENS,
-                min_new_tokens=MAX_TOKENS,
-                top_k=0,
-                pad_token_id=tok.pad_token_id,
-            )
-            total += (out.shape[1] - ids.shape[1]) * out.shape[0]
-        return total
-
-    ours(), plain()  # warm up
-    rates = {}
-    for name, fn in (("evalkit hf backend", ours), ("transformers generate", plain)):
-        best = 0.0
-        for _ in range(3):
-            t0 = time.perf_counter()
-            tokens = fn()
-            best = max(best, tokens / (time.perf_counter() - t0))
-        rates[name] = best
-        print(f"{name:24s} {best:10.0f} tokens/s")
-    ratio = rates["evalkit hf backend"] / rates["transformers generate"]
     print(f"machine: {platform.machine()} threads {torch.get_num_threads()} torch {torch.__version__}")
-    print(f"workload: {len(PROMPTS)} prompts x n={N}, max_tokens={MAX_TOKENS}; ratio evalkit/generate = {ratio:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        trained = Path(tmp) / "demo-size"
+        train_sft(
+            [TaskSpec.parse("add@digits=3,min_digits=1")],
+            trained,
+            SFTConfig(steps=800, batch_size=128, lr=3e-3, seed=0, time_limit_s=60),
+            TinyConfig(),
+            log=lambda _msg: None,
+        )
+        backend: Any = HFBackend(str(trained), device="cpu", batch_size=N)
+        demo_problems = make_problems(TaskSpec.parse("add@digits=4,min_digits=1"), 0, 8)
+        compare("demo (trained, max 8)", backend, demo_problems, 8, backend.tokenizer.eos_token_id)
+
+        random_dir = Path(tmp) / "random"
+        save_checkpoint(build_model(backend.tokenizer, TinyConfig(), seed=0), backend.tokenizer, random_dir)
+        rnd: Any = HFBackend(str(random_dir), device="cpu", batch_size=N)
+        never = len(rnd.tokenizer) + 10  # an id no row ever samples: every row runs to max_tokens
+        for max_tokens in (16, 48):
+            compare(f"full-length (random, {max_tokens})", _NoStop(rnd, never), demo_problems[:4], max_tokens, never)
+
+
+class _NoStop(HFBackend):
+    """The backend with another end-of-sequence id (one that is never sampled), so rows run to the end."""
+
+    def __init__(self, inner: HFBackend, eos_id: int) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.tokenizer = _TokenizerWithEos(inner.tokenizer, eos_id)
+
+
+class _TokenizerWithEos:
+    def __init__(self, inner: Any, eos_id: int) -> None:
+        self._inner, self.eos_token_id = inner, eos_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._inner(*args, **kwargs)
 
 
 if __name__ == "__main__":
