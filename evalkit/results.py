@@ -49,35 +49,63 @@ class RunResults:
         return str(self.manifest.get("identity", {}).get("model", self.root))
 
 
+_NO_VERDICT = 255
+_PASS_BIT = 0x80  # a verdict's code: its status's index in STATUSES, plus this bit when it passed
+
+
 def load_run(root: Path) -> RunResults:
-    """Read a run directory into per-problem arrays."""
+    """Read a run directory into per-problem arrays.
+
+    Memory stays proportional to the number of problems times n in bytes (one byte per sample for its
+    verdict, one flag for the stored completion), not to Python objects per completion: reading a run of
+    500 problems x 1024 samples holds about 1 MiB of outcomes.
+    """
     store = RunStore.open(root)
     manifest = store.manifest()
     problems = store.problems()
-    verdicts = store.verdicts()
-    by_problem: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+    codes: dict[str, bytearray] = {}
+    for pid, idx, verdict in store.iter_verdicts():
+        code = STATUSES.index(verdict.status) | (_PASS_BIT if verdict.passed else 0)
+        _grow(codes, pid, idx, _NO_VERDICT)[idx] = code
+    stored: dict[str, bytearray] = {}
     example: dict[str, tuple[int, str]] = {}
     unverified = 0
     truncated = 0
     for comp in store.iter_completions():
-        verdict = verdicts.get((comp.problem_id, comp.sample_idx))
-        if verdict is None:
+        pid, idx = comp.problem_id, comp.sample_idx
+        pid_codes = codes.get(pid)
+        code = pid_codes[idx] if pid_codes is not None and idx < len(pid_codes) else _NO_VERDICT
+        if code == _NO_VERDICT:
             unverified += 1
             continue
+        _grow(stored, pid, idx, 0)[idx] = 1
         truncated += comp.finish_reason == "length"
-        by_problem[comp.problem_id].append((comp.sample_idx, verdict.passed))
-        if verdict.passed and (comp.problem_id not in example or comp.sample_idx < example[comp.problem_id][0]):
-            example[comp.problem_id] = (comp.sample_idx, comp.text)
-    passed = {pid: np.array([ok for _, ok in sorted(rows)], dtype=bool) for pid, rows in by_problem.items()}
+        if code & _PASS_BIT and (pid not in example or idx < example[pid][0]):
+            example[pid] = (idx, comp.text)
+    passed: dict[str, np.ndarray] = {}
+    status_counts = np.zeros(len(STATUSES), dtype=np.int64)
+    for pid, flags in stored.items():
+        indices = np.flatnonzero(np.frombuffer(bytes(flags), dtype=np.uint8))
+        outcome = np.frombuffer(bytes(codes[pid]), dtype=np.uint8)[indices]
+        passed[pid] = (outcome & _PASS_BIT) != 0
+        status_counts += np.bincount(outcome & (_PASS_BIT - 1), minlength=len(STATUSES))[: len(STATUSES)]
     total = sum(a.size for a in passed.values())
-    counts = dict.fromkeys(STATUSES, 0)
-    for v in verdicts.values():
-        counts[v.status] += 1
+    counts = dict(zip(STATUSES, (int(x) for x in status_counts), strict=True))
     rates = {s: (counts[s] / total if total else 0.0) for s in ("empty", "timeout", "error")}
     rates["truncated"] = truncated / total if total else 0.0
     return RunResults(
         Path(root), manifest, problems, passed, {k: v for k, (_, v) in example.items()}, unverified, rates
     )
+
+
+def _grow(table: dict[str, bytearray], pid: str, idx: int, fill: int) -> bytearray:
+    """``table[pid]``, created or extended (with ``fill``) so that ``idx`` is a valid index."""
+    row = table.get(pid)
+    if row is None:
+        row = table[pid] = bytearray([fill]) * max(idx + 1, 1024)
+    elif idx >= len(row):
+        row.extend(bytearray([fill]) * max(idx + 1 - len(row), len(row)))
+    return row
 
 
 def _bucket(problem: Problem) -> str | None:

@@ -24,6 +24,7 @@ from evalkit.progress import progress_bar
 from evalkit.sampling.base import SEED_BLOCK_BITS, SamplingConfig, make_backend
 from evalkit.store import RunStore
 from evalkit.tasks import TaskSpec, problems_for
+from evalkit.types import Problem
 from evalkit.verify import verify_run
 
 MAX_N = 1 << SEED_BLOCK_BITS
@@ -144,7 +145,10 @@ def sample(req: SampleRequest) -> RunStore:
         identity["prompt_format"] = "chat"
     store, resumed = RunStore.create_or_resume(req.out, identity, run_info(req.n), problems, force=req.force)
     have = store.completion_keys()
-    jobs = [(p, [i for i in range(req.n) if (p.id, i) not in have]) for p in problems]
+    # a problem with nothing stored gets a range, not a list: no per-sample object for a fresh run
+    jobs: list[tuple[Problem, Sequence[int]]] = [
+        (p, [i for i in range(req.n) if (p.id, i) not in have] if have.count(p.id) else range(req.n)) for p in problems
+    ]
     jobs = [(p, missing) for p, missing in jobs if missing]
     total = sum(len(m) for _, m in jobs)
     say = (lambda msg: None) if req.quiet else (lambda msg: print(msg, file=sys.stderr))

@@ -30,9 +30,67 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.types import Completion, Problem, Verdict
+from evalkit.types import STATUSES, Completion, Problem, Verdict
 
 FORMAT_VERSION = 1
+
+
+class KeySet:
+    """A set of (problem_id, sample_idx) pairs held as one bitmap per problem.
+
+    A resumed run with 500 problems x 1024 samples needs 64 KiB here, where a Python set of tuples would
+    take about 90 MiB; memory stays flat however many completions a run holds.
+    """
+
+    def __init__(self) -> None:
+        self._bits: dict[str, bytearray] = {}
+        self._count = 0
+
+    def add(self, problem_id: str, sample_idx: int) -> None:
+        if sample_idx < 0:
+            raise ValueError(f"negative sample index {sample_idx}")
+        bits = self._bits.get(problem_id)
+        need = (sample_idx >> 3) + 1
+        if bits is None:
+            bits = self._bits[problem_id] = bytearray(max(need, 128))
+        elif len(bits) < need:
+            bits.extend(bytes(max(need - len(bits), len(bits))))
+        mask = 1 << (sample_idx & 7)
+        if not bits[sample_idx >> 3] & mask:
+            bits[sample_idx >> 3] |= mask
+            self._count += 1
+
+    def count(self, problem_id: str) -> int:
+        """How many indices of ``problem_id`` the set holds."""
+        bits = self._bits.get(problem_id)
+        return 0 if bits is None else sum(byte.bit_count() for byte in bits)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        problem_id, sample_idx = key
+        bits = self._bits.get(problem_id)
+        if bits is None or not isinstance(sample_idx, int) or sample_idx < 0 or (sample_idx >> 3) >= len(bits):
+            return False
+        return bool(bits[sample_idx >> 3] & (1 << (sample_idx & 7)))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        for problem_id, bits in self._bits.items():
+            for byte_idx, byte in enumerate(bits):
+                if byte:
+                    for bit in range(8):
+                        if byte & (1 << bit):
+                            yield problem_id, (byte_idx << 3) | bit
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KeySet | set | frozenset):
+            return len(self) == len(other) and all(key in self for key in other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
 
 def fingerprint(identity: dict[str, Any]) -> str:
@@ -220,20 +278,42 @@ class RunStore:
                 except (KeyError, TypeError, ValueError) as exc:
                     raise EvalkitError(f"{shard}:{lineno}: bad completion record ({exc})") from None
 
-    def completion_keys(self) -> set[tuple[str, int]]:
-        return {(c.problem_id, c.sample_idx) for c in self.iter_completions()}
+    def completion_keys(self) -> KeySet:
+        """The (problem_id, sample_idx) pairs stored, as a compact :class:`KeySet`."""
+        keys = KeySet()
+        for c in self.iter_completions():
+            keys.add(c.problem_id, c.sample_idx)
+        return keys
 
-    def verdicts(self) -> dict[tuple[str, int], Verdict]:
-        out: dict[tuple[str, int], Verdict] = {}
+    def verdict_keys(self) -> KeySet:
+        """The (problem_id, sample_idx) pairs that have a verdict, without building the verdicts."""
+        keys = KeySet()
         for shard in self._shards("verdicts"):
             for lineno, row in _read_jsonl(shard, repair=True):
                 try:
-                    out[(row["problem_id"], int(row["sample_idx"]))] = Verdict(
-                        bool(row["passed"]), float(row["score"]), row["status"], row.get("detail", "")
-                    )
+                    keys.add(row["problem_id"], int(row["sample_idx"]))
                 except (KeyError, TypeError, ValueError) as exc:
                     raise EvalkitError(f"{shard}:{lineno}: bad verdict record ({exc})") from None
-        return out
+        return keys
+
+    def verdicts(self) -> dict[tuple[str, int], Verdict]:
+        """Every verdict, keyed by (problem_id, sample_idx) (a Python object each: for small runs and tests;
+        :meth:`iter_verdicts` streams)."""
+        return {(pid, idx): verdict for pid, idx, verdict in self.iter_verdicts()}
+
+    def iter_verdicts(self) -> Iterator[tuple[str, int, Verdict]]:
+        """(problem_id, sample_idx, verdict) for each stored verdict, one shard at a time."""
+        for shard in self._shards("verdicts"):
+            for lineno, row in _read_jsonl(shard, repair=True):
+                try:
+                    status = row["status"]
+                    if status not in STATUSES:
+                        raise ValueError(f"unknown status {status!r}")
+                    verdict = Verdict(bool(row["passed"]), float(row["score"]), status, row.get("detail", ""))
+                    pid, idx = row["problem_id"], int(row["sample_idx"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise EvalkitError(f"{shard}:{lineno}: bad verdict record ({exc})") from None
+                yield pid, idx, verdict
 
     # -- writing -----------------------------------------------------------------------------------
     def append_completions(self, completions: Iterable[Completion]) -> int:

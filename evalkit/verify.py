@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.pool import run_pool
-from evalkit.store import RunStore
+from evalkit.store import KeySet, RunStore
 from evalkit.tasks import TaskFamily, family_class_for
 from evalkit.types import STATUSES, Completion, Problem, Verdict
 
@@ -175,7 +175,7 @@ def verify_run(
     problems = {p.id: p for p in store.problems()}
     if rescore:
         store.clear_verdicts()
-    done = set(store.verdicts())
+    done = store.verdict_keys()
     total = 0
     for c in _todo(store, done):
         if c.problem_id not in problems:
@@ -197,7 +197,7 @@ def verify_run(
     return finished
 
 
-def _todo(store: RunStore, done: set[tuple[str, int]]) -> Iterator[Completion]:
+def _todo(store: RunStore, done: KeySet) -> Iterator[Completion]:
     return (c for c in store.iter_completions() if (c.problem_id, c.sample_idx) not in done)
 
 

@@ -379,3 +379,24 @@ def test_stale_temporary_shard_of_a_killed_writer_is_removed_on_lock(tmp_path: P
         assert not stale.exists()
     finally:
         store.unlock()
+
+
+def test_key_set_matches_a_python_set_on_random_keys() -> None:
+    import random
+
+    from evalkit.store import KeySet
+
+    rng = random.Random(0)
+    keys, reference = KeySet(), set()
+    for _ in range(5000):
+        key = (f"p{rng.randrange(20)}", rng.choice([rng.randrange(1100), rng.randrange(1 << 20)]))
+        keys.add(*key)
+        reference.add(key)
+    assert len(keys) == len(reference) and keys == reference and set(keys) == reference
+    for _ in range(5000):
+        probe = (f"p{rng.randrange(25)}", rng.randrange(1 << 20))
+        assert (probe in keys) == (probe in reference)
+    assert keys.count("p3") == sum(1 for pid, _ in reference if pid == "p3")
+    assert ("p3", -1) not in keys and "p3" not in keys and ("p3", "0") not in keys
+    with pytest.raises(ValueError):
+        keys.add("p0", -1)

@@ -8,6 +8,7 @@ end-of-sequence token or a stop string, "length" at ``max_tokens``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -120,13 +121,12 @@ class HFBackend:
         from evalkit.sampling.decode import Workspace, decode
 
         encoded = {problem.id: self.encode_prompt(problem, sampling) for problem, _ in jobs}
-        rows = [(problem, idx) for problem, indices in jobs for idx in indices]
+        rows = ((problem, idx) for problem, indices in jobs for idx in indices)  # lazily: memory stays flat
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         stop_check = self._stop_checker(sampling.stop) if sampling.stop else None
         if self._workspace is None:
             self._workspace = Workspace()
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
+        while batch := list(itertools.islice(rows, self.batch_size)):
             seeds = [sample_seed(run_seed, p.id, idx) for p, idx in batch]
             outs = decode(
                 self.model,
