@@ -9,8 +9,8 @@ floating-point differences between batch shapes).
 
 Rows with the same prompt share one prefill (each distinct prompt's keys and values are computed once
 and copied to its rows); finished rows are dropped from the batch as it shrinks; keys and values are
-written into a buffer allocated once per batch (see ``_buffer_layer_class``). Different prompts are
-left-padded.
+written in place into buffers sized for the prompt plus ``max_tokens`` and reused across batches (see
+``_buffer_layer_class`` and :class:`Workspace`). Different prompts are left-padded.
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ class Workspace:
 
     On CPU every fresh multi-megabyte tensor is new memory from the operating system that has to be
     faulted in page by page; a sampler that decodes thousands of batches of the same shape saves that
-    cost by keeping its key/value buffers. Holds at most two buffers per cache slot; drop the object to
-    free them.
+    cost by keeping its key/value buffers. Holds two buffers per model layer for keys and two for values
+    (the largest batch's size); drop the object to free them. One decode call at a time may use it.
     """
 
     def __init__(self) -> None:
