@@ -63,7 +63,7 @@ class KeySet:
     def count(self, problem_id: str) -> int:
         """How many indices of ``problem_id`` the set holds."""
         bits = self._bits.get(problem_id)
-        return 0 if bits is None else sum(byte.bit_count() for byte in bits)
+        return 0 if bits is None else int.from_bytes(bits, "little").bit_count()
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, tuple) or len(key) != 2:

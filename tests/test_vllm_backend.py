@@ -285,6 +285,20 @@ def test_kill_9_at_8_points_during_cli_sampling_then_resume(vllm_ckpt: Path, tmp
     summary = json.loads(cli("summary", str(run), "--json").stdout)
     assert {p["n"] for p in summary["problems"]} == {1024}
     assert not list(run.glob("*/.tmp-*"))
+    # BAD_INPUTS row 22: a resume that changes the model, sampling, task config or seed is refused before
+    # the engine starts, naming what changed, and the run is kept
+    other_model = tmp_path / "other"
+    shutil.copytree(vllm_ckpt, other_model)
+    (other_model / "generation_config.json").write_text('{"temperature": 0.5}')
+    for change, named in (
+        ([str(other_model) if a == str(vllm_ckpt) else a for a in args], "model"),
+        ([*args, "--temperature", "0.7"], "sampling.temperature: 1.0 -> 0.7"),
+        ([a if a != TASK else "add@digits=3" for a in args], "tasks"),
+        ([*args, "--seed", "5"], "seed: 0 -> 5"),
+    ):
+        refused = cli(*change)
+        assert refused.returncode == 2 and named in refused.stderr and "Traceback" not in refused.stderr, named
+    assert len(list(RunStore.open(run).iter_completions())) == 24 * 1024
 
 
 # -- the OpenAI-compatible backend against vllm serve -------------------------------------------------
