@@ -156,6 +156,9 @@ def sample(req: SampleRequest) -> RunStore:
         say(f"resuming {req.out}: {len(have)} samples stored, {total} to go")
     if total:
         backend = make_backend(req.backend, req.model, **req.backend_options)
+        check = getattr(backend, "check_problems", None)  # the replay backend checks its file's problem ids
+        if check is not None:
+            check(problems)
         with progress_bar(f"sampling {len(problems)} problems x {req.n}", total, disable=req.quiet) as advance:
             for chunk in backend.generate(jobs, req.sampling, req.seed):
                 advance(store.append_completions(chunk))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,55 @@ def test_import_score_and_bad_lines(tmp_path: Path) -> None:
     bad.write_text(good.read_text() + '{"problem_id": "add-nope", "completion": "1"}\n')
     failed = cli("import", str(bad), "--task", "add", "--limit", "3", "--out", str(tmp_path / "x"))
     assert failed.returncode == 2 and f"{bad}:7: unknown problem id" in failed.stderr
+
+
+def test_kill_9_during_import_then_resume(tmp_path: Path) -> None:
+    # the replay backend (evalkit import) under the same kill -9 rounds as the sampling backends
+    problems = [json.loads(line) for line in cli("problems", "add", "--limit", "8", "--jsonl").stdout.splitlines()]
+    samples = tmp_path / "samples.jsonl"
+    rng = random.Random(3)
+    with samples.open("w") as fh:
+        for p in problems:
+            for i in range(4096):
+                answer = p["reference"] if rng.random() < 0.3 else str(rng.randrange(1000))
+                fh.write(json.dumps({"problem_id": p["problem_id"], "sample_idx": i, "completion": answer}) + "\n")
+    run = tmp_path / "imported"
+    args = ["import", str(samples), "--task", "add", "--limit", "8", "--out", str(run)]
+    stored = kill_at_random_points(args, run, 8 * 4096, points=8, rng=random.Random(4), max_extra_s=0.1)
+    assert stored == sorted(stored)
+    final = cli(*args)
+    assert final.returncode == 0, final.stderr
+    cov = coverage(run)
+    assert len(cov) == 8 * 4096 and set(cov.values()) == {1}
+    texts = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(run).iter_completions()}
+    with samples.open() as fh:
+        expected = {(r["problem_id"], r["sample_idx"]): r["completion"] for r in map(json.loads, fh)}
+    assert texts == expected
+    summary = json.loads(cli("summary", str(run), "--json").stdout)
+    assert {p["n"] for p in summary["problems"]} == {4096}
+
+
+def test_import_resumes_when_some_problems_are_complete(tmp_path: Path) -> None:
+    # a resumed import has jobs only for unfinished problems; the file's lines for finished ones are not
+    # "unknown problem ids"
+    problems = [json.loads(line) for line in cli("problems", "add", "--limit", "3", "--jsonl").stdout.splitlines()]
+    samples = tmp_path / "samples.jsonl"
+    lines = [json.dumps({"problem_id": p["problem_id"], "completion": str(i)}) for p in problems for i in range(5)]
+    samples.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    args = ["import", str(samples), "--task", "add", "--limit", "3", "--out", str(run)]
+    assert cli(*args).returncode == 0
+    store = RunStore.open(run)
+    kept = [c for c in store.iter_completions() if c.problem_id != problems[2]["problem_id"] or c.sample_idx < 2]
+    shutil.rmtree(run / "completions")
+    shutil.rmtree(run / "verdicts")
+    (run / "completions").mkdir()
+    (run / "verdicts").mkdir()
+    RunStore.open(run).append_completions(kept)
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "12 samples stored, 3 to go" in again.stderr
+    assert len(coverage(run)) == 15
 
 
 def test_compare_writes_report(tiny_ckpt: Path, tmp_path: Path) -> None:

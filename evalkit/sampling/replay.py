@@ -92,6 +92,10 @@ class ReplayBackend:
             self._samples = read_samples(self.path, known_ids)
         return self._samples
 
+    def check_problems(self, problems: Sequence[Problem]) -> None:
+        """Read the file now, refusing a line whose problem id is not one of the run's ``problems``."""
+        self.samples({p.id for p in problems})
+
     def available(self, problem_id: str) -> int:
         return sum(1 for pid, _ in self.samples() if pid == problem_id)
 
@@ -100,7 +104,9 @@ class ReplayBackend:
     ) -> Iterator[list[Completion]]:
         """Yield the stored completions for the requested indices; indices with no stored completion
         are skipped (the run then has fewer than n samples for that problem, and says so)."""
-        samples = self.samples({p.id for p, _ in jobs})
+        # read with the run's problem ids when the runner gave them (see ``check_problems``); the jobs alone
+        # are not all of them on a resume, where problems already complete have no job
+        samples = self.samples()
         chunk: list[Completion] = []
         for problem, indices in jobs:
             for idx in indices:
