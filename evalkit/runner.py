@@ -182,11 +182,10 @@ def import_samples(
     quiet: bool = False,
 ) -> RunStore:
     """Import completions made elsewhere as a run (the replay backend with n = largest index + 1)."""
-    from evalkit.sampling.replay import read_samples
+    from evalkit.sampling.replay import scan_samples
 
     problems = problems_for(specs, problem_seed, limit)
-    rows = read_samples(samples, {p.id for p in problems})
-    n = max(idx for _, idx in rows) + 1
+    n = scan_samples(samples, {p.id for p in problems}).largest + 1  # checks every line, in constant memory
     return sample(
         SampleRequest(
             model=str(samples),

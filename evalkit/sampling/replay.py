@@ -10,25 +10,29 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalkit.datafile import file_sha256
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig
+from evalkit.store import KeySet
 from evalkit.types import Completion, Problem
 
 MAX_TEXT_CHARS = 1_000_000  # longer completions are cut (and marked finish_reason "length")
 
 
-def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[str, int], Completion]:
-    """Parse and validate a samples file; every problem error names ``path:line``.
+def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Completion]:
+    """Parse and validate a samples file line by line; every problem error names ``path:line``.
 
-    Lines are decoded with ``surrogateescape`` so that non-UTF-8 bytes a model produced survive
-    losslessly into the store (task files, read by :mod:`evalkit.datafile`, must be UTF-8)."""
+    Streams: memory holds one line plus a bit per (problem, index) seen (for duplicate checks), so a
+    file of millions of completions is read in constant memory. Lines are decoded with
+    ``surrogateescape`` so that non-UTF-8 bytes a model produced survive losslessly into the store
+    (task files, read by :mod:`evalkit.datafile`, must be UTF-8)."""
     if not path.is_file():
         raise EvalkitError(f"{path}: no such file")
-    out: dict[tuple[str, int], Completion] = {}
+    seen = KeySet()
     next_idx: dict[str, int] = defaultdict(int)
     with path.open("r", encoding="utf-8", errors="surrogateescape") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -51,8 +55,9 @@ def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[st
             idx = row.get("sample_idx", next_idx[pid])
             if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
                 raise EvalkitError(f"{where}: problem {pid}: 'sample_idx' must be an integer >= 0")
-            if (pid, idx) in out:
+            if (pid, idx) in seen:
                 raise EvalkitError(f"{where}: problem {pid}: sample_idx {idx} appears twice")
+            seen.add(pid, idx)
             next_idx[pid] = max(next_idx[pid], idx + 1)
             finish = row.get("finish_reason", "stop")
             if finish not in ("stop", "length"):
@@ -62,7 +67,37 @@ def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[st
             n_tokens = row.get("n_tokens", 0)
             if not isinstance(n_tokens, int) or isinstance(n_tokens, bool) or n_tokens < 0:
                 raise EvalkitError(f"{where}: problem {pid}: 'n_tokens' must be an integer >= 0")
-            out[(pid, idx)] = Completion(pid, idx, text, n_tokens, finish, -1)
+            yield Completion(pid, idx, text, n_tokens, finish, -1)
+
+
+@dataclass(frozen=True)
+class SampleScan:
+    """What a validated samples file holds: samples per problem id and the largest sample index."""
+
+    counts: dict[str, int]
+    largest: int
+
+
+def scan_samples(path: Path, known_ids: set[str] | None = None) -> SampleScan:
+    """Validate a whole samples file without keeping its texts.
+
+    Raises:
+        EvalkitError: on the first bad line, or when the file holds no sample.
+    """
+    counts: dict[str, int] = defaultdict(int)
+    largest = -1
+    for completion in iter_samples(path, known_ids):
+        counts[completion.problem_id] += 1
+        largest = max(largest, completion.sample_idx)
+    if not counts:
+        raise EvalkitError(f"{path}: no samples in the file")
+    return SampleScan(dict(counts), largest)
+
+
+def read_samples(path: Path, known_ids: set[str] | None = None) -> dict[tuple[str, int], Completion]:
+    """Every sample of a file in memory, keyed by (problem_id, sample_idx) (for small files and tests;
+    :func:`iter_samples` streams)."""
+    out = {(c.problem_id, c.sample_idx): c for c in iter_samples(path, known_ids)}
     if not out:
         raise EvalkitError(f"{path}: no samples in the file")
     return out
@@ -74,45 +109,40 @@ def file_hash(path: Path) -> str:
 
 
 class ReplayBackend:
-    """Serves stored completions as if they were being sampled now."""
+    """Serves the completions of a samples file to the runner, streaming the file once per call."""
 
     name = "replay"
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._samples: dict[tuple[str, int], Completion] | None = None
+        self._known_ids: set[str] | None = None
         if not path.is_file():
             raise EvalkitError(f"{path}: no such samples file")
 
     def describe(self) -> dict[str, Any]:
         return {"model": f"replay:{self.path.resolve()}", "model_hash": file_hash(self.path)}
 
-    def samples(self, known_ids: set[str] | None = None) -> dict[tuple[str, int], Completion]:
-        if self._samples is None:
-            self._samples = read_samples(self.path, known_ids)
-        return self._samples
-
     def check_problems(self, problems: Sequence[Problem]) -> None:
-        """Read the file now, refusing a line whose problem id is not one of the run's ``problems``."""
-        self.samples({p.id for p in problems})
-
-    def available(self, problem_id: str) -> int:
-        return sum(1 for pid, _ in self.samples() if pid == problem_id)
+        """Check the whole file now, refusing a line whose problem id is not one of the run's ``problems``."""
+        self._known_ids = {p.id for p in problems}
+        scan_samples(self.path, self._known_ids)
 
     def generate(
         self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
     ) -> Iterator[list[Completion]]:
-        """Yield the stored completions for the requested indices; indices with no stored completion
-        are skipped (the run then has fewer than n samples for that problem, and says so)."""
-        # read with the run's problem ids when the runner gave them (see ``check_problems``); the jobs alone
-        # are not all of them on a resume, where problems already complete have no job
-        samples = self.samples()
-        chunk: list[Completion] = []
+        """Yield the stored completions for the requested indices, in file order; indices with no stored
+        completion are skipped (the run then has fewer than n samples for that problem, and says so).
+
+        The jobs are not all of a run's problems on a resume (complete ones have none), so lines of other
+        problems are skipped here; ``check_problems`` is where unknown ids are refused."""
+        wanted = KeySet()
         for problem, indices in jobs:
             for idx in indices:
-                found = samples.get((problem.id, idx))
-                if found is not None:
-                    chunk.append(found)
+                wanted.add(problem.id, idx)
+        chunk: list[Completion] = []
+        for completion in iter_samples(self.path, self._known_ids):
+            if (completion.problem_id, completion.sample_idx) in wanted:
+                chunk.append(completion)
                 if len(chunk) >= 4096:
                     yield chunk
                     chunk = []

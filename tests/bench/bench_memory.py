@@ -7,7 +7,10 @@ verification included. For each run it reports wall time, the peak RSS of the ev
 (verifier workers included), polled every 0.1 s. The claim is the ratio of the two peaks: close to 1.
 Samples and verdicts stream to the run's shards; nothing holds all completions in memory.
 
-Run with ``nox -s bench`` or ``python tests/bench/bench_memory.py [--backend-args ...]``.
+``--import`` measures ``evalkit import`` of a samples file of the same size instead (the replay backend
+streams the file: it is checked in one pass and served in another).
+
+Run with ``nox -s bench`` or ``python tests/bench/bench_memory.py [--import] [--backend-args ...]``.
 """
 
 from __future__ import annotations
@@ -64,9 +67,27 @@ def measure(cmd: list[str]) -> tuple[float, float, float]:
     return time.perf_counter() - t0, peak / 2**20, int(out.strip().splitlines()[-1]) / 1024
 
 
+def write_samples(path: Path, size: int) -> Path:
+    """A samples file of ``size`` problems x 1024 completions (~60 characters each) for ``evalkit import``."""
+    import json
+    import random
+
+    from evalkit.tasks import make_problems
+
+    rng = random.Random(size)
+    with path.open("w") as fh:
+        for problem in make_problems(TaskSpec.parse(TASK), 0, size):
+            for _ in range(1024):
+                answer = problem.reference if rng.random() < 0.4 else str(rng.randrange(200))
+                text = f"adding the digits one by one, carrying as needed: {answer}"
+                fh.write(json.dumps({"problem_id": problem.id, "completion": text}) + "\n")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="50,500", help="problem counts to compare (n = 1024 each)")
+    parser.add_argument("--import", dest="import_", action="store_true", help="measure `evalkit import` instead")
     parser.add_argument("--backend-args", nargs=argparse.REMAINDER, default=[], help="extra `evalkit sample` args")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -83,8 +104,13 @@ def main() -> None:
         peaks = {}
         for size in sizes:
             run = Path(tmp) / f"run{size}"
-            cmd = [sys.executable, "-m", "evalkit", "sample", str(ckpt), "--task", TASK, "--n", "1024"]
-            cmd += ["--limit", str(size), "--max-tokens", "6", "--out", str(run), *args.backend_args]
+            if args.import_:
+                samples = write_samples(Path(tmp) / f"samples{size}.jsonl", size)
+                cmd = [sys.executable, "-m", "evalkit", "import", str(samples), "--task", TASK]
+                cmd += ["--limit", str(size), "--out", str(run)]
+            else:
+                cmd = [sys.executable, "-m", "evalkit", "sample", str(ckpt), "--task", TASK, "--n", "1024"]
+                cmd += ["--limit", str(size), "--max-tokens", "6", "--out", str(run), *args.backend_args]
             seconds, group_mib, process_mib = measure(cmd)
             peaks[size] = (group_mib, process_mib)
             print(
