@@ -149,16 +149,12 @@ def sample(req: SampleRequest) -> RunStore:
     jobs: list[tuple[Problem, Sequence[int]]] = [
         (p, [i for i in range(req.n) if (p.id, i) not in have] if have.count(p.id) else range(req.n)) for p in problems
     ]
-    jobs = [(p, missing) for p, missing in jobs if missing]
     total = sum(len(m) for _, m in jobs)
     say = (lambda msg: None) if req.quiet else (lambda msg: print(msg, file=sys.stderr))
     if resumed:
         say(f"resuming {req.out}: {len(have)} samples stored, {total} to go")
     if total:
         backend = make_backend(req.backend, req.model, **req.backend_options)
-        check = getattr(backend, "check_problems", None)  # the replay backend checks its file's problem ids
-        if check is not None:
-            check(problems)
         with progress_bar(f"sampling {len(problems)} problems x {req.n}", total, disable=req.quiet) as advance:
             for chunk in backend.generate(jobs, req.sampling, req.seed):
                 advance(store.append_completions(chunk))

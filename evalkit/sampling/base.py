@@ -72,7 +72,10 @@ class Backend(Protocol):
     def generate(
         self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
     ) -> Iterator[list[Completion]]:
-        """Yield completions for every (problem, sample indices) job, in chunks ready to persist."""
+        """Yield completions for every (problem, sample indices) job, in chunks ready to persist.
+
+        ``jobs`` lists every problem of the run, in order, with the indices it still lacks (none for a
+        problem that is complete), so a backend always sees the whole run."""
         ...
 
 

@@ -90,7 +90,9 @@ class HFBackend:
         self.model_name = model
         self.model, self.tokenizer, self.device = load_model_and_tokenizer(model, device, dtype)
         self.batch_size = max(1, batch_size)
-        self._workspace: Any = None  # decode buffers reused across batches (created on first use)
+        from evalkit.sampling.decode import Workspace
+
+        self._workspace = Workspace()  # decode buffers reused across batches
         local = Path(model).expanduser()
         self._hash = checkpoint_hash(local) if local.is_dir() else f"hub:{model}"
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
@@ -118,14 +120,12 @@ class HFBackend:
         self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
     ) -> Iterator[list[Completion]]:
         """Yield one list of completions per decoded batch."""
-        from evalkit.sampling.decode import Workspace, decode
+        from evalkit.sampling.decode import decode
 
         encoded = {problem.id: self.encode_prompt(problem, sampling) for problem, _ in jobs}
         rows = ((problem, idx) for problem, indices in jobs for idx in indices)  # lazily: memory stays flat
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         stop_check = self._stop_checker(sampling.stop) if sampling.stop else None
-        if self._workspace is None:
-            self._workspace = Workspace()
         while batch := list(itertools.islice(rows, self.batch_size)):
             seeds = [sample_seed(run_seed, p.id, idx) for p, idx in batch]
             outs = decode(
@@ -136,7 +136,7 @@ class HFBackend:
                 self.tokenizer.eos_token_id,
                 pad,
                 stop_check,
-                self._workspace,
+                workspace=self._workspace,
             )
             chunk = []
             for (problem, idx), seed, out in zip(batch, seeds, outs, strict=True):

@@ -109,23 +109,17 @@ def file_hash(path: Path) -> str:
 
 
 class ReplayBackend:
-    """Serves the completions of a samples file to the runner, streaming the file once per call."""
+    """Serves the completions of a samples file to the runner: checks the whole file, then streams it."""
 
     name = "replay"
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._known_ids: set[str] | None = None
         if not path.is_file():
             raise EvalkitError(f"{path}: no such samples file")
 
     def describe(self) -> dict[str, Any]:
         return {"model": f"replay:{self.path.resolve()}", "model_hash": file_hash(self.path)}
-
-    def check_problems(self, problems: Sequence[Problem]) -> None:
-        """Check the whole file now, refusing a line whose problem id is not one of the run's ``problems``."""
-        self._known_ids = {p.id for p in problems}
-        scan_samples(self.path, self._known_ids)
 
     def generate(
         self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
@@ -133,14 +127,16 @@ class ReplayBackend:
         """Yield the stored completions for the requested indices, in file order; indices with no stored
         completion are skipped (the run then has fewer than n samples for that problem, and says so).
 
-        The jobs are not all of a run's problems on a resume (complete ones have none), so lines of other
-        problems are skipped here; ``check_problems`` is where unknown ids are refused."""
+        The whole file is checked against the run's problems (every problem is in ``jobs``, complete ones
+        with no index) before anything is served, so a bad line stores nothing."""
+        known = {problem.id for problem, _ in jobs}
+        scan_samples(self.path, known)
         wanted = KeySet()
         for problem, indices in jobs:
             for idx in indices:
                 wanted.add(problem.id, idx)
         chunk: list[Completion] = []
-        for completion in iter_samples(self.path, self._known_ids):
+        for completion in iter_samples(self.path, known):
             if (completion.problem_id, completion.sample_idx) in wanted:
                 chunk.append(completion)
                 if len(chunk) >= 4096:

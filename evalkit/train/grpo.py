@@ -176,8 +176,7 @@ def _rollouts(
         sampling,
         tokenizer.eos_token_id,
         tokenizer.pad_token_id,
-        None,
-        workspace,
+        workspace=workspace,
     )
     groups: list[list[Rollout]] = [[] for _ in problems]
     for i, out in zip(rows, outs, strict=True):
@@ -443,8 +442,7 @@ class GRPOTrainer:
                 sampling,
                 self.tokenizer.eos_token_id,
                 self.tokenizer.pad_token_id,
-                None,
-                self.workspace,
+                workspace=self.workspace,
             )
             texts = [self.tokenizer.decode(o.token_ids, skip_special_tokens=True) for o in outs]
             counts.append(sum(self.reward_of(problem, t) >= 1.0 for t in texts))
