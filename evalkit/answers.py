@@ -26,7 +26,7 @@ import logging
 import re
 from typing import Literal, get_args
 
-from evalkit.types import Verdict
+from evalkit.types import Problem, Verdict
 
 AnswerFormat = Literal["auto", "boxed", "answer_is", "last_number"]
 ANSWER_FORMATS: tuple[str, ...] = get_args(AnswerFormat)
@@ -170,3 +170,19 @@ def answer_verdict(reference: str, text: str, answer_format: str = "auto") -> Ve
 def quiet_math_verify() -> None:
     """Silence math-verify's one-time "timeout is disabled" warning (evalkit enforces the timeout)."""
     logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+class AnswerVerified:
+    """Mixin for task families of final-answer problems (``problem.reference`` is the answer and
+    ``problem.meta["answer_format"]`` how to read it from a completion): reference completion, verdict and
+    dedup key, shared by the ``math`` task and ``--tasks-dir`` answer files. Put it before ``TaskFamily``
+    in the bases."""
+
+    def reference_completion(self, problem: Problem) -> str:
+        return f"The answer is $\\boxed{{{problem.reference}}}$."
+
+    def verify(self, problem: Problem, text: str) -> Verdict:
+        return answer_verdict(problem.reference, text, str(problem.meta.get("answer_format", "auto")))
+
+    def dedup_key(self, problem: Problem, text: str) -> str | None:
+        return answer_key(text, str(problem.meta.get("answer_format", "auto")))

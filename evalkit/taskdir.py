@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.answers import ANSWER_FORMATS, answer_key, answer_verdict, quiet_math_verify
+from evalkit.answers import ANSWER_FORMATS, AnswerVerified, quiet_math_verify
 from evalkit.datafile import Row, answer_problems, code_problems, file_sha256, read_jsonl, row_kind
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskFamily, register_factory
@@ -102,7 +102,7 @@ class _FileTask(TaskFamily):
         return file_sha256(self._file())
 
 
-class AnswerFileTask(_FileTask):
+class AnswerFileTask(AnswerVerified, _FileTask):
     """An answer task from a user folder file (see the module docstring)."""
 
     Config = AnswerFileConfig
@@ -111,15 +111,6 @@ class AnswerFileTask(_FileTask):
     def load(self, config: AnswerFileConfig) -> list[Problem]:
         meta = {"answer_format": config.answer_format, "verifier": "tasks-dir:answer"}
         return answer_problems(_read(self._file()), self.name, f"{self.name}:", meta)
-
-    def reference_completion(self, problem: Problem) -> str:
-        return f"The answer is $\\boxed{{{problem.reference}}}$."
-
-    def verify(self, problem: Problem, text: str) -> Verdict:
-        return answer_verdict(problem.reference, text, str(problem.meta.get("answer_format", "auto")))
-
-    def dedup_key(self, problem: Problem, text: str) -> str | None:
-        return answer_key(text, str(problem.meta.get("answer_format", "auto")))
 
 
 def extract_program(text: str, entry_point: str) -> str:

@@ -37,11 +37,11 @@ from typing import Any
 
 import math_verify  # noqa: F401  (imported here so that verifier workers load it before their first item)
 
-from evalkit.answers import ANSWER_FORMATS, answer_key, answer_verdict, quiet_math_verify
+from evalkit.answers import ANSWER_FORMATS, AnswerVerified, quiet_math_verify
 from evalkit.datafile import Row, answer_problems, file_sha256, read_hf_dataset, read_jsonl
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskFamily, register
-from evalkit.types import Problem, Verdict
+from evalkit.types import Problem
 
 BUNDLED = "bundled:"
 DEFAULT_PATH = "bundled:math_sample.jsonl"
@@ -102,7 +102,7 @@ def _stamp(path: str) -> tuple[int, int] | None:
 
 
 @register
-class Math(TaskFamily):
+class Math(AnswerVerified, TaskFamily):
     name = "math"
     description = "final-answer math from a JSONL file (default: a bundled sample), checked with math-verify"
     Config = MathConfig
@@ -114,12 +114,3 @@ class Math(TaskFamily):
     def data_identity(self, config: MathConfig) -> str | None:
         local = resolve(config.path)
         return file_sha256(local) if local is not None else f"hf:{config.path}:{config.split}"
-
-    def reference_completion(self, problem: Problem) -> str:
-        return f"The answer is $\\boxed{{{problem.reference}}}$."
-
-    def verify(self, problem: Problem, text: str) -> Verdict:
-        return answer_verdict(problem.reference, text, str(problem.meta.get("answer_format", "auto")))
-
-    def dedup_key(self, problem: Problem, text: str) -> str | None:
-        return answer_key(text, str(problem.meta.get("answer_format", "auto")))
