@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -49,6 +50,23 @@ pytestmark = pytest.mark.slow
 
 # on CPU vLLM would reserve 92% of RAM for the KV cache; the tiny model needs little (inherited by subprocesses)
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def rpc_socket_dir() -> Iterator[None]:
+    """vLLM's processes talk over unix sockets in ``VLLM_RPC_BASE_PATH`` (default: the temp directory), and
+    an engine killed with SIGKILL leaves its sockets behind: here they go in a directory removed afterwards
+    (inherited by the CLI and server subprocesses)."""
+    path = tempfile.mkdtemp(prefix="evalkit-rpc-")
+    old = os.environ.get("VLLM_RPC_BASE_PATH")
+    os.environ["VLLM_RPC_BASE_PATH"] = path
+    yield
+    if old is None:
+        del os.environ["VLLM_RPC_BASE_PATH"]
+    else:
+        os.environ["VLLM_RPC_BASE_PATH"] = old
+    shutil.rmtree(path, ignore_errors=True)
+
 
 TASK = "add@digits=2"
 ENGINE_ARGS = ["--dtype", "float32", "--engine-arg", "enforce_eager=true"]
