@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 
 from evalkit.tasks import TaskSpec
-from evalkit.tinymodel import TinyConfig
-from evalkit.train.sft import SFTConfig, train_sft
 
-TASK = "add@digits=2"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared tiny model
+from tiny_helpers import TINY_TASK, train_tiny
+
+TASK = TINY_TASK
 
 
 def group_rss_bytes(pgid: int) -> int:
@@ -94,13 +95,7 @@ def main() -> None:
     print(f"machine: {platform.machine()} cpus {os.cpu_count()} python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "tiny"
-        train_sft(
-            [TaskSpec.parse(TASK)],
-            ckpt,
-            SFTConfig(steps=150, batch_size=64, lr=5e-3, warmup=10, seed=0),
-            TinyConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128, max_positions=128),
-            log=lambda _msg: None,
-        )
+        train_tiny(ckpt, steps=150, max_positions=128)
         peaks = {}
         for size in sizes:
             run = Path(tmp) / f"run{size}"

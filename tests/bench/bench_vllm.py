@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared tiny model
+from tiny_helpers import TINY_TASK, train_tiny  # imports evalkit only when called
 
-TASK = "add@digits=2"
+TASK = TINY_TASK
 N = 1024
 SHAPES = {
     "demo": ({"hidden_size": 128, "layers": 4, "heads": 4, "intermediate_size": 384, "max_positions": 64}, 8),
@@ -48,18 +50,10 @@ def overhead(workdir: Path) -> dict[str, Any]:
     from evalkit.sampling.base import SamplingConfig, sample_seed
     from evalkit.sampling.vllm_backend import VLLMBackend
     from evalkit.tasks import TaskSpec, problems_for
-    from evalkit.tinymodel import TinyConfig
-    from evalkit.train.sft import SFTConfig, train_sft
 
     ckpt = workdir / "tiny"
     if not ckpt.exists():
-        train_sft(
-            [TaskSpec.parse(TASK)],
-            ckpt,
-            SFTConfig(steps=150, batch_size=64, lr=5e-3, warmup=10, seed=0),
-            TinyConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128, max_positions=128),
-            log=lambda _msg: None,
-        )
+        train_tiny(ckpt, steps=150, max_positions=128)
     limit, max_tokens = 32, 6
     backend = VLLMBackend(str(ckpt), dtype="float32", engine_options={"enforce_eager": True})
     t0 = time.perf_counter()
