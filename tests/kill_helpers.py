@@ -4,12 +4,13 @@ Each round starts the command in its own process group, waits until the run's co
 samples than a random threshold (so that the kill lands while samples are being produced, whatever the
 machine's speed), waits a further random fraction of a second (so that some kills land in the middle of
 writing a shard) and then sends SIGKILL to the whole group. After every kill the run must hold no sample
-twice and must keep every sample it held before the round. The caller then reruns the command to the end
-and checks the final run.
+twice and must keep every sample it held before the round. ``finish_and_check`` then reruns the command to
+the end and checks the final run; callers add their backend's own checks.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -106,3 +107,18 @@ def kill_at_random_points(
         assert len(cov) >= before, f"kill {point + 1}: samples stored before this round were lost"
         stored_after.append(len(cov))
     return stored_after
+
+
+def finish_and_check(args: Sequence[str], run: Path, problems: int, n: int) -> subprocess.CompletedProcess[str]:
+    """Rerun ``evalkit ARGS`` to the end after the kills and check the run: every problem holds exactly ``n``
+    samples, none twice, the summary says so, and no temporary shard is left. Returns the rerun's result."""
+    final = subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    cov = coverage(run)
+    assert len(cov) == problems * n and set(cov.values()) == {1}
+    summary = subprocess.run(
+        [sys.executable, "-m", "evalkit", "summary", str(run), "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert {p["n"] for p in json.loads(summary.stdout)["problems"]} == {n}
+    assert not list(run.glob("*/.tmp-*"))
+    return final

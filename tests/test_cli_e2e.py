@@ -20,7 +20,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from kill_helpers import coverage, kill_at_random_points  # noqa: E402  (needs TESTS_DIR on sys.path)
+from kill_helpers import coverage, finish_and_check, kill_at_random_points  # noqa: E402  (needs TESTS_DIR on sys.path)
 
 TASK = "add@digits=2"
 
@@ -97,14 +97,7 @@ def test_kill_9_during_sampling_then_resume(tiny_ckpt: Path, tmp_path: Path) -> 
     args = [*sample_args(tiny_ckpt, run, 256, 8)[:-2], "--batch-size", "8"]
     stored = kill_at_random_points(args, run, 8 * 256, points=8, rng=random.Random(0), max_extra_s=0.2)
     assert stored == sorted(stored) and stored[-1] <= 8 * 256  # a late kill may hit verification
-    final = cli(*args)
-    assert final.returncode == 0, final.stderr
-    assert "resuming" in final.stderr
-    cov = coverage(run)
-    assert len(cov) == 8 * 256 and set(cov.values()) == {1}
-    summary = json.loads(cli("summary", str(run), "--json").stdout)
-    assert {p["n"] for p in summary["problems"]} == {256}
-    assert not list(run.glob("*/.tmp-*"))
+    assert "resuming" in finish_and_check(args, run, 8, 256).stderr
     assert cli(*[*sample_args(tiny_ckpt, clean, 256, 8)[:-2], "--batch-size", "8"]).returncode == 0
     texts = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(run).iter_completions()}
     assert texts == {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(clean).iter_completions()}
@@ -157,16 +150,11 @@ def test_kill_9_during_import_then_resume(tmp_path: Path) -> None:
     args = ["import", str(samples), "--task", "add", "--limit", "8", "--out", str(run)]
     stored = kill_at_random_points(args, run, 8 * 4096, points=8, rng=random.Random(4), max_extra_s=0.1)
     assert stored == sorted(stored)
-    final = cli(*args)
-    assert final.returncode == 0, final.stderr
-    cov = coverage(run)
-    assert len(cov) == 8 * 4096 and set(cov.values()) == {1}
+    finish_and_check(args, run, 8, 4096)
     texts = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(run).iter_completions()}
     with samples.open() as fh:
         expected = {(r["problem_id"], r["sample_idx"]): r["completion"] for r in map(json.loads, fh)}
     assert texts == expected
-    summary = json.loads(cli("summary", str(run), "--json").stdout)
-    assert {p["n"] for p in summary["problems"]} == {4096}
 
 
 def test_import_resumes_when_some_problems_are_complete(tmp_path: Path) -> None:

