@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_sampler import generate_side  # this folder: the same baseline as on the CPU
 
 from evalkit.sampling.base import SamplingConfig
 from evalkit.sampling.decode import Workspace, decode
@@ -59,26 +60,13 @@ def sampler(device: str, quick: bool) -> dict[str, Any]:
         for i, prompt in enumerate(prompts):
             ids = tok(prompt)["input_ids"]
             seeds = list(range(i * n, (i + 1) * n))
-            outs = decode(model, [ids] * n, seeds, sampling, never, tok.pad_token_id, None, workspace)
+            outs = decode(model, [ids] * n, seeds, sampling, never, tok.pad_token_id, workspace=workspace)
             total += sum(len(o.token_ids) for o in outs)
         sync()
         return total
 
-    @torch.no_grad()
     def plain() -> int:
-        total = 0
-        for prompt in prompts:
-            ids = torch.tensor([tok(prompt)["input_ids"]], device=device)
-            out = model.generate(
-                ids,
-                do_sample=True,
-                num_return_sequences=n,
-                max_new_tokens=max_tokens,
-                top_k=0,
-                eos_token_id=never,
-                pad_token_id=tok.pad_token_id,
-            )
-            total += (out.shape[1] - ids.shape[1]) * out.shape[0]
+        total = generate_side(model, tok, prompts, n, max_tokens, never)
         sync()
         return total
 

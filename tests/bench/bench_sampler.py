@@ -46,22 +46,23 @@ def evalkit_side(backend: HFBackend, problems: list[Problem], max_tokens: int) -
 
 
 @torch.no_grad()
-def generate_side(backend: HFBackend, problems: list[Problem], max_tokens: int, eos_id: int) -> int:
-    tok, model = backend.tokenizer, backend.model
+def generate_side(model: Any, tok: Any, prompts: list[str], n: int, max_tokens: int, eos_id: int) -> int:
+    """The baseline: plain ``generate(num_return_sequences=n)``, one prompt at a time, on the model's device.
+    Counts generated tokens up to and including the first end-of-sequence token (generate pads after it)."""
+    device = next(model.parameters()).device
     total = 0
-    for problem in problems:
-        ids = torch.tensor([tok(problem.prompt)["input_ids"]])
+    for prompt in prompts:
+        ids = torch.tensor([tok(prompt)["input_ids"]], device=device)
         out = model.generate(
             ids,
             do_sample=True,
-            num_return_sequences=N,
+            num_return_sequences=n,
             max_new_tokens=max_tokens,
             top_k=0,
             eos_token_id=eos_id,
             pad_token_id=tok.pad_token_id,
         )
         generated = out[:, ids.shape[1] :]
-        # tokens up to and including the first end-of-sequence token (generate pads after it)
         ended = (generated == eos_id).int().cumsum(dim=1)
         total += int(((ended == 0) | ((ended == 1) & (generated == eos_id))).sum())
     return total
@@ -79,7 +80,8 @@ def best_rate(fn: Callable[[], int], repeats: int = 3) -> float:
 
 def compare(label: str, backend: HFBackend, problems: list[Problem], max_tokens: int, eos_id: int) -> float:
     ours = best_rate(lambda: evalkit_side(backend, problems, max_tokens))
-    theirs = best_rate(lambda: generate_side(backend, problems, max_tokens, eos_id))
+    prompts = [p.prompt for p in problems]
+    theirs = best_rate(lambda: generate_side(backend.model, backend.tokenizer, prompts, N, max_tokens, eos_id))
     ratio = ours / theirs
     print(
         f"{label:28s} evalkit {ours:9.0f} tokens/s   generate {theirs:9.0f} tokens/s   ratio {ratio:.2f}",
