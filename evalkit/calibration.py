@@ -28,7 +28,8 @@ import numpy as np
 from scipy import stats as sps
 from scipy.special import betaln
 
-from evalkit.stats import _bootstrap_moments, _interval_from_boot, pass_at_k
+from evalkit.stats import pass_at_k
+from evalkit.stats.intervals import _bootstrap_moments, _interval_from_boot
 
 
 @dataclass(frozen=True)
