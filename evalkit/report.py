@@ -352,6 +352,11 @@ def _new_figure(n_panels: int, cols: int, width: float, height: float) -> tuple[
     return fig, axes
 
 
+def _panel_width(panels: Sequence[Any]) -> float:
+    """Inches per panel: three fit across the page; a lone panel is drawn as wide as the training plots."""
+    return 3.4 if len(panels) > 1 else 4.6
+
+
 def _log2_ticks(ks: Sequence[int]) -> list[int]:
     """At most ~7 power-of-two ticks spanning ``ks``."""
     if not ks:
@@ -402,9 +407,50 @@ def _no_data(ax: Any, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, parse_math=False)
 
 
+def _spread_flat(
+    ax: Any, axis: str, values: Iterable[float], pad: float, floor: float | None = None, tick: bool = False
+) -> None:
+    """Give ``axis`` ("x" or "y") a readable span when all of its data share one value.
+
+    matplotlib centres a lone value in a window of about ±5% of it (±0.055 around 0), so one training step
+    gets an axis labelled -0.04 to 0.04 and a constant series a magnified band of noise-free ticks. Here
+    one value v gets the window v ± ``pad`` (cut at ``floor`` when given, e.g. 0 for KL) and, with
+    ``tick``, a single tick at v. Axes whose data spread keep matplotlib's limits.
+    """
+    vals = {float(v) for v in values}
+    if len(vals) != 1:
+        return
+    (v,) = vals
+    lo, hi = v - pad, v + pad
+    if floor is not None and v >= floor:
+        lo = max(lo, floor)
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
+    if tick:
+        from matplotlib.ticker import FixedLocator
+
+        (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(FixedLocator([v]))
+
+
+def _step_axis(ax: Any, steps: Iterable[float]) -> None:
+    """Integer ticks for training steps; one step alone sits in the middle of [step - 1, step + 1]."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _spread_flat(ax, "x", steps, pad=1.0, tick=True)
+
+
+def _marker_size(n_points: int) -> float:
+    """Markers grow when a series has a single point, which has no line to show it."""
+    return 6.0 if n_points == 1 else 3.0
+
+
 def _passk_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
+    return _figure_to_svg(_passk_figure(panels), "passk")
+
+
+def _passk_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
     """pass@k vs k (log2) per panel, each model with its interval band (``pass_at_k_ci``) when given."""
-    fig, axes = _new_figure(len(panels), cols=3, width=3.4, height=2.7)
+    fig, axes = _new_figure(len(panels), cols=3, width=_panel_width(panels), height=2.7)
     for ax, (name, ts) in zip(axes, panels, strict=True):
         pak, cis = _map(ts.get("pass_at_k")), _map(ts.get("pass_at_k_ci"))
         all_ks: set[int] = set()
@@ -412,7 +458,8 @@ def _passk_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
             curve = _curve(pak.get(m))
             if curve:
                 all_ks.update(curve)
-                ax.plot(list(curve), list(curve.values()), label=MODEL_LABEL[m], markersize=3, **_STYLE[m])
+                ax.plot(list(curve), list(curve.values()), label=MODEL_LABEL[m], markersize=_marker_size(len(curve)),
+                        **_STYLE[m])  # fmt: skip
             xs, lo, hi = _ci_curve(cis.get(m), sorted(curve))
             if len(xs) >= 2:
                 ax.fill_between(xs, lo, hi, color=_STYLE[m]["color"], alpha=0.18, linewidth=0)
@@ -423,12 +470,16 @@ def _passk_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
             continue
         _log2_axis(ax, sorted(all_ks))
         ax.legend(fontsize=7, loc="lower right")
-    return _figure_to_svg(fig, "passk")
+    return fig
 
 
 def _delta_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
+    return _figure_to_svg(_delta_figure(panels), "delta")
+
+
+def _delta_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
     """Δ pass@k = RL - base vs k (log2) per panel, with the paired interval band."""
-    fig, axes = _new_figure(len(panels), cols=3, width=3.4, height=2.4)
+    fig, axes = _new_figure(len(panels), cols=3, width=_panel_width(panels), height=2.4)
     for ax, (name, ts) in zip(axes, panels, strict=True):
         delta = _map(ts.get("delta"))
         pts: dict[int, float] = {}
@@ -451,14 +502,18 @@ def _delta_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
             _no_data(ax)
             continue
         ks = sorted(pts)
-        ax.plot(ks, [pts[k] for k in ks], color="#8172b3", marker="o", markersize=3, linewidth=1.3, label="RL − base")
+        ax.plot(ks, [pts[k] for k in ks], color="#8172b3", marker="o", markersize=_marker_size(len(ks)), linewidth=1.3,
+                label="RL − base")  # fmt: skip
         bk = [k for k in ks if k in band]
         if len(bk) >= 2:
             lo, hi = [band[k][0] for k in bk], [band[k][1] for k in bk]
             ax.fill_between(bk, lo, hi, color="#8172b3", alpha=0.2, linewidth=0, label="interval")
+        # Δ exactly 0 everywhere (identical runs) with no band drawn: ±1 pp, not matplotlib's ±0.055 pp
+        drawn = [0.0, *pts.values(), *(v for k in bk for v in band[k])] if len(bk) >= 2 else [0.0, *pts.values()]
+        _spread_flat(ax, "y", drawn, pad=1.0)
         _log2_axis(ax, ks)
         ax.legend(fontsize=7, loc="best")
-    return _figure_to_svg(fig, "delta")
+    return fig
 
 
 #: Histogram classes of per-problem success rates: exactly 0, ten deciles of (0, 1), exactly 1.
@@ -488,8 +543,14 @@ def _rates_of(problems: Sequence[Mapping[str, Any]]) -> list[tuple[float, float,
 
 
 def _per_problem_svg(rates: list[tuple[float, float, str]]) -> str:
+    return _figure_to_svg(_per_problem_figure(rates), "perproblem")
+
+
+def _per_problem_figure(rates: list[tuple[float, float, str]]) -> Any:
     """Scatter of per-problem base vs RL success rate (coloured by class) and histograms of both."""
     from collections import Counter
+
+    from matplotlib.ticker import MaxNLocator
 
     fig, (ax, hx) = _new_figure(2, cols=2, width=4.6, height=3.6)
     # Identical points (e.g. the many 0/n and n/n problems) are drawn once, sized by how many they are.
@@ -521,13 +582,18 @@ def _per_problem_svg(rates: list[tuple[float, float, str]]) -> str:
     _style_axes(hx, "problems by success rate", "c/n (%): exactly 0, deciles, exactly 100", "problems")
     hx.grid(True, axis="y", alpha=0.3)
     hx.grid(False, axis="x")
+    hx.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of problems: no 2.5 ticks
     hx.legend(fontsize=7, loc="upper center")
-    return _figure_to_svg(fig, "perproblem")
+    return fig
 
 
 def _trajectory_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
+    return _figure_to_svg(_trajectory_figure(panels), "trajectory")
+
+
+def _trajectory_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
     """pass@1 and pass@n vs checkpoint (base first) per task, with the interval half-widths as error bars."""
-    fig, axes = _new_figure(len(panels), cols=3, width=3.4, height=2.7)
+    fig, axes = _new_figure(len(panels), cols=3, width=_panel_width(panels), height=2.7)
     for ax, (name, row) in zip(axes, panels, strict=True):
         cps = [c for c in row.get("checkpoints") or [] if isinstance(c, Mapping)]
         n = _num(row.get("n"))
@@ -551,8 +617,9 @@ def _trajectory_svg(panels: list[tuple[str, Mapping[str, Any]]]) -> str:
         labels = ["base", *(str(i) for i in range(1, len(cps) - 1)), "final"]
         ax.set_xticks(xs)
         ax.set_xticklabels(labels[: len(cps)])
+        ax.set_xlim(-0.5, len(cps) - 0.5)  # a lone checkpoint too gets a unit-wide axis
         ax.legend(fontsize=7, loc="best")
-    return _figure_to_svg(fig, "trajectory")
+    return fig
 
 
 def _series(rows: Sequence[Any], key: str, x_key: str = "step") -> tuple[list[float], list[float]]:
@@ -590,6 +657,16 @@ def _eval_keys(evals: Sequence[Any]) -> list[str]:
 
 
 def _training_svg(training: Sequence[Any], evals: Sequence[Any]) -> str:
+    return _figure_to_svg(_training_figure(training, evals), "training")
+
+
+def _reward_window(n_points: int) -> int:
+    """Width of the reward's trailing moving average: 1 (none drawn) for fewer than 40 points."""
+    return max(1, min(50, n_points // 20))
+
+
+def _training_figure(training: Sequence[Any], evals: Sequence[Any]) -> Any:
+    """GRPO reward (with its trailing mean) and KL per step, and the held-out pass@k evaluations."""
     panels: list[str] = []
     if training:
         panels.append("reward_mean")
@@ -603,10 +680,13 @@ def _training_svg(training: Sequence[Any], evals: Sequence[Any]) -> str:
             _style_axes(ax, "held-out eval", "step", "pass@k")
             ax.set_ylim(-0.02, 1.02)
             keys = _eval_keys(evals)
+            steps: list[float] = []
             for i, k in enumerate(keys):
                 xs, ys = _series(evals, k)
                 if xs:
-                    ax.plot(xs, ys, marker="os^v"[i % 4], markersize=3, linewidth=1.2, label=k)
+                    steps += xs
+                    ax.plot(xs, ys, marker="os^v"[i % 4], markersize=_marker_size(len(xs)), linewidth=1.2, label=k)
+            _step_axis(ax, steps)
             if keys:
                 ax.legend(fontsize=7, loc="best")
             else:
@@ -617,17 +697,22 @@ def _training_svg(training: Sequence[Any], evals: Sequence[Any]) -> str:
         if not xs:
             _no_data(ax, "no finite points")
             continue
+        marker = {"marker": "o", "markersize": _marker_size(1)} if len(xs) == 1 else {}
         if key == "reward_mean":
             # the per-step reward is noisy (one batch of prompts); the trailing mean shows the trend
-            window = max(1, min(50, len(ys) // 20))
-            ax.plot(xs, ys, color="#55a868", linewidth=0.8, alpha=0.35, label="per step")
+            window = _reward_window(len(ys))
+            # faint only when the moving average is drawn over it; a short log is the only line
+            faint = {"linewidth": 0.8, "alpha": 0.35} if window > 1 else {"linewidth": 1.2}
+            ax.plot(xs, ys, color="#55a868", label="per step", **faint, **marker)
             if window > 1:
                 ax.plot(xs, moving_average(ys, window), color="#1b5e20", linewidth=1.6,
                         label=f"moving average ({window} steps)")  # fmt: skip
             ax.legend(fontsize=7, loc="best")
         else:
-            ax.plot(xs, ys, color="#c44e52", linewidth=1.2)
-    return _figure_to_svg(fig, "training")
+            ax.plot(xs, ys, color="#c44e52", linewidth=1.2, **marker)
+        _step_axis(ax, xs)
+        _spread_flat(ax, "y", ys, pad=max(0.01, 0.1 * abs(ys[0])), floor=0.0 if key == "kl" else None)
+    return fig
 
 
 def _safe_plot(what: str, draw: Any, *args: Any) -> str:
@@ -665,8 +750,11 @@ def _section_meta(summary: Mapping[str, Any]) -> str:
     runs = _map(summary.get("runs"))
     infos = [_map(runs.get(m)) for m in MODELS]
     fields = [
-        ("model", "model", False),
-        ("checkpoint dir", "dir", False),
+        # the checkpoint the samples came from (a local directory, hub id or server model) and its content
+        # hash; the run directory is where evalkit stored them
+        ("model checkpoint", "model", False),
+        ("model hash", "model_hash", False),
+        ("run directory", "dir", False),
         ("samples per problem (n)", "n", False),
         ("seed", "seed", False),
         ("backend", "backend", False),
@@ -691,8 +779,8 @@ def _section_meta(summary: Mapping[str, Any]) -> str:
     warn = "" if same else '<p class="warn">The two runs used different sampling configs; compare with care.</p>'
     return (
         '<section id="runs"><h2>Runs</h2>\n'
-        '<table class="meta"><thead><tr><th></th><th>base</th><th>RL</th></tr></thead><tbody>\n'
-        f"{_kv_rows(rows)}\n</tbody></table>{warn}</section>"
+        '<div class="wide"><table class="meta"><thead><tr><th></th><th>base</th><th>RL</th></tr></thead><tbody>\n'
+        f"{_kv_rows(rows)}\n</tbody></table></div>{warn}</section>"
     )
 
 
@@ -784,11 +872,11 @@ def _evidence_table(items: list[tuple[str, Mapping[str, Any], bool]]) -> str:
     body = "\n".join(rows)
     return (
         '<h3 id="frontier-evidence">Frontier evidence: more one-sided problems than chance?</h3>\n'
-        '<table class="grid"><thead><tr><th rowspan="2">task</th><th rowspan="2">problems</th>'
+        '<div class="wide"><table class="grid"><thead><tr><th rowspan="2">task</th><th rowspan="2">problems</th>'
         '<th rowspan="2">expected by chance<br>(each side)</th>'
         '<th colspan="3" class="rl-only">RL-only</th><th colspan="3" class="base-only">base-only</th></tr>\n'
         "<tr><th>count</th><th>p</th><th>q (BH)</th><th>count</th><th>p</th><th>q (BH)</th></tr></thead>"
-        f"<tbody>\n{body}\n</tbody></table>\n"
+        f"<tbody>\n{body}\n</tbody></table></div>\n"
         '<p class="muted">Chance level: if on every problem both models had the same per-sample success rate, '
         "this many problems would still come out RL-only (and as many base-only) just from sampling; it is the "
         "sum over problems of the probability that a random split of the pooled samples leaves one side with "
@@ -807,14 +895,14 @@ def _section_headline(summary: Mapping[str, Any]) -> str:
     level = f"{100 * conf:.0f}%" if conf is not None else "bootstrap"
     return (
         '<section id="headline"><h2>Headline</h2>\n'
-        '<table class="grid"><thead><tr>'
+        '<div class="wide"><table class="grid"><thead><tr>'
         '<th rowspan="2">task</th><th rowspan="2">problems</th><th rowspan="2">n</th>'
         '<th colspan="3">pass@1</th><th rowspan="2">k<sub>max</sub></th>'
         '<th colspan="3">pass@k<sub>max</sub></th>'
         '<th colspan="4">problems solved by</th></tr>\n<tr>'
         "<th>base</th><th>RL</th><th>Δ</th><th>base</th><th>RL</th><th>Δ</th>"
         '<th>both</th><th class="rl-only">RL-only</th><th class="base-only">base-only</th><th>neither</th>'
-        f"</tr></thead><tbody>\n{rows}\n</tbody></table>\n"
+        f"</tr></thead><tbody>\n{rows}\n</tbody></table></div>\n"
         f'<p class="muted">Brackets: {level} intervals over problems (bootstrap); Δ is RL minus base in '
         "percentage points with its paired interval (the same problems resampled for both), coloured only "
         "when the interval excludes 0. RL-only: solved at least once by the RL model in its n samples and never "
@@ -825,10 +913,15 @@ def _section_headline(summary: Mapping[str, Any]) -> str:
 
 
 def _plot_panels(summary: Mapping[str, Any]) -> tuple[list[tuple[str, Mapping[str, Any]]], str]:
-    """(name, task summary) for overall and the first MAX_TASK_PLOTS tasks, and a note on the rest."""
+    """(name, task summary) for overall and the first MAX_TASK_PLOTS tasks, and a note on the rest.
+
+    With a single task, overall is that task: only the task's panel is drawn, not the same curves twice."""
+    items = _task_items(summary)
+    if sum(not is_overall for *_, is_overall in items) == 1:
+        items = [it for it in items if not it[2]]
     panels: list[tuple[str, Mapping[str, Any]]] = []
     n_tasks = 0
-    for name, ts, is_overall in _task_items(summary):
+    for name, ts, is_overall in items:
         if not is_overall:
             n_tasks += 1
             if n_tasks > MAX_TASK_PLOTS:
@@ -906,12 +999,12 @@ def _section_buckets(summary: Mapping[str, Any]) -> str:
         return ""
     body = "\n".join(rows)
     return (
-        '<section id="buckets"><h2>By bucket</h2>\n<table class="grid"><thead><tr>'
+        '<section id="buckets"><h2>By bucket</h2>\n<div class="wide"><table class="grid"><thead><tr>'
         '<th rowspan="2">task</th><th rowspan="2">bucket</th><th rowspan="2">problems</th>'
         '<th colspan="3">pass@1</th><th rowspan="2">k<sub>max</sub></th>'
         '<th colspan="3">pass@k<sub>max</sub></th>'
         "</tr><tr><th>base</th><th>RL</th><th>Δ</th><th>base</th><th>RL</th><th>Δ</th></tr></thead><tbody>\n"
-        f"{body}\n</tbody></table></section>"
+        f"{body}\n</tbody></table></div></section>"
     )
 
 
@@ -953,10 +1046,11 @@ def _section_problems(problems: Sequence[Mapping[str, Any]], cls: str) -> str:
     rows_html = "\n".join(body)
     return (
         f'<section id="{anchor}"><h2>{label} problems ({len(rows):,})</h2>\n'
-        '<table class="grid problems"><thead><tr><th>problem</th><th>task</th><th>bucket</th><th>prompt</th>'
+        '<div class="wide"><table class="grid problems"><thead><tr>'
+        "<th>problem</th><th>task</th><th>bucket</th><th>prompt</th>"
         "<th>reference</th><th>base c/n</th><th>RL c/n</th>"
         f"<th>a correct {MODEL_LABEL[solver]} completion</th></tr></thead>"
-        f"<tbody>\n{rows_html}\n</tbody></table>"
+        f"<tbody>\n{rows_html}\n</tbody></table></div>"
         f"{more}</section>"
     )
 
@@ -1175,9 +1269,9 @@ def _section_trajectory(traj: Any) -> str:
     body = "\n".join(rows)
     return (
         '<section id="trajectory"><h2>Checkpoint trajectory</h2>\n'
-        '<table class="grid"><thead><tr><th>task</th><th>problems</th><th>n</th><th>ProRL regime</th>'
+        '<div class="wide"><table class="grid"><thead><tr><th>task</th><th>problems</th><th>n</th><th>ProRL regime</th>'
         f"<th>pass@1, base → final</th><th>pass@n, base → final</th></tr></thead><tbody>\n{body}\n"
-        "</tbody></table>\n"
+        "</tbody></table></div>\n"
         '<p class="muted">Regime (ProRL, arXiv 2505.24864): <em>diminish</em> pass@1 rose but pass@n ended at or '
         "below the base (sharpening, not expansion); <em>sustained</em> pass@n still rising over the last segment; "
         "<em>plateau</em> pass@n rose and then stopped; <em>inconclusive</em> none of these beyond the intervals' "
@@ -1215,9 +1309,10 @@ def _section_training(training: Any, evals: Any = None) -> str:
             '<p class="muted">Held-out validation during training (problems apart from the compared ones).</p>'
             f'<table class="grid small"><thead><tr><th>step</th>{head}</tr></thead><tbody>{body}</tbody></table>\n'
         )
+    smoothed = _reward_window(len(_series(train_rows, "reward_mean")[1])) > 1
     log_line = (
         f"GRPO log, {len(train_rows):,} rows. The per-step reward is the mean over one batch of prompts and is "
-        "noisy; the dark line is its trailing moving average."
+        "noisy" + ("; the dark line is its trailing moving average." if smoothed else ".")
         if train_rows
         else "No GRPO log; held-out evaluations only."
     )
@@ -1265,6 +1360,27 @@ def _section_rates(rates: Any) -> str:
     )
 
 
+def _section_timings(timings: Any) -> str:
+    """Wall time per stage ({stage: seconds}, e.g. the demo's), as a two-column table; nothing when absent."""
+    if not isinstance(timings, Mapping) or not timings:
+        return ""
+    rows = []
+    for stage, seconds in timings.items():
+        v = _num(seconds)
+        cls = ' class="total"' if stage == "total" else ""
+        rows.append(
+            f"<tr{cls}><th>{esc(str(stage).replace('_', ' '), 100)}</th>"
+            f'<td class="num">{"—" if v is None else f"{v:,.1f}"}</td></tr>'
+        )
+    body = "\n".join(rows)
+    return (
+        '<section id="timings"><h2>Timings</h2>\n'
+        '<table class="grid small"><thead><tr><th>stage</th><th>seconds</th></tr></thead>'
+        f"<tbody>\n{body}\n</tbody></table>\n"
+        '<p class="muted">Wall-clock seconds of each stage of the run that produced this summary.</p></section>'
+    )
+
+
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
        color: #222; background: #fff; margin: 0 auto; padding: 1em 2em 4em; max-width: 1400px; }
@@ -1282,7 +1398,7 @@ tr.overall td.rl-only { background: #d6efd2; } tr.overall td.base-only { backgro
 table.inner { margin: 0; }
 table.inner td { border: none; padding: 0 6px 0 0; }
 table.meta td { max-width: 40em; }
-table.problems { width: 100%; table-layout: fixed; }
+table.problems { width: 100%; min-width: 44em; table-layout: fixed; }
 table.problems th:nth-child(1) { width: 9%; } table.problems th:nth-child(2) { width: 7%; }
 table.problems th:nth-child(3) { width: 6%; } table.problems th:nth-child(4) { width: 24%; }
 table.problems th:nth-child(5) { width: 10%; } table.problems th:nth-child(6),
@@ -1298,7 +1414,8 @@ ul.notes li { margin: 0.3em 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .gate { border: 2px solid; border-radius: 4px; padding: 0.5em 1em; display: inline-block; }
 .gate.pass { border-color: #1a7f37; background: #eef8ee; }
 .gate.fail { border-color: #c0392b; background: #fdeeee; }
-.gate ul { margin: 0.3em 0 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.gate ul { margin: 0.3em 0 0; }
+.gate li { white-space: pre-wrap; overflow-wrap: anywhere; }
 .plot svg { max-width: 100%; height: auto; }
 .plot svg * { stroke-linejoin: round; stroke-linecap: butt; }
 header .meta { color: #555; }
@@ -1319,6 +1436,13 @@ table.sortable td:first-child { max-width: 22em; overflow-wrap: anywhere; }
 td.regime.diminish { background: #fbe4dc; } td.regime.sustained { background: #e3f4e1; }
 td.regime.plateau { background: #fdf3d8; }
 ul.runs { font-size: 0.9em; }
+tr.total th, tr.total td { font-weight: 600; border-top: 2px solid #bbb; }
+.wide { max-width: 100%; overflow-x: auto; margin: 0.5em 0; }
+.wide > table { margin: 0; }
+@media (max-width: 900px) {
+  body { padding: 0.5em 0.8em 3em; }
+  th, td { padding: 3px 4px; }
+}
 """
 
 
@@ -1343,6 +1467,7 @@ def _render(summary: Mapping[str, Any]) -> str:
         _section_training(summary.get("training"), summary.get("training_eval")),
         _section_gate(summary.get("gate")),
         _section_rates(summary.get("rates")),
+        _section_timings(summary.get("timings")),
     ]
     present = re.findall(r'<section id="([a-z-]+)"><h2>([^<(]+)', "".join(sections))
     nav = " ".join(f'<a href="#{sid}">{label.strip()}</a>' for sid, label in present)

@@ -523,3 +523,105 @@ def test_missing_intervals_render_as_plain_values(tmp_path: Path) -> None:
     assert 'class="ci"' not in cells[2] and 'class="ci"' not in cells[3] and 'class="ci"' not in cells[4]
     assert not re.search(r">[^<]*\bnan\b", headline := _section(page, "headline"), re.I)
     assert "frontier-evidence" in headline
+
+
+def _rows_of(section: str) -> dict[str, str]:
+    """{row label: the row's HTML} of a table whose rows start with a <th> label."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"<tr><th>([^<]*)</th>(.*?)</tr>", section, re.S)}
+
+
+def test_runs_table_names_the_checkpoint_and_the_run_directory_apart(tmp_path: Path) -> None:
+    summary = make_summary(n_problems=14)
+    summary["runs"]["base"].update(model="/ckpt/base-model", model_hash="sha256:feed", dir="/runs/base-run")
+    page = _render(tmp_path, summary)
+    rows = _rows_of(_section(page, "runs"))
+    checkpoint = [label for label in rows if "checkpoint" in label]
+    assert checkpoint and all("/ckpt/base-model" in rows[label] for label in checkpoint)
+    assert not any("/runs/base-run" in rows[label] for label in checkpoint)
+    assert "/runs/base-run" in rows["run directory"] and "sha256:feed" in rows["model hash"]
+
+
+def _lims(ax: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    return (float(x0), float(x1)), (float(y0), float(y1))
+
+
+def _visible_markers(ax: Any) -> list[float]:
+    return [line.get_markersize() for line in ax.get_lines() if line.get_marker() not in (None, "None", "", " ")]
+
+
+def test_single_point_plots_have_readable_axes() -> None:
+    """One held-out evaluation, one training step, one k, one checkpoint: no ±0.04 axes, a visible point."""
+    from evalkit import report
+
+    # held-out eval with one row: a step axis around the step, pass rates on [0, 1]
+    fig = report._training_figure([], [{"step": 0, "pass@1": 0.41, "pass@64": 0.92}])
+    (ax,) = fig.axes
+    (x0, x1), (y0, y1) = _lims(ax)
+    assert x0 < 0 < x1 and x1 - x0 >= 1, (x0, x1)
+    assert -0.05 <= y0 <= 0 and 1 <= y1 <= 1.05
+    assert list(ax.get_xticks()) == [0]
+    assert len(_visible_markers(ax)) == 2 and min(_visible_markers(ax)) >= 5
+
+    # a training log of one step: reward and KL panels with a marker and a padded, non-negative KL axis
+    fig = report._training_figure([{"step": 7, "reward_mean": 0.5, "kl": 0.0}], [])
+    reward, kl = fig.axes
+    for ax in (reward, kl):
+        (x0, x1), (y0, y1) = _lims(ax)
+        assert x0 < 7 < x1 and x1 - x0 >= 1 and list(ax.get_xticks()) == [7]
+        assert _visible_markers(ax), "a single point needs a marker"
+    assert _lims(reward)[1][0] < 0.5 < _lims(reward)[1][1] and _lims(reward)[1][1] - _lims(reward)[1][0] >= 0.1
+    assert _lims(kl)[1][0] == 0.0 < _lims(kl)[1][1]
+
+    # pass@k and Δ pass@k at a single k (n = 1), Δ exactly 0 without an interval
+    ts = {"pass_at_k": {"base": {"1": 0.3}, "rl": {"1": 0.3}}, "delta": {"1": {"delta": 0.0, "ci": None}}}
+    (ax,) = report._passk_figure([("t", ts)]).axes
+    (x0, x1), (y0, y1) = _lims(ax)
+    assert 0 < x0 < 1 < x1 and -0.05 <= y0 <= 0 and 1 <= y1 <= 1.05
+    assert min(_visible_markers(ax)) >= 5
+    (ax,) = report._delta_figure([("t", ts)]).axes
+    (_, _), (y0, y1) = _lims(ax)
+    assert y0 <= -1 and y1 >= 1, (y0, y1)  # ±1 pp, not ±0.055 pp
+
+    # a trajectory row with a single checkpoint (malformed, but drawn)
+    row = {"n": 4, "checkpoints": [{"run": "r", "pass@1": 0.2, "pass@4": 0.5}]}
+    (ax,) = report._trajectory_figure([("t", row)]).axes
+    assert _lims(ax)[0] == (-0.5, 0.5) and -0.05 <= _lims(ax)[1][0] <= 0 and _lims(ax)[1][1] >= 1
+
+
+def test_spread_data_keeps_its_axes() -> None:
+    from evalkit import report
+
+    fig = report._training_figure(make_summary(n_problems=7)["training"], [])
+    reward = fig.axes[0]
+    (x0, x1), _ = _lims(reward)
+    assert x0 <= 0 and x1 >= 199  # matplotlib's own limits around steps 0..199
+
+
+def test_one_task_draws_one_set_of_panels(tmp_path: Path) -> None:
+    summary = make_summary(n_problems=21)
+    only = "arith"
+    summary["tasks"] = {only: summary["tasks"][only]}
+    page = _render(tmp_path, summary)
+    for prefix in ("passk", "delta"):
+        assert page.count(f'id="{prefix}-axes_') == 1, prefix
+    # two tasks: overall plus one panel each
+    page = _render(tmp_path, make_summary(n_problems=21), "two.html")
+    for prefix in ("passk", "delta"):
+        assert page.count(f'id="{prefix}-axes_') == 3, prefix
+
+
+def test_timings_table(tmp_path: Path) -> None:
+    summary = make_summary(n_problems=14)
+    summary["timings"] = {"sft": 74.1, "grpo": 240.3, "sample_and_verify": 30.2, "compare": 2.0, "total": 347.0,
+                          "<b>odd</b>": float("nan")}  # fmt: skip
+    page = _render(tmp_path, summary)
+    timings = _section(page, "timings")
+    rows = _rows_of(timings)
+    assert rows["sample and verify"] == '<td class="num">30.2</td>'
+    assert rows["&lt;b&gt;odd&lt;/b&gt;"] == '<td class="num">—</td>'
+    assert '<tr class="total"><th>total</th><td class="num">347.0</td></tr>' in timings
+    assert '<a href="#timings">Timings</a>' in page
+    assert page.index('<section id="rates">') < page.index('<section id="timings">')
+    summary.pop("timings")
+    assert '<section id="timings">' not in _render(tmp_path, summary, "none.html")

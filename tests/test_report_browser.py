@@ -11,6 +11,7 @@ The browser tests skip when no Chromium is installed (``.ci/run`` installs it); 
 
 from __future__ import annotations
 
+import html
 import json
 import random
 import re
@@ -387,3 +388,46 @@ def test_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
     assert len(colours) > 50, "the page looks blank"
     assert float(rgb.std()) > 10
     assert _console_errors(stderr) == []
+
+
+# Measures the laid-out page: the document's width against the window's, and every container that scrolls
+# sideways. It runs in a copy of the page without its Content-Security-Policy, which would (rightly) refuse it.
+_WIDTH_PROBE = """<script>
+window.addEventListener("load", function () {
+  var doc = document.documentElement, over = [];
+  document.querySelectorAll("section, .wide, .scroll").forEach(function (el) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      var sec = el.closest("section");
+      over.push({section: sec ? sec.id : "", box: el.className || el.tagName.toLowerCase(),
+                 content: el.scrollWidth, width: el.clientWidth});
+    }
+  });
+  doc.setAttribute("data-probe", JSON.stringify(
+    {scroll: doc.scrollWidth, client: doc.clientWidth, inner: window.innerWidth, over: over}));
+});
+</script>"""
+
+
+def _layout(report: Path, width: int, tmp_path: Path) -> dict[str, Any]:
+    page = report.read_text(encoding="utf-8")
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page, count=1)
+    probe = tmp_path / f"probe-{width}.html"
+    probe.write_text(page.replace("</body>", _WIDTH_PROBE + "</body>"), encoding="utf-8")
+    dom, stderr = _run_chromium([f"--window-size={width},1200", "--dump-dom", "--virtual-time-budget=5000"],
+                                probe.as_uri())  # fmt: skip
+    m = re.search(r'<html[^>]*data-probe="([^"]*)"', dom)
+    assert m, stderr[-3000:]
+    return dict(json.loads(html.unescape(m.group(1))))
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [800, 1280])
+def test_page_fits_the_window(report: Path, tmp_path: Path, width: int) -> None:
+    """No sideways scrolling of the whole page: a table wider than the window scrolls in its own box."""
+    got = _layout(report, width, tmp_path)
+    assert got["inner"] == width
+    assert got["scroll"] <= got["client"], got
+    # what is too wide scrolls inside a table's box, never pushes out its section
+    assert all(o["box"] in ("wide", "scroll") for o in got["over"]), got["over"]
+    if width >= 1280:
+        assert got["over"] == [], "every table fits at 1280 px"
