@@ -1398,11 +1398,12 @@ tr.overall td.rl-only { background: #d6efd2; } tr.overall td.base-only { backgro
 table.inner { margin: 0; }
 table.inner td { border: none; padding: 0 6px 0 0; }
 table.meta td { max-width: 40em; }
-table.problems { width: 100%; min-width: 44em; table-layout: fixed; }
-table.problems th:nth-child(1) { width: 9%; } table.problems th:nth-child(2) { width: 7%; }
-table.problems th:nth-child(3) { width: 6%; } table.problems th:nth-child(4) { width: 24%; }
+table.problems { width: 100%; min-width: 48em; table-layout: fixed; }
+table.problems th:nth-child(1) { width: 10.5%; } table.problems th:nth-child(2) { width: 7.5%; }
+table.problems th:nth-child(3) { width: 7.5%; } table.problems th:nth-child(4) { width: 21%; }
 table.problems th:nth-child(5) { width: 10%; } table.problems th:nth-child(6),
-table.problems th:nth-child(7) { width: 6%; } table.problems th:nth-child(8) { width: 32%; }
+table.problems th:nth-child(7) { width: 6.5%; } table.problems th:nth-child(8) { width: 30.5%; }
+table.problems thead th { font-size: 0.93em; }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word; max-height: 22em;
         overflow: auto; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .cut { display: block; color: #a60; font-style: italic; }
