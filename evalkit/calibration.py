@@ -182,6 +182,121 @@ def format_table(rows: Sequence[CoverageRow], band: tuple[float, float]) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------------------------
+# The gate: false alarms on identical models, power against a real drop
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateSetting:
+    """Simulated gate inputs: ``tasks`` tasks of ``problems`` problems each, rates Beta(rates), n samples.
+
+    ``drop`` > 0 makes the candidate worse: its rates are the baseline's times ``1 - drop / E[p]``, so its
+    population pass@1 is exactly ``drop`` lower.
+    """
+
+    name: str
+    rates: tuple[float, float]
+    problems: int
+    n: int
+    tasks: int = 1
+    drop: float = 0.0
+
+
+DENSE = (1.0, 1.0)
+SPARSE = (0.1, 5.0)  # mean pass@1 0.02; most problems at c = 0, most differences exactly 0
+GATE_NULL_SETTINGS: tuple[GateSetting, ...] = (
+    *(
+        GateSetting(f"{label} P={p} n={n}", rates, p, n)
+        for label, rates in (("dense Beta(1,1)", DENSE), ("sparse Beta(.1,5)", SPARSE))
+        for p in (20, 50, 200, 1000)
+        for n in (16, 64, 1024)
+    ),
+    GateSetting("sparse Beta(.1,5) 3 tasks x P=50 n=64", SPARSE, 50, 64, tasks=3),
+    GateSetting("dense Beta(1,1) 3 tasks x P=50 n=64", DENSE, 50, 64, tasks=3),
+)
+GATE_POWER_SETTINGS: tuple[GateSetting, ...] = (
+    GateSetting("dense Beta(1,1) P=500 n=64 drop .05", DENSE, 500, 64, drop=0.05),
+    GateSetting("hard Beta(.3,2) P=500 n=64 drop .05", (0.3, 2.0), 500, 64, drop=0.05),
+    GateSetting("hard Beta(.3,2) P=500 n=64 drop .03", (0.3, 2.0), 500, 64, drop=0.03),
+)
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """How often the gate declared a regression (any check) over ``reps`` simulated pairs of runs."""
+
+    setting: str
+    reps: int
+    ks: tuple[int, ...]
+    max_drop: float
+    rate: float  # share of runs with at least one regression (false alarm rate when drop = 0, else power)
+    per_check: float  # share of single checks (before adjustment) with p <= alpha, averaged over checks
+
+
+def _pass_table(n: int, c: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """Per-problem pass@k, (problems, ks); k = 1 and k = n in closed form (c/n, c > 0), which is what
+    :func:`evalkit.stats.pass_at_k` gives there, only faster."""
+    if all(int(k) in (1, n) for k in ks):
+        return np.stack([c / n if int(k) == 1 else (c > 0).astype(np.float64) for k in ks], axis=1)
+    return pass_at_k(n, c[:, None], ks[None, :])
+
+
+def gate_rate(
+    setting: GateSetting,
+    reps: int = 1000,
+    max_drop: float = 0.02,
+    confidence: float = 0.95,
+    ks: Sequence[int] | None = None,
+    seed: int = 0,
+) -> GateRow:
+    """Simulate ``reps`` baseline/candidate pairs and run the gate's decision rule on each.
+
+    Both runs of a pair share each problem's true rate (drawn once); their counts are independent
+    Binomial(n, rate) draws, as when one model is sampled twice (``drop`` = 0). The decision is
+    :func:`evalkit.gate.gate_decisions`, the code ``evalkit gate`` runs, with its 10,000 seeded flips.
+
+    Args:
+        setting: Rates, problems per task, n, tasks and the true drop of pass@1.
+        reps: Simulated pairs.
+        max_drop: The gate's tolerance.
+        confidence: The gate's confidence.
+        ks: Budgets checked (default: 1 and n, the gate's usual pair).
+        seed: Pair r uses ``default_rng([seed, r])``.
+    """
+    from evalkit.gate import gate_decisions
+
+    ks_a = np.asarray(ks if ks is not None else (1, setting.n), dtype=np.int64)
+    alpha = 1.0 - confidence
+    a, b = setting.rates
+    scale = 1.0 - setting.drop / (a / (a + b))
+    if scale < 0:
+        raise ValueError("gate_rate: drop exceeds the mean pass@1 of the rates")
+    any_hit = 0
+    single = 0.0
+    for r in range(reps):
+        rng = np.random.default_rng([seed, r])
+        diffs = []
+        for _ in range(setting.tasks):
+            p = rng.beta(a, b, size=setting.problems)
+            cb = rng.binomial(setting.n, p)
+            cc = rng.binomial(setting.n, p * scale)
+            diffs.append(_pass_table(setting.n, cc, ks_a) - _pass_table(setting.n, cb, ks_a))
+        raw, adjusted = gate_decisions(diffs, max_drop, confidence)
+        any_hit += int(np.any(adjusted <= alpha))
+        single += float(np.mean(raw <= alpha))
+    return GateRow(setting.name, reps, tuple(int(k) for k in ks_a), max_drop, any_hit / reps, single / reps)
+
+
+def format_gate_table(rows: Sequence[GateRow], title: str) -> str:
+    head = f"{'setting':42} {'ks':>10} {'max_drop':>8} {'reps':>5} {title:>12} {'per check':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        ks = ",".join(str(k) for k in r.ks)
+        lines.append(f"{r.setting:42} {ks:>10} {r.max_drop:8.3f} {r.reps:5d} {r.rate:12.3f} {r.per_check:9.3f}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--reps", type=int, default=1000, help="simulated datasets per setting")
@@ -189,8 +304,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=128, help="samples per problem")
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gate", action="store_true", help="the gate's false alarm rate and power instead")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.gate:
+        # A larger max_drop can only raise each check's p-value (the test's p-value is non-increasing in the
+        # hypothesised delta), so max_drop = 0 is the worst case of the false alarm rate.
+        null = [gate_rate(s, reps=args.reps, max_drop=0.0, seed=args.seed) for s in GATE_NULL_SETTINGS]
+        print("\nGate false alarm rate on identical models (nominal <= 0.05 family-wise), max_drop=0 (worst case):")
+        print(format_gate_table(null, "false alarms"))
+        power = [gate_rate(s, reps=args.reps, seed=args.seed) for s in GATE_POWER_SETTINGS]
+        print("\nGate power (share of runs declaring a regression) against a true pass@1 drop, max_drop=0.02:")
+        print(format_gate_table(power, "power"))
+        se = math.sqrt(0.05 * 0.95 / args.reps)
+        print(f"binomial SE of a rate near 0.05: {se:.4f}; {time.perf_counter() - t0:.0f}s")
+        return
     rows: list[CoverageRow] = []
     for s in SETTINGS:
         rows += coverage(s, problems=args.problems, n=args.n, reps=args.reps, n_boot=args.n_boot, seed=args.seed)

@@ -344,18 +344,41 @@ def gate_cmd(
     candidate: Annotated[Path, typer.Argument(help="Candidate run directory.")],
     k: Annotated[list[int], typer.Option("--k", help="k to check (repeatable).")] = [1],  # noqa: B006
     max_drop: Annotated[float, typer.Option("--max-drop", help="Largest allowed absolute drop of pass@k.")] = 0.02,
-    confidence: Annotated[float, typer.Option(help="One-sided confidence that the drop exceeds --max-drop.")] = 0.95,
+    confidence: Annotated[
+        float, typer.Option(help="1 - the whole gate's false alarm rate (all tasks and k together).")
+    ] = 0.95,
+    task: Annotated[
+        list[str], typer.Option("--task", "-t", help="Gate only this task (repeatable; default: every shared task).")
+    ] = [],  # noqa: B006
+    allow_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mismatch",
+            help="Gate runs that differ in sampling config, prompt format or n, with a warning (default: refuse, exit 2).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Exit 0 when the candidate did not regress, 1 when pass@k dropped more than --max-drop, 2 on bad input."""
-    from evalkit.gate import run_gate
+    """Exit 0 when the candidate did not regress, 1 when pass@k dropped more than --max-drop, 2 on bad input.
+
+    Method: a paired sign-flip test per (task, k) check of "pass@k fell by more than --max-drop".
+
+    Exact (McNemar-type) where every problem's pass@k is 0 or 1, as at k = n; 10,000 seeded random flips otherwise.
+
+    Holm's adjustment over all checks: two runs of one model fail the gate in at most 1 - --confidence of cases (5%).
+    """
+
+    from evalkit.gate import gate_summary, run_gate
     from evalkit.results import load_run
 
-    result = run_gate(load_run(baseline), load_run(candidate), list(k), max_drop, confidence)
+    result = run_gate(
+        load_run(baseline), load_run(candidate), list(k), max_drop, confidence, tasks=list(task) or None,
+        mismatch="warn" if allow_mismatch else "refuse",
+    )  # fmt: skip
+    for warning in result.warnings:
+        typer.echo(warning, err=True)
     if as_json:
-        payload = {"passed": result.passed, "regressions": result.regressions, "checks": result.checks,
-                   "lines": result.lines}  # fmt: skip
-        typer.echo(json.dumps(payload, indent=1))
+        typer.echo(json.dumps(gate_summary(result), indent=1))
     else:
         for line in result.lines:
             typer.echo(line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -134,18 +135,78 @@ def test_different_problem_sets_compare_the_intersection(tmp_path: Path) -> None
 def test_gate_passes_fails_and_names_task_and_k(tmp_path: Path) -> None:
     base, rl = load_run(make_run(tmp_path, "base", BASE)), load_run(make_run(tmp_path, "rl", RL))
     same = run_gate(base, base, [1, 8], max_drop=0.0)
-    assert same.passed
-    # six problems where three lose their only successes: a real drop, but not one six problems can
-    # establish at 95% for k=1 (the paired interval is wide); at k=8 the drop (0.5) is clear
+    assert same.passed and all(c["p_value"] == 1.0 for c in same.checks)
+    # six problems of which three lose their only successes, none gained: the exact sign test gives
+    # p = 1/8 at k = 8, which six problems cannot push below 5% (the bootstrap used to call it a regression)
     worse = [[False] * 8 for _ in BASE]
-    bad = run_gate(base, load_run(make_run(tmp_path, "worse", worse)), [1, 8], max_drop=0.05)
+    small = run_gate(base, load_run(make_run(tmp_path, "worse", worse)), [1, 8], max_drop=0.05)
+    assert small.passed
+    k8 = next(c for c in small.checks if c["k"] == 8)
+    assert k8["p_value"] == pytest.approx(1 / 8) and k8["method"].startswith("exact")
+    # twenty problems, twelve of them lost: a clear regression at both k, named by task and k
+    many = [[True] * 4 + [False] * 4 for _ in range(20)]
+    lost = [[False] * 8 if i < 12 else row for i, row in enumerate(many)]
+    base20 = load_run(make_run(tmp_path, "base20", many))
+    bad = run_gate(base20, load_run(make_run(tmp_path, "lost20", lost)), [1, 8], max_drop=0.05)
     assert not bad.passed
-    assert {(r["task"], r["k"]) for r in bad.regressions} == {("add", 8)}
+    assert {(r["task"], r["k"]) for r in bad.regressions} == {("add", 1), ("add", 8)}
     assert any("REGRESSION" in line and "pass@8" in line for line in bad.lines)
-    k1 = next(c for c in bad.checks if c["k"] == 1)
-    assert k1["delta"] < -0.05 < k1["upper_bound"]
+    k8 = next(c for c in bad.checks if c["k"] == 8)
+    assert k8["p_value"] == pytest.approx(0.5**12) and k8["p_holm"] <= 0.05 and k8["upper_bound"] < -0.05
     with pytest.raises(EvalkitError, match="exceeds the samples per problem"):
         run_gate(base, rl, [16], max_drop=0.1)  # BAD_INPUTS row 5
+
+
+def test_gate_two_lost_none_gained_is_not_a_regression(tmp_path: Path) -> None:
+    # 20 problems at n = 64 where the baseline solved two problems once each and the candidate none:
+    # pass@64 fell by 0.1 but the exact sign test gives p = 0.25
+    base_rows = [[True] + [False] * 63, [False] * 63 + [True]] + [[False] * 64 for _ in range(18)]
+    base = load_run(make_run(tmp_path, "b", base_rows))
+    cand = load_run(make_run(tmp_path, "c", [[False] * 64 for _ in range(20)]))
+    res = run_gate(base, cand, [1, 64], max_drop=0.02)
+    assert res.passed
+    k64 = next(c for c in res.checks if c["k"] == 64)
+    assert k64["delta"] == pytest.approx(-0.1) and k64["p_value"] == pytest.approx(0.25)
+    assert any("at most 5%" in line for line in res.lines)
+
+
+def test_gate_refuses_or_warns_on_unlike_runs_and_gates_chosen_tasks(tmp_path: Path) -> None:
+    import dataclasses
+
+    # BAD_INPUTS row 34: a candidate sampled at another temperature (or prompt format, or n)
+    base = load_run(make_run(tmp_path, "base", BASE))
+    ident = {**base.manifest["identity"], "sampling": {**base.manifest["identity"]["sampling"], "temperature": 0.6}}
+    hot = dataclasses.replace(base, manifest={**base.manifest, "identity": ident})
+    with pytest.raises(EvalkitError, match="temperature"):
+        run_gate(base, hot, [1], max_drop=0.02)
+    warned = run_gate(base, hot, [1], max_drop=0.02, mismatch="warn")
+    assert warned.passed and any("temperature" in w for w in warned.warnings)
+    assert warned.lines[0].startswith("WARNING")
+    chat = dataclasses.replace(base, manifest={**base.manifest, "identity": {**ident, "prompt_format": "chat"}})
+    with pytest.raises(EvalkitError, match="prompt formats differ"):
+        run_gate(hot, chat, [1], max_drop=0.02)
+    short = load_run(make_run(tmp_path, "short", [row[:4] for row in BASE]))
+    with pytest.raises(EvalkitError, match="samples per problem differ"):
+        run_gate(base, short, [1], max_drop=0.02)
+    # --task: a chosen task; an unknown one is a usage error naming the shared tasks
+    assert {c["task"] for c in run_gate(base, base, [1], 0.02, tasks=["add"]).checks} == {"add"}
+    with pytest.raises(EvalkitError, match=r"not shared.*shared: add"):
+        run_gate(base, base, [1], 0.02, tasks=["nope"])
+
+
+def test_gate_false_alarm_rate_and_power_quick() -> None:
+    # a fast version of `python -m evalkit.calibration --gate` (the full table is in reports/BENCHMARKS.md)
+    from evalkit.calibration import DENSE, SPARSE, GateSetting, gate_rate
+
+    reps = 300  # binomial SE at 5%: 0.0126; the bound below is nominal + 2 SE
+    for setting in (
+        GateSetting("sparse P=20 n=64", SPARSE, 20, 64),
+        GateSetting("dense P=50 n=16", DENSE, 50, 16, tasks=2),
+    ):
+        row = gate_rate(setting, reps=reps, max_drop=0.0, seed=3)
+        assert row.rate <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / reps), row
+    power = gate_rate(GateSetting("power", (0.3, 2.0), 500, 64, drop=0.05), reps=40, max_drop=0.02, seed=3)
+    assert power.rate >= 0.9, power
 
 
 def test_gate_needs_evidence_not_just_a_lower_mean(tmp_path: Path) -> None:
@@ -165,8 +226,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_gate_cli_exit_codes(tmp_path: Path) -> None:
-    base = make_run(tmp_path, "base", BASE)
-    worse = make_run(tmp_path, "worse", [[False] * 8 for _ in BASE])
+    many = [[True] * 4 + [False] * 4 for _ in range(20)]
+    base = make_run(tmp_path, "base", many)
+    worse = make_run(tmp_path, "worse", [[False] * 8 for _ in many])
     ok = _cli("gate", str(base), str(base), "--k", "1", "--max-drop", "0.01")
     assert ok.returncode == 0, ok.stderr
     assert "gate: PASS" in ok.stdout
@@ -174,9 +236,19 @@ def test_gate_cli_exit_codes(tmp_path: Path) -> None:
     assert fail.returncode == 1
     report = json.loads(fail.stdout)
     assert report["passed"] is False and {r["k"] for r in report["regressions"]} == {1, 8}
-    assert {c["k"] for c in report["checks"]} == {1, 8}
+    assert {c["k"] for c in report["checks"]} == {1, 8} and "Holm" in report["method"]
     usage = _cli("gate", str(base), str(tmp_path / "nope"), "--k", "1")
     assert usage.returncode == 2
     assert "not an evalkit run directory" in usage.stderr and "Traceback" not in usage.stderr
     too_big = _cli("gate", str(base), str(base), "--k", "64")
     assert too_big.returncode == 2 and "exceeds" in too_big.stderr
+    unknown = _cli("gate", str(base), str(base), "--task", "nope")
+    assert unknown.returncode == 2 and "not shared" in unknown.stderr
+    # BAD_INPUTS row 34 on the console: refused by default, a loud warning with --allow-mismatch
+    manifest = json.loads((worse / "manifest.json").read_text())
+    manifest["identity"]["sampling"]["temperature"] = 0.6
+    (worse / "manifest.json").write_text(json.dumps(manifest))
+    refused = _cli("gate", str(base), str(worse), "--k", "1")
+    assert refused.returncode == 2 and "temperature" in refused.stderr
+    warned = _cli("gate", str(base), str(worse), "--k", "1", "--allow-mismatch")
+    assert warned.returncode == 1 and "WARNING" in warned.stderr and "temperature" in warned.stderr

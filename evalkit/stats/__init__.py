@@ -65,9 +65,11 @@ from evalkit.stats.intervals import (
     pass_at_k_se_ci,
     zero_success_upper_bound,
 )
+from evalkit.stats.paired import SignFlipResult, holm, sign_flip_test
 from evalkit.stats.trajectory import gain_correlation, prorl_regime
 
 __all__ = [
+    "SignFlipResult",
     "benjamini_hochberg",
     "bootstrap_ci",
     "clopper_pearson",
@@ -76,6 +78,7 @@ __all__ = [
     "frontier_class_test",
     "g_pass_at_k",
     "gain_correlation",
+    "holm",
     "maj_at_k",
     "mean_pass_at_k",
     "mg_pass_at_k",
@@ -87,5 +90,6 @@ __all__ = [
     "pass_hat_k",
     "powers_of_two",
     "prorl_regime",
+    "sign_flip_test",
     "zero_success_upper_bound",
 ]
