@@ -4,8 +4,9 @@ The kind of a file is read from its first record:
 
 - **answer task** (a record has ``answer``): ``problem_id``, ``prompt`` (or ``question``), ``answer``.
   A completion's answer is extracted by ``answer_format`` (spec parameter, default ``auto``: last
-  ``\\boxed{}``, else "the answer is X", else the last number) and matches when it equals the reference
-  as a string or as math (math-verify), as for the built-in ``math`` task (:mod:`evalkit.answers`).
+  ``\\boxed{}``, else "the answer is X", else the last number), after the reasoning block (``think``,
+  default ``strip``), never guessing with ``strict=true``, and matches when it equals the reference as a
+  string or as math, as for the built-in ``math`` task (:mod:`evalkit.answers`).
 - **code task** (a record has ``tests`` or ``entry_point``, MBPP-style): ``problem_id``, ``prompt``,
   ``tests`` (a list of ``assert`` strings, or test code with ``assert`` lines or a ``def check(candidate)``),
   ``entry_point``, optionally ``solution``. The program is the last fenced code block of the completion
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.answers import ANSWER_FORMATS, AnswerVerified, quiet_math_verify
+from evalkit.answers import AnswerVerified, check_reading, quiet_math_verify
 from evalkit.datafile import Row, answer_problems, code_problems, file_sha256, read_jsonl, row_kind
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskFamily, register_factory
@@ -48,10 +49,11 @@ _FENCE_RE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)  # an unclosed fenc
 @dataclass(frozen=True)
 class AnswerFileConfig:
     answer_format: str = "auto"
+    think: str = "strip"
+    strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.answer_format not in ANSWER_FORMATS:
-            raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
+        check_reading(self.answer_format, self.think, self.strict)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,12 @@ class AnswerFileTask(AnswerVerified, _FileTask):
     description = "answer task from a user folder file"
 
     def load(self, config: AnswerFileConfig) -> list[Problem]:
-        meta = {"answer_format": config.answer_format, "verifier": "tasks-dir:answer"}
+        meta = {
+            "answer_format": config.answer_format,
+            "think": config.think,
+            "strict": config.strict,
+            "verifier": "tasks-dir:answer",
+        }
         return answer_problems(_read(self._file()), self.name, f"{self.name}:", meta)
 
 

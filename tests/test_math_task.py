@@ -260,7 +260,7 @@ def test_adversarial_latex_times_out_in_the_pool_and_never_passes() -> None:
     verdicts = verify_items(items, workers=2, timeout_s=2.0)
     assert verdicts[0].status == "timeout" and not verdicts[0].passed
     assert not verdicts[1].passed and verdicts[1].status in ("ok", "timeout")  # sympy evaluates this one fast
-    assert verdicts[2].status == "timeout" and not verdicts[2].passed
+    assert not verdicts[2].passed and verdicts[2].status in ("ok", "timeout")  # evalf at 60 digits may be quick
     assert verdicts[3].passed and verdicts[3].status == "ok"
 
 

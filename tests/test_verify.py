@@ -245,25 +245,30 @@ def _math_problem(pid: str, reference: str, answer_format: str = "auto") -> Prob
     return Problem(f"math:t:{pid}", "math", f"q {pid}", reference, {"answer_format": answer_format})
 
 
-def test_math_dedup_key_is_the_extracted_answer() -> None:
+def test_math_dedup_key_is_the_extraction() -> None:
     math = get_family("math")
     p = _math_problem("a", "\\frac{3}{4}")
-    wrapped = [
+    boxed = [
         "Adding up, we get $\\boxed{\\frac{3}{4}}$.",
         "so \\boxed{ \\frac{3}{4} }",
-        "Thus the answer is $\\frac{3}{4}$.",
-        "**Answer:** \\frac{3}{4}",
-        "first \\boxed{7}, then on reflection \\boxed{\\frac{3}{4}}",
+        "first \\boxed{7}, then on reflection \\boxed{\\frac{3}{4}}",  # one value: the group is not read
     ]
-    assert {math.dedup_key(p, t) for t in wrapped} == {"answer:\\frac{3}{4}"}
+    phrased = ["Thus the answer is $\\frac{3}{4}$.", "**Answer:** \\frac{3}{4}"]
+    assert len({math.dedup_key(p, t) for t in boxed}) == 1
+    assert len({math.dedup_key(p, t) for t in phrased}) == 1
+    # the verdict's detail names the rule, so another rule is another key
+    assert math.dedup_key(p, boxed[0]) != math.dedup_key(p, phrased[0])
     assert math.dedup_key(p, "") == math.dedup_key(p, " \n\t") == "empty"
-    assert math.dedup_key(p, "no idea") == math.dedup_key(p, "I give up.") == "none"
+    assert math.dedup_key(p, "no idea") == math.dedup_key(p, "I give up.") != math.dedup_key(p, "")
+    listed = _math_problem("b", "\\{2, 3\\}")  # a set: the final group of boxes is part of the reading
+    assert math.dedup_key(listed, "\\boxed{1} and \\boxed{3}") != math.dedup_key(listed, "\\boxed{2} and \\boxed{3}")
     # spellings of one value are different keys: the verdict's detail quotes the answer as written
     assert math.dedup_key(p, "\\boxed{0.75}") != math.dedup_key(p, "\\boxed{\\frac{3}{4}}")
     assert math.dedup_key(p, "\\boxed{3/4}") != math.dedup_key(p, "\\boxed{3 / 4}")
     # the problem's answer format decides what is extracted, as in verify
     q = _math_problem("b", "4", "last_number")
-    assert math.dedup_key(q, "\\boxed{3} but 4") == "answer:4"
+    assert math.dedup_key(q, "\\boxed{3} but 4") == math.dedup_key(q, "\\boxed{5} but 4")
+    assert math.dedup_key(p, "\\boxed{3} but 4") != math.dedup_key(p, "\\boxed{5} but 4")  # auto reads the box
 
 
 def test_default_dedup_key_follows_the_default_verifier(add_problems: list[Problem]) -> None:
@@ -307,18 +312,19 @@ def test_dedup_digest_separates_problems_and_raw_texts(add_problems: list[Proble
 
 def test_same_answer_in_different_text_is_verified_once_with_the_same_verdict() -> None:
     p = _math_problem("a", "\\frac{1}{2}")
-    right = ["So $\\boxed{\\frac{1}{2}}$.", "Hence \\boxed{ \\frac{1}{2} }", "The answer is \\frac{1}{2}."]
+    right = ["So $\\boxed{\\frac{1}{2}}$.", "Hence \\boxed{ \\frac{1}{2} }", "<think>1/3?</think>\\boxed{\\frac{1}{2}}"]
     also_right = ["\\boxed{0.5}", "we get \\boxed{0.5} at last"]
     wrong = ["\\boxed{2}", "First 1/2? No: \\boxed{2}."]
     items = [(p, t, "stop") for t in right + also_right + wrong] + [(p, "", "stop"), (p, "no idea", "stop")]
     finished: list[int] = []
     verdicts = verify_items(items, workers=1, timeout_s=20, progress=finished.append)
-    assert sum(finished) == 5  # \frac{1}{2}, 0.5, 2, empty, no answer
-    assert len(set(verdicts[:3])) == 1 and verdicts[0].passed
+    assert sum(finished) == 6  # \frac{1}{2} (whole text, after </think>), 0.5, 2, empty, no answer
+    assert verdicts == verify_items(items, workers=1, timeout_s=20, dedup=False)
+    assert verdicts[2].passed and verdicts[2].detail == "boxed[last] after </think>: \\frac{1}{2}"
+    assert verdicts[0] == verdicts[1] and verdicts[0].passed and verdicts[0].detail == "boxed[last]: \\frac{1}{2}"
     assert len(set(verdicts[3:5])) == 1 and verdicts[3].passed
     assert len(set(verdicts[5:7])) == 1 and not verdicts[5].passed
     assert verdicts[7].status == "empty" and (verdicts[8].status, verdicts[8].passed) == ("ok", False)
-    assert verdicts == verify_items(items, workers=1, timeout_s=20, dedup=False)
 
 
 def test_different_problems_never_share_a_verdict() -> None:
@@ -411,25 +417,27 @@ def test_equal_dedup_keys_mean_equal_verdicts_for_every_task(name: str) -> None:
         assert len(verdicts) > 2  # the keys do tell texts apart
 
 
-# -- extractors that dedup keys run in the evalkit process: same results as before, linear time ----------
+# -- extractors that dedup keys run in the evalkit process: as defined, in linear time --------------------
 
 
 def _boxed_reference(text: str) -> str | None:
-    """extract_boxed as it was (scans from every box to the end of the text: quadratic)."""
-    for match in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))):
-        depth, i = 1, match.end()
-        while i < len(text):
-            ch = text[i]
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[match.end() : i].strip()
-            i += 1
+    """extract_boxed by its definition: the last box's content if it closes, else None (a cut-off box)."""
+    matches = list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))
+    if not matches:
+        return None
+    depth, i = 1, matches[-1].end()
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[matches[-1].end() : i].strip()
+        i += 1
     return None
 
 
@@ -437,7 +445,7 @@ def _random_text(rng: random.Random, pieces: list[str], n: int) -> str:
     return "".join(rng.choice(pieces) for _ in range(rng.randint(0, n)))
 
 
-def test_extract_boxed_matches_the_quadratic_original() -> None:
+def test_extract_boxed_matches_its_definition() -> None:
     rng = random.Random(0)
     pieces = ["\\boxed{", "\\fbox {", "\\boxed", "{", "}", "}", "\\", "\\\\", "a", " ", "\\{", "\\}", "\n"]
     for _ in range(20_000):
