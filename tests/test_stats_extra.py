@@ -319,6 +319,34 @@ def test_bootstrap_spread_matches_standard_error_and_scipy_bca() -> None:
     assert high == pytest.approx(ref.high, abs=0.06 * width)
 
 
+def test_bca_counts_replicate_ties_within_round_off() -> None:
+    from evalkit.stats.intervals import _bca_bounds, _bootstrap_moments
+
+    # 2 of 20 problems non-zero: many replicates draw a multiset with the sample's mean, and their
+    # mean - estimate comes out as +-1e-17; the bias correction must see them as ties (count half)
+    x = np.zeros((20, 1))
+    x[:2] = 1 / 64
+    m1c, _ = _bootstrap_moments(x, 0, 2000)
+    exact = m1c.copy()
+    exact[np.abs(exact) < 1e-12] = 0.0  # the replicates' exact deviations (multiples of 1/1280)
+    assert np.sum(exact == 0) > 10 * max(1, int(np.sum(m1c == 0)))  # round-off hid most of the ties
+    for alternative in ("two-sided", "less", "greater"):
+        got = _bca_bounds(x, m1c, 0.95, alternative)
+        want = _bca_bounds(x, exact, 0.95, alternative)
+        for g, w in zip(got, want, strict=True):
+            assert (g is None and w is None) or np.allclose(g, w, rtol=0, atol=1e-15)
+    # and an exact-arithmetic reference of the bias correction on the same replicates
+    counts_equal = np.sum(np.rint(m1c[:, 0] * 1280) == 0)
+    below = np.sum(np.rint(m1c[:, 0] * 1280) < 0) + 0.5 * counts_equal
+    z0 = sps.norm.ppf(below / 2000)
+    acc = float(np.sum((x - x.mean()) ** 3) / (6 * np.sum((x - x.mean()) ** 2) ** 1.5))
+    zl = sps.norm.ppf(0.025)
+    q = sps.norm.cdf(z0 + (z0 + zl) / (1 - acc * (z0 + zl)))
+    lo = _bca_bounds(x, m1c, 0.95, "two-sided")[0]
+    assert lo is not None
+    assert float(lo[0]) == pytest.approx(x.mean() + np.quantile(exact[:, 0], q), abs=1e-15)
+
+
 def test_one_sided_bounds_and_gate_usage() -> None:
     rng = np.random.default_rng(9)
     n = np.full(400, 32)

@@ -82,6 +82,10 @@ def _levels(confidence: float, alternative: Alternative) -> tuple[float | None, 
     return alpha, None
 
 
+# Relative tolerance of "a replicate mean equals the estimate" (see _bca_bounds).
+_TIE_TOL = 1e-9
+
+
 def _bca_bounds(
     x: FloatArray, m1c: FloatArray, confidence: float, alternative: Alternative, accelerate: bool = True
 ) -> list[FloatArray | None]:
@@ -90,8 +94,12 @@ def _bca_bounds(
     srt = np.sort(m1c, axis=0)
     b = srt.shape[0]
     if accelerate:
-        # Bias correction: where the estimate sits among the replicates (ties count half).
-        below = np.sum(srt < 0, axis=0) + 0.5 * np.sum(srt == 0, axis=0)
+        # Bias correction: where the estimate sits among the replicates (ties count half). A replicate
+        # that draws the same multiset of values as the sample has mean - estimate = +-1e-17 from
+        # round-off, so ties are counted within a tolerance far above round-off and far below any
+        # real difference of two means (values differ by at least 1/(n P) unless equal).
+        tol = _TIE_TOL * np.max(np.abs(x - est), axis=0, initial=0.0)
+        below = np.sum(srt < -tol, axis=0) + 0.5 * np.sum(np.abs(srt) <= tol, axis=0)
         z0 = sps.norm.ppf(np.clip(below / b, 0.5 / b, 1.0 - 0.5 / b))
         # Jackknife acceleration, closed-form for a mean: theta_(i) = (S - x_i) / (P - 1), so
         # a = sum(d^3) / (6 sum(d^2)^1.5) with d = x_i - mean (the (P - 1) factors cancel).
