@@ -414,8 +414,9 @@ def _spread_flat(
 
     matplotlib centres a lone value in a window of about ±5% of it (±0.055 around 0), so one training step
     gets an axis labelled -0.04 to 0.04 and a constant series a magnified band of noise-free ticks. Here
-    one value v gets the window v ± ``pad`` (cut at ``floor`` when given, e.g. 0 for KL) and, with
-    ``tick``, a single tick at v. Axes whose data spread keep matplotlib's limits.
+    one value v gets the window v ± ``pad`` (cut just below ``floor`` when given, e.g. 0 for KL, so that a
+    point on the floor is not clipped in half) and, with ``tick``, a single tick at v. Axes whose data
+    spread keep matplotlib's limits.
     """
     vals = {float(v) for v in values}
     if len(vals) != 1:
@@ -423,7 +424,7 @@ def _spread_flat(
     (v,) = vals
     lo, hi = v - pad, v + pad
     if floor is not None and v >= floor:
-        lo = max(lo, floor)
+        lo = max(lo, floor - 0.05 * pad)
     (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
     if tick:
         from matplotlib.ticker import FixedLocator
@@ -660,6 +661,10 @@ def _training_svg(training: Sequence[Any], evals: Sequence[Any]) -> str:
     return _figure_to_svg(_training_figure(training, evals), "training")
 
 
+#: Panel titles for the GRPO log's columns (the trainer's k3 KL estimate is per token).
+_TRAINING_TITLE = {"reward_mean": "reward (mean over the step's batch)", "kl": "KL to the reference (per token)"}
+
+
 def _reward_window(n_points: int) -> int:
     """Width of the reward's trailing moving average: 1 (none drawn) for fewer than 40 points."""
     return max(1, min(50, n_points // 20))
@@ -693,7 +698,7 @@ def _training_figure(training: Sequence[Any], evals: Sequence[Any]) -> Any:
                 _no_data(ax, "no pass@k columns")
             continue
         xs, ys = _series(training, key)
-        _style_axes(ax, key, "step", "")
+        _style_axes(ax, _TRAINING_TITLE.get(key, key), "step", "")
         if not xs:
             _no_data(ax, "no finite points")
             continue
