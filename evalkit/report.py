@@ -7,7 +7,7 @@ Sections, in page order (each one only when the summary holds its data): runs, f
 (pass@1 and pass@k_max with intervals, frontier classes with their chance level, p- and BH q-values),
 pass@k curves with interval bands, delta pass@k with its band, per-problem success rates (scatter and
 histograms), buckets, the sortable problem table, the RL-only and base-only tables, the checkpoint
-trajectory (ProRL regime per task), training curves, gate and sample health.
+trajectory (ProRL regime per task), training curves, gate, sample health and stage timings.
 
 What the page guarantees:
 
