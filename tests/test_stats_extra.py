@@ -98,7 +98,7 @@ def test_broadcast_shapes_and_k_array_shapes() -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tau", [0.01, 0.25, 0.3, 0.5, 0.7, 0.75, 0.9, 1.0])
+@pytest.mark.parametrize("tau", [0.0, 0.01, 0.14, 0.25, 0.3, 0.5, 0.55, 0.7, 0.75, 0.9, 1.0])
 def test_g_pass_matches_scipy_hypergeom(tau: float) -> None:
     rng = np.random.default_rng(3)
     n, c = random_counts(rng, 300, n_max=600)
@@ -109,8 +109,22 @@ def test_g_pass_matches_scipy_hypergeom(tau: float) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+def test_g_pass_tau_zero_is_pass_at_k_and_float_products_do_not_round_up() -> None:
+    # OpenCompass and lighteval list tau = 0, 0.25, 0.5, 0.75, 1; tau = 0 means "at least one correct"
+    n, c = np.array([64, 64, 100, 1]), np.array([0, 7, 55, 1])
+    for k in (1, 8, 50):
+        kk = np.minimum(k, n)
+        assert np.array_equal(g_pass_at_k(n, c, kk, 0.0), pass_at_k(n, c, kk))
+    # 50 * 0.14 and 100 * 0.55 are 7.000000000000001 and 55.00000000000001 in floats: m must be 7 and 55
+    assert 50 * 0.14 > 7 and 100 * 0.55 > 55
+    want7 = float(sps.hypergeom(100, 60, 50).sf(6))
+    assert float(g_pass_at_k(100, 60, 50, 0.14)) == pytest.approx(want7, rel=1e-9)
+    want55 = float(sps.hypergeom(120, 80, 100).sf(54))
+    assert float(g_pass_at_k(120, 80, 100, 0.55)) == pytest.approx(want55, rel=1e-9)
+
+
 def test_g_pass_threshold_reads_tau_as_decimal() -> None:
-    # 10 * 0.7 = 7.000000000000001 in floats; G-Pass@10_0.7 needs 7 correct, not 8.
+    # G-Pass@10_0.7 needs 7 correct, not 8 (tau is read as 7/10).
     assert float(g_pass_at_k(20, 10, 10, 0.7)) == pytest.approx(sps.hypergeom.sf(6, 20, 10, 10), rel=1e-9)
     assert float(g_pass_at_k(20, 10, 10, 0.7)) != pytest.approx(sps.hypergeom.sf(7, 20, 10, 10), rel=1e-3)
 
@@ -207,7 +221,7 @@ def test_invalid_inputs_raise() -> None:
         for bad in ((4, 5, 1), (4, -1, 1), (0, 0, 1), (4, 1, 0)):
             with pytest.raises(ValueError):
                 f(*bad)
-    for tau in (0.0, -0.1, 1.5):
+    for tau in (-0.1, 1.5):
         with pytest.raises(ValueError, match="tau"):
             g_pass_at_k(4, 1, 2, tau)
     with pytest.raises(ValueError):

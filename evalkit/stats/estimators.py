@@ -200,8 +200,9 @@ def _hypergeom_expect(
 
 
 def _threshold(k: int, tau: float) -> int:
-    """m = max(ceil(k * tau), 1) with tau read as a short fraction (0.7 -> 7/10), so that k * tau does
-    not pick up binary rounding: in floats 10 * 0.7 = 7.000000000000001, whose ceiling is 8."""
+    """m = max(ceil(k * tau), 1) with tau read as a short fraction (0.14 -> 7/50), so that k * tau does
+    not pick up binary rounding: in floats 50 * 0.14 = 7.000000000000001 and 100 * 0.55 =
+    55.00000000000001, whose ceilings are 8 and 56."""
     frac = Fraction(tau).limit_denominator(1_000_000)
     return max(-((-k * frac.numerator) // frac.denominator), 1)
 
@@ -211,8 +212,10 @@ def g_pass_at_k(n: ArrayLike, c: ArrayLike, k: ArrayLike, tau: float) -> FloatAr
     of k samples drawn without replacement from the n generated ones are correct, i.e. ``P(X >= m)``
     with X ~ Hypergeometric(population n, successes c, draws k).
 
-    ``tau`` is read as the nearest fraction with denominator <= 10**6, so tau = 0.7 and k = 10 give
-    m = 7 (float arithmetic would give 8). Small tau (m = 1) is exactly :func:`pass_at_k`; tau = 1
+    ``tau`` is read as the nearest fraction with denominator <= 10**6, so tau = 0.14 and k = 50 give
+    m = 7 (float arithmetic would give 8; likewise tau = 0.55, k = 100 gives 55, not 56). tau = 0 and
+    small tau (m = 1) are exactly :func:`pass_at_k`, as in OpenCompass and lighteval, which list the
+    thresholds 0, 0.25, 0.5, 0.75 and 1; tau = 1
     (m = k) is exactly :func:`pass_hat_k`. Broadcasts like :func:`pass_at_k`; NaN where ``k > n``.
     Cost grows with (distinct (n, c) pairs) x (sum of distinct k): 11 powers of two over 10,000 problems
     take about 0.1 s, every k = 1..1024 a few seconds.
@@ -221,13 +224,13 @@ def g_pass_at_k(n: ArrayLike, c: ArrayLike, k: ArrayLike, tau: float) -> FloatAr
         n: Samples per problem (>= 1).
         c: Correct samples per problem (0 <= c <= n).
         k: Budget (>= 1).
-        tau: Required fraction of correct samples among the k, in (0, 1].
+        tau: Required fraction of correct samples among the k, in [0, 1].
 
     Raises:
-        ValueError: on invalid counts, k < 1 or tau outside (0, 1].
+        ValueError: on invalid counts, k < 1 or tau outside [0, 1].
     """
-    if not 0.0 < tau <= 1.0:
-        raise ValueError(f"g_pass_at_k: tau must be in (0, 1], got {tau}")
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"g_pass_at_k: tau must be in [0, 1], got {tau}")
     k_a = _as_k("g_pass_at_k", k)
     n_a, c_a = _as_counts("g_pass_at_k", n, c)
     ku = np.unique(k_a)
