@@ -192,7 +192,7 @@ def answer_span(rest: str) -> str | None:
         cut = _SPAN_END_RE.search(rest)
         if cut is not None:
             rest = rest[: cut.start()]
-    rest = rest.strip().rstrip(".,:").strip("*").strip()
+    rest = rest.strip().strip("*").rstrip(".,:").strip()
     if len(rest) >= 2 and rest[0] == "$" and rest[-1] == "$":
         rest = rest.strip("$").strip()
     return rest or None

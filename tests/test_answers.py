@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from evalkit.answers import (
@@ -124,3 +126,103 @@ def test_answer_verdict() -> None:
     assert not miss.passed and miss.status == "ok" and "no answer" in miss.detail
     empty = answer_verdict("3", "  \n")
     assert empty.status == "empty" and not empty.passed
+
+
+# -- reading rules: reasoning blocks, cut-off answers, strict mode, details ---------------------------------
+
+
+def test_reasoning_block_is_stripped_by_default_and_kept_on_request() -> None:
+    text = "<think>Maybe 8+9 gives \\boxed{17}? No, multiply: 8*9 = 72.</think>\nThe answer is 72."
+    assert answer_verdict("72", text).detail == "answer is after </think>: 72"
+    assert answer_verdict("72", text).passed and not answer_verdict("17", text).passed
+    kept = answer_verdict("17", text, think="keep")
+    assert kept.passed and kept.detail == "boxed[last]: 17"
+    assert extract_answer("Maybe \\boxed{17}.</think> So 72") == "72"  # the opening tag may be missing
+
+
+def test_an_unclosed_reasoning_block_has_no_answer() -> None:
+    verdict = answer_verdict("72", "<think>8*9 = 72 so \\boxed{72}")
+    assert not verdict.passed and verdict.detail == "no answer: the reasoning block never closed"
+    assert extract_answer("<think>8*9 = 72 so \\boxed{72}", think="keep") == "72"
+
+
+def test_a_cut_off_last_box_is_never_replaced_by_an_earlier_one() -> None:
+    text = "First guess: \\boxed{5}. Hmm, wrong rule; redoing it, the result is \\boxed{7"
+    verdict = answer_verdict("5", text)
+    assert not verdict.passed and verdict.detail == "no answer: the last \\boxed{} is cut off"
+    assert extract_answer("The answer is 3. Recomputing, the answer is") is None
+
+
+def test_strict_mode_never_guesses() -> None:
+    assert answer_verdict("12", "so we get 12").passed
+    strict = answer_verdict("12", "so we get 12", strict=True)
+    assert not strict.passed and strict.detail == "no answer: no box or answer phrase found"
+    assert answer_verdict("12", "\\boxed{12}", strict=True).passed
+    assert answer_verdict("12", "Answer: 12", strict=True).passed
+
+
+def test_the_detail_names_the_rule() -> None:
+    assert answer_verdict("72", "<think>x</think>\\boxed{72}").detail == "boxed[last] after </think>: 72"
+    assert answer_verdict("2, 3", "$x=\\boxed{2}$ and $x=\\boxed{3}$").detail == "boxed[final 2]: 2; 3"
+    assert answer_verdict("7", "we get 7").detail == "last number: 7"
+    assert answer_verdict("7", "The answer is 7, clearly.").detail == "answer is: 7"
+
+
+def test_reading_options_are_checked() -> None:
+    from evalkit.answers import check_reading
+
+    check_reading("auto", "keep", True)
+    for bad, match in [
+        (("auto", "drop", False), "think must be one of strip, keep"),
+        (("first", "strip", False), "answer_format must be one of"),
+        (("last_number", "strip", True), "strict refuses to guess"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            check_reading(*bad)
+    with pytest.raises(ValueError, match="think must be one of"):
+        extract_answer("1", think="drop")
+
+
+def test_task_configs_carry_the_reading_into_the_problems() -> None:
+    from evalkit.errors import EvalkitError
+    from evalkit.tasks import TaskSpec, get_family, make_problems
+
+    problems = make_problems(TaskSpec.parse("math@think=keep,strict=true"), 0, 2)
+    assert all(p.meta["think"] == "keep" and p.meta["strict"] is True for p in problems)
+    default = make_problems(TaskSpec.parse("math"), 0, 1)[0]
+    assert (default.meta["think"], default.meta["strict"]) == ("strip", False)
+    math = get_family("math")
+    verdict = math.verify(problems[0], f"so {problems[0].reference}")
+    assert not verdict.passed and verdict.detail == "no answer: no box or answer phrase found"
+    with pytest.raises(EvalkitError, match="think must be one of"):
+        TaskSpec.parse("math@think=maybe")
+    with pytest.raises(EvalkitError, match="strict refuses to guess"):
+        TaskSpec.parse("math@strict=true,answer_format=last_number")
+
+
+def test_user_answer_files_read_the_same_way(tmp_path: Path) -> None:
+    from evalkit.taskdir import AnswerFileTask
+
+    path = tmp_path / "quiz.jsonl"
+    path.write_text('{"problem_id": "a", "prompt": "8*9?", "answer": "72"}\n')
+    task = AnswerFileTask(path, "quiz")
+    (strip,) = task.load(task.Config())
+    (keep,) = task.load(task.Config(think="keep", strict=True))
+    text = "<think>\\boxed{17}</think> so 72"
+    assert task.verify(strip, text).passed
+    assert not task.verify(keep, text).passed  # keep reads the box; strict would not take the number anyway
+    assert task.dedup_key(strip, text) != task.dedup_key(keep, text)
+
+
+def test_reasoning_gym_answer_tags_follow_the_reasoning_rule() -> None:
+    rg = pytest.importorskip("evalkit_tasks.rg", reason="reasoning-gym is not installed")
+    assert rg.read_answer("<think><answer>17</answer>? no</think>\n<answer>72</answer>") == (
+        "72",
+        "<answer>[last] after </think>: 72",
+    )
+    assert rg.read_answer("<answer>17</answer>? no</think> <answer>72</answer>")[0] == "72"  # no opening tag
+    assert rg.read_answer("<think>maybe <answer>17</answer>") == (
+        None,
+        "no <answer> block: the reasoning block never closed",
+    )
+    assert rg.read_answer("<answer>5</answer> redo: <answer>7") == ("7", "<answer>[last]: 7")
