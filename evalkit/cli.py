@@ -7,22 +7,77 @@ inside the commands so that ``evalkit --help`` and spawned verifier workers star
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from evalkit.errors import EvalkitError
 
+# commands that a rerun resumes: an interrupt says so
+_RESUMABLE = frozenset({"sample", "import", "compare", "grpo", "demo"})
+
+
+class Interrupted(BaseException):  # a signal, like KeyboardInterrupt, not an error
+    """Ctrl-C inside a command, carried past click to :func:`main` (click would turn a KeyboardInterrupt
+    into ``Abort`` or a silent ``Exit(130)``, depending on its version).
+
+    Args:
+        command: The name of the interrupted command (``sample``, ``grpo``...).
+    """
+
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Give flags (``--chat``, ``--force/--no-force``, ``--help``) an empty metavar, so that help pages show no
+    value type for them (typer 0.29's help shows ``<bool>``; older versions show nothing either way)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(typer.core.TyperGroup):
+    """typer's group with plain flags in its help page."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Command(typer.core.TyperCommand):
+    """typer's command with plain flags in its help page and Ctrl-C raised as :class:`Interrupted`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted(self.name or "") from None
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Does RL expand what a model can solve? pass@k to k=1024, frontier classes, reports, a CI gate.",
 )
-train_app = typer.Typer(no_args_is_help=True, help="Make checkpoints: a tiny base model (sft) or an RL model (grpo).")
+train_app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    help="Make checkpoints: a tiny base model (sft) or an RL model (grpo).",
+)
 app.add_typer(train_app, name="train")
 
 _DEBUG = {"on": False}
@@ -54,7 +109,7 @@ def _specs(tasks: list[str]) -> list[Any]:
     return [TaskSpec.parse(t) for t in tasks]
 
 
-@app.command("tasks")
+@app.command("tasks", cls=_Command)
 def tasks_cmd(tasks_dir: TasksDirOpt = None) -> None:
     """List the registered tasks and their parameters."""
     import dataclasses
@@ -78,7 +133,7 @@ def tasks_cmd(tasks_dir: TasksDirOpt = None) -> None:
         typer.echo(f"{prefix + ':NAME':10s} {description}\n{'':10s} NAME: {names}")
 
 
-@app.command("problems")
+@app.command("problems", cls=_Command)
 def problems_cmd(
     task: Annotated[str, typer.Argument(help="Task spec, e.g. add or add@digits=4.")],
     limit: Annotated[int, typer.Option(help="Number of problems.")] = 10,
@@ -94,7 +149,7 @@ def problems_cmd(
         typer.echo(json.dumps(p.to_json()) if jsonl else f"{p.id}\t{p.prompt!r}\t{p.reference!r}")
 
 
-@app.command("sample")
+@app.command("sample", cls=_Command)
 def sample_cmd(
     model: Annotated[
         str, typer.Argument(help="Checkpoint directory or hub id (or a samples JSONL for --backend replay).")
@@ -139,6 +194,10 @@ def sample_cmd(
         make_backend(backend, model)  # raises with suggestions
     if chat and backend != "vllm":
         raise EvalkitError("--chat is supported by --backend vllm only; other backends send the raw prompt")
+    if backend == "hf" and device != "auto":
+        from evalkit.sampling.hf import resolve_device
+
+        resolve_device(device)  # an unusable --device fails before the run directory is created
     per_backend: dict[str, dict[str, Any]] = {
         "hf": {"batch_size": batch_size, "device": device, "dtype": dtype},
         "vllm": {"dtype": dtype, "tensor_parallel_size": tensor_parallel_size, "chat": chat}
@@ -180,7 +239,7 @@ def _engine_args(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-@app.command("import")
+@app.command("import", cls=_Command)
 def import_cmd(
     samples: Annotated[Path, typer.Argument(help='JSONL lines {"problem_id", "completion"[, "sample_idx"]}.')],
     out: Annotated[Path, typer.Option(help="Run directory to create.")],
@@ -198,7 +257,7 @@ def import_cmd(
     _print_summary(store.root)
 
 
-@app.command("score")
+@app.command("score", cls=_Command)
 def score_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     workers: int | None = None,
@@ -226,7 +285,7 @@ def _print_summary(run: Path) -> None:
         typer.echo(f"note: {summary['unverified']} completions have no verdict yet; run `evalkit score`", err=True)
 
 
-@app.command("summary")
+@app.command("summary", cls=_Command)
 def summary_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -240,7 +299,7 @@ def summary_cmd(
         _print_summary(run)
 
 
-@app.command("compare")
+@app.command("compare", cls=_Command)
 def compare_cmd(
     base: Annotated[Path, typer.Argument(help="Base run directory, or base checkpoint (with --task).")],
     rl: Annotated[Path, typer.Argument(help="RL run directory, or RL checkpoint (with --task).")],
@@ -297,7 +356,7 @@ def _compare_with_trajectory(runs: list[Any], title: str | None = None) -> dict[
     return compare_with_trajectory(runs, title)
 
 
-@app.command("report")
+@app.command("report", cls=_Command)
 def report_cmd(
     runs: Annotated[
         list[Path],
@@ -338,7 +397,7 @@ def _print_compare(summary: dict[str, Any]) -> None:
         )
 
 
-@app.command("gate")
+@app.command("gate", cls=_Command)
 def gate_cmd(
     baseline: Annotated[Path, typer.Argument(help="Baseline run directory.")],
     candidate: Annotated[Path, typer.Argument(help="Candidate run directory.")],
@@ -386,7 +445,7 @@ def gate_cmd(
     raise typer.Exit(0 if result.passed else 1)
 
 
-@train_app.command("sft")
+@train_app.command("sft", cls=_Command)
 def train_sft_cmd(
     out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
     task: TaskOpt = [],  # noqa: B006
@@ -412,7 +471,7 @@ def train_sft_cmd(
     typer.echo(str(path))
 
 
-@train_app.command("grpo")
+@train_app.command("grpo", cls=_Command)
 def train_grpo_cmd(
     model: Annotated[str, typer.Option(help="Starting checkpoint.")],
     out: Annotated[Path, typer.Option(help="Output folder (final checkpoint, logs, state); rerun to resume.")],
@@ -460,7 +519,7 @@ def train_grpo_cmd(
     typer.echo(str(path))
 
 
-@app.command("demo")
+@app.command("demo", cls=_Command)
 def demo_cmd(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("reports/demo"),
     quick: Annotated[bool, typer.Option("--quick", help="A ~1 minute version (smaller model budget, n=64).")] = False,
@@ -472,31 +531,92 @@ def demo_cmd(
     run_demo(out, quick=quick, fresh=fresh)
 
 
-def main() -> int:
-    """Console entry point: run the app, turning EvalkitError into a one-line message and exit code 2."""
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """Exception class ``name`` (ClickException, Abort, Exit) of every click that may parse the command line:
+    the copy that typer bundles (``typer._click``, recent typer) and the click package (older typer), plus
+    typer's own ``Exit`` and ``Abort``."""
+    found: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions", "typer.exceptions"):
+        with contextlib.suppress(ImportError):
+            cls = getattr(importlib.import_module(module), name, None)
+            if isinstance(cls, type) and issubclass(cls, BaseException):
+                found.append(cls)
+    return tuple(found)
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """A click usage error of any click flavour (also one bundled under another module name)."""
+    if isinstance(exc, _click_classes("ClickException")):
+        return True
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__) and callable(getattr(exc, "show", None))
+
+
+def _give_usage_context(exc: BaseException, args: list[str]) -> None:
+    """Give a usage error raised without a click context (click's parser raises "Option '--out' requires an
+    argument" so) the context of the command that ``args`` names, so that it shows that command's usage line."""
+    if not hasattr(exc, "ctx") or exc.ctx is not None:
+        return
+    try:
+        import typer.main
+
+        command: Any = typer.main.get_command(app)
+        ctx = command.context_class(command, info_name="evalkit")
+        for word in args:
+            sub = command.get_command(ctx, word) if hasattr(command, "get_command") else None
+            if sub is None:
+                if word.startswith("-"):  # an option of the group (--debug)
+                    continue
+                break
+            command, ctx = sub, sub.context_class(sub, info_name=word, parent=ctx)
+        exc.ctx = ctx
+    except Exception:  # the message alone is still shown
+        return
+
+
+def _say_interrupted(command: str | None) -> int:
+    hint = "; rerun the same command to resume" if command in _RESUMABLE else ""
+    typer.echo(f"interrupted{hint}", err=True)
+    return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: run the app and return its exit code.
+
+    Exit codes: 0 success, 1 a regression found by ``evalkit gate``, 2 a usage error (click's usage line and
+    message, whichever click typer uses) or an :class:`~evalkit.errors.EvalkitError` (one line; ``--debug``
+    shows the traceback), 130 Ctrl-C (with how to resume).
+
+    Args:
+        argv: The arguments after ``evalkit`` (default: ``sys.argv[1:]``).
+    """
+    _DEBUG["on"] = False
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
         # without standalone mode click returns the code of a typer.Exit instead of raising it
-        code = app(standalone_mode=False)
+        code = app(args=args, prog_name="evalkit", standalone_mode=False)
     except EvalkitError as exc:
         if _DEBUG["on"]:
             raise
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 130
+    except Interrupted as exc:
+        return _say_interrupted(exc.command)
     except KeyboardInterrupt:
-        typer.echo("interrupted; rerun the same command to resume", err=True)
-        return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return int(exc.exit_code)
+        return _say_interrupted(None)
+    except Exception as exc:
+        if isinstance(exc, _click_classes("Exit")):
+            return int(getattr(exc, "exit_code", 0))
+        if isinstance(exc, _click_classes("Abort")):  # older click turns Ctrl-C while parsing into Abort
+            return _say_interrupted(None)
+        if _is_click_error(exc):
+            _give_usage_context(exc, args)
+            usage_error: Any = exc  # a ClickException of some click: it has show() and exit_code
+            usage_error.show()
+            # exit 1 means "regression" for the gate: a usage error is never 1
+            return max(2, int(getattr(exc, "exit_code", 2)))
         raise
+    if code == 130:  # recent typer turns Ctrl-C outside a command into a silent Exit(130)
+        return _say_interrupted(None)
     return code if isinstance(code, int) else 0
 
 

@@ -39,11 +39,45 @@ def checkpoint_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def resolve_device(device: str) -> str:
+    """The torch device to use for ``device``: "auto" is cuda when this torch can use it, else cpu; any other
+    name is returned as given once a tensor could be placed on it.
+
+    Raises:
+        EvalkitError: one line, when the name is not a torch device or this torch cannot use it (``cuda``
+            on a CPU-only build or without a GPU, ``cuda:3`` on a machine with two GPUs).
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise EvalkitError(f"--device {device!r}: not a torch device; use auto, cpu, cuda or cuda:N") from None
+    if parsed.type == "cpu":
+        return device
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else "no GPU visible"
+        raise EvalkitError(
+            f"--device {device}: CUDA is not available (torch {torch.__version__}, {build}); use --device cpu (or auto)"
+        )
+    try:
+        torch.empty(1, device=parsed)
+    except Exception as exc:  # torch raises RuntimeError, AssertionError... depending on the device type
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise EvalkitError(
+            f"--device {device}: this torch cannot use it ({reason}); use --device cpu (or auto)"
+        ) from None
+    return device
+
+
 def load_model_and_tokenizer(model: str, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any, str]:
     """Load a causal LM and its tokenizer from a directory or a hub id; returns (model, tokenizer, device).
 
     Raises:
-        EvalkitError: when the path does not exist and the hub cannot provide the id.
+        EvalkitError: when the path does not exist and the hub cannot provide the id, or when ``device``
+            cannot be used (see :func:`resolve_device`).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -51,8 +85,7 @@ def load_model_and_tokenizer(model: str, device: str = "auto", dtype: str = "aut
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     if dtype == "auto":
         torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     else:
