@@ -245,11 +245,19 @@ def import_cmd(
     out: Annotated[Path, typer.Option(help="Run directory to create.")],
     task: TaskOpt = [],  # noqa: B006
     problem_seed: Annotated[int, typer.Option("--problem-seed")] = 0,
-    limit: int = 100,
-    force: bool = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Match the file against each task's first LIMIT problems (default: a data set's all, a "
+            "generated task's up to the largest index in the file)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
     tasks_dir: TasksDirOpt = None,
 ) -> None:
-    """Import completions made elsewhere as a run, and verify them."""
+    """Import completions made elsewhere as a run, and verify them.
+
+    The run holds the problems the file has samples for; evalkit says how many of each task's it lacks."""
     from evalkit.runner import import_samples
 
     _use_tasks_dir(tasks_dir)

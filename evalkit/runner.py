@@ -12,7 +12,7 @@ import datetime as _dt
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -23,7 +23,7 @@ from evalkit.errors import EvalkitError
 from evalkit.progress import progress_bar
 from evalkit.sampling.base import SEED_BLOCK_BITS, SamplingConfig, make_backend
 from evalkit.store import RunStore
-from evalkit.tasks import TaskSpec, problems_for
+from evalkit.tasks import TaskSpec, get_family, make_problems, problems_for
 from evalkit.types import Problem
 from evalkit.verify import verify_run
 
@@ -42,12 +42,14 @@ class SampleRequest:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     seed: int = 0
     problem_seed: int = 0
-    limit: int = 100
+    limit: int | None = 100  # None only with ``problems`` (an import without --limit)
     force: bool = False
     backend_options: dict[str, Any] = field(default_factory=dict)
     workers: int | None = None
     verify_timeout_s: float = 10.0
     quiet: bool = False
+    problems: Sequence[Problem] | None = None  # the run's problems (an import's); None: ``limit`` per task
+    expected: Mapping[str, int] | None = None  # samples per problem when fewer than n arrive (an import's)
 
 
 def model_identity(backend: str, model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -131,7 +133,12 @@ def sample(req: SampleRequest) -> RunStore:
         raise EvalkitError(f"--n must be between 1 and {MAX_N} (got {req.n})")
     if not req.specs:
         raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
-    problems = problems_for(req.specs, req.problem_seed, req.limit)
+    if req.problems is not None:
+        problems = list(req.problems)
+    elif req.limit is not None:
+        problems = problems_for(req.specs, req.problem_seed, req.limit)
+    else:
+        raise EvalkitError("--limit is needed to choose the problems of the run")
     identity = {
         **model_identity(req.backend, req.model, req.backend_options),
         "backend": req.backend,
@@ -149,13 +156,21 @@ def sample(req: SampleRequest) -> RunStore:
     jobs: list[tuple[Problem, Sequence[int]]] = [
         (p, [i for i in range(req.n) if (p.id, i) not in have] if have.count(p.id) else range(req.n)) for p in problems
     ]
-    total = sum(len(m) for _, m in jobs)
+    if req.expected is None:
+        total = sum(len(m) for _, m in jobs)
+    else:  # an import: only the samples its file holds arrive
+        total = sum(max(0, req.expected.get(p.id, 0) - have.count(p.id)) for p in problems)
     say = (lambda msg: None) if req.quiet else (lambda msg: print(msg, file=sys.stderr))
     if resumed:
         say(f"resuming {req.out}: {len(have)} samples stored, {total} to go")
     if total:
         backend = make_backend(req.backend, req.model, **req.backend_options)
-        with progress_bar(f"sampling {len(problems)} problems x {req.n}", total, disable=req.quiet) as advance:
+        label = (
+            f"importing {len(problems)} problems"
+            if req.backend == "replay"
+            else f"sampling {len(problems)} problems x {req.n}"
+        )
+        with progress_bar(label, total, disable=req.quiet) as advance:
             for chunk in backend.generate(jobs, req.sampling, req.seed):
                 advance(store.append_completions(chunk))
     with progress_bar("verifying", None, disable=req.quiet) as advance:
@@ -168,25 +183,67 @@ def sample(req: SampleRequest) -> RunStore:
     return store
 
 
+MAX_IMPORT_INDEX = 1_000_000  # a generated task's problem index beyond this needs an explicit --limit
+
+
 def import_samples(
     samples: Path,
     specs: Sequence[TaskSpec],
     out: Path,
     problem_seed: int = 0,
-    limit: int = 100,
+    limit: int | None = None,
     force: bool = False,
     quiet: bool = False,
 ) -> RunStore:
-    """Import completions made elsewhere as a run (the replay backend with n = largest index + 1)."""
+    """Import completions made elsewhere as a run (the replay backend with n = largest index + 1).
+
+    The run holds the problems of ``specs`` that the file has samples for, and says on stderr how many of
+    each task's problems the file lacks: with ``limit``, of the task's first ``limit`` problems (a seeded
+    subset for loaded data sets); without, of a loaded data set's problems, or of a generated task's
+    problems 0 .. the largest index in the file.
+
+    Raises:
+        EvalkitError: on a bad line or a problem id that is none of the tasks' (naming ``file:line``), or
+            when a task has no sample in the file.
+    """
     from evalkit.sampling.replay import scan_samples
 
-    problems = problems_for(specs, problem_seed, limit)
-    n = scan_samples(samples, {p.id for p in problems}).largest + 1  # checks every line, in constant memory
+    if not specs:
+        raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
+    if limit is not None and limit < 1:
+        raise EvalkitError(f"--limit must be >= 1 (got {limit})")
+    scan = scan_samples(samples, None)  # every line checked, in constant memory (plus a count per problem)
+    in_file = set(scan.counts)
+    problems: list[Problem] = []
+    notes: list[str] = []
+    for spec in specs:
+        pool = _import_pool(spec, problem_seed, limit, in_file)
+        held = [p for p in pool if p.id in in_file]
+        if not held:
+            raise EvalkitError(
+                f"{samples}: no sample of task {spec.label()} (its problem ids look like {pool[0].id}); "
+                "check --task, --problem-seed and --limit"
+            )
+        problems.extend(held)
+        notes.append(_coverage_note(spec, len(held), len(pool), limit))
+    known = {p.id for p in problems}
+    if in_file - known:
+        try:
+            scan_samples(samples, known)  # raises naming the first line whose id is none of the tasks'
+        except EvalkitError as exc:
+            if limit is None:
+                raise
+            raise EvalkitError(f"{exc}; --limit {limit} selects each task's first {limit} problems") from None
+    if len(known) < len(problems):
+        raise EvalkitError(f"{samples}: tasks {', '.join(s.label() for s in specs)} share problem ids")
+    if not quiet:
+        for note in notes:
+            print(note, file=sys.stderr)
     return sample(
         SampleRequest(
             model=str(samples),
             specs=specs,
-            n=n,
+            n=scan.largest + 1,
             out=out,
             backend="replay",
             problem_seed=problem_seed,
@@ -194,5 +251,43 @@ def import_samples(
             force=force,
             quiet=quiet,
             sampling=SamplingConfig(),
+            problems=problems,
+            expected=scan.counts,
         )
+    )
+
+
+def _import_pool(spec: TaskSpec, seed: int, limit: int | None, in_file: set[str]) -> list[Problem]:
+    """The task problems an import may hold: the first ``limit``; without a limit, all of a loaded data
+    set, or a generated task's problems 0 .. the largest index among the file's ids of this task."""
+    if limit is not None:
+        return make_problems(spec, seed, limit)
+    if get_family(spec.name).is_loader():
+        return make_problems(spec, seed, sys.maxsize)  # a count past the data set takes all of it
+    first = make_problems(spec, seed, 1)[0].id  # generated ids end in "-{index:05d}"
+    prefix = first[: first.rfind("-") + 1]
+    indices = [int(pid[len(prefix) :]) for pid in in_file if pid.startswith(prefix) and pid[len(prefix) :].isdigit()]
+    count = max(indices, default=0) + 1
+    if count > MAX_IMPORT_INDEX:
+        raise EvalkitError(
+            f"task {spec.label()}: the samples file names problem index {count - 1}; "
+            "pass --limit N to import against the task's first N problems"
+        )
+    return make_problems(spec, seed, count)
+
+
+def _coverage_note(spec: TaskSpec, held: int, pool: int, limit: int | None) -> str:
+    """One line: how many of the task's problems the import holds and how many it lacks."""
+    if limit is not None:
+        scope = f"the first {pool}, --limit {limit}"
+    elif get_family(spec.name).is_loader():
+        scope = "the whole data set"
+    else:
+        scope = f"indices 0..{pool - 1}"
+    line = f"task {spec.label()}: the file has samples for {held} of {pool} problems ({scope})"
+    if held == pool:
+        return line
+    return (
+        f"{line}; the run lacks the other {pool - held} (to evaluate them too, add their samples to the file "
+        "and import it again with --force)"
     )
