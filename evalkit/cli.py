@@ -180,6 +180,9 @@ def sample_cmd(
     base_url: Annotated[str | None, typer.Option("--base-url", help="Server http://HOST:PORT/v1 (openai).")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="OPENAI_API_KEY", help="(openai)")] = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight (openai).")] = 8,
+    max_retries: Annotated[
+        int, typer.Option("--max-retries", help="Retries of a failed request, each shown (openai).")
+    ] = 8,
     workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
     verify_timeout: Annotated[float, typer.Option("--verify-timeout", help="Seconds per verification.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
@@ -203,7 +206,8 @@ def sample_cmd(
         "vllm": {"dtype": dtype, "tensor_parallel_size": tensor_parallel_size, "chat": chat}
         | ({"gpu_memory_utilization": gpu_memory_utilization} if gpu_memory_utilization is not None else {})
         | ({"engine_options": _engine_args(engine_arg)} if engine_arg else {}),
-        "openai": {"base_url": base_url or "", "api_key": api_key, "concurrency": concurrency},
+        "openai": {"base_url": base_url or "", "api_key": api_key, "concurrency": concurrency}
+        | {"max_retries": max_retries},
     }
     options = per_backend.get(backend, {})
     req = SampleRequest(

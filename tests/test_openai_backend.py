@@ -23,7 +23,7 @@ import pytest
 
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig, make_backend, sample_seed
-from evalkit.sampling.openai_backend import OpenAIBackend, contiguous_runs, normalise_base_url
+from evalkit.sampling.openai_backend import HTTPClient, OpenAIBackend, contiguous_runs, normalise_base_url
 from evalkit.store import RunStore
 from evalkit.types import Problem
 
@@ -193,6 +193,29 @@ def test_unreachable_server_gives_up_with_a_resume_hint() -> None:
     backend.client.backoff_s = 0.001
     with pytest.raises(EvalkitError, match=r"still failing after 2 retries .*rerun the same command to resume"):
         list(backend.generate([(problems(1)[0], range(2))], SamplingConfig(), 0))
+
+
+def test_each_retry_is_reported() -> None:
+    # a closed localhost port: connection refused at once, so the retries show without waiting
+    lines: list[str] = []
+    waits: list[float] = []
+    client = HTTPClient(f"http://127.0.0.1:{free_port()}", max_retries=3, sleep=waits.append, log=lines.append)
+    with pytest.raises(EvalkitError, match=r"still failing after 3 retries"):
+        client.request("POST", "/completions", {"n": 1}, " (problem p1, samples 0..0)")
+    assert len(lines) == len(waits) == 3
+    for i, (line, wait) in enumerate(zip(lines, waits, strict=True), 1):
+        assert "/v1/completions (problem p1, samples 0..0): " in line and "Connection refused" in line
+        assert f"(attempt {i} of 4); retrying in {wait:.1f}s" in line
+
+
+def test_cli_shows_retries_of_a_dead_server(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    args = ["sample", "fake", "--backend", "openai", "--base-url", url, "--task", "add", "--limit", "1"]
+    result = cli(*args, "--n", "2", "--max-retries", "2", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Connection refused (attempt 1 of 3); retrying in" in result.stderr
+    assert "Connection refused (attempt 2 of 3); retrying in" in result.stderr
+    assert "still failing after 2 retries" in result.stderr and "rerun the same command to resume" in result.stderr
 
 
 def test_model_not_served_is_refused(server: FakeServer) -> None:

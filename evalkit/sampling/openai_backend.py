@@ -8,7 +8,8 @@ request with ``seed + i``, which is exactly :func:`~evalkit.sampling.base.sample
 
 Requests run on a bounded thread pool (``concurrency``); at most ``2 * concurrency`` are in flight or
 finished-but-unsaved, so memory stays bounded at any k. Connection errors, timeouts, 429 and 5xx are
-retried with exponential backoff (``Retry-After`` honoured); any other 4xx is an
+retried with exponential backoff (``Retry-After`` honoured), each retry reported on stderr (what failed,
+attempt i of N, the wait); any other 4xx is an
 :class:`~evalkit.errors.EvalkitError` naming the problem and quoting the server. Only the standard
 library is used (``urllib``).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import random
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -58,8 +60,22 @@ def normalise_base_url(url: str) -> str:
     return url if url.endswith("/v1") else url + "/v1"
 
 
+def _stderr_line(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class HTTPClient:
-    """JSON over HTTP with retries; one instance is shared by the worker threads (it holds no connection)."""
+    """JSON over HTTP with retries; one instance is shared by the worker threads (it holds no connection).
+
+    Args:
+        base_url: ``http://HOST:PORT`` or ``http://HOST:PORT/v1``.
+        api_key: Sent as a bearer token when given.
+        timeout_s: Per-request timeout in seconds.
+        max_retries: Retries of a transient failure before giving up.
+        backoff_s: First retry's mean wait in seconds; doubles with each retry (jittered, at most 60 s).
+        sleep: Waits between attempts (tests pass a fake).
+        log: Receives one line per retry (default: stderr).
+    """
 
     def __init__(
         self,
@@ -69,13 +85,17 @@ class HTTPClient:
         max_retries: int = 8,
         backoff_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        log: Callable[[str], None] = _stderr_line,
     ) -> None:
+        if max_retries < 0:
+            raise EvalkitError(f"--max-retries must be >= 0 (got {max_retries})")
         self.base_url = normalise_base_url(base_url)
         self.api_key = api_key
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.sleep = sleep
+        self.log = log
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None, timeout_s: float) -> Any:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -112,7 +132,12 @@ class HTTPClient:
                     ) from None
                 hint = getattr(exc, "retry_after", None)
                 delay = hint if hint is not None else self.backoff_s * 2**attempt * (0.5 + random.random())
-                self.sleep(min(delay, 60.0))
+                delay = min(delay, 60.0)
+                self.log(
+                    f"{self.base_url}{path}{what}: {exc} (attempt {attempt + 1} of {self.max_retries + 1}); "
+                    f"retrying in {delay:.1f}s"
+                )
+                self.sleep(delay)
         raise AssertionError("unreachable")
 
     def probe_models(self, timeout_s: float = 5.0) -> list[dict[str, Any]] | None:
@@ -171,7 +196,9 @@ class OpenAIBackend:
         concurrency: Requests in flight at once.
         max_n_per_request: Longer runs of missing indices are split (each part keeps its exact seeds).
         timeout_s: Per-request timeout (a request samples up to ``max_n_per_request`` completions).
-        max_retries: Retries of a transient failure before giving up (the run stays resumable).
+        max_retries: Retries of a transient failure before giving up (the run stays resumable); each is
+            reported on stderr.
+        backoff_s: First retry's mean wait in seconds, doubling with each retry.
     """
 
     name = "openai"
@@ -185,13 +212,14 @@ class OpenAIBackend:
         max_n_per_request: int = MAX_N_PER_REQUEST,
         timeout_s: float = 600.0,
         max_retries: int = 8,
+        backoff_s: float = 0.5,
     ) -> None:
         if not base_url:
             raise EvalkitError("--backend openai needs --base-url http://HOST:PORT/v1 (and MODEL = the served name)")
         if concurrency < 1:
             raise EvalkitError(f"--concurrency must be >= 1 (got {concurrency})")
         self.model = model
-        self.client = HTTPClient(base_url, api_key, timeout_s=timeout_s, max_retries=max_retries)
+        self.client = HTTPClient(base_url, api_key, timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s)
         self.concurrency = concurrency
         self.max_n_per_request = max(1, max_n_per_request)
         served = check_served_model(self.client, model)
@@ -226,8 +254,9 @@ class OpenAIBackend:
         what = f" (problem {problem.id}, samples {first}..{first + n - 1})"
         try:
             data = self.client.request("POST", "/completions", self._body(problem, n, seed, sampling), what)
-        except EvalkitError as exc:
-            raise EvalkitError(f"problem {problem.id}: {exc}") from None
+        except EvalkitError as exc:  # name the problem once (retry failures already do)
+            message = str(exc)
+            raise EvalkitError(message if problem.id in message else f"problem {problem.id}: {message}") from None
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or len(choices) != n:
             got = len(choices) if isinstance(choices, list) else "no"
