@@ -24,11 +24,17 @@ Implemented:
 - A worker that cannot start (for example ``fn``'s module is not importable in a fresh interpreter) is
   retried a few times, then ``EvalkitError`` is raised instead of looping forever.
 
-Not implemented here (the code sandbox does it for model-written programs):
+- ``confine=True`` (what evalkit's verification uses): each worker, once it has imported ``fn``, confines
+  itself for good (:mod:`evalkit.confine`: namespaces, a minimal read-only root, a throw-away uid,
+  rlimits, a scrubbed environment, no network, an audit hook for answers that are code) and reports the
+  active layers (``WorkerPool.isolation``). A refused item is recorded with ``on_crash(item, "refused:
+  ...")`` and its worker is replaced. :class:`WorkerPool` keeps workers across ``map`` calls.
 
-- No rlimits (CPU, memory, files), no scrubbed environment, no temp working directory, no network
-  isolation: a worker is an ordinary child process of the parent user.
-- No memory cap: a verifier that allocates without bound is stopped only by its timeout or the OOM killer.
+Not implemented here:
+
+- Without ``confine``, no rlimits, no scrubbed environment, no network isolation: a worker is then an
+  ordinary child process of the parent user, and a verifier that allocates without bound is stopped only
+  by its timeout or the OOM killer.
 - No deduplication or caching of items; the caller does that.
 
 Notes for callers:
@@ -75,10 +81,12 @@ _PARENT_POLL_S = 0.5
 # On normal return, how long idle workers get to exit by themselves before they are killed.
 _GRACEFUL_EXIT_S = 1.0
 
-# Messages from worker to parent: (_READY,) once, then (_RESULT, idx, value) or (_RAISED, idx, message).
+# Messages from worker to parent: (_READY, isolation layers) once, then (_RESULT, idx, value) or (_RAISED, idx,
+# message) per item; (_RETIRE,) after an item whose verification was refused by the confinement's audit hook.
 _READY = 0
 _RESULT = 1
 _RAISED = 2
+_RETIRE = 3
 
 
 def run_pool(
@@ -91,6 +99,7 @@ def run_pool(
     on_crash: Callable[[T, str], R],
     chunk_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    confine: bool = False,
 ) -> list[R]:
     """Apply ``fn`` to every item in worker processes, with a hard wall-clock timeout per item.
 
@@ -109,6 +118,9 @@ def run_pool(
         chunk_size: Largest number of items sent to a worker at once. Chunks shrink towards the end of the
             run so that workers finish together.
         progress: Called in the parent with the number of items newly finished (a positive int).
+        confine: Confine each worker once it has imported ``fn`` (:func:`evalkit.confine.enter`): for
+            functions that read untrusted text. An item that the confinement refuses gets
+            ``on_crash(item, "refused: ...")`` and its worker is replaced.
 
     Returns:
         One result per item, in the order of ``items``.
@@ -128,8 +140,11 @@ def run_pool(
     if n == 0:
         return []
     max_workers = min(workers or usable_cores(), math.ceil(n / chunk_size))
-    pool = _Pool(fn, items, max_workers, timeout_s, on_timeout, on_crash, chunk_size, progress)
-    return pool.run()
+    pool = WorkerPool(fn, max_workers, timeout_s, on_timeout, on_crash, chunk_size, confine)
+    try:
+        return pool.map(items, progress)
+    finally:
+        pool.close()
 
 
 def usable_cores() -> int:
@@ -156,54 +171,84 @@ class _Worker:
         self.since = time.monotonic()
 
 
-class _Pool:
-    """State of one run_pool call. Not reusable."""
+class WorkerPool:
+    """Workers that live across :meth:`map` calls (what :func:`run_pool` does in one call), for callers
+    that verify a few items at a time, such as GRPO's reward. Use from one thread; :meth:`close` (or the
+    ``with`` block) kills the workers. Arguments as for :func:`run_pool`; ``workers`` is the maximum."""
 
     def __init__(
         self,
         fn: Callable[[Any], Any],
-        items: Sequence[Any],
-        max_workers: int,
+        workers: int,
         timeout_s: float,
         on_timeout: Callable[[Any], Any],
         on_crash: Callable[[Any, str], Any],
-        chunk_size: int,
-        progress: Callable[[int], None] | None,
+        chunk_size: int = 64,
+        confine: bool = False,
     ) -> None:
+        if workers < 1 or not timeout_s > 0 or chunk_size < 1:
+            raise ValueError("need workers >= 1, timeout_s > 0 and chunk_size >= 1")
         self.fn = fn
-        self.items = items
-        self.max_workers = max_workers
+        self.items: Sequence[Any] = ()
+        self.max_workers = workers
         self.timeout_s = timeout_s
         self.on_timeout = on_timeout
         self.on_crash = on_crash
         self.chunk_size = chunk_size
-        self.progress = progress
+        self.confine = confine
+        self.progress: Callable[[int], None] | None = None
         self.ctx = multiprocessing.get_context("spawn")
-        self.results: list[Any] = [None] * len(items)
-        self.pending: deque[int] = deque(range(len(items)))
+        self.results: list[Any] = []
+        self.pending: deque[int] = deque()
         self.workers: list[_Worker] = []
         self.done = 0
         self.newly_done = 0
         self.startup_failures = 0
+        # The isolation layers the last confined worker reported (empty without ``confine``).
+        self.isolation: tuple[str, ...] = ()
 
-    def run(self) -> list[Any]:
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def map(self, items: Sequence[Any], progress: Callable[[int], None] | None = None) -> list[Any]:
+        """One result per item, in order (see :func:`run_pool`). Any exception kills every worker."""
+        self.items, self.progress = items, progress
+        self.results = [None] * len(items)
+        self.pending = deque(range(len(items)))
+        self.done = self.newly_done = 0
         try:
-            while self.done < len(self.items):
-                self._top_up_workers()
-                self._dispatch()
-                self._wait_and_handle()
-                self._enforce_deadlines()
-                self.workers = [w for w in self.workers if not w.dead]
-                if self.newly_done and self.progress is not None:
-                    newly, self.newly_done = self.newly_done, 0
-                    self.progress(newly)
+            self._run()
+        except BaseException:
+            self._kill_all()
+            raise
+        results, self.results, self.items = self.results, [], ()
+        return results
+
+    def close(self) -> None:
+        """Let idle workers exit, then kill whatever is left, grandchildren in their groups included."""
+        try:
             self._shutdown_gracefully()
         finally:
-            # Reached on normal return too: kills whatever is left, including grandchildren in the groups.
-            for w in self.workers:
-                self._kill(w)
-            self.workers = []
-        return self.results
+            self._kill_all()
+
+    def _kill_all(self) -> None:
+        for w in self.workers:
+            self._kill(w)
+        self.workers = []
+
+    def _run(self) -> None:
+        while self.done < len(self.items):
+            self._top_up_workers()
+            self._dispatch()
+            self._wait_and_handle()
+            self._enforce_deadlines()
+            self.workers = [w for w in self.workers if not w.dead]
+            if self.newly_done and self.progress is not None:
+                newly, self.newly_done = self.newly_done, 0
+                self.progress(newly)
 
     # -- worker lifecycle -------------------------------------------------------------------------------
 
@@ -218,7 +263,10 @@ class _Pool:
     def _start_worker(self) -> None:
         parent_conn, child_conn = self.ctx.Pipe(duplex=True)
         process = self.ctx.Process(
-            target=_worker_main, args=(child_conn, self.fn, os.getpid()), name="evalkit-pool", daemon=True
+            target=_worker_main,
+            args=(child_conn, self.fn, os.getpid(), self.confine),
+            name="evalkit-pool",
+            daemon=True,
         )
         # Registered before start() so that an interrupt during start() still leaves it to the cleanup.
         self.workers.append(_Worker(process, parent_conn))
@@ -350,6 +398,13 @@ class _Pool:
         if kind == _READY:
             w.ready = True
             self.startup_failures = 0
+            self.isolation = tuple(msg[1])
+            return
+        if kind == _RETIRE:
+            # The worker refused an item and exits: what it has not started goes to another worker.
+            self.pending.extendleft(reversed(w.chunk))
+            w.chunk.clear()
+            self._kill(w)
             return
         idx = msg[1]
         if not w.chunk or w.chunk[0] != idx:
@@ -436,6 +491,10 @@ def _die_with_parent(parent_pid: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
         except Exception:
             pass  # The watchdog thread below still covers the common cases.
+        else:
+            if os.getppid() != parent_pid:  # The parent died before the death signal was armed.
+                os._exit(1)
+            return  # armed: no watchdog thread (a confined worker must stay single-threaded to unshare)
     if os.getppid() != parent_pid:  # The parent died before the death signal was armed.
         os._exit(1)
 
@@ -448,7 +507,7 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="evalkit-pool-watchdog", daemon=True).start()
 
 
-def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int) -> None:
+def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int, confine: bool = False) -> None:
     """Worker loop: receive chunks of pickled items, send one message per item, exit on None or EOF."""
     # Lead a new process group: the parent's killpg then also reaches subprocesses fn starts, and a
     # terminal Ctrl-C (sent to the foreground group) reaches only the parent, which cleans up.
@@ -456,7 +515,14 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int) ->
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
     _die_with_parent(parent_pid)
-    conn.send((_READY,))
+    layers: tuple[str, ...] = ()
+    watch: Callable[[], Any] = contextlib.nullcontext
+    if confine:
+        from evalkit import confine as confinement
+
+        layers = confinement.enter()
+        watch = confinement.watch
+    conn.send((_READY, layers))
     while True:
         try:
             msg = conn.recv()
@@ -466,10 +532,19 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int) ->
             return
         indices, payload = msg
         for idx, blob in zip(indices, payload, strict=True):
+            refused: list[str] = []
             try:
-                out: tuple[Any, ...] = (_RESULT, idx, fn(pickle.loads(blob)))
+                item = pickle.loads(blob)
+                with watch() as outcome:
+                    refused = outcome
+                    out: tuple[Any, ...] = (_RESULT, idx, fn(item))
             except BaseException as e:
                 out = (_RAISED, idx, _describe(e))
+            if refused:
+                with contextlib.suppress(OSError):
+                    conn.send((_RAISED, idx, f"refused: {refused[0]}"))
+                    conn.send((_RETIRE,))
+                return
             try:
                 conn.send(out)
             except OSError:  # The parent is gone.

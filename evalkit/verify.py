@@ -2,7 +2,10 @@
 
 The verifier of a completion is its task family's ``verify(problem, text)``. It runs in worker
 processes (:mod:`evalkit.pool`, one per usable core by default) so that a hang is killed from outside
-(verdict ``timeout``) and a crash becomes verdict ``error``; neither ever counts as passed.
+(verdict ``timeout``) and a crash becomes verdict ``error``; neither ever counts as passed. The workers are
+confined (:mod:`evalkit.confine`: namespaces, a minimal read-only root, a throw-away uid, rlimits, no
+network, an audit hook that refuses answers that are code), because verifiers read model text and some
+evaluate it; :class:`Verifier` keeps such workers across calls, for GRPO's reward.
 
 Dedup: completions of one problem whose ``dedup_key(problem, text)`` are equal (the same extracted answer,
 the same program; see :meth:`evalkit.tasks.TaskFamily.dedup_key`) are verified once and share the verdict.
@@ -22,10 +25,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from evalkit.errors import EvalkitError
-from evalkit.pool import run_pool
+from evalkit.pool import WorkerPool, run_pool
 from evalkit.store import KeySet, RunStore
 from evalkit.tasks import TaskFamily, family_class_for
 from evalkit.types import STATUSES, Completion, Problem, Verdict
@@ -152,8 +155,40 @@ def verify_items(
         on_timeout=_timeout_verdict,
         on_crash=_error_verdict,
         progress=progress,
+        confine=True,
     )
     return [with_finish_reason(verdicts[i], finish) for i, (_, _, finish) in zip(order, items, strict=True)]
+
+
+class Verifier:
+    """Confined verifier workers that stay alive across calls (GRPO's reward verifies a few texts at a time).
+
+    Args:
+        families: The task family classes whose verifiers will run; their modules are imported in the
+            workers before they confine themselves.
+        workers: Worker processes.
+        timeout_s: Hard wall-clock limit per verification; past it the verdict is ``timeout``.
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, families: Iterable[type[TaskFamily]], workers: int = 1, timeout_s: float = 10.0) -> None:
+        preloaded = functools.partial(_judge_preloaded, tuple(sorted(set(families), key=repr)))
+        self.pool = WorkerPool(preloaded, workers, timeout_s, _timeout_verdict, _error_verdict, confine=True)
+
+    def verify(self, problem: Problem, text: str, finish_reason: str = "stop") -> Verdict:
+        """The verdict of one completion (as :func:`verify_items` gives it, without dedup)."""
+        job = (family_class_for(problem), problem, text[:VERIFY_CHARS])
+        return with_finish_reason(self.pool.map([job])[0], finish_reason)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def verify_run(

@@ -20,7 +20,8 @@ Implemented:
   autocast on CUDA.
 
 Rewards come from the task's verifier, the same function evaluation uses (``passed`` as 0/1, or the
-continuous ``score``). Rollouts use evalkit's own decoder (:mod:`evalkit.sampling.decode`).
+continuous ``score``), run in the same confined verifier workers (:class:`evalkit.verify.Verifier`).
+Rollouts use evalkit's own decoder (:mod:`evalkit.sampling.decode`).
 
 * resets also triggered when held-out pass@1 has not improved for ``reset_patience`` evaluations;
 * held-out evaluation every ``eval_every`` steps (pass@1 and pass@n over ``eval_n`` samples per
@@ -58,6 +59,7 @@ from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, get_family, make_problems
 from evalkit.tinymodel import save_checkpoint
 from evalkit.types import Problem
+from evalkit.verify import Verifier
 
 GRPO_SEED_OFFSET = 2_000_003  # RL prompts come from their own seed stream, apart from SFT's and evaluation's
 
@@ -250,6 +252,7 @@ class GRPOTrainer:
         torch.manual_seed(cfg.seed)
         self.counters = _Counters()
         self.families = {s.name: get_family(s.name) for s in [*self.specs, *self.eval_specs]}
+        self.verifier: Verifier | None = None
         self.autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16)
             if self.device.startswith("cuda")
@@ -353,7 +356,9 @@ class GRPOTrainer:
 
     # -- pieces of a step -------------------------------------------------------------------------
     def reward_of(self, problem: Problem, text: str) -> float:
-        verdict = self.families[problem.task].verify(problem, text)
+        if self.verifier is None:  # confined workers, started once (see evalkit.verify.Verifier)
+            self.verifier = Verifier({type(f) for f in self.families.values()})
+        verdict = self.verifier.verify(problem, text)
         return float(verdict.passed) if self.cfg.reward == "passed" else float(verdict.score)
 
     def collect(self) -> tuple[list[list[Rollout]], dict[str, Any]]:
@@ -463,6 +468,14 @@ class GRPOTrainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def train(self) -> Path:
+        try:
+            return self._train()
+        finally:
+            if self.verifier is not None:
+                self.verifier.close()
+                self.verifier = None
+
+    def _train(self) -> Path:
         self.try_resume()  # may replace self.counters: bind it afterwards
         cfg, c = self.cfg, self.counters
         done_marker = self.out / "train_state" / "done"

@@ -1,0 +1,94 @@
+"""Module-level functions for tests/test_confine.py and tests/bench/hostile.py: confined pool workers
+import them by name. ``behave((kind, arg))`` does one benign or hostile thing and reports what happened."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+
+def behave(item: tuple[str, Any]) -> Any:
+    kind, arg = item
+    if kind == "ids":
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return {"uid": fields["Uid"].split(), "gid": fields["Gid"].split(), "caps": fields["CapEff"].strip()}
+    if kind == "read":
+        try:
+            with open(arg, "rb") as f:
+                return "read:" + f.read(64).decode("latin-1")
+        except OSError as e:
+            return f"refused:{type(e).__name__}"
+    if kind == "write":
+        try:
+            with open(arg, "w") as f:
+                f.write("pwned")
+            return "wrote"
+        except OSError as e:
+            return f"refused:{type(e).__name__}"
+    if kind == "listdir":
+        try:
+            return sorted(os.listdir(arg))
+        except OSError as e:
+            return f"refused:{type(e).__name__}"
+    if kind in ("tcp", "unix"):
+        family = socket.AF_INET if kind == "tcp" else socket.AF_UNIX
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.settimeout(2)
+            s.connect(tuple(arg) if kind == "tcp" else arg)
+            s.sendall(b"pwned")
+            return "connected"
+        except OSError as e:
+            return f"refused:{type(e).__name__}"
+        finally:
+            s.close()
+    if kind == "env":
+        return dict(os.environ)
+    if kind == "memory":
+        try:
+            hog = bytearray(arg << 20)
+            return f"allocated {len(hog) >> 20} MiB"
+        except MemoryError:
+            return "refused:MemoryError"
+    if kind == "fork":
+        try:
+            pid = os.fork()
+        except OSError as e:
+            return f"refused:{type(e).__name__}"
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        return "forked"
+    if kind == "fork_bomb":
+        children = []
+        try:
+            for _ in range(arg):
+                pid = os.fork()
+                if pid == 0:
+                    import time
+
+                    time.sleep(30)
+                    os._exit(0)
+                children.append(pid)
+        except OSError:
+            pass
+        finally:
+            for pid in children:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+        return len(children)
+    if kind == "eval":  # what a reasoning-gym scorer does with an answer
+        try:
+            return repr(eval(arg))
+        except Exception as e:
+            return f"raised:{type(e).__name__}: {e}"
+    if kind == "sympy":  # sympy's parse_expr, as countdown, puzzle24 and the integration scorers call it
+        from sympy.parsing.sympy_parser import parse_expr
+
+        try:
+            return str(parse_expr(arg))
+        except Exception as e:
+            return f"raised:{type(e).__name__}"
+    raise ValueError(kind)
