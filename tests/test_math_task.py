@@ -276,3 +276,30 @@ def test_workers_verify_from_the_stored_problem_alone() -> None:
     verdicts = verify_items(items, workers=2, timeout_s=20.0)
     assert all(v.passed for v in verdicts[:-1]), [v for v in verdicts if not v.passed]
     assert not verdicts[-1].passed
+
+
+def test_final_answers_after_reasoning_and_cut_off_boxes_through_the_pool() -> None:
+    # BAD_INPUTS row 32: judged on the final answer; a truncated answer never rescued by a retracted one.
+    p72, p5 = problem("72"), Problem("math:t:5", "math", "q", "5", {"answer_format": "auto"})
+    p17 = Problem("math:t:17", "math", "q", "17", {"answer_format": "auto"})
+    reasoning = "<think>Maybe 8+9 gives \\boxed{17}? No, multiply: 8*9 = 72.</think>\nThe answer is 72."
+    cut = "First guess: \\boxed{5}. Hmm, wrong rule; redoing it, the result is \\boxed{7"
+    items = [
+        (p72, reasoning, "stop"),
+        (p17, reasoning, "stop"),
+        (p72, "8*9 = 72, not \\boxed{17}.</think>\n\\boxed{72}", "stop"),  # no opening tag
+        (p72, "<think>8*9 is \\boxed{72} and", "length"),  # cut inside the reasoning
+        (p5, cut, "length"),
+        (p5, cut, "stop"),
+    ]
+    verdicts = verify_items(items, workers=2, timeout_s=20.0)
+    assert [(v.passed, v.status) for v in verdicts] == [
+        (True, "ok"),
+        (False, "ok"),
+        (True, "ok"),
+        (False, "truncated"),
+        (False, "truncated"),
+        (False, "ok"),
+    ]
+    assert verdicts[0].detail == "answer is after </think>: 72"
+    assert verdicts[4].detail == "no answer: the last \\boxed{} is cut off"
