@@ -30,9 +30,10 @@ from evalkit.stats import (
     bootstrap_ci,
     frontier_class_test,
     gain_correlation,
+    paired_regime,
     pass_at_k,
     powers_of_two,
-    prorl_regime,
+    split_half_gain_inputs,
     zero_success_upper_bound,
 )
 from evalkit.types import Problem
@@ -266,8 +267,11 @@ def _halfwidth(interval: list[float] | None) -> float:
 
 def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, Any]:
     """pass@1 and pass@n across three or more checkpoints (base first, in training order), with ProRL's
-    regime per task (diminish / plateau / sustained / inconclusive, see :func:`evalkit.stats.prorl_regime`)
-    and the rank correlation across tasks of the base's pass@n with the final gain in pass@n."""
+    regime per task from paired comparisons on the shared problems (diminish / plateau / sustained, or
+    inconclusive when the paired bounds show none; see :func:`evalkit.stats.paired_regime`), and the rank
+    correlation across tasks of the base's pass@h with the final gain in pass@h, both from independent
+    halves of the base's samples (:func:`evalkit.stats.split_half_gain_inputs`), so that the base's
+    sampling error does not make a correlation by itself."""
     if len(runs) < 3:
         raise EvalkitError("a trajectory needs at least three runs (base, intermediate..., final)")
     shared = set.intersection(*({p.id for p in r.problems if r.n(p.id)} for r in runs))
@@ -279,11 +283,14 @@ def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, An
     for p in problems:
         by_task[p.task].append(p)
     tasks: dict[str, Any] = {}
+    split: dict[str, tuple[float, float, int]] = {}
     for task, probs in sorted(by_task.items()):
         m = min(upto[p.id] for p in probs)
         rows: list[dict[str, Any]] = []
+        tables = []
         for r in runs:
             table = per_problem_table(r, probs, [1, m], upto)
+            tables.append(table)
             ci = _intervals(table, [1, m], confidence)
             half = [_halfwidth(ci[str(k)]) for k in (1, m)]
             rows.append(
@@ -295,22 +302,31 @@ def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, An
                     f"halfwidth@{m}": half[1],
                 }
             )
-        regime = prorl_regime(
-            [row["pass@1"] for row in rows],
-            [row[f"pass@{m}"] for row in rows],
-            passk_ci_halfwidth=[row[f"halfwidth@{m}"] for row in rows],
-            pass1_ci_halfwidth=[row["halfwidth@1"] for row in rows],
-        )
-        tasks[task] = {"n": m, "n_problems": len(probs), "checkpoints": rows, "regime": regime}
-    names = sorted(tasks)
-    base_k = [tasks[t]["checkpoints"][0][f"pass@{tasks[t]['n']}"] for t in names]
-    gains = [tasks[t]["checkpoints"][-1][f"pass@{tasks[t]['n']}"] - b for t, b in zip(names, base_k, strict=True)]
+        regime = paired_regime([t[:, 0] for t in tables], [t[:, 1] for t in tables], confidence)
+        tasks[task] = {
+            "n": m,
+            "n_problems": len(probs),
+            "checkpoints": rows,
+            "regime": regime["regime"],
+            "regime_sentence": regime["sentence"],
+            "regime_evidence": regime["evidence"],
+        }
+        if m >= 2:
+            split[task] = split_half_gain_inputs(
+                [runs[0].passed[p.id][:m] for p in probs], [runs[-1].passed[p.id][:m] for p in probs]
+            )
+    names = sorted(split)
+    method = (
+        "Spearman over tasks; x = base pass@h from the even-indexed half of its samples, gain = final - base "
+        "pass@h from the odd-indexed halves (independent of x's sampling error)"
+    )
     if len(names) >= 3:
-        rho, p_value = gain_correlation(base_k, gains)
-        correlation: dict[str, Any] = {"spearman_rho": rho, "p_value": p_value, "tasks": len(names)}
+        rho, p_value = gain_correlation([split[t][0] for t in names], [split[t][1] for t in names])
+        correlation: dict[str, Any] = {"spearman_rho": rho, "p_value": p_value, "tasks": len(names),
+                                       "h": {t: split[t][2] for t in names}, "method": method}  # fmt: skip
     else:
         correlation = {"spearman_rho": None, "p_value": None, "tasks": len(names),
-                       "reason": "needs at least three tasks"}  # fmt: skip
+                       "reason": "needs at least three tasks", "method": method}  # fmt: skip
     return {"tasks": tasks, "gain_correlation": correlation, "confidence": confidence}
 
 
@@ -322,6 +338,7 @@ def compare_with_trajectory(runs: list[RunResults], title: str | None = None) ->
         summary["trajectory"] = traj
         for task, row in traj["tasks"].items():
             summary["notes"].append(
-                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}."
+                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}. "
+                f"{row['regime_sentence']}"
             )
     return summary

@@ -66,9 +66,17 @@ from evalkit.stats.intervals import (
     zero_success_upper_bound,
 )
 from evalkit.stats.paired import SignFlipResult, holm, sign_flip_test
-from evalkit.stats.trajectory import gain_correlation, prorl_regime
+from evalkit.stats.trajectory import (
+    PairedChange,
+    gain_correlation,
+    paired_change,
+    paired_regime,
+    prorl_regime,
+    split_half_gain_inputs,
+)
 
 __all__ = [
+    "PairedChange",
     "SignFlipResult",
     "benjamini_hochberg",
     "bootstrap_ci",
@@ -82,8 +90,10 @@ __all__ = [
     "maj_at_k",
     "mean_pass_at_k",
     "mg_pass_at_k",
+    "paired_change",
     "paired_delta_ci",
     "paired_delta_se_ci",
+    "paired_regime",
     "pass_at_k",
     "pass_at_k_ci",
     "pass_at_k_se_ci",
@@ -91,5 +101,6 @@ __all__ = [
     "powers_of_two",
     "prorl_regime",
     "sign_flip_test",
+    "split_half_gain_inputs",
     "zero_success_upper_bound",
 ]

@@ -1,19 +1,181 @@
-"""ProRL analyses over checkpoints: regimes and the gain correlation."""
+"""ProRL analyses over checkpoints: regimes and the gain correlation.
+
+- :func:`paired_regime`: ProRL's diminish / plateau / sustained (Liu et al. 2025, arXiv 2505.24864,
+  Sec. 4) decided from paired comparisons on the problems every checkpoint was scored on, with
+  "inconclusive" whenever the paired bounds do not show a regime. Each bound is the one-sided bound of
+  the paired sign-flip test (:func:`evalkit.stats.sign_flip_test`) at the given confidence; a label
+  that needs two or three bounds needs all of them (an intersection-union test, so its error rate is
+  at most 1 - confidence without adjustment).
+- :func:`prorl_regime`: the same rules on curve values with independent half-widths, for curves
+  without per-problem values. It ignores pairing, so it can call a real paired gain noise.
+- :func:`gain_correlation` and :func:`split_half_gain_inputs`: the rank correlation across tasks of
+  the base's pass@k with the RL gain. Computing both from the same base samples gives a spurious
+  negative correlation (the base's error enters x and, negated, the gain); split-half inputs make the
+  two independent under "no RL effect" (see :mod:`evalkit.calibration` for its null rejection rate).
+"""
 
 from __future__ import annotations
 
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
-from evalkit.stats._common import FloatArray
+from evalkit.stats._common import ArrayLike, FloatArray
+from evalkit.stats.estimators import pass_at_k
+from evalkit.stats.paired import sign_flip_test
 
-# ----------------------------------------------------------------------------------------------------
-# ProRL analyses
-# ----------------------------------------------------------------------------------------------------
+# Bounds within this of zero count as zero: round-off never decides a regime.
+_ZERO = 1e-9
+
+
+@dataclass(frozen=True)
+class PairedChange:
+    """A paired change between two checkpoints on the same problems, with one-sided bounds."""
+
+    estimate: float
+    lower: float  # one-sided lower bound at the confidence
+    upper: float  # one-sided upper bound at the confidence
+
+    def as_list(self) -> list[float]:
+        return [self.estimate, self.lower, self.upper]
+
+
+def paired_change(before: ArrayLike, after: ArrayLike, confidence: float = 0.95, seed: int = 0) -> PairedChange:
+    """Mean of after - before over problems, with one-sided paired sign-flip bounds (each at ``confidence``).
+
+    Raises:
+        ValueError: on unequal shapes or fewer than one problem.
+    """
+    a, b = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 1:
+        raise ValueError("paired_change: before and after must be 1-D, one value per shared problem")
+    d = b - a
+    up = sign_flip_test(d, 0.0, confidence, seed=seed)
+    down = sign_flip_test(-d, 0.0, confidence, seed=seed)
+    return PairedChange(float(up.estimate), -float(down.upper), float(up.upper))
+
+
+def paired_regime(
+    pass1: Sequence[ArrayLike],
+    passk: Sequence[ArrayLike],
+    confidence: float = 0.95,
+    flat_margin: float = 0.02,
+) -> dict[str, Any]:
+    """ProRL's regime of a training run from per-problem values at each checkpoint (base first).
+
+    ``pass1[t]`` and ``passk[t]`` hold checkpoint t's per-problem pass@1 and pass@k_max on the same
+    problems in the same order. With one-sided paired bounds at ``confidence`` (see the module docstring):
+
+    1. ``"diminish"``: pass@1 rose (final - base lower bound > 0) and pass@k did not: its final - base
+       upper bound is <= 0.
+    2. ``"sustained"``: pass@k still rose over the last segment (final - previous lower bound > 0).
+    3. ``"plateau"``: pass@k rose from the base to some earlier checkpoint (lower bound > 0) and the
+       last segment is shown flat: both bounds within +-``flat_margin``.
+    4. ``"inconclusive"``: none of these was shown.
+
+    Bounds within 1e-9 of zero count as zero.
+
+    Returns:
+        ``{"regime", "sentence", "evidence"}``: the label, one sentence saying what the bounds show, and
+        the paired changes (estimate, lower, upper) it used.
+
+    Raises:
+        ValueError: with fewer than 3 checkpoints or mismatched shapes.
+    """
+    if len(pass1) != len(passk) or len(passk) < 3:
+        raise ValueError("paired_regime: needs per-problem values at 3 or more checkpoints (base first)")
+    p1 = [np.asarray(v, dtype=np.float64) for v in pass1]
+    pk = [np.asarray(v, dtype=np.float64) for v in passk]
+    last = len(pk) - 1
+    conf = f"{confidence:.0%}"
+    d1 = paired_change(p1[0], p1[last], confidence)
+    dk = paired_change(pk[0], pk[last], confidence)
+    seg = paired_change(pk[last - 1], pk[last], confidence)
+    rises = [paired_change(pk[0], pk[t], confidence) for t in range(1, last)]
+    evidence: dict[str, Any] = {
+        "pass1_final_minus_base": d1.as_list(),
+        "passk_final_minus_base": dk.as_list(),
+        "passk_last_segment": seg.as_list(),
+        "passk_checkpoint_minus_base": [r.as_list() for r in rises],
+        "confidence": confidence,
+        "flat_margin": flat_margin,
+        "method": "one-sided paired sign-flip bounds on the shared problems",
+    }
+
+    def show(c: PairedChange) -> str:
+        return f"{c.estimate:+.3f} (one-sided {conf} bounds {c.lower:+.3f}, {c.upper:+.3f})"
+
+    if d1.lower > _ZERO and dk.upper <= _ZERO:
+        regime = "diminish"
+        sentence = (
+            f"pass@1 rose, final - base {show(d1)}, while pass@k did not rise: final - base {show(dk)}, "
+            "upper bound at or below zero."
+        )
+    elif seg.lower > _ZERO:
+        regime = "sustained"
+        sentence = f"pass@k still rose over the last segment: {show(seg)}, lower bound above zero."
+    else:
+        risen = [t for t, r in enumerate(rises, start=1) if r.lower > _ZERO]
+        flat = seg.lower >= -flat_margin - _ZERO and seg.upper <= flat_margin + _ZERO
+        if risen and flat:
+            regime = "plateau"
+            sentence = (
+                f"pass@k rose from the base to checkpoint {risen[0]} ({show(rises[risen[0] - 1])}) and the "
+                f"last segment stayed within +-{flat_margin:g}: {show(seg)}."
+            )
+        else:
+            regime = "inconclusive"
+            sentence = (
+                f"No regime is shown at {conf}: pass@k final - base {show(dk)}; last segment {show(seg)}; "
+                f"pass@1 final - base {show(d1)}."
+            )
+    return {"regime": regime, "sentence": sentence, "evidence": evidence}
+
+
+def split_half_gain_inputs(
+    base_passed: Sequence[ArrayLike], final_passed: Sequence[ArrayLike]
+) -> tuple[float, float, int]:
+    """x and gain of one task for :func:`gain_correlation`, from independent halves of the base's samples.
+
+    Each problem's base samples (in sample order) are split into even and odd indices. x is mean pass@h
+    from the even half; the gain is mean pass@h of the final checkpoint's first h... odd-indexed samples
+    minus mean pass@h of the base's odd half, with h the size of the odd half (both gain terms from h
+    samples, so with no RL effect the gain is symmetric about zero and independent of x's error).
+
+    Args:
+        base_passed: Per problem, the base's verdicts in sample order (bools), at least 2 each.
+        final_passed: Per problem, the final checkpoint's verdicts (at least as many as the odd half).
+
+    Returns:
+        (x, gain, h).
+
+    Raises:
+        ValueError: on mismatched lengths or problems with fewer than 2 base samples.
+    """
+    if len(base_passed) != len(final_passed) or not base_passed:
+        raise ValueError("split_half_gain_inputs: one verdict array per problem in each run")
+    xs: list[int] = []
+    gb: list[int] = []
+    gf: list[int] = []
+    arrays = [
+        (np.asarray(b, dtype=bool), np.asarray(f, dtype=bool)) for b, f in zip(base_passed, final_passed, strict=True)
+    ]
+    h = min(b.size // 2 for b, _ in arrays)
+    if h < 1:
+        raise ValueError("split_half_gain_inputs: every problem needs at least 2 base samples")
+    if min(f.size for _, f in arrays) < 2 * h:
+        raise ValueError("split_half_gain_inputs: the final run needs as many samples per problem as the base")
+    for b, f in arrays:
+        xs.append(int(b[0 : 2 * h : 2].sum()))
+        gb.append(int(b[1 : 2 * h : 2].sum()))
+        gf.append(int(f[1 : 2 * h : 2].sum()))
+    x_mean, base_mean, final_mean = (float(np.mean(pass_at_k(h, np.array(v), h))) for v in (xs, gb, gf))
+    return x_mean, final_mean - base_mean, h
 
 
 def _halfwidths(name: str, h: float | Sequence[float], size: int) -> FloatArray:
@@ -30,7 +192,9 @@ def prorl_regime(
     pass1_ci_halfwidth: float | Sequence[float] = 0.0,
 ) -> str:
     """Classify a training run the way ProRL (arXiv 2505.24864, Sec. 4) does: does pass@k_max shrink,
-    plateau or keep rising?
+    plateau or keep rising? From curve values only; when per-problem values exist use
+    :func:`paired_regime`, which uses the pairing of checkpoints on the same problems (this function's
+    independent-noise model can call a real paired gain noise, and then "diminish").
 
     Inputs are values at three or more checkpoints in training order, the first being the base model.
     The noise of a change between checkpoints s and t is ``sqrt(h_s^2 + h_t^2)`` with h the given CI
@@ -80,6 +244,11 @@ def gain_correlation(base_passk: Sequence[float], gains: Sequence[float]) -> tup
     """Spearman rank correlation across tasks between the base model's pass@k and the RL gain, with its
     two-sided p-value (scipy.stats.spearmanr). ProRL reports that gains are largest where the base is weak
     (a negative rho).
+
+    The p-value is only valid when x and the gain do not share measurement error. With gain = final -
+    base and x = base from the same samples, the base's error enters both with opposite signs: with no RL
+    effect at all rho averaged -0.3 and p < 0.05 in about a fifth of simulated data sets
+    (:mod:`evalkit.calibration`). Build the inputs with :func:`split_half_gain_inputs`.
 
     Returns:
         (rho, p_value). (nan, nan) with a RuntimeWarning saying why when there are fewer than 3 tasks or

@@ -1,0 +1,150 @@
+"""Paired tests (sign-flip, Holm), paired trajectory regimes and the split-half gain correlation, against
+independent references: scipy's permutation_test (full enumeration of sign vectors), scipy's exact
+binomial test, a loop over Holm's step-down procedure, and simulation under the null."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from evalkit.stats import holm, paired_regime, pass_at_k, sign_flip_test, split_half_gain_inputs
+
+
+def _enumerated_p(d: np.ndarray, margin: float) -> float:
+    res = sps.permutation_test((d + margin,), np.sum, permutation_type="samples", alternative="less", n_resamples=10**6)
+    return float(res.pvalue)
+
+
+def test_exact_ternary_path_matches_enumeration_and_the_sign_test() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        size = int(rng.integers(2, 13))
+        d = rng.choice([-1.0, 0.0, 1.0], size=size, p=[0.3, 0.4, 0.3])
+        margin = float(rng.choice([0.0, 0.02, 0.1, 0.3]))
+        res = sign_flip_test(d, margin=margin)
+        assert bool(res.exact)
+        assert float(res.p_value) == pytest.approx(_enumerated_p(d, margin), abs=1e-9)
+        gained, lost = int(np.sum(d == 1)), int(np.sum(d == -1))
+        if margin == 0 and gained + lost:
+            ref = sps.binomtest(lost, gained + lost, 0.5, alternative="greater").pvalue
+            assert float(res.p_value) == pytest.approx(ref, abs=1e-12)
+    # "2 problems lost, 0 gained" of 20: p = 0.25, never a regression at 95%
+    two = np.array([-1.0, -1.0] + [0.0] * 18)
+    assert float(sign_flip_test(two, margin=0.02).p_value) == pytest.approx(0.25)
+
+
+def test_random_flips_match_enumeration_within_monte_carlo_error() -> None:
+    rng = np.random.default_rng(1)
+    for trial in range(8):
+        size = int(rng.integers(3, 13))
+        d = rng.normal(-0.1, 0.3, size=size)
+        res = sign_flip_test(d, margin=0.02, n_flip=100_000, seed=trial)
+        ref = _enumerated_p(d, 0.02)
+        assert not bool(res.exact)
+        assert float(res.p_value) == pytest.approx(ref, abs=4 * np.sqrt(ref * (1 - ref) / 100_000) + 2e-5)
+
+
+def test_bound_inverts_the_test_and_p_grows_with_the_margin() -> None:
+    rng = np.random.default_rng(2)
+    for trial in range(30):
+        size = int(rng.integers(2, 60))
+        if trial % 2:
+            d = rng.choice([-1.0, 0.0, 1.0], size=size, p=[0.35, 0.4, 0.25])
+        else:
+            d = rng.binomial(16, 0.3, size) / 16 - rng.binomial(16, 0.35, size) / 16
+        margins = np.array([0.0, 0.01, 0.05, 0.2])
+        res = sign_flip_test(np.repeat(d[:, None], 4, axis=1), margin=margins, n_flip=4000, seed=trial)
+        assert np.all(np.diff(res.p_value) >= -1e-12)  # a larger tolerance never makes a check fail
+        for j, m in enumerate(margins):
+            if abs(float(res.upper[j]) + m) > 1e-6:  # away from the boundary the two must agree
+                assert (res.p_value[j] <= 0.05) == (res.upper[j] < -m), (d, m, res)
+        assert np.all(res.upper >= res.estimate)
+
+
+def test_upper_bound_coverage_and_null_rejection_by_simulation() -> None:
+    # identical models, 20 problems, n = 16: the 95% bound covers 0 in >= 95% (exact test; up to MC error)
+    hits = 0
+    reps = 300
+    for r in range(reps):
+        rng = np.random.default_rng([5, r])
+        p = rng.beta(0.3, 2.0, size=20)
+        d = np.stack([rng.binomial(16, p) / 16 - rng.binomial(16, p) / 16, (rng.binomial(16, p) > 0) * 1.0], axis=1)
+        d[:, 1] -= (rng.binomial(16, p) > 0) * 1.0
+        res = sign_flip_test(d, n_flip=2000, seed=r)
+        hits += int(np.all(res.upper >= 0))
+    assert hits / reps >= 0.95 - 2 * np.sqrt(0.05 * 0.95 / reps) - 0.05  # two bounds, each >= 95%
+
+
+def test_holm_matches_step_down_loop() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        p = rng.uniform(0, 0.2, size=int(rng.integers(1, 12)))
+        p[rng.random(p.size) < 0.2] = 0.01  # ties
+        adj = holm(p)
+        for alpha in (0.01, 0.05, 0.1):
+            order = np.argsort(p, kind="stable")
+            rejected = np.zeros(p.size, dtype=bool)
+            for i, j in enumerate(order):  # reference: reject p_(i) while p_(i) <= alpha / (M - i)
+                if p[j] <= alpha / (p.size - i):
+                    rejected[j] = True
+                else:
+                    break
+            assert np.array_equal(adj <= alpha + 1e-15, rejected)
+        assert np.all(adj >= p) and np.all(adj <= 1)
+    with pytest.raises(ValueError):
+        holm([0.1, np.nan])
+
+
+def test_paired_regimes_use_the_pairing() -> None:
+    problems = 40
+    base1 = np.full(problems, 0.1)
+    # six problems newly solved at k = n, none lost: pass@n rose by 0.15 (paired), pass@1 rose too
+    basek = np.r_[np.ones(20), np.zeros(20)]
+    midk = basek.copy()
+    finalk = basek.copy()
+    finalk[20:26] = 1.0
+    out = paired_regime([base1, base1 + 0.05, base1 + 0.1], [basek, midk, finalk])
+    assert out["regime"] == "sustained" and "lower bound above zero" in out["sentence"]
+    assert out["evidence"]["passk_final_minus_base"][0] == pytest.approx(0.15)
+    # the same gain with an unpaired half-width model used to read as "diminish"; paired it never does
+    assert paired_regime([base1, base1 + 0.05, base1 + 0.1], [basek, finalk, finalk])["regime"] != "diminish"
+    # diminish: pass@1 up on every problem, pass@n lost on 6 problems and gained on none
+    lostk = basek.copy()
+    lostk[:6] = 0.0
+    dim = paired_regime([base1, base1 + 0.1, base1 + 0.2], [basek, basek, lostk])
+    assert dim["regime"] == "diminish" and dim["evidence"]["passk_final_minus_base"][2] <= 0
+    # no evidence either way: inconclusive, and the sentence says what was shown
+    flat = paired_regime([base1, base1, base1], [basek, basek, basek])
+    assert flat["regime"] == "inconclusive" and flat["sentence"].startswith("No regime is shown at 95%")
+    # plateau: a real rise, then a last segment shown within +-0.02 (many problems, tiny changes)
+    many = 400
+    b1 = np.full(many, 0.2)
+    bk = np.r_[np.ones(200), np.zeros(200)]
+    risen = bk.copy()
+    risen[200:260] = 1.0
+    plat = paired_regime([b1, b1 + 0.05, b1 + 0.05], [bk, risen, risen])
+    assert plat["regime"] == "plateau"
+
+
+def test_split_half_gain_correlation_has_a_valid_null() -> None:
+    # no RL effect (final = base model): the naive correlation is biased negative, the split-half one is not
+    from evalkit.calibration import gain_correlation_null
+
+    row = gain_correlation_null(reps=150, seed=4)
+    assert row["naive_reject"] > 0.1
+    assert row["split_reject"] <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 150)
+    assert abs(row["split_mean_rho"]) < 0.1 < -row["naive_mean_rho"]
+
+
+def test_split_half_inputs_against_a_direct_computation() -> None:
+    rng = np.random.default_rng(6)
+    base = [rng.random(9) < 0.3 for _ in range(5)]
+    final = [rng.random(9) < 0.5 for _ in range(5)]
+    x, gain, h = split_half_gain_inputs(base, final)
+    assert h == 4
+    want_x = np.mean([pass_at_k(4, int(b[[0, 2, 4, 6]].sum()), 4) for b in base])
+    want_gain = np.mean([pass_at_k(4, int(f[[1, 3, 5, 7]].sum()), 4) for f in final]) - np.mean(
+        [pass_at_k(4, int(b[[1, 3, 5, 7]].sum()), 4) for b in base]
+    )
+    assert (x, gain) == pytest.approx((want_x, want_gain), abs=1e-12)
