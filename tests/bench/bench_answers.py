@@ -10,21 +10,25 @@ expected verdict, with a one-line reason). Three graders decide ``passed`` for e
 - math-verify on evalkit's extraction: ``verify(parse("$" + reference + "$"), parse("$" + answer + "$"))``
   with evalkit's extracted answer, which separates reading from comparing.
 
+With ``--baseline FILE`` (a module defining ``answer_verdict(reference, text)``, e.g. an older
+``evalkit/answers.py`` from ``git show REV:evalkit/answers.py``), that grader is a fourth column.
+
 A grader is right on a row when its ``passed`` equals the label (a finish reason changes only the status,
 so ``passed`` is the whole decision). Prints accuracy overall and per kind, and the rows each gets wrong.
-Not run in CI: ``python tests/bench/bench_answers.py [--show-errors]``.
+Not run in CI: ``python tests/bench/bench_answers.py [--show-errors] [--baseline FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import platform
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 TABLE = Path(__file__).resolve().parents[1] / "data" / "answer_conformance.jsonl"
 
@@ -50,12 +54,19 @@ def math_verify_on(reference: str, answer: str | None) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--show-errors", action="store_true", help="print every row a grader gets wrong")
+    parser.add_argument("--baseline", type=Path, help="a module with answer_verdict(reference, text) to compare too")
     args = parser.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     from evalkit.answers import answer_verdict, extract
 
     rows: list[dict[str, Any]] = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines()]
-    graders = ("evalkit", "math-verify", "math-verify on evalkit's extraction")
+    graders: tuple[str, ...] = ("evalkit", "math-verify", "math-verify on evalkit's extraction")
+    baseline: Any = None
+    if args.baseline is not None:
+        spec = cast(Any, importlib.util.spec_from_file_location("baseline_answers", args.baseline))
+        baseline = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(baseline)
+        graders += (f"baseline ({args.baseline.name})",)
     right: dict[str, Counter[str]] = {g: Counter() for g in graders}
     total: Counter[str] = Counter()
     errors: dict[str, list[str]] = {g: [] for g in graders}
@@ -70,8 +81,11 @@ def main() -> None:
         theirs = math_verify_direct(ref, text)
         seconds["math-verify"] += time.perf_counter() - started
         mixed = math_verify_on(ref, extract(text, think=think, strict=strict).answer)
+        decided = [ours, theirs, mixed]
+        if baseline is not None:
+            decided.append(bool(baseline.answer_verdict(ref, text).passed))
         total[row["kind"]] += 1
-        for grader, passed in zip(graders, (ours, theirs, mixed), strict=True):
+        for grader, passed in zip(graders, decided, strict=True):
             if passed == row["passed"]:
                 right[grader][row["kind"]] += 1
             else:
