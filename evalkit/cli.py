@@ -1,8 +1,10 @@
 """The ``evalkit`` command line (typer).
 
 Every command turns an :class:`~evalkit.errors.EvalkitError` into one line on stderr and exit code 2
-(``--debug`` shows the traceback). ``evalkit gate`` exits 1 on a regression. Heavy modules are imported
-inside the commands so that ``evalkit --help`` and spawned verifier workers start fast.
+(``--debug`` shows the traceback); a usage error (unknown command or option, missing argument, a value of
+the wrong type) prints click's usage line and exits 2 too, whichever click typer parses with; Ctrl-C exits
+130, saying whether a rerun resumes. ``evalkit gate`` exits 1 on a regression, and only then. Heavy modules
+are imported inside the commands so that ``evalkit --help`` and spawned verifier workers start fast.
 """
 
 from __future__ import annotations
