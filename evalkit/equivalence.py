@@ -34,6 +34,7 @@ in worker processes that the pool kills at ``--verify-timeout``, which is what e
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -218,6 +219,7 @@ def shape(answer: str) -> tuple[str, list[str], str]:
     return "scalar", [answer], ""
 
 
+@functools.lru_cache(maxsize=4096)  # asked once per completion by the dedup key, for a handful of references
 def is_collection(reference: str) -> bool:
     """Whether a reference is a set or a list of several answers, or a tuple (rule 2)."""
     return shape(normalise(reference))[0] != "scalar"
