@@ -3,13 +3,25 @@
 Both runs are reduced to the problems they share. For each problem, both are cut to the largest common
 number of samples m = min(n_base, n_rl) (samples in sample_idx order), and the problem is classed:
 
-* ``rl_only``: base solved 0 of m, RL solved at least one (expansion);
-* ``base_only``: the reverse (shrinkage);
+* ``rl_only``: base solved 0 of m, RL solved at least one;
+* ``base_only``: the reverse;
 * ``both`` / ``neither``.
 
-"0 of m" is evidence, not proof: the base's per-sample success rate is then below the one-sided
-Clopper-Pearson bound (about 3/m at 95%), which the summary records. Significance tests on the class
-counts and bootstrap intervals come with the statistics issue.
+What the summary states about RL-only problems, in three separate statements (``frontier``):
+
+(a) per problem: RL's c/m with its two-sided Clopper-Pearson interval, and the base's 0/m with its
+    one-sided 95% upper bound on the per-sample rate (about 3/m);
+(b) across the K RL-only problems at once: the base's rate is below X on every one of them, 95%
+    family-wise (Clopper-Pearson at 1 - 0.05/K each, Bonferroni). Only (a) and (b) bear on
+    "expansion", and only as "the base's rate is below X", never "the base cannot solve it";
+(c) the chance test: RL more often solves problems the base misses than equal per-problem rates would
+    give (:func:`evalkit.stats.frontier_class_test`). A small p-value means RL is better on some
+    problems, which pure sharpening also produces; it is not evidence of expansion. The exact McNemar-type
+    test of RL-only vs base-only counts (pass@m per problem, exact sign test) is reported beside it.
+
+Delta cells (RL - base mean pass@k) carry a two-sided paired sign-flip p-value and a ``significant``
+decision after Holm's adjustment over every delta cell of the summary (all tasks and k, and overall);
+colours and marks follow that decision, never the sign of a bound at round-off level.
 """
 
 from __future__ import annotations
@@ -28,11 +40,14 @@ from evalkit.results import RunResults, _bucket
 from evalkit.stats import (
     benjamini_hochberg,
     bootstrap_ci,
+    clopper_pearson,
     frontier_class_test,
     gain_correlation,
+    holm,
     paired_regime,
     pass_at_k,
     powers_of_two,
+    sign_flip_test,
     split_half_gain_inputs,
     zero_success_upper_bound,
 )
@@ -127,18 +142,85 @@ def _section(
     # pass@k with each problem cut to its common n, so both models are judged on equal budgets
     tb, tr = per_problem_table(base, problems, ks, upto), per_problem_table(rl, problems, ks, upto)
     delta_ci = _intervals(tr - tb, ks, confidence, (-1.0, 1.0))  # paired: the same problems resampled for both
+    p_delta = _two_sided_p(tr - tb)
     return {
         "n_problems": len(problems),
         "n": m,
         "pass_at_k": {"base": _means(tb, ks), "rl": _means(tr, ks)},
         "pass_at_k_ci": {"base": _intervals(tb, ks, confidence), "rl": _intervals(tr, ks, confidence)},
         "delta": {
-            str(k): {"delta": float(tr[:, j].mean() - tb[:, j].mean()), "ci": delta_ci[str(k)]}
+            str(k): {
+                "delta": float(tr[:, j].mean() - tb[:, j].mean()),
+                "ci": delta_ci[str(k)],
+                "p_value": float(p_delta[j]),
+            }
             for j, k in enumerate(ks)
         },
         "confidence": confidence,
         "classes": counts,
     }
+
+
+def _two_sided_p(diff: np.ndarray) -> np.ndarray:
+    """Two-sided paired sign-flip p-value of "mean difference = 0" per column: twice the smaller one-sided
+    p-value, capped at 1 (exact where every difference is -1, 0 or 1)."""
+    down = sign_flip_test(diff, 0.0, seed=0, bound=False).p_value
+    up = sign_flip_test(-diff, 0.0, seed=0, bound=False).p_value
+    return np.atleast_1d(np.minimum(1.0, 2.0 * np.minimum(down, up)))
+
+
+def _adjust_delta_cells(sections: list[dict[str, Any]], confidence: float) -> None:
+    """Holm over every delta cell of the summary; sets ``p_holm``, ``significant`` and ``adjustment``."""
+    cells = [cell for sec in sections for cell in sec["delta"].values()]
+    if not cells:
+        return
+    adjusted = holm([c["p_value"] for c in cells])
+    for cell, p_adj in zip(cells, adjusted, strict=True):
+        cell["p_holm"] = float(p_adj)
+        cell["significant"] = bool(p_adj <= 1.0 - confidence)
+        cell["direction"] = ("up" if cell["delta"] > 0 else "down") if cell["significant"] else None
+        cell["adjustment"] = f"Holm over {len(cells)} delta cells (all tasks and k, and overall)"
+
+
+def frontier_statements(
+    c_base: np.ndarray, c_rl: np.ndarray, m: np.ndarray, chance: dict[str, Any], confidence: float = 0.95
+) -> dict[str, Any]:
+    """The three frontier statements of the module docstring, for one set of problems."""
+    rl_only = (c_rl >= 1) & (c_base == 0)
+    base_only = (c_base >= 1) & (c_rl == 0)
+    k_rl = int(rl_only.sum())
+    out: dict[str, Any] = {"confidence": confidence, "rl_only": k_rl, "base_only": int(base_only.sum())}
+    if k_rl:
+        level = 1.0 - (1.0 - confidence) / k_rl
+        bound = max(zero_success_upper_bound(int(mm), level) for mm in np.unique(m[rl_only]))
+        out["simultaneous"] = {
+            "base_rate_below": bound,
+            "problems": k_rl,
+            "statement": (
+                f"The base's per-sample success rate is below {bound:.4f} on every one of these {k_rl} "
+                f"RL-only problems, {confidence:.0%} family-wise (Clopper-Pearson at {level:.4f} each, "
+                "Bonferroni)."
+            ),
+        }
+    else:
+        out["simultaneous"] = None
+    out["chance_test"] = {
+        "statement": "RL more often solves problems the base misses than equal per-problem rates would give",
+        "p_value": chance["p_rl_only_exact"],
+        "shown": bool(chance["p_rl_only_exact"] <= 1.0 - confidence),
+        "note": "a property of the counts, shown by sharpening as well; not evidence of expansion",
+    }
+    solved_b, solved_r = (c_base > 0).astype(np.float64), (c_rl > 0).astype(np.float64)
+    p_rl_more = float(sign_flip_test(solved_b - solved_r, 0.0, bound=False).p_value)
+    p_base_more = float(sign_flip_test(solved_r - solved_b, 0.0, bound=False).p_value)
+    out["mcnemar"] = {
+        "rl_only": k_rl,
+        "base_only": int(base_only.sum()),
+        "p_rl_solves_more": p_rl_more,
+        "p_base_solves_more": p_base_more,
+        "method": "exact sign test of RL-only vs base-only problems at k = m (McNemar, exact conditional)",
+    }
+    return out
 
 
 def _means(table: np.ndarray, ks: list[int]) -> dict[str, float | None]:
@@ -153,7 +235,23 @@ def frontier_evidence(
     c_r = np.array([rl.c(p.id, upto[p.id]) for p in problems])
     m = np.array([upto[p.id] for p in problems])
     test = frontier_class_test(c_b, c_r, m, n_perm=2000, seed=0)
-    return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in test.items()}
+    out = {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in test.items()}
+    out["label"] = "RL more often solves problems the base misses than equal per-problem rates would give"
+    return out
+
+
+def _frontier_for(
+    base: RunResults,
+    rl: RunResults,
+    problems: list[Problem],
+    upto: dict[str, int],
+    chance: dict[str, Any],
+    confidence: float,
+) -> dict[str, Any]:
+    c_b = np.array([base.c(p.id, upto[p.id]) for p in problems])
+    c_r = np.array([rl.c(p.id, upto[p.id]) for p in problems])
+    m = np.array([upto[p.id] for p in problems])
+    return frontier_statements(c_b, c_r, m, chance, confidence)
 
 
 def compare_runs(
@@ -169,6 +267,7 @@ def compare_runs(
     for task, probs in sorted(by_task.items()):
         section = _section(base, rl, probs, upto, confidence)
         section["frontier_test"] = frontier_evidence(base, rl, probs, upto)
+        section["frontier"] = _frontier_for(base, rl, probs, upto, section["frontier_test"], confidence)
         buckets: dict[str, list[Problem]] = defaultdict(list)
         for p in probs:
             b = _bucket(p)
@@ -181,7 +280,9 @@ def compare_runs(
         tasks[task] = section
     overall = _section(base, rl, problems, upto, confidence)
     overall["frontier_test"] = frontier_evidence(base, rl, problems, upto)
+    overall["frontier"] = _frontier_for(base, rl, problems, upto, overall["frontier_test"], confidence)
     overall["buckets"] = {}
+    _adjust_delta_cells([overall, *tasks.values()], confidence)
     # Benjamini-Hochberg across tasks: a few tasks showing RL-only problems by chance is expected
     names = sorted(tasks)
     for key in ("rl_only", "base_only"):
@@ -205,6 +306,7 @@ def compare_runs(
                 "c_rl": cr,
                 "class": cls,
                 "base_rate_upper_95": zero_success_upper_bound(m) if cb == 0 else None,
+                "rl_rate_ci_95": [float(v) for v in clopper_pearson(cr, m)] if cls == "rl_only" else None,
                 "rl_rate_upper_95": zero_success_upper_bound(m) if cr == 0 else None,
                 "example_base": base.example.get(p.id, "")[:EXAMPLE_CHARS] if cb else None,
                 "example_rl": rl.example.get(p.id, "")[:EXAMPLE_CHARS] if cr else None,
@@ -214,17 +316,29 @@ def compare_runs(
     ub = zero_success_upper_bound(m_all)
     cls = overall["classes"]
     ft = overall["frontier_test"]
+    fr = overall["frontier"]
     notes.append(
-        f"Chance level: if both models had the same per-problem success rates, about {ft['expected_under_null']:.1f} "
-        f"problems would come out one-sided by chance; p-value for {cls['rl_only']} RL-only = "
-        f"{ft['p_rl_only_exact']:.3g}, "
-        f"for {cls['base_only']} base-only = {ft['p_base_only_exact']:.3g} (exact conditional test, per task "
-        "adjusted by Benjamini-Hochberg in the JSON)."
+        f"RL-only problems: {cls['rl_only']}; base-only: {cls['base_only']} (of {len(problems)}). Per problem: "
+        f"'0 of {m_all}' means that model's per-sample success rate there is below {ub:.4f} with 95% confidence "
+        "(one-sided Clopper-Pearson), not that it is impossible."
+    )
+    if fr["simultaneous"] is not None:
+        notes.append(fr["simultaneous"]["statement"] + " Only this and the per-problem bounds speak to expansion.")
+    notes.append(
+        f"Chance test (not evidence of expansion): RL more often solves problems the base misses than equal "
+        f"per-problem rates would give? About {ft['expected_under_null']:.1f} one-sided problems are expected by "
+        f"chance; p = {ft['p_rl_only_exact']:.3g} for {cls['rl_only']} RL-only, p = {ft['p_base_only_exact']:.3g} "
+        f"for {cls['base_only']} base-only (exact conditional test; Benjamini-Hochberg across tasks in the JSON). "
+        "A small p means RL is better on some problems, which sharpening alone also gives."
     )
     notes.append(
-        f"RL-only problems: {cls['rl_only']}; base-only: {cls['base_only']} (of {len(problems)}). "
-        f"'0 of {m_all}' means that model's per-sample success rate on that problem is below {ub:.4f} "
-        f"with 95% confidence (one-sided Clopper-Pearson), not that it is impossible."
+        f"McNemar-type exact test at k = {m_all}: p = {fr['mcnemar']['p_rl_solves_more']:.3g} that RL solves more "
+        f"problems than the base, p = {fr['mcnemar']['p_base_solves_more']:.3g} for the reverse."
+    )
+    n_sig = sum(1 for sec in [overall, *tasks.values()] for cell in sec["delta"].values() if cell.get("significant"))
+    notes.append(
+        f"Delta cells marked significant: {n_sig}, from two-sided paired sign-flip tests with Holm's adjustment "
+        f"over all delta cells (tasks, k and overall) at {1 - confidence:.0%} family-wise."
     )
     return {
         "title": title,

@@ -84,7 +84,38 @@ def test_compare_carries_intervals_and_frontier_test(tmp_path: Path) -> None:
     assert d1["ci"][0] <= d1["delta"] <= d1["ci"][1]
     test = sec["frontier_test"]
     assert test["rl_only"] == 2 and test["base_only"] == 1 and 0 < test["p_rl_only_exact"] <= 1
-    assert 0 < test["q_rl_only"] <= 1 and any("Chance level" in note for note in summary["notes"])
+    assert 0 < test["q_rl_only"] <= 1
+    chance = [note for note in summary["notes"] if note.startswith("Chance test")]
+    assert len(chance) == 1 and "not evidence of expansion" in chance[0]
+    fr = sec["frontier"]
+    assert fr["rl_only"] == 2 and fr["simultaneous"]["problems"] == 2
+    # simultaneous over 2 problems: Clopper-Pearson at 1 - 0.05/2 for 0 of 8
+    assert fr["simultaneous"]["base_rate_below"] == pytest.approx(1 - 0.025 ** (1 / 8))
+    assert fr["mcnemar"]["p_rl_solves_more"] == pytest.approx(0.5)  # 2 RL-only vs 1 base-only: P(Bin(3,.5) >= 2)
+    # delta cells: two-sided sign-flip p-values, Holm over every cell; six problems show nothing
+    cells = [c for s in [summary["overall"], *summary["tasks"].values()] for c in s["delta"].values()]
+    assert all(c["p_holm"] >= c["p_value"] and c["significant"] is False for c in cells)
+    assert all("Holm" in c["adjustment"] for c in cells)
+    rows = [r for r in summary["problems"] if r["class"] == "rl_only"]
+    assert all(r["rl_rate_ci_95"][0] <= r["c_rl"] / r["n"] <= r["rl_rate_ci_95"][1] for r in rows)
+
+
+def test_sharpening_is_not_called_expansion_and_round_off_never_colours(tmp_path: Path) -> None:
+    # RL solves 18 problems the base missed and loses 2; the chance test rejects, but nowhere is that
+    # called expansion: only the simultaneous bound statement may speak of it
+    base_rows = [[False] * 8 for _ in range(18)] + [[True] + [False] * 7 for _ in range(22)]
+    rl_rows = [[True] * 2 + [False] * 6 for _ in range(18)] + [[True] * 3 + [False] * 5 for _ in range(20)]
+    rl_rows += [[False] * 8, [False] * 8]
+    summary = compare_runs(load_run(make_run(tmp_path, "b", base_rows)), load_run(make_run(tmp_path, "r", rl_rows)))
+    for note in summary["notes"]:
+        if "expansion" in note:
+            assert note.startswith("Chance test (not evidence") or "every one of these" in note
+    assert summary["overall"]["frontier"]["chance_test"]["shown"]
+    # a delta of one problem solved once: whatever the bootstrap bound's sign at 1e-17, it is not significant
+    one = [[False] * 8 for _ in range(39)] + [[True] + [False] * 7]
+    none = [[False] * 8 for _ in range(40)]
+    tiny = compare_runs(load_run(make_run(tmp_path, "one", one)), load_run(make_run(tmp_path, "none", none)))
+    assert not any(c["significant"] for c in tiny["overall"]["delta"].values())
 
 
 def test_trajectory_regimes(tmp_path: Path) -> None:
