@@ -487,3 +487,67 @@ def test_humaneval_verdicts_for_empty_hanging_and_broken_completions(marker: str
     broken = HumanEval().verify(p, "    return (\n")
     assert (broken.passed, broken.status) == (False, "error"), broken
     assert_nothing_left(marker)
+
+
+# -- escapes through the host's files, devices and sockets; faked passes from inside the program ------------
+
+FAKED_PASSES = {
+    "replaced __builtins__": "import builtins\n__builtins__ = dict(vars(builtins), abs=lambda x: 0)\n",
+    "module-level def abs": "def abs(x):\n    return 0\n",
+    "builtins.abs patched": "import builtins\nbuiltins.abs = lambda x: 0\n",
+    "settrace swaps the candidate": "import sys\ndef t(f, e, a):\n    if f.f_code.co_name == 'check':\n"
+    "        f.f_locals['candidate'] = lambda a, b: a + b\n    return t\nsys.settrace(t)\n",
+    "records written through gc": "import gc\nfor o in gc.get_objects():\n    if type(o).__name__ == '_Recorder':\n"
+    "        o.write('test', '0 pass')\n        o.write('done', '1 1')\n",
+}
+ABS_CHECK = "def check(candidate):\n    assert abs(candidate(2, 3) - 5) == 0\n"
+
+
+@pytest.mark.parametrize("trick", sorted(FAKED_PASSES))
+def test_faked_pass_does_not_pass(trick: str, marker: str) -> None:
+    r = run_tests(FAKED_PASSES[trick] + ADD_WRONG, ABS_CHECK, "add")
+    assert not r.confirmed and r.score == 0.0, r
+
+
+def test_returned_always_equal_object_is_a_failure(marker: str) -> None:
+    program = "class E:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return E()\n"
+    r = run_tests(program, ADD_CHECK, "add")
+    assert not r.confirmed and "plain data" in r.detail, r
+
+
+def test_device_nodes_other_than_four_do_not_exist(marker: str) -> None:
+    r = run_python("import os\nprint(sorted(os.listdir('/dev')))\nos.open('/dev/loop-control', os.O_RDWR)\n")
+    if "minimal-dev" not in r.isolation:
+        pytest.skip(f"no minimal /dev on this machine ({','.join(r.isolation)})")
+    assert r.status == "error" and "FileNotFoundError" in r.detail, r
+    assert "'null', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'urandom', 'zero'" in r.stdout
+
+
+def test_path_named_unix_socket_is_unreachable(marker: str, tmp_path: Path) -> None:
+    path = str(tmp_path / "service.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    os.chmod(path, 0o666)
+    server.listen(1)
+    r = run_python(f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\n")
+    server.settimeout(0.2)
+    with pytest.raises(OSError):
+        server.accept()
+    server.close()
+    assert r.status == "error", r
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a root-only file the harness could read")
+def test_root_only_file_is_unreadable(marker: str, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("root only 1c2d")
+    secret.chmod(0o600)
+    r = run_python(f"print(open({str(secret)!r}).read())")
+    assert "root only 1c2d" not in r.stdout and r.status == "error", r
+
+
+def test_no_file_system_uid_0(marker: str) -> None:
+    r = run_python("print(open('/proc/self/status').read())")
+    uids = next(line for line in r.stdout.splitlines() if line.startswith("Uid:")).split()[1:]
+    if os.geteuid() == 0:
+        assert "0" not in uids, uids

@@ -16,6 +16,8 @@
    caller holds them all, so that one grows with the input). Verifier workers are a fixed number of
    processes that get items in chunks; their memory does not depend on the size of the run.
 
+``--unconfined`` runs the verifier workers without :mod:`evalkit.confine`, as the baseline of its cost.
+
 Run with ``python tests/bench/bench_verify.py`` (about 5 minutes on 2 cores; ``--quick`` for a smoke run).
 """
 
@@ -36,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from evalkit.pool import usable_cores
 from evalkit.types import Completion, FinishReason, Problem
@@ -310,6 +313,11 @@ def main() -> None:
     parser.add_argument("--only", choices=["dedup", "sandbox", "memory"], action="append")
     parser.add_argument("--nodedup-problems", type=int, default=N_PROBLEMS, help="problems run with dedup=False")
     parser.add_argument("--repeats", type=int, default=2, help="alternating dedup / dedup=False runs (best kept)")
+    parser.add_argument(
+        "--unconfined",
+        action="store_true",
+        help="verifier workers without evalkit.confine (the baseline of the confinement's cost)",
+    )
     parser.add_argument("--memory-child", nargs=3, metavar=("MODE", "N", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -317,6 +325,14 @@ def main() -> None:
         _memory_child(mode, int(n), root)
         return
     only = set(args.only or ["dedup", "sandbox", "memory"])
+    if args.unconfined:
+        import evalkit.verify
+        from evalkit.pool import run_pool
+
+        def unconfined(*a: Any, **k: Any) -> Any:
+            return run_pool(*a, **{**k, "confine": False})
+
+        evalkit.verify.run_pool = unconfined
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(
