@@ -199,7 +199,8 @@ def _pct_ci_cell(value: Any, ci: Any) -> str:
 def _delta_ci_cell(a: Any, b: Any, info: Any) -> str:
     """Δ = RL - base in pp with the paired interval of the summary's ``delta`` entry when it has one.
 
-    The sign colour follows the interval when there is one (green/red only when it excludes 0)."""
+    The colour follows the summary's ``significant`` decision (two-sided paired sign-flip test, Holm over
+    all delta cells); older summaries without it fall back to "the interval excludes 0"."""
     info = _map(info)
     d = _num(info.get("delta"))
     if d is None:
@@ -208,7 +209,9 @@ def _delta_ci_cell(a: Any, b: Any, info: Any) -> str:
             return '<td class="num">—</td>'
         d = vb - va
     ci = _interval(info.get("ci"))
-    if ci is not None:
+    if "significant" in info:  # the summary's Holm-adjusted decision: round-off in a bound never colours
+        cls = {"up": " pos", "down": " neg"}.get(str(info.get("direction")), "")
+    elif ci is not None:
         cls = " pos" if ci[0] > 0 else " neg" if ci[1] < 0 else ""
     else:
         cls = " pos" if 100 * d > 0.05 else " neg" if 100 * d < -0.05 else ""
@@ -876,7 +879,8 @@ def _evidence_table(items: list[tuple[str, Mapping[str, Any], bool]]) -> str:
         return ""
     body = "\n".join(rows)
     return (
-        '<h3 id="frontier-evidence">Frontier evidence: more one-sided problems than chance?</h3>\n'
+        '<h3 id="frontier-evidence">Chance test: does RL more often solve problems the base misses than equal '
+        "rates would give?</h3>\n"
         '<div class="wide"><table class="grid"><thead><tr><th rowspan="2">task</th><th rowspan="2">problems</th>'
         '<th rowspan="2">expected by chance<br>(each side)</th>'
         '<th colspan="3" class="rl-only">RL-only</th><th colspan="3" class="base-only">base-only</th></tr>\n'
@@ -887,7 +891,8 @@ def _evidence_table(items: list[tuple[str, Mapping[str, Any], bool]]) -> str:
         "sum over problems of the probability that a random split of the pooled samples leaves one side with "
         "none. p: exact one-sided p-value of the observed count under that null. q: Benjamini-Hochberg "
         "adjusted across tasks (none for the overall row). Bold: the deciding value (q, or p for the overall "
-        "row) is below 0.05.</p>\n"
+        "row) is below 0.05. A small p means RL is better on some problems, which sharpening alone also "
+        "gives: it is not evidence that the base cannot solve them.</p>\n"
     )
 
 
@@ -910,9 +915,11 @@ def _section_headline(summary: Mapping[str, Any]) -> str:
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></div>\n"
         f'<p class="muted">Brackets: {level} intervals over problems (bootstrap); Δ is RL minus base in '
         "percentage points with its paired interval (the same problems resampled for both), coloured only "
-        "when the interval excludes 0. RL-only: solved at least once by the RL model in its n samples and never "
-        "by the base model (expansion). Base-only: the reverse (shrinkage). Not solved in n samples is not "
-        "impossible: 0 of n bounds the per-sample success rate below about 3/n with 95% confidence.</p>\n"
+        "when significant: two-sided paired sign-flip test, Holm-adjusted over every Δ cell (all tasks and k) "
+        "at 5% family-wise. RL-only: solved at least once by the RL model in its n samples and never by the "
+        "base model. Base-only: the reverse. Not solved in n samples is not impossible: 0 of n bounds the "
+        "per-sample success rate below about 3/n with 95% confidence; the findings give one bound that holds "
+        "for all RL-only problems at once.</p>\n"
         f"{_evidence_table(items)}</section>"
     )
 
@@ -1257,9 +1264,10 @@ def _section_trajectory(traj: Any) -> str:
     corr = _map(traj.get("gain_correlation"))
     rho, pv = _num(corr.get("spearman_rho")), _num(corr.get("p_value"))
     corr_line = (
-        f"<p>Across {esc(corr.get('tasks'))} tasks, Spearman rank correlation of the base's pass@n with the "
-        f"final gain in pass@n: ρ = {rho:+.2f} (p = {_pval(pv)}). Negative: RL gains most where the base was "
-        "weakest (ProRL's observation).</p>\n"
+        f"<p>Across {esc(corr.get('tasks'))} tasks, Spearman rank correlation of the base's pass@h with the "
+        f"final gain in pass@h, from independent halves of the base's samples (h = n/2): ρ = {rho:+.2f} "
+        f"(p = {_pval(pv)}). A negative ρ with a small p would agree with ProRL's observation that RL gains most "
+        "where the base is weakest.</p>\n"
         if rho is not None
         else f'<p class="muted">Gain correlation: {esc(corr.get("reason") or "not available", 200)}.</p>\n'
     )
@@ -1277,10 +1285,12 @@ def _section_trajectory(traj: Any) -> str:
         '<div class="wide"><table class="grid"><thead><tr><th>task</th><th>problems</th><th>n</th><th>ProRL regime</th>'
         f"<th>pass@1, base → final</th><th>pass@n, base → final</th></tr></thead><tbody>\n{body}\n"
         "</tbody></table></div>\n"
-        '<p class="muted">Regime (ProRL, arXiv 2505.24864): <em>diminish</em> pass@1 rose but pass@n ended at or '
-        "below the base (sharpening, not expansion); <em>sustained</em> pass@n still rising over the last segment; "
-        "<em>plateau</em> pass@n rose and then stopped; <em>inconclusive</em> none of these beyond the intervals' "
-        "noise. Error bars: interval half-widths over problems.</p>\n"
+        '<p class="muted">Regime (ProRL, arXiv 2505.24864), from one-sided 95% paired sign-flip bounds on the '
+        "shared problems: <em>diminish</em> pass@1 rose (lower bound above 0) and pass@n did not (final - base "
+        "upper bound at or below 0); <em>sustained</em> pass@n rose over the last segment (lower bound above 0); "
+        "<em>plateau</em> pass@n rose earlier and the last segment is shown within ±0.02; <em>inconclusive</em> "
+        "none of these was shown, which is not evidence of no change (the findings say what the bounds show). "
+        "Error bars: interval half-widths over problems.</p>\n"
         f"{corr_line}{_safe_plot('trajectory', _trajectory_svg, panels)}{more}"
         f'<p class="muted">Checkpoints, in training order:</p><ul class="runs">{names}</ul></section>'
     )
