@@ -589,3 +589,11 @@ def test_quick_calibration_coverage_within_binomial_band() -> None:
     assert len(rows) == 13
     for r in rows:
         assert lo <= r.two_sided <= hi, r
+        if r.method != "studentized":
+            continue
+        if r.setting.startswith("paired null"):
+            # sparse paired deltas, mostly 0: the bootstrap's one-sided bounds fall to about 0.91 at P = 200
+            # (stated in the README); the gate uses the exact sign-flip test there instead
+            assert min(r.upper, r.lower) >= 0.87, r
+        else:  # one-sided bounds, each at the nominal 95% on its own, at P = 200
+            assert lo <= r.upper <= hi and lo <= r.lower <= hi, r
