@@ -427,7 +427,8 @@ def gate_cmd(
         bool,
         typer.Option(
             "--allow-mismatch",
-            help="Gate runs that differ in sampling config, prompt format or n, with a warning (default: refuse, exit 2).",
+            help="Gate runs that differ in sampling config, prompt format or n, with a warning "
+            "(default: refuse, exit 2).",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
