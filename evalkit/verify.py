@@ -178,8 +178,25 @@ class Verifier:
 
     def verify(self, problem: Problem, text: str, finish_reason: str = "stop") -> Verdict:
         """The verdict of one completion (as :func:`verify_items` gives it, without dedup)."""
-        job = (family_class_for(problem), problem, text[:VERIFY_CHARS])
-        return with_finish_reason(self.pool.map([job])[0], finish_reason)
+        return self.verify_many([(problem, text, finish_reason)])[0]
+
+    def verify_many(self, items: Sequence[tuple[Problem, str, str]]) -> list[Verdict]:
+        """Verdicts of ``(problem, text, finish_reason)`` items, in order, in one pass through the workers.
+
+        Items with the same problem and text are verified once (the verdict depends on nothing else
+        before the finish reason is applied)."""
+        unique: dict[tuple[str, str], int] = {}
+        jobs: list[tuple[type[TaskFamily], Problem, str]] = []
+        for problem, text, _ in items:
+            key = (problem.id, text[:VERIFY_CHARS])
+            if key not in unique:
+                unique[key] = len(jobs)
+                jobs.append((family_class_for(problem), problem, key[1]))
+        verdicts = self.pool.map(jobs) if jobs else []
+        return [
+            with_finish_reason(verdicts[unique[(problem.id, text[:VERIFY_CHARS])]], finish_reason)
+            for problem, text, finish_reason in items
+        ]
 
     def close(self) -> None:
         self.pool.close()

@@ -58,6 +58,7 @@ from evalkit.sampling.hf import load_model_and_tokenizer
 from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, get_family, make_problems
 from evalkit.tinymodel import save_checkpoint
+from evalkit.train.sft import LOG_EVERY_S
 from evalkit.types import Problem
 from evalkit.verify import Verifier
 
@@ -164,7 +165,7 @@ def _rollouts(
     problems: Sequence[Problem],
     cfg: GRPOConfig,
     rng: random.Random,
-    reward_of: Callable[[Problem, str], float],
+    rewards_of: Callable[[Sequence[tuple[Problem, str, str]]], list[float]],
     workspace: Workspace | None = None,
 ) -> list[list[Rollout]]:
     prompts = [tokenizer(p.prompt)["input_ids"] for p in problems]
@@ -180,12 +181,11 @@ def _rollouts(
         tokenizer.pad_token_id,
         workspace=workspace,
     )
+    texts = [tokenizer.decode(out.token_ids, skip_special_tokens=True) for out in outs]
+    rewards = rewards_of([(problems[i], t, out.finish_reason) for i, t, out in zip(rows, texts, outs, strict=True)])
     groups: list[list[Rollout]] = [[] for _ in problems]
-    for i, out in zip(rows, outs, strict=True):
-        text = tokenizer.decode(out.token_ids, skip_special_tokens=True)
-        groups[i].append(
-            Rollout(problems[i], prompts[i], out.token_ids, out.finish_reason, reward_of(problems[i], text))
-        )
+    for i, out, reward in zip(rows, outs, rewards, strict=True):
+        groups[i].append(Rollout(problems[i], prompts[i], out.token_ids, out.finish_reason, reward))
     return groups
 
 
@@ -355,11 +355,12 @@ class GRPOTrainer:
             os.fsync(fh.fileno())
 
     # -- pieces of a step -------------------------------------------------------------------------
-    def reward_of(self, problem: Problem, text: str) -> float:
+    def rewards_of(self, items: Sequence[tuple[Problem, str, str]]) -> list[float]:
+        """Rewards of ``(problem, text, finish_reason)`` items, verified together in the confined workers."""
         if self.verifier is None:  # confined workers, started once (see evalkit.verify.Verifier)
             self.verifier = Verifier({type(f) for f in self.families.values()})
-        verdict = self.verifier.verify(problem, text)
-        return float(verdict.passed) if self.cfg.reward == "passed" else float(verdict.score)
+        verdicts = self.verifier.verify_many(items)
+        return [float(v.passed) if self.cfg.reward == "passed" else float(v.score) for v in verdicts]
 
     def collect(self) -> tuple[list[list[Rollout]], dict[str, Any]]:
         """Rollouts for one step; with dynamic sampling, groups of equal rewards are replaced (bounded)."""
@@ -374,7 +375,7 @@ class GRPOTrainer:
                 problems.append(make_problems(spec, GRPO_SEED_OFFSET + cfg.seed, 1, start=c.drawn)[0])
                 c.drawn += 1
             for group in _rollouts(
-                self.policy, self.tokenizer, problems, cfg, self.rng, self.reward_of, self.workspace
+                self.policy, self.tokenizer, problems, cfg, self.rng, self.rewards_of, self.workspace
             ):
                 values = [r.reward for r in group]
                 rewards.extend(values)
@@ -450,7 +451,8 @@ class GRPOTrainer:
                 workspace=self.workspace,
             )
             texts = [self.tokenizer.decode(o.token_ids, skip_special_tokens=True) for o in outs]
-            counts.append(sum(self.reward_of(problem, t) >= 1.0 for t in texts))
+            rewards = self.rewards_of([(problem, t, o.finish_reason) for t, o in zip(texts, outs, strict=True)])
+            counts.append(sum(r >= 1.0 for r in rewards))
         c = torch.tensor(counts).numpy()
         return {
             "eval_problems": len(problems),
@@ -482,7 +484,7 @@ class GRPOTrainer:
         if done_marker.is_file():
             self.log(f"grpo: {self.out} is already complete")
             return self.out
-        start = time.monotonic()
+        start = last_log = time.monotonic()
         if c.step == 0 and cfg.eval_every:
             self._evaluate_and_checkpoint(step=0)
         while c.step < cfg.steps:
@@ -508,11 +510,13 @@ class GRPOTrainer:
             row["seconds_update"] = round(time.monotonic() - t0 - t_gen, 3)
             self._append("train_log.jsonl", row)
             c.step += 1
-            if step % 10 == 0 or c.step == cfg.steps:
+            now = time.monotonic()
+            if step % 10 == 0 or c.step == cfg.steps or now - last_log >= LOG_EVERY_S:
                 self.log(
-                    f"grpo step {step:4d}  reward {row['reward_mean']:.3f}  kl {row.get('kl', 0):.4f}  "
-                    f"zero-std {row['zero_std_frac']:.2f}  {time.monotonic() - start:6.1f}s"
+                    f"grpo step {step:4d}/{cfg.steps}  reward {row['reward_mean']:.3f}  kl {row.get('kl', 0):.4f}  "
+                    f"zero-std {row['zero_std_frac']:.2f}  {now - start:6.1f}s"
                 )
+                last_log = now
             if cfg.eval_every and c.step % cfg.eval_every == 0:
                 self._evaluate_and_checkpoint(step=c.step)
             if c.step % max(1, cfg.save_every) == 0:

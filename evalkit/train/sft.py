@@ -19,6 +19,7 @@ from typing import Any
 from evalkit.tasks import TaskSpec, make_problems
 from evalkit.tinymodel import TinyConfig, build_model, build_tokenizer, save_checkpoint
 
+LOG_EVERY_S = 10.0  # a progress line at least this often, however slow the machine
 TRAIN_SEED_OFFSET = 1_000_003  # training problems never use the small seeds evaluation defaults to
 
 
@@ -65,7 +66,7 @@ def train_sft(
 
     rng = random.Random(config.seed)
     model.train()
-    start = time.monotonic()
+    start = last_log = time.monotonic()
     loss_value = float("nan")
     step = 0
     for step in range(config.steps):
@@ -92,8 +93,10 @@ def train_sft(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         loss_value = float(loss.detach())
-        if step % 100 == 0 or step == config.steps - 1:
-            log(f"sft step {step:5d}  loss {loss_value:.4f}  lr {lr_at(step):.2e}  {time.monotonic() - start:6.1f}s")
+        now = time.monotonic()
+        if step % 100 == 0 or step == config.steps - 1 or now - last_log >= LOG_EVERY_S:
+            log(f"sft step {step:5d}/{config.steps}  loss {loss_value:.4f}  lr {lr_at(step):.2e}  {now - start:6.1f}s")
+            last_log = now
         if config.time_limit_s is not None and time.monotonic() - start > config.time_limit_s:
             log(f"sft: time limit {config.time_limit_s:.0f}s reached at step {step}")
             break
