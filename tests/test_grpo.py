@@ -193,21 +193,39 @@ def test_kill_9_during_training_then_rerun_continues(tiny_ckpt: Path, tmp_path: 
     assert (out / "config.json").is_file() and (out / "train_state" / "done").is_file()
 
 
-def test_short_run_raises_held_out_pass_at_1(tiny_ckpt: Path, tmp_path: Path) -> None:
-    # single-digit addition from a weak base: 40 steps lift validation pass@1 (deterministic seeds)
+def test_short_run_raises_held_out_pass_at_1(tmp_path: Path) -> None:
+    """GRPO sharpens a weak base on 1-digit addition: held-out pass@1 and training reward both rise.
+
+    The setting was chosen for a large, stable effect: over GRPO seeds 0-5 held-out pass@1 went from
+    0.10-0.14 to 0.39-0.56 and the mean reward of the last ten steps exceeded the first ten by 0.18-0.39,
+    so the thresholds below leave a wide margin (no wall-clock budget: fixed steps)."""
+    from evalkit.tinymodel import TinyConfig
+    from evalkit.train.sft import SFTConfig, train_sft
+
+    task = [TaskSpec.parse("add@digits=1")]
+    base = tmp_path / "base"
+    train_sft(
+        task,
+        base,
+        SFTConfig(steps=100, batch_size=64, lr=5e-3, warmup=10, seed=0),
+        TinyConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128, max_positions=48),
+        log=lambda _m: None,
+    )
     out = tmp_path / "rl"
     cfg = GRPOConfig(
-        steps=40,
-        group_size=8,
-        prompts_per_step=16,
+        steps=120,
+        group_size=16,
+        prompts_per_step=32,
         max_tokens=5,
         lr=1e-3,
         beta=0.0,
-        eval_every=40,
+        eval_every=120,
         eval_problems=32,
         eval_n=16,
         seed=0,
     )
-    train_grpo(str(tiny_ckpt), [TaskSpec.parse("add@digits=1")], out, cfg, log=lambda _m: None)
+    train_grpo(str(base), task, out, cfg, log=lambda _m: None)
     first, last = _rows(out / "eval_log.jsonl")
-    assert last["pass@1"] > first["pass@1"] + 0.02, (first, last)
+    assert last["pass@1"] > first["pass@1"] + 0.1, (first, last)
+    rewards = [row["reward_mean"] for row in _rows(out / "train_log.jsonl")]
+    assert sum(rewards[-10:]) / 10 > sum(rewards[:10]) / 10 + 0.1, rewards
