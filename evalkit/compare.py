@@ -52,6 +52,7 @@ from evalkit.stats import (
     zero_success_upper_bound,
 )
 from evalkit.types import Problem
+from evalkit.verdict import verdict_sentences
 
 CLASSES = ("both", "rl_only", "base_only", "neither")
 EXAMPLE_CHARS = 2000
@@ -340,7 +341,7 @@ def compare_runs(
         f"Delta cells marked significant: {n_sig}, from two-sided paired sign-flip tests with Holm's adjustment "
         f"over all delta cells (tasks, k and overall) at {1 - confidence:.0%} family-wise."
     )
-    return {
+    summary: dict[str, Any] = {
         "title": title,
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "evalkit_version": __version__,
@@ -355,6 +356,8 @@ def compare_runs(
         "gate": None,
         "notes": notes,
     }
+    summary["verdict"] = verdict_sentences(summary)
+    return summary
 
 
 def training_log(results: RunResults, name: str = "train_log.jsonl") -> list[dict[str, Any]] | None:

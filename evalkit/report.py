@@ -3,7 +3,8 @@
 The report reads only the summary dict (what the run store holds, already reduced by the comparison step),
 never live objects, so it can be rebuilt from ``report.json`` years later.
 
-Sections, in page order (each one only when the summary holds its data): runs, findings, headline
+Sections, in page order (each one only when the summary holds its data): runs, the verdict in plain words
+(:mod:`evalkit.verdict`), findings, headline
 (pass@1 and pass@k_max with intervals, frontier classes with their chance level, p- and BH q-values),
 pass@k curves with interval bands, delta pass@k with its band, per-problem success rates (scatter and
 histograms), buckets, the sortable problem table, the RL-only and base-only tables, the checkpoint
@@ -792,6 +793,14 @@ def _section_meta(summary: Mapping[str, Any]) -> str:
     )
 
 
+def _section_verdict(verdict: Any) -> str:
+    """The verdict in plain words (:func:`evalkit.verdict.verdict_sentences`), first thing after the runs."""
+    if not verdict or not isinstance(verdict, Sequence) or isinstance(verdict, str):
+        return ""
+    text = " ".join(esc(str(s), MAX_TEXT_CHARS) for s in verdict)
+    return f'<section id="verdict"><h2>Verdict</h2><p class="verdict">{text}</p></section>'
+
+
 def _section_notes(notes: Any) -> str:
     if not notes:
         return ""
@@ -1427,6 +1436,7 @@ thead th.rl-only { background: #cfeccb; } thead th.base-only { background: #f6cf
 .pos { color: #1a7f37; } .neg { color: #c0392b; } .hot { color: #c0392b; font-weight: 600; }
 .muted { color: #777; } .warn, .error { color: #a40; font-weight: 600; }
 ul.notes li { margin: 0.3em 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+p.verdict { font-size: 1.05em; line-height: 1.5; max-width: 70em; overflow-wrap: anywhere; }
 .gate { border: 2px solid; border-radius: 4px; padding: 0.5em 1em; display: inline-block; }
 .gate.pass { border-color: #1a7f37; background: #eef8ee; }
 .gate.fail { border-color: #c0392b; background: #fdeeee; }
@@ -1470,6 +1480,7 @@ def _render(summary: Mapping[str, Any]) -> str:
     )
     sections = [
         _section_meta(summary),
+        _section_verdict(summary.get("verdict")),
         _section_notes(summary.get("notes")),
         _section_headline(summary),
         _section_curves(summary),
