@@ -540,7 +540,12 @@ def demo_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="A ~1 minute version (smaller model budget, n=64).")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Retrain the checkpoints even if they exist.")] = False,
 ) -> None:
-    """Train a tiny base, RL it, sample both to n=1024, compare, report, gate: offline on a CPU."""
+    """Train a tiny base, RL it, sample both to n=1024, compare, report, gate: offline on a CPU.
+
+    Fixed step counts and pinned CPU numerics: the same numbers on any machine with the same packages."""
+    from evalkit.determinism import pin_cpu_numerics_env
+
+    pin_cpu_numerics_env()  # before anything imports torch
     from evalkit.demo import run_demo
 
     run_demo(out, quick=quick, fresh=fresh)

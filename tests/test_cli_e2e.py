@@ -194,18 +194,47 @@ def test_compare_writes_report(tiny_ckpt: Path, tmp_path: Path) -> None:
     assert data["overall"]["n"] == 8 and len(data["problems"]) == 3
 
 
-def test_demo_quick(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    result = cli("demo", "--quick", "--out", str(out), timeout=600)
+@pytest.fixture(scope="module")
+def demo_quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    return out, cli("demo", "--quick", "--out", str(out), timeout=900)
+
+
+def _numbers(stdout: str) -> list[str]:
+    """The demo's printed results, without the report path and the wall time."""
+    return [line for line in stdout.splitlines() if not line.startswith("report:")]
+
+
+def test_demo_quick(demo_quick: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, result = demo_quick
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pass@1" in result.stdout and "report:" in result.stdout
     assert (out / "report.html").is_file() and (out / "report.json").is_file()
     data = json.loads((out / "report.json").read_text())
     assert data["training"] and "reward_mean" in data["training"][0]
-    assert data["gate"] is not None
-    # an intermediate GRPO checkpoint is sampled too, so the report classes the trajectory
+    assert data["gate"] is not None and "pass@1 and pass@64" in data["gate"]["lines"][0]
+    # fixed step counts: the intermediate GRPO checkpoint always exists, so the report classes the trajectory
     assert [c["run"].rsplit("/", 1)[-1] for c in data["trajectory"]["tasks"]["add"]["checkpoints"]] == [
         "base",
         "mid",
         "rl",
     ]
+    # the verdict in plain words, as in the report, and the gate line says what it checked
+    stdout = result.stdout
+    assert "verdict:" in stdout and "In sum:" in stdout and data["verdict"][-1].startswith("In sum:")
+    assert all(sentence in stdout for sentence in data["verdict"])
+    assert "gate (RL checkpoint (candidate) vs base (baseline)" in stdout and "pass@1 and pass@64" in stdout
+    assert set(data["timings"]) == {"sft", "grpo", "sample_and_verify", "compare", "total"}
+    assert "Demo timings" not in " ".join(data["notes"])
+
+
+def test_demo_gives_the_same_numbers_twice(
+    demo_quick: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    first = demo_quick[1]
+    second = cli("demo", "--quick", "--out", str(tmp_path / "again"), timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert _numbers(second.stdout) == _numbers(first.stdout)
+    for ckpt in ("checkpoints/base", "checkpoints/rl"):  # identical weights, byte for byte
+        weights = [(d / ckpt / "model.safetensors").read_bytes() for d in (demo_quick[0], tmp_path / "again")]
+        assert weights[0] == weights[1], ckpt
