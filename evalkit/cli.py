@@ -303,12 +303,21 @@ def _print_summary(run: Path) -> None:
 def summary_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV: task,k,pass_at_k,ci_low,ci_high,confidence,n_problems,n_min.")
+    ] = False,
 ) -> None:
     """pass@k per task (every power of two up to n) for a run."""
     from evalkit.results import load_run, summarize
 
+    if as_json and as_csv:
+        raise EvalkitError("--json and --csv: choose one")
     if as_json:
         typer.echo(json.dumps(summarize(load_run(run)), indent=1))
+    elif as_csv:
+        from evalkit.frame import summary_csv
+
+        typer.echo(summary_csv(summarize(load_run(run))), nl=False)
     else:
         _print_summary(run)
 
