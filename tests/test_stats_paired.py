@@ -127,6 +127,87 @@ def test_paired_regimes_use_the_pairing() -> None:
     assert plat["regime"] == "plateau"
 
 
+# Hand-labelled trajectories: 60 problems, 4 checkpoints (base, two intermediate, final). pass@k values are
+# per-problem pass@k_max; 40 of 60 problems are solved by the base.
+P60 = 60
+B1 = np.linspace(0.05, 0.6, P60)  # base pass@1
+BK = np.r_[np.ones(40), np.zeros(20)]  # base pass@k: 40 solved
+
+
+def _solved(*extra: int, lost: tuple[int, ...] = ()) -> np.ndarray:
+    out = BK.copy()
+    out[list(extra)] = 1.0
+    out[list(lost)] = 0.0
+    return out
+
+
+RISEN = _solved(*range(40, 50))  # 10 problems newly solved
+P1_UP = [B1, B1 + 0.03, B1 + 0.06, B1 + 0.08]
+# pass@k below 1 on 20 problems, then small per-problem changes (continuous pass@k at k < n)
+CONT = np.r_[np.full(40, 0.97), np.full(20, 0.3)]
+CONT_RISEN = CONT + np.r_[np.zeros(40), np.full(20, 0.3)]
+JITTER = np.tile([0.006, -0.004, 0.003, -0.005, 0.001, 0.0], 10)  # mean 0.0001667, |change| <= 0.006
+
+HAND_LABELLED = [
+    # pass@1 up on every problem; pass@k: 6 problems lost, none gained (sign test p = 1/64)
+    ("diminish", P1_UP, [BK, BK, BK, _solved(lost=tuple(range(6)))]),
+    # pass@1 up, pass@k unchanged on every problem: its exact upper bound is 0 up to the test's 1e-9 tie
+    # tolerance (+9.99989e-10), which must not decide the label
+    ("diminish", P1_UP, [BK, BK, BK, BK]),
+    # pass@k: +4, +2, then +6 problems in the last segment, none lost
+    (
+        "sustained",
+        P1_UP,
+        [BK, _solved(40, 41, 42, 43), _solved(*range(40, 46)), _solved(*range(40, 52))],
+    ),
+    # +10 problems by checkpoint 1, then the same problems solved: last segment exactly 0
+    ("plateau", P1_UP, [BK, RISEN, RISEN, RISEN]),
+    # a rise, then a last segment of small changes of both signs, shown within +-0.02
+    ("plateau", P1_UP, [CONT, CONT_RISEN, CONT_RISEN, CONT_RISEN + JITTER]),
+    # a rise, then a last-segment rise that is shown but tiny (+0.001 on every problem): flat, not sustained
+    ("plateau", P1_UP, [CONT, CONT_RISEN, CONT_RISEN, CONT_RISEN + 0.001]),
+    # a rise, then a last segment that differs from the previous checkpoint by round-off only
+    ("plateau", P1_UP, [BK, RISEN, RISEN, (RISEN + 0.1) - 0.1 + 1e-16]),
+    # a rise, then 2 problems gained and 2 lost in the last segment: not shown flat at 60 problems
+    ("inconclusive", P1_UP, [BK, RISEN, RISEN, _solved(*range(40, 52), lost=(0, 1))]),
+    # one more problem solved in the last segment: the upper bound (about 0.04) exceeds the margin
+    ("inconclusive", P1_UP, [BK, RISEN, RISEN, _solved(*range(40, 51))]),
+    # a rise, then 5 of the new problems lost again: still above the base, falling
+    ("inconclusive", P1_UP, [BK, RISEN, RISEN, _solved(*range(45, 50))]),
+    # nothing moved
+    ("inconclusive", [B1] * 4, [BK] * 4),
+    # pass@k: 6 problems lost, but pass@1 rose on 2 problems only (not shown): not "diminish"
+    ("inconclusive", [B1, B1, B1, B1 + np.r_[0.05, 0.05, np.zeros(58)]], [BK, BK, BK, _solved(lost=tuple(range(6)))]),
+]
+
+
+@pytest.mark.parametrize("index", range(len(HAND_LABELLED)))
+def test_paired_regime_hand_labelled(index: int) -> None:
+    label, pass1, passk = HAND_LABELLED[index]
+    out = paired_regime(pass1, passk)
+    assert out["regime"] == label, out["sentence"]
+    ev = out["evidence"]
+    seg_est, seg_lo, seg_hi = ev["passk_last_segment"]
+    if label == "diminish":
+        assert ev["pass1_final_minus_base"][1] > 0 and ev["passk_final_minus_base"][2] <= 1e-6
+    elif label == "sustained":
+        assert seg_lo > 1e-9 and seg_hi > 0.02
+    elif label == "plateau":
+        assert -0.02 <= seg_lo <= seg_est <= seg_hi <= 0.02 + 1e-9
+        assert "last segment stayed within +-0.02" in out["sentence"]
+    else:
+        assert out["sentence"].startswith("No regime is shown at 95%")
+
+
+def test_paired_regime_plateau_needs_a_shown_rise_first() -> None:
+    # a flat last segment alone is not a plateau: pass@k never rose above the base
+    out = paired_regime(P1_UP, [CONT, CONT, CONT, CONT + JITTER])
+    assert out["regime"] == "inconclusive"
+    # a wider margin admits a last segment the default one does not
+    one_more = [BK, RISEN, RISEN, _solved(*range(40, 51))]
+    assert paired_regime(P1_UP, one_more, flat_margin=0.05)["regime"] == "plateau"
+
+
 def test_split_half_gain_correlation_has_a_valid_null() -> None:
     # no RL effect (final = base model): the naive correlation is biased negative, the split-half one is not
     from evalkit.calibration import gain_correlation_null

@@ -29,8 +29,10 @@ from evalkit.stats._common import ArrayLike, FloatArray
 from evalkit.stats.estimators import pass_at_k
 from evalkit.stats.paired import sign_flip_test
 
-# Bounds within this of zero count as zero: round-off never decides a regime.
-_ZERO = 1e-9
+# Bounds within this of zero count as zero: round-off never decides a regime. The exact sign-flip bound
+# of differences that are all tied sits at +-(1e-9 - 6e-14) (its tie tolerance, then bisection), so the
+# threshold must be well above 1e-9; per-problem pass@k bounds that matter are above 1e-4.
+_ZERO = 1e-6
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,15 @@ def paired_regime(
 
     1. ``"diminish"``: pass@1 rose (final - base lower bound > 0) and pass@k did not: its final - base
        upper bound is <= 0.
-    2. ``"sustained"``: pass@k still rose over the last segment (final - previous lower bound > 0).
-    3. ``"plateau"``: pass@k rose from the base to some earlier checkpoint (lower bound > 0) and the
-       last segment is shown flat: both bounds within +-``flat_margin``.
+    2. ``"plateau"``: pass@k rose from the base to some earlier checkpoint (lower bound > 0) and the
+       last segment is shown flat: both bounds within +-``flat_margin``. This comes before
+       "sustained": a last-segment rise whose upper bound is within ``flat_margin`` (e.g. +0.001 with
+       bounds +0.0002, +0.003 on many problems) is too small to count as still rising.
+    3. ``"sustained"``: pass@k still rose over the last segment (final - previous lower bound > 0).
     4. ``"inconclusive"``: none of these was shown.
 
-    Bounds within 1e-9 of zero count as zero.
+    Bounds within 1e-6 of zero count as zero (a last segment whose differences are all round-off is
+    flat, never a rise; all-tied differences give bounds of +-1e-9 from the exact test's tie tolerance).
 
     Returns:
         ``{"regime", "sentence", "evidence"}``: the label, one sentence saying what the bounds show, and
@@ -110,30 +115,29 @@ def paired_regime(
     def show(c: PairedChange) -> str:
         return f"{c.estimate:+.3f} (one-sided {conf} bounds {c.lower:+.3f}, {c.upper:+.3f})"
 
+    risen = [t for t, r in enumerate(rises, start=1) if r.lower > _ZERO]
+    flat = seg.lower >= -flat_margin - _ZERO and seg.upper <= flat_margin + _ZERO
     if d1.lower > _ZERO and dk.upper <= _ZERO:
         regime = "diminish"
         sentence = (
             f"pass@1 rose, final - base {show(d1)}, while pass@k did not rise: final - base {show(dk)}, "
             "upper bound at or below zero."
         )
+    elif risen and flat:
+        regime = "plateau"
+        sentence = (
+            f"pass@k rose from the base to checkpoint {risen[0]} ({show(rises[risen[0] - 1])}) and the "
+            f"last segment stayed within +-{flat_margin:g}: {show(seg)}."
+        )
     elif seg.lower > _ZERO:
         regime = "sustained"
         sentence = f"pass@k still rose over the last segment: {show(seg)}, lower bound above zero."
     else:
-        risen = [t for t, r in enumerate(rises, start=1) if r.lower > _ZERO]
-        flat = seg.lower >= -flat_margin - _ZERO and seg.upper <= flat_margin + _ZERO
-        if risen and flat:
-            regime = "plateau"
-            sentence = (
-                f"pass@k rose from the base to checkpoint {risen[0]} ({show(rises[risen[0] - 1])}) and the "
-                f"last segment stayed within +-{flat_margin:g}: {show(seg)}."
-            )
-        else:
-            regime = "inconclusive"
-            sentence = (
-                f"No regime is shown at {conf}: pass@k final - base {show(dk)}; last segment {show(seg)}; "
-                f"pass@1 final - base {show(d1)}."
-            )
+        regime = "inconclusive"
+        sentence = (
+            f"No regime is shown at {conf}: pass@k final - base {show(dk)}; last segment {show(seg)}; "
+            f"pass@1 final - base {show(d1)}."
+        )
     return {"regime": regime, "sentence": sentence, "evidence": evidence}
 
 
