@@ -188,6 +188,10 @@ def sample_cmd(
     workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
     verify_timeout: Annotated[float, typer.Option("--verify-timeout", help="Seconds per verification.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="i/N: sample only problems i, i+N, i+2N, ... of the run (job arrays; `evalkit merge`)."),
+    ] = None,
     tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Sample N completions per problem, store them, verify them (resumable)."""
@@ -226,9 +230,16 @@ def sample_cmd(
         backend_options=options,
         workers=workers,
         verify_timeout_s=verify_timeout,
+        shard=_shard(shard),
     )
     store = sample(req)
     _print_summary(store.root)
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    from evalkit.shard import parse_shard
+
+    return None if text is None else parse_shard(text)
 
 
 def _engine_args(pairs: list[str]) -> dict[str, Any]:
@@ -269,6 +280,26 @@ def import_cmd(
     _use_tasks_dir(tasks_dir)
     store = import_samples(samples, _specs(task), out, problem_seed, limit, force)
     _print_summary(store.root)
+
+
+@app.command("merge", cls=_Command)
+def merge_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories: the shards of one run (--shard i/N).")],
+    out: Annotated[Path, typer.Option(help="New run directory for the merged run.")],
+) -> None:
+    """Combine shard runs into one run, equal to the unsharded run (refusing runs that differ)."""
+    from evalkit.shard import merge_runs
+
+    result = merge_runs(runs, out, command=" ".join(sys.argv))
+    typer.echo(
+        f"merged {len(runs)} runs into {out}: {result.problems} problems, {result.completions} samples"
+        + (f" ({result.duplicates} held twice, written once)" if result.duplicates else ""),
+        err=True,
+    )
+    try:
+        _print_summary(out)
+    except EvalkitError as exc:  # a shard was not finished: the merged run resumes like any other
+        typer.echo(f"note: {exc}", err=True)
 
 
 @app.command("score", cls=_Command)

@@ -50,6 +50,7 @@ class SampleRequest:
     quiet: bool = False
     problems: Sequence[Problem] | None = None  # the run's problems (an import's); None: ``limit`` per task
     expected: Mapping[str, int] | None = None  # samples per problem when fewer than n arrive (an import's)
+    shard: tuple[int, int] | None = None  # (i, N): sample only shard i of N (see evalkit.shard)
 
 
 def model_identity(backend: str, model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -150,6 +151,11 @@ def sample(req: SampleRequest) -> RunStore:
     }
     if req.backend_options.get("chat"):  # chat-formatted prompts are other prompts (absent: raw, as before)
         identity["prompt_format"] = "chat"
+    if req.shard is not None:  # a slice of the run's problems; `evalkit merge` drops this key again
+        from evalkit.shard import select_shard
+
+        identity["shard"] = {"index": req.shard[0], "count": req.shard[1]}
+        problems = select_shard(problems, *req.shard)
     store, resumed = RunStore.create_or_resume(req.out, identity, run_info(req.n), problems, force=req.force)
     have = store.completion_keys()
     # a problem with nothing stored gets a range, not a list: no per-sample object for a fresh run
