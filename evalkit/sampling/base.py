@@ -82,6 +82,60 @@ class Backend(Protocol):
 BACKENDS = ("hf", "vllm", "openai", "replay")
 
 
+def check_prompt_format(chat: bool, system: str | None) -> None:
+    """Refuse a system message without chat formatting (only a chat template has a place for one).
+
+    Raises:
+        EvalkitError: ``system`` given without ``chat``.
+    """
+    if system is not None and not chat:
+        raise EvalkitError(
+            "--system needs --chat: a system message is placed by the tokenizer's chat template "
+            "(without --chat the raw prompt text is sent as it is)"
+        )
+
+
+def require_chat_template(tokenizer: Any, model: str) -> None:
+    """Refuse chat formatting for a tokenizer without a chat template (base models often have none).
+
+    Raises:
+        EvalkitError: naming the model and suggesting the raw prompt mode.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise EvalkitError(
+            f"model {model!r}: its tokenizer has no chat template, so --chat cannot format prompts; "
+            "drop --chat to send the raw prompt text (and --system with it)"
+        )
+
+
+def chat_messages(prompt: str, system: str | None) -> list[dict[str, str]]:
+    """The chat messages of one prompt: an optional system message, then the prompt as the user's."""
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    return [*messages, {"role": "user", "content": prompt}]
+
+
+def format_prompt_ids(tokenizer: Any, prompt: str, chat: bool, system: str | None = None) -> list[int]:
+    """Token ids of a prompt as the hf and vllm backends send it.
+
+    Raw mode (``chat`` false) tokenizes the text with the tokenizer's special tokens (a BOS where the
+    tokenizer adds one). Chat mode renders :func:`chat_messages` with the tokenizer's chat template and
+    ``add_generation_prompt=True``, then tokenizes the rendered text without adding special tokens again
+    (the template writes them).
+
+    Raises:
+        EvalkitError: when the chat template refuses the messages (some templates have no system role).
+    """
+    if not chat:
+        return list(tokenizer(prompt)["input_ids"])
+    try:
+        text = tokenizer.apply_chat_template(chat_messages(prompt, system), add_generation_prompt=True, tokenize=False)
+    except Exception as exc:  # jinja2's TemplateError, or ValueError, depending on the template
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        hint = " (this template may not accept a system message; drop --system)" if system is not None else ""
+        raise EvalkitError(f"the tokenizer's chat template failed: {reason}{hint}") from None
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def make_backend(name: str, model: str, **options: Any) -> Backend:
     """Build a backend by name; an unknown name is an EvalkitError with suggestions."""
     if name == "hf":

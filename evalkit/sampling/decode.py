@@ -235,7 +235,7 @@ def decode(
     prompts: Sequence[Sequence[int]],
     seeds: Sequence[int],
     sampling: SamplingConfig,
-    eos_id: int,
+    eos_id: int | Sequence[int],
     pad_id: int,
     stop_check: Any = None,
     workspace: Workspace | None = None,
@@ -250,7 +250,8 @@ def decode(
         prompts: Token ids per row (the tokenizer's special tokens included).
         seeds: One seed per row.
         sampling: Temperature, top-p, top-k, max tokens.
-        eos_id: End-of-sequence token id; generating it finishes a row with reason "stop".
+        eos_id: End-of-sequence token id, or several (instruct models list more than one in their
+            ``generation_config``); generating any of them finishes a row with reason "stop".
         pad_id: Padding id for left padding when prompts differ.
         stop_check: Optional ``f(row_token_ids) -> bool`` saying that a stop string was produced.
         workspace: Buffers to reuse from earlier calls (see :class:`Workspace`); None allocates afresh.
@@ -259,6 +260,10 @@ def decode(
     device = next(model.parameters()).device
     rows = len(prompts)
     seed_t = torch.tensor([s & ((1 << 63) - 1) for s in seeds], dtype=torch.int64, device=device)
+    eos_ids = sorted({eos_id} if isinstance(eos_id, int) else set(eos_id))
+    if not eos_ids:
+        raise ValueError("decode: give at least one end-of-sequence id")
+    eos_t = torch.tensor(eos_ids, dtype=torch.long, device=device)
 
     distinct: dict[tuple[int, ...], int] = {}
     row_map = torch.tensor([distinct.setdefault(tuple(p), len(distinct)) for p in prompts], device=device)
@@ -292,7 +297,7 @@ def decode(
     for step in range(sampling.max_tokens):
         tokens = choose_tokens(last_logits, seed_t, step, sampling)
         out[alive, step] = tokens
-        done = tokens == eos_id
+        done = tokens == eos_t[0] if len(eos_ids) == 1 else torch.isin(tokens, eos_t)
         if stop_check is not None:
             for j, row in enumerate(alive.tolist()):
                 if not done[j] and stop_check(out[row, : step + 1].tolist()):

@@ -1,8 +1,15 @@
 """The transformers backend: batched sampling on CPU or CUDA with per-sample seeds.
 
 Rows of a batch are samples of one or more problems; samples of the same problem share one prompt
-prefill (see :mod:`evalkit.sampling.decode`). Finish reason is "stop" when the model emits its
-end-of-sequence token or a stop string, "length" at ``max_tokens``.
+prefill (see :mod:`evalkit.sampling.decode`). Finish reason is "stop" when the model emits any of its
+end-of-sequence tokens (the tokenizer's and every id ``generation_config.eos_token_id`` lists, see
+:func:`eos_token_ids`) or a stop string, "length" at ``max_tokens``. A tokenizer without a pad token
+pads with its end-of-sequence id (rows are masked, so the pad id is never attended to).
+
+``chat=True`` formats each prompt with the tokenizer's chat template (one user message, after an
+optional ``system`` message), through :func:`evalkit.sampling.base.format_prompt_ids`, the same function
+the vLLM backend uses. Not implemented: the model's recommended sampling settings (temperature, top-p
+from ``generation_config``) are not applied; evalkit's own flags decide them.
 """
 
 from __future__ import annotations
@@ -107,6 +114,38 @@ def load_model_and_tokenizer(model: str, device: str = "auto", dtype: str = "aut
     return lm, tokenizer, device
 
 
+def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every end-of-sequence id the checkpoint declares, sorted: the tokenizer's ``eos_token_id`` and the
+    ids of ``model.generation_config.eos_token_id`` (an int or a list; instruct models often list
+    several, e.g. ``<|endoftext|>`` and ``<|im_end|>``). Empty when none is declared."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    declared = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(declared, int):
+        ids.add(declared)
+    elif isinstance(declared, (list, tuple)):
+        ids.update(int(i) for i in declared if isinstance(i, int))
+    return sorted(ids)
+
+
+def pad_token_id(tokenizer: Any, eos_ids: Sequence[int]) -> int:
+    """The tokenizer's pad id, or, for checkpoints without one (GPT-2 and many base models), its
+    end-of-sequence id (the tokenizer's own first, else the first of ``eos_ids``). Padding is always
+    masked out, so the id only has to be a valid token.
+
+    Raises:
+        EvalkitError: when the tokenizer has neither a pad nor an end-of-sequence token.
+    """
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    if tokenizer.eos_token_id is not None:
+        return int(tokenizer.eos_token_id)
+    if eos_ids:
+        return int(eos_ids[0])
+    raise EvalkitError("the tokenizer has neither a pad token nor an end-of-sequence token to pad with")
+
+
 class HFBackend:
     """Sampler backed by transformers.
 
@@ -115,13 +154,35 @@ class HFBackend:
         device: "auto", "cpu", "cuda", "cuda:1"...
         dtype: "auto" (bf16 on CUDA, fp32 on CPU) or a torch dtype name.
         batch_size: Rows decoded together.
+        chat: Format prompts with the tokenizer's chat template (one user message).
+        system: A system message placed before the user message (needs ``chat``).
+
+    Raises:
+        EvalkitError: when the checkpoint cannot be loaded, declares no end-of-sequence token, or ``chat``
+            is asked of a tokenizer without a chat template.
     """
 
     name = "hf"
 
-    def __init__(self, model: str, device: str = "auto", dtype: str = "auto", batch_size: int = 512) -> None:
+    def __init__(
+        self,
+        model: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 512,
+        chat: bool = False,
+        system: str | None = None,
+    ) -> None:
+        from evalkit.sampling.base import check_prompt_format
+
+        check_prompt_format(chat, system)
         self.model_name = model
+        self.chat, self.system = chat, system
         self.model, self.tokenizer, self.device = load_model_and_tokenizer(model, device, dtype)
+        if chat:
+            from evalkit.sampling.base import require_chat_template
+
+            require_chat_template(self.tokenizer, model)
         self.batch_size = max(1, batch_size)
         from evalkit.sampling.decode import Workspace
 
@@ -129,8 +190,12 @@ class HFBackend:
         local = Path(model).expanduser()
         self._hash = checkpoint_hash(local) if local.is_dir() else f"hub:{model}"
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
-        if self.tokenizer.eos_token_id is None:
-            raise EvalkitError(f"model {model!r}: its tokenizer has no end-of-sequence token")
+        self.eos_ids = eos_token_ids(self.model, self.tokenizer)
+        if not self.eos_ids:
+            raise EvalkitError(
+                f"model {model!r}: neither its tokenizer nor its generation_config has an end-of-sequence token"
+            )
+        self.pad_id = pad_token_id(self.tokenizer, self.eos_ids)
 
     def describe(self) -> dict[str, Any]:
         local = Path(self.model_name).expanduser()
@@ -140,8 +205,11 @@ class HFBackend:
         }
 
     def encode_prompt(self, problem: Problem, sampling: SamplingConfig) -> list[int]:
-        """Prompt token ids; refuses a prompt that cannot fit with ``max_tokens`` in the context."""
-        ids: list[int] = self.tokenizer(problem.prompt)["input_ids"]
+        """Prompt token ids (chat template applied with ``chat``); refuses a prompt that cannot fit with
+        ``max_tokens`` in the context."""
+        from evalkit.sampling.base import format_prompt_ids
+
+        ids = format_prompt_ids(self.tokenizer, problem.prompt, self.chat, self.system)
         if self.max_positions and len(ids) + sampling.max_tokens > self.max_positions:
             raise EvalkitError(
                 f"problem {problem.id}: prompt is {len(ids)} tokens; with --max-tokens {sampling.max_tokens} "
@@ -157,7 +225,6 @@ class HFBackend:
 
         encoded = {problem.id: self.encode_prompt(problem, sampling) for problem, _ in jobs}
         rows = ((problem, idx) for problem, indices in jobs for idx in indices)  # lazily: memory stays flat
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         stop_check = self._stop_checker(sampling.stop) if sampling.stop else None
         while batch := list(itertools.islice(rows, self.batch_size)):
             seeds = [sample_seed(run_seed, p.id, idx) for p, idx in batch]
@@ -166,8 +233,8 @@ class HFBackend:
                 [encoded[p.id] for p, _ in batch],
                 seeds,
                 sampling,
-                self.tokenizer.eos_token_id,
-                pad,
+                self.eos_ids,
+                self.pad_id,
                 stop_check,
                 workspace=self._workspace,
             )

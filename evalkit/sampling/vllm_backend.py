@@ -12,8 +12,9 @@ bounded at any k, and a crash loses only the requests in flight.
 
 Prompts are tokenized here, with the checkpoint's own tokenizer, and checked against the model's
 context before the engine starts: a prompt that cannot fit with ``max_tokens`` is an error naming the
-problem. ``chat=True`` wraps each prompt as one user message and applies the tokenizer's chat
-template (a tokenizer without one is an error suggesting the raw mode).
+problem. ``chat=True`` wraps each prompt as one user message (after an optional ``system`` message) and
+applies the tokenizer's chat template (a tokenizer without one is an error suggesting the raw mode),
+through :func:`evalkit.sampling.base.format_prompt_ids`, the same function the hf backend uses.
 
 ``vllm`` is imported only when the engine starts. Callers must guard their entry point with
 ``if __name__ == "__main__"``: vLLM spawns worker processes that re-import the main module.
@@ -29,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.sampling.base import SamplingConfig, sample_seed
+from evalkit.sampling.base import (
+    SamplingConfig,
+    check_prompt_format,
+    format_prompt_ids,
+    require_chat_template,
+    sample_seed,
+)
 from evalkit.sampling.openai_backend import contiguous_runs
 from evalkit.types import Completion, Problem
 
@@ -86,6 +93,7 @@ class VLLMBackend:
         dtype: Passed to vLLM ("auto", "float32", "bfloat16", "float16").
         tensor_parallel_size: GPUs to shard the model over.
         chat: Apply the tokenizer's chat template to each prompt (one user message).
+        system: A system message placed before the user message (needs ``chat``).
         max_model_len: Cap on the context (saves KV-cache memory); default: the model's.
         gpu_memory_utilization: Fraction of GPU memory (on CPU: of RAM) vLLM may take.
         max_n_per_request: Longer runs of missing indices are split (each part keeps its exact seeds).
@@ -101,6 +109,7 @@ class VLLMBackend:
         dtype: str = "auto",
         tensor_parallel_size: int = 1,
         chat: bool = False,
+        system: str | None = None,
         max_model_len: int | None = None,
         gpu_memory_utilization: float | None = None,
         max_n_per_request: int = 256,
@@ -109,22 +118,20 @@ class VLLMBackend:
     ) -> None:
         if tensor_parallel_size < 1:
             raise EvalkitError(f"--tensor-parallel-size must be >= 1 (got {tensor_parallel_size})")
+        check_prompt_format(chat, system)
         import_vllm()  # fail fast, before the tokenizer loads, when vllm is missing
         self.model_name = model
         self.dtype = dtype
         self.tensor_parallel_size = tensor_parallel_size
-        self.chat = chat
+        self.chat, self.system = chat, system
         self.max_model_len = max_model_len
         self.gpu_memory_utilization = gpu_memory_utilization
         self.max_n_per_request = max(1, max_n_per_request)
         self.max_samples_in_flight = max(1, max_samples_in_flight)
         self.engine_options = dict(engine_options or {})
         self.tokenizer = load_tokenizer(model)
-        if chat and not getattr(self.tokenizer, "chat_template", None):
-            raise EvalkitError(
-                f"model {model!r}: its tokenizer has no chat template, so --chat cannot format prompts; "
-                "drop --chat to send the raw prompt text"
-            )
+        if chat:
+            require_chat_template(self.tokenizer, model)
         self.context_length = max_model_len or config_context_length(model)
         self._llm: Any = None
         self._request_ids = itertools.count()
@@ -139,12 +146,7 @@ class VLLMBackend:
     def encode_prompt(self, problem: Problem, sampling: SamplingConfig) -> list[int]:
         """Prompt token ids (chat template applied with ``chat``); refuses a prompt that cannot fit with
         ``max_tokens`` in the context."""
-        if self.chat:
-            messages = [{"role": "user", "content": problem.prompt}]
-            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        else:
-            ids = list(self.tokenizer(problem.prompt)["input_ids"])
+        ids = format_prompt_ids(self.tokenizer, problem.prompt, self.chat, self.system)
         if self.context_length and len(ids) + sampling.max_tokens > self.context_length:
             raise EvalkitError(
                 f"problem {problem.id}: prompt is {len(ids)} tokens; with --max-tokens {sampling.max_tokens} "

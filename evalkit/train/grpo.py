@@ -19,6 +19,21 @@ Implemented:
   optimizer reset (Adam's first steps move every weight by about the full learning rate), bf16
   autocast on CUDA.
 
+Real checkpoints:
+
+* log-probabilities are those of the sampling distribution: logits are divided by the rollout
+  ``temperature`` before the log-softmax in every log-prob pass (as TRL does), so the ratio, the clip,
+  the KL and the entropy describe the policy that produced the rollouts; the first optimisation pass has
+  a ratio of exactly 1 (logged as ``ratio_max_dev``);
+* dropout is off in every pass: rollouts, the reference and old-policy log-probs and the training pass
+  itself run with the model in eval mode (gradients flow the same; only dropout and similar
+  train-mode layers are disabled), so the ratio measures the policy change alone;
+* checkpoints without a pad token (GPT-2 and many base models) pad with their end-of-sequence id
+  (padding is masked out); rollouts stop at every end-of-sequence id the checkpoint declares
+  (:func:`evalkit.sampling.hf.eos_token_ids`);
+* ``group_size`` must be at least 2 (a group of one has no spread to learn from and an undefined std),
+  and a step whose groups all have zero reward spread logs a warning that it has no learning signal.
+
 Rewards come from the task's verifier, the same function evaluation uses (``passed`` as 0/1, or the
 continuous ``score``), run in the same confined verifier workers (:class:`evalkit.verify.Verifier`).
 Rollouts use evalkit's own decoder (:mod:`evalkit.sampling.decode`).
@@ -54,7 +69,7 @@ import torch
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig, sample_seed
 from evalkit.sampling.decode import Workspace, decode
-from evalkit.sampling.hf import load_model_and_tokenizer
+from evalkit.sampling.hf import eos_token_ids, load_model_and_tokenizer, pad_token_id
 from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, get_family, make_problems
 from evalkit.tinymodel import save_checkpoint
@@ -138,9 +153,23 @@ def clipped_objective(
     return objective, low, high
 
 
-def token_logprobs(model: Any, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each token given the ones before it; shape (rows, len - 1)."""
+def token_logprobs(model: Any, ids: torch.Tensor, attn: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probability of each token given the ones before it, under the softmax at ``temperature``.
+
+    Args:
+        model: A causal LM; called once on the whole batch (the caller picks train or eval mode).
+        ids: Token ids, shape (rows, len).
+        attn: Attention mask, shape (rows, len), 1 on real tokens.
+        temperature: The sampling temperature the tokens were drawn at (> 0): the logits are divided by
+            it before the log-softmax, the distribution :func:`evalkit.sampling.decode.choose_tokens`
+            samples from when top-k and top-p are off.
+
+    Returns:
+        Shape (rows, len - 1): entry t is log p_T(ids[:, t + 1] | ids[:, : t + 1]).
+    """
     logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
+    if temperature != 1.0:
+        logits = logits / temperature
     return torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
 
 
@@ -166,6 +195,8 @@ def _rollouts(
     cfg: GRPOConfig,
     rng: random.Random,
     rewards_of: Callable[[Sequence[tuple[Problem, str, str]]], list[float]],
+    eos_ids: Sequence[int],
+    pad_id: int,
     workspace: Workspace | None = None,
 ) -> list[list[Rollout]]:
     prompts = [tokenizer(p.prompt)["input_ids"] for p in problems]
@@ -177,8 +208,8 @@ def _rollouts(
         [prompts[i] for i in rows],
         seeds,
         sampling,
-        tokenizer.eos_token_id,
-        tokenizer.pad_token_id,
+        eos_ids,
+        pad_id,
         workspace=workspace,
     )
     texts = [tokenizer.decode(out.token_ids, skip_special_tokens=True) for out in outs]
@@ -239,10 +270,23 @@ class GRPOTrainer:
             raise EvalkitError("train grpo: give at least one --task")
         if cfg.reward not in ("passed", "score"):
             raise EvalkitError(f"train grpo: reward must be 'passed' or 'score' (got {cfg.reward!r})")
+        if cfg.group_size < 2:
+            raise EvalkitError(
+                f"train grpo: --group-size must be at least 2 (got {cfg.group_size}): advantages compare the "
+                "samples of one prompt with each other, and a group of one has nothing to compare with"
+            )
+        if cfg.temperature <= 0:
+            raise EvalkitError(
+                f"train grpo: --temperature must be > 0 (got {cfg.temperature}); GRPO needs sampled rollouts"
+            )
         self.cfg, self.specs, self.out, self.log = cfg, list(specs), Path(out), log
         self.eval_specs = list(eval_specs or specs)
         self.model_path = model_path
         self.policy, self.tokenizer, self.device = load_model_and_tokenizer(model_path, device, "float32")
+        self.eos_ids = eos_token_ids(self.policy, self.tokenizer)
+        if not self.eos_ids:
+            raise EvalkitError(f"model {model_path!r}: it declares no end-of-sequence token to end rollouts")
+        self.pad_id = pad_token_id(self.tokenizer, self.eos_ids)  # the eos id when there is no pad token
         self.reference = copy.deepcopy(self.policy).eval()
         self.workspace = Workspace()  # decode buffers reused across rollouts and evals
         for p in self.reference.parameters():
@@ -375,7 +419,15 @@ class GRPOTrainer:
                 problems.append(make_problems(spec, GRPO_SEED_OFFSET + cfg.seed, 1, start=c.drawn)[0])
                 c.drawn += 1
             for group in _rollouts(
-                self.policy, self.tokenizer, problems, cfg, self.rng, self.rewards_of, self.workspace
+                self.policy,
+                self.tokenizer,
+                problems,
+                cfg,
+                self.rng,
+                self.rewards_of,
+                self.eos_ids,
+                self.pad_id,
+                self.workspace,
             ):
                 values = [r.reward for r in group]
                 rewards.extend(values)
@@ -395,25 +447,43 @@ class GRPOTrainer:
         return kept, stats
 
     def update(self, groups: list[list[Rollout]]) -> dict[str, Any]:
-        """Several clipped-ratio passes over one rollout batch; returns the step's metrics."""
+        """Several clipped-ratio passes over one rollout batch; returns the step's metrics.
+
+        Every log-prob pass runs at the rollout temperature with dropout off (the model in eval mode, the
+        training pass included), so the first pass reproduces the old log-probs and its ratio is exactly
+        1; ``ratio_max_dev`` records max |ratio - 1| over that pass's loss tokens.
+
+        Raises:
+            EvalkitError: when the loss is not finite (the weights are left as they were).
+        """
         cfg = self.cfg
-        self.policy.train()
-        ids, attn, mask = _batch(groups, self.tokenizer.pad_token_id, self.device, cfg.mask_truncated)
+        temp = cfg.temperature
+        self.policy.eval()  # dropout off: the ratio must measure the policy change, not dropout noise
+        ids, attn, mask = _batch(groups, self.pad_id, self.device, cfg.mask_truncated)
         rewards = torch.tensor([[r.reward for r in g] for g in groups], dtype=torch.float32)
         adv = group_advantages(rewards, cfg.scale_std).reshape(-1, 1).to(self.device)
         with torch.no_grad(), self.autocast:
-            ref_logp = token_logprobs(self.reference, ids, attn) if cfg.beta else None
+            ref_logp = token_logprobs(self.reference.eval(), ids, attn, temp) if cfg.beta else None
             # with several passes the rollout policy's log-probs are needed before the first update
-            old_logp = token_logprobs(self.policy, ids, attn) if cfg.epochs > 1 else None
+            old_logp = token_logprobs(self.policy, ids, attn, temp) if cfg.epochs > 1 else None
         n_tok = mask.sum().clamp(min=1)
-        for _ in range(cfg.epochs):
+        ratio_max_dev = 0.0
+        for epoch in range(cfg.epochs):
             with self.autocast:
-                logp = token_logprobs(self.policy, ids, attn)
+                logp = token_logprobs(self.policy, ids, attn, temp)
             if old_logp is None:  # one pass: the current policy is the rollout policy, the ratio is exactly 1
                 old_logp = logp.detach()
+            if epoch == 0:
+                dev = (torch.exp(logp.detach() - old_logp) - 1).abs() * mask
+                ratio_max_dev = float(dev.max()) if dev.numel() else 0.0
             objective, low, high = clipped_objective(logp, old_logp, adv, cfg.eps_low, cfg.eps_high)
             kl = k3_kl(ref_logp, logp) if ref_logp is not None else torch.zeros_like(logp)
             loss = ((-objective + cfg.beta * kl) * mask).sum() / n_tok
+            if not bool(torch.isfinite(loss)):
+                raise EvalkitError(
+                    f"train grpo: the loss is {float(loss)} at step {self.counters.step}; the weights were "
+                    "not updated (lower --lr, or check the rewards)"
+                )
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
@@ -428,6 +498,7 @@ class GRPOTrainer:
             "clip_low_frac": float((low.float() * mask).sum() / n_tok),
             "clip_high_frac": float((high.float() * mask).sum() / n_tok),
             "grad_norm": float(grad_norm),
+            "ratio_max_dev": ratio_max_dev,
             "mean_length": sum(len(r.token_ids) for r in flat) / len(flat),
             "truncated_frac": sum(r.finish_reason == "length" for r in flat) / len(flat),
         }
@@ -446,8 +517,8 @@ class GRPOTrainer:
                 [prompt] * cfg.eval_n,
                 seeds,
                 sampling,
-                self.tokenizer.eos_token_id,
-                self.tokenizer.pad_token_id,
+                self.eos_ids,
+                self.pad_id,
                 workspace=self.workspace,
             )
             texts = [self.tokenizer.decode(o.token_ids, skip_special_tokens=True) for o in outs]
@@ -485,6 +556,7 @@ class GRPOTrainer:
             self.log(f"grpo: {self.out} is already complete")
             return self.out
         start = last_log = time.monotonic()
+        flat_steps = 0  # consecutive steps without a learning signal
         if c.step == 0 and cfg.eval_every:
             self._evaluate_and_checkpoint(step=0)
         while c.step < cfg.steps:
@@ -506,6 +578,18 @@ class GRPOTrainer:
                 row.update(self.update(groups))
                 n_tokens = sum(len(r.token_ids) for g in groups for r in g)
                 row["tokens_per_s"] = n_tokens / max(t_gen, 1e-9)
+            if row["zero_std_frac"] >= 1.0:  # every group's rewards were equal: all advantages are zero
+                row["no_signal"] = True
+                flat_steps += 1
+                if flat_steps == 1 or flat_steps % 10 == 0:
+                    self.log(
+                        f"grpo warning: step {step} has no learning signal: every group's rewards are equal "
+                        f"(mean reward {row['reward_mean']:.3f}, {flat_steps} such step(s) in a row); the task "
+                        "may be too hard or too easy for this model (try more --max-tokens, a larger "
+                        "--group-size, or another task)"
+                    )
+            else:
+                flat_steps = 0
             row["seconds_generation"] = round(t_gen, 3)
             row["seconds_update"] = round(time.monotonic() - t0 - t_gen, 3)
             self._append("train_log.jsonl", row)
