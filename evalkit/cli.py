@@ -175,7 +175,10 @@ def sample_cmd(
     gpu_memory_utilization: Annotated[
         float | None, typer.Option("--gpu-memory-utilization", help="Memory fraction vLLM reserves (vllm).")
     ] = None,
-    chat: Annotated[bool, typer.Option("--chat", help="Apply the tokenizer's chat template (vllm).")] = False,
+    chat: Annotated[bool, typer.Option("--chat", help="Apply the tokenizer's chat template (hf, vllm).")] = False,
+    system: Annotated[
+        str | None, typer.Option("--system", help="System message before each prompt (needs --chat; hf, vllm).")
+    ] = None,
     engine_arg: Annotated[
         list[str], typer.Option("--engine-arg", help="KEY=VALUE for vllm.LLM, VALUE as JSON (repeatable; vllm).")
     ] = [],  # noqa: B006
@@ -201,15 +204,20 @@ def sample_cmd(
     _use_tasks_dir(tasks_dir)
     if backend not in BACKENDS:
         make_backend(backend, model)  # raises with suggestions
-    if chat and backend != "vllm":
-        raise EvalkitError("--chat is supported by --backend vllm only; other backends send the raw prompt")
+    if (chat or system is not None) and backend not in ("hf", "vllm"):
+        raise EvalkitError("--chat and --system need a backend with a tokenizer (hf, vllm); others send the raw prompt")
+    if chat or system is not None:
+        _check_chat(model, chat, system)  # before the run directory is created
     if backend == "hf" and device != "auto":
         from evalkit.sampling.hf import resolve_device
 
         resolve_device(device)  # an unusable --device fails before the run directory is created
     per_backend: dict[str, dict[str, Any]] = {
-        "hf": {"batch_size": batch_size, "device": device, "dtype": dtype},
+        "hf": {"batch_size": batch_size, "device": device, "dtype": dtype}
+        | ({"chat": True} if chat else {})
+        | ({"system": system} if system is not None else {}),
         "vllm": {"dtype": dtype, "tensor_parallel_size": tensor_parallel_size, "chat": chat}
+        | ({"system": system} if system is not None else {})
         | ({"gpu_memory_utilization": gpu_memory_utilization} if gpu_memory_utilization is not None else {})
         | ({"engine_options": _engine_args(engine_arg)} if engine_arg else {}),
         "openai": {"base_url": base_url or "", "api_key": api_key, "concurrency": concurrency}
@@ -240,6 +248,23 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     from evalkit.shard import parse_shard
 
     return None if text is None else parse_shard(text)
+
+
+def _check_chat(model: str, chat: bool, system: str | None) -> None:
+    """Refuse ``--system`` without ``--chat``, and ``--chat`` for a local checkpoint whose tokenizer has no
+    chat template (hub ids are checked when the backend loads them)."""
+    from evalkit.sampling.base import check_prompt_format, require_chat_template
+
+    check_prompt_format(chat, system)
+    local = Path(model).expanduser()
+    if chat and local.is_dir():
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(local))
+        except (OSError, ValueError):
+            return  # the backend reports an unloadable checkpoint in its own words
+        require_chat_template(tokenizer, model)
 
 
 def _engine_args(pairs: list[str]) -> dict[str, Any]:
@@ -319,13 +344,27 @@ def score_cmd(
     _print_summary(run)
 
 
+TRUNCATION_WARN = 0.05  # above this fraction of completions cut at --max-tokens, the summary warns
+
+
 def _print_summary(run: Path) -> None:
     from evalkit.results import load_run, summarize
 
-    summary = summarize(load_run(run))
+    results = load_run(run)
+    summary = summarize(results)
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
         typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
+    truncated = float(summary["rates"].get("truncated", 0.0))
+    typer.echo(f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit")
+    if truncated > TRUNCATION_WARN:
+        limit = results.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
+        at = f" --max-tokens {limit}" if limit else " the token limit"
+        typer.echo(
+            f"warning: {100 * truncated:.1f}% of completions were cut at{at} and count as failures; "
+            "pass@k mostly measures the length limit: raise --max-tokens",
+            err=True,
+        )
     if summary["unverified"]:
         typer.echo(f"note: {summary['unverified']} completions have no verdict yet; run `evalkit score`", err=True)
 

@@ -151,6 +151,8 @@ def sample(req: SampleRequest) -> RunStore:
     }
     if req.backend_options.get("chat"):  # chat-formatted prompts are other prompts (absent: raw, as before)
         identity["prompt_format"] = "chat"
+    if req.backend_options.get("system") is not None:  # so is another system message
+        identity["system"] = req.backend_options["system"]
     if req.shard is not None:  # a slice of the run's problems; `evalkit merge` drops this key again
         from evalkit.shard import select_shard
 

@@ -261,11 +261,11 @@ def test_cli_sample_resume_and_refusal(server: FakeServer, tmp_path: Path) -> No
     assert other.returncode == 2 and "model_hash" in other.stderr and "Traceback" not in other.stderr
 
 
-def test_cli_openai_needs_base_url_and_chat_needs_vllm(tmp_path: Path) -> None:
+def test_cli_openai_needs_base_url_and_chat_needs_a_tokenizer(tmp_path: Path) -> None:
     missing = cli("sample", "fake", "--backend", "openai", "--task", "add", "--out", str(tmp_path / "r"))
     assert missing.returncode == 2 and "needs --base-url" in missing.stderr
-    chat = cli("sample", "fake", "--backend", "hf", "--chat", "--task", "add", "--out", str(tmp_path / "r"))
-    assert chat.returncode == 2 and "--chat is supported by --backend vllm only" in chat.stderr
+    chat = cli("sample", "fake", "--backend", "openai", "--chat", "--task", "add", "--out", str(tmp_path / "r"))
+    assert chat.returncode == 2 and "need a backend with a tokenizer (hf, vllm)" in chat.stderr
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
