@@ -1,10 +1,14 @@
 """Confine a verifier worker process before it reads model text: :func:`enter`, then :func:`watch` per item.
 
 Every verifier of model text (math-verify and sympy answer checks, reasoning-gym scorers, some of which
-``eval`` the answer or hand it to sympy's ``parse_expr``, task folders, custom verifiers; in evaluation and
-in GRPO's reward) runs in a worker of :mod:`evalkit.pool` started with ``confine=True``. The worker imports
-its verifiers first, then calls :func:`enter` once, and handles items for as long as it lives, so the cost
-of confinement is paid per worker, not per item.
+``eval`` the answer or hand it to sympy's ``parse_expr``, task folders' answer files, custom verifiers; in
+evaluation and in GRPO's reward) runs in a worker of :mod:`evalkit.pool` started with ``confine=True``.
+Code families (HumanEval, task folders' code files) are the exception: their verifiers run model text only
+through :mod:`evalkit.sandbox`, which needs an unconfined worker to build all its layers (separate
+throw-away uids for the program and the tests process, a PID namespace of its own), so
+:mod:`evalkit.verify` runs them in unconfined workers. A confined worker imports its verifiers first,
+then calls :func:`enter` once, and handles items for as long as it lives, so the cost of confinement is
+paid per worker, not per item.
 
 What :func:`enter` does (Linux; the same building blocks as :mod:`evalkit.sandbox`, which see):
 
@@ -20,9 +24,9 @@ What :func:`enter` does (Linux; the same building blocks as :mod:`evalkit.sandbo
   nothing of the host can be written.
 - **Credentials**: as root, a throw-away uid of its own (every id, the file system uid included); always
   no capabilities and ``no_new_privs``. **rlimits**: address space (what the worker has mapped plus
-  ``memory_mb``), file size, open files, processes (64, for the code sandbox that verifiers may start
-  inside the worker), no core dumps. **Environment**: scrubbed (no tokens or keys of the harness reach a
-  verifier). stdin, stdout and stderr are /dev/null.
+  ``memory_mb``), file size, open files, processes (64, for a code sandbox a custom verifier may start),
+  no core dumps. **Environment**: scrubbed (no tokens or keys of the harness reach a verifier). stdin,
+  stdout and stderr are /dev/null.
 - **Answers that are code**: an audit hook (PEP 578), active only while an item is verified. Code compiled
   from a string (what ``eval``, ``exec`` and sympy's ``parse_expr`` run) that names anything starting with
   an underscore (``__import__``, ``__class__``, ``__globals__``...) or a builtin that reaches the
@@ -49,6 +53,12 @@ Not covered:
   is confined by the layers above, but it could change state that later items of the same worker see.
 - Reading: a verifier can read what any user may read in the bound directories (the interpreter, the
   virtual environment's packages, the evalkit sources, a task folder).
+- The code sandbox started inside a confined worker (by a custom verifier whose family does not declare
+  ``sandbox_only_verifier``) gets only the layers a confined process can still make: a session, rlimits,
+  a scrubbed environment, a separate tests process, no capabilities; the program, the tests process and
+  the worker then share one uid and one PID namespace, so the program can write to the harness's
+  confirmation pipe through ``/proc`` and leave a daemon behind for the worker's later items. evalkit's
+  own code families never run this way (see :mod:`evalkit.verify`).
 """
 
 from __future__ import annotations

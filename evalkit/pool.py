@@ -24,7 +24,8 @@ Implemented:
 - A worker that cannot start (for example ``fn``'s module is not importable in a fresh interpreter) is
   retried a few times, then ``EvalkitError`` is raised instead of looping forever.
 
-- ``confine=True`` (what evalkit's verification uses): each worker, once it has imported ``fn``, confines
+- ``confine=True`` (what evalkit's verification uses for every family but the code families, whose
+  programs the code sandbox confines): each worker, once it has imported ``fn``, confines
   itself for good (:mod:`evalkit.confine`: namespaces, a minimal read-only root, a throw-away uid,
   rlimits, a scrubbed environment, no network, an audit hook for answers that are code) and reports the
   active layers (``WorkerPool.isolation``). A refused item is recorded with ``on_crash(item, "refused:

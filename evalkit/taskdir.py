@@ -13,6 +13,8 @@ The kind of a file is read from its first record:
   that defines ``entry_point`` (else its last fenced block, else the whole completion), run with the tests
   by :func:`evalkit.sandbox.run_tests` (``timeout_s``, ``memory_mb`` spec parameters). ``passed`` is the
   sandbox's positive confirmation that every test passed; ``score`` is the fraction of asserts that passed.
+  The text runs only as that program (``sandbox_only_verifier``), so code tasks are verified in unconfined
+  workers, where the sandbox builds every layer; answer tasks in confined ones (:mod:`evalkit.verify`).
 
 Every record of a file is validated when the task's problems are built, before any model loads; errors
 name the file, line, problem id and field (:mod:`evalkit.datafile`). Problem ids are
@@ -137,6 +139,7 @@ class CodeFileTask(_FileTask):
 
     Config = CodeFileConfig
     description = "code task (MBPP-style tests) from a user folder file"
+    sandbox_only_verifier = True  # the text becomes a program run by run_tests, nothing else
 
     def load(self, config: CodeFileConfig) -> list[Problem]:
         meta = {"timeout_s": config.timeout_s, "memory_mb": config.memory_mb, "verifier": "tasks-dir:code"}

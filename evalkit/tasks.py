@@ -77,6 +77,13 @@ class TaskFamily:
     Config: type[Any]
     # Config fields that evalkit sets itself and a task spec may not (name -> what to use instead).
     reserved_params: ClassVar[dict[str, str]] = {}
+    # True only for a family whose ``verify`` runs model text solely through :mod:`evalkit.sandbox` (it
+    # builds a program from the text and calls ``run_tests``; nothing of the text is evaluated, parsed by a
+    # math library or scored otherwise). Such families are verified in unconfined workers, where the sandbox
+    # gets every layer (its own uids, PID namespace, minimal root); every other family runs in confined
+    # workers (:mod:`evalkit.confine`). Read from the class itself (:func:`sandbox_only`), never inherited,
+    # so a subclass that overrides ``verify`` must set it again to say so.
+    sandbox_only_verifier: ClassVar[bool] = False
 
     def make(self, config: Any, rng: random.Random, index: int) -> tuple[str, str, dict[str, Any]]:
         """Return (prompt, reference answer, metadata) for problem ``index``."""
@@ -261,6 +268,12 @@ def family_class_for(problem: Problem) -> type[TaskFamily]:
     module, _, cls_name = _STANDALONE_VERIFIERS[key].partition(":")
     cls: type[TaskFamily] = getattr(importlib.import_module(module), cls_name)
     return cls
+
+
+def sandbox_only(family: type[TaskFamily]) -> bool:
+    """Whether ``family`` declares, on the class itself, that its verifier runs model text only through the
+    code sandbox (see :attr:`TaskFamily.sandbox_only_verifier`)."""
+    return family.__dict__.get("sandbox_only_verifier") is True
 
 
 @dataclass(frozen=True)

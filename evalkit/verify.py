@@ -7,6 +7,13 @@ confined (:mod:`evalkit.confine`: namespaces, a minimal read-only root, a throw-
 network, an audit hook that refuses answers that are code), because verifiers read model text and some
 evaluate it; :class:`Verifier` keeps such workers across calls, for GRPO's reward.
 
+One exception: families whose verifier runs model text only as a program in the code sandbox (HumanEval,
+task-folder code files; :func:`evalkit.tasks.sandbox_only`) are verified in unconfined workers, and the
+items are split by family. The sandbox is their confinement, and it needs the worker's rights to build
+all of it: nested in a confined worker it would lose the throw-away uids (program and tests process would
+share one, and the program could reach the harness's confirmation pipe through ``/proc``), the PID
+namespace (a ``setsid`` daemon would outlive its item and forge a later one) and the minimal root.
+
 Dedup: completions of one problem whose ``dedup_key(problem, text)`` are equal (the same extracted answer,
 the same program; see :meth:`evalkit.tasks.TaskFamily.dedup_key`) are verified once and share the verdict.
 The key is computed in this process on the text as the verifier sees it (cut at :data:`VERIFY_CHARS`),
@@ -30,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from evalkit.errors import EvalkitError
 from evalkit.pool import WorkerPool, run_pool
 from evalkit.store import KeySet, RunStore
-from evalkit.tasks import TaskFamily, family_class_for
+from evalkit.tasks import TaskFamily, family_class_for, sandbox_only
 from evalkit.types import STATUSES, Completion, Problem, Verdict
 
 VERIFY_CHARS = 100_000  # completions longer than this are cut before they reach a verifier
@@ -144,37 +151,58 @@ def verify_items(
             jobs.append((families[problem.task], problem, text))
         order.append(index)
     del unique
-    # The family classes travel with the worker function, so each worker imports their modules (math-verify,
-    # reasoning-gym...) while it starts, not inside the time budget of its first item.
-    preloaded = functools.partial(_judge_preloaded, tuple(sorted(set(families.values()), key=repr)))
-    verdicts = run_pool(
-        preloaded,
-        jobs,
-        workers=workers,
-        timeout_s=timeout_s,
-        on_timeout=_timeout_verdict,
-        on_crash=_error_verdict,
-        progress=progress,
-        confine=True,
-    )
-    return [with_finish_reason(verdicts[i], finish) for i, (_, _, finish) in zip(order, items, strict=True)]
+    verdicts: list[Verdict | None] = [None] * len(jobs)
+    for confine in (False, True):  # code families in unconfined workers (the sandbox confines them)
+        picked = [i for i, job in enumerate(jobs) if sandbox_only(job[0]) != confine]
+        if not picked:
+            continue
+        # The family classes travel with the worker function, so each worker imports their modules
+        # (math-verify, reasoning-gym...) while it starts, not inside the time budget of its first item.
+        classes = tuple(sorted({jobs[i][0] for i in picked}, key=repr))
+        results = run_pool(
+            functools.partial(_judge_preloaded, classes),
+            [jobs[i] for i in picked],
+            workers=workers,
+            timeout_s=timeout_s,
+            on_timeout=_timeout_verdict,
+            on_crash=_error_verdict,
+            progress=progress,
+            confine=confine,
+        )
+        for i, verdict in zip(picked, results, strict=True):
+            verdicts[i] = verdict
+    done = [v for v in verdicts if v is not None]
+    assert len(done) == len(jobs)
+    return [with_finish_reason(done[i], finish) for i, (_, _, finish) in zip(order, items, strict=True)]
 
 
 class Verifier:
-    """Confined verifier workers that stay alive across calls (GRPO's reward verifies a few texts at a time).
+    """Verifier workers that stay alive across calls (GRPO's reward verifies a few texts at a time).
+
+    As in :func:`verify_items`, families that run model text only through the code sandbox
+    (:func:`evalkit.tasks.sandbox_only`) are verified in unconfined workers, every other family in
+    confined ones; each kind of worker is started when a first item needs it.
 
     Args:
         families: The task family classes whose verifiers will run; their modules are imported in the
             workers before they confine themselves.
-        workers: Worker processes.
+        workers: Worker processes (of each kind).
         timeout_s: Hard wall-clock limit per verification; past it the verdict is ``timeout``.
 
     Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, families: Iterable[type[TaskFamily]], workers: int = 1, timeout_s: float = 10.0) -> None:
-        preloaded = functools.partial(_judge_preloaded, tuple(sorted(set(families), key=repr)))
-        self.pool = WorkerPool(preloaded, workers, timeout_s, _timeout_verdict, _error_verdict, confine=True)
+        classes = set(families)
+        self.pools: dict[bool, WorkerPool] = {}  # confine -> pool
+        for confine in (False, True):
+            preloaded = functools.partial(
+                _judge_preloaded, tuple(sorted((c for c in classes if sandbox_only(c) != confine), key=repr))
+            )
+            self.pools[confine] = WorkerPool(
+                preloaded, workers, timeout_s, _timeout_verdict, _error_verdict, confine=confine
+            )
+        self.pool = self.pools[True]  # the confined pool (its ``isolation`` names the layers)
 
     def verify(self, problem: Problem, text: str, finish_reason: str = "stop") -> Verdict:
         """The verdict of one completion (as :func:`verify_items` gives it, without dedup)."""
@@ -192,14 +220,22 @@ class Verifier:
             if key not in unique:
                 unique[key] = len(jobs)
                 jobs.append((family_class_for(problem), problem, key[1]))
-        verdicts = self.pool.map(jobs) if jobs else []
+        verdicts: list[Verdict | None] = [None] * len(jobs)
+        for confine, pool in self.pools.items():
+            picked = [i for i, job in enumerate(jobs) if sandbox_only(job[0]) != confine]
+            if picked:
+                for i, verdict in zip(picked, pool.map([jobs[i] for i in picked]), strict=True):
+                    verdicts[i] = verdict
+        done = [v for v in verdicts if v is not None]
+        assert len(done) == len(jobs)
         return [
-            with_finish_reason(verdicts[unique[(problem.id, text[:VERIFY_CHARS])]], finish_reason)
+            with_finish_reason(done[unique[(problem.id, text[:VERIFY_CHARS])]], finish_reason)
             for problem, text, finish_reason in items
         ]
 
     def close(self) -> None:
-        self.pool.close()
+        for pool in self.pools.values():
+            pool.close()
 
     def __enter__(self) -> Verifier:
         return self

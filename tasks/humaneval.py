@@ -23,7 +23,9 @@ continuation of the prompt. A completion is built into a program the way it was 
 
 The program and ``check(<entry_point>)`` run through :func:`evalkit.sandbox.run_tests`; ``passed`` is the
 sandbox's positive confirmation, all or nothing. Completions of a problem that build the same program (the
-same fenced block in different surrounding prose) run once: the program is the dedup key.
+same fenced block in different surrounding prose) run once: the program is the dedup key. The verifier
+runs the text only as that program (``sandbox_only_verifier``), so evalkit verifies it in an unconfined
+worker, where the sandbox builds every layer (:mod:`evalkit.verify`).
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class HumanEval(TaskFamily):
     name = "humaneval"
     description = "HumanEval: 164 Python functions from docstrings, judged by their tests in the sandbox"
     Config = HumanEvalConfig
+    sandbox_only_verifier = True  # the text becomes a program run by run_tests, nothing else
 
     def load(self, config: HumanEvalConfig) -> list[Problem]:
         problems = []
