@@ -81,6 +81,9 @@ def model_identity(backend: str, model: str, options: dict[str, Any] | None = No
         return {"model": str(local.resolve()), "model_hash": checkpoint_hash(local)}
     if local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
         raise EvalkitError(f"model {model!r}: no such checkpoint directory (hub ids look like 'org/name')")
+    from evalkit.sampling.hf import check_hub_model
+
+    check_hub_model(model)  # offline and not cached: a clear error before any run directory exists
     return {"model": model, "model_hash": f"hub:{model}"}
 
 

@@ -14,6 +14,7 @@ from ``generation_config``) are not applied; evalkit's own flags decide them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,50 @@ def checkpoint_hash(path: Path) -> str:
                 fh.seek(max(0, p.stat().st_size - (1 << 20)))
                 digest.update(fh.read(1 << 20))
     return digest.hexdigest()[:16]
+
+
+HUB_TIMEOUT_S = 10.0  # one metadata request; transformers' own retries take about a minute offline
+
+
+@functools.cache
+def check_hub_model(model: str) -> None:
+    """Make sure a hub id can be loaded, before any run directory or training folder is created.
+
+    Asks the hub for the model's metadata (one request, ``HUB_TIMEOUT_S``); when the hub cannot be reached
+    (or ``HF_HUB_OFFLINE`` is set), accepts the id if the local Hugging Face cache holds its
+    ``config.json``. Not implemented: revision pinning (the id's files are whatever the hub or the cache
+    serves at load time).
+
+    Raises:
+        EvalkitError: the hub says there is no such model, or the hub is unreachable and the model is not
+            in the local cache (with what to do instead).
+    """
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    reason = "HF_HUB_OFFLINE is set"
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            HfApi().model_info(model, timeout=HUB_TIMEOUT_S)
+            return
+        except GatedRepoError:
+            raise EvalkitError(
+                f"model {model!r}: the model is gated on the Hugging Face hub; accept its terms and log in "
+                "(hf auth login, or HF_TOKEN)"
+            ) from None
+        except RepositoryNotFoundError:
+            raise EvalkitError(
+                f"model {model!r}: neither a local checkpoint directory nor a model on the Hugging Face hub"
+            ) from None
+        except Exception as exc:  # connection refused, DNS failure, timeout, proxy errors...
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return  # cached: loads offline
+    raise EvalkitError(
+        f"model {model!r}: the Hugging Face hub cannot be reached ({reason}) and the model is not in the local "
+        f"cache ({constants.HF_HUB_CACHE}); download it where the hub is reachable (hf download {model}) "
+        "or pass a local checkpoint directory"
+    )
 
 
 def resolve_device(device: str) -> str:
@@ -102,6 +147,8 @@ def load_model_and_tokenizer(model: str, device: str = "auto", dtype: str = "aut
     if looks_local and not local.is_dir():
         raise EvalkitError(f"model {model!r}: no such checkpoint directory")
     source = str(local) if local.is_dir() else model
+    if not local.is_dir():
+        check_hub_model(model)  # seconds, where transformers would retry for about a minute offline
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         lm: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
