@@ -55,25 +55,28 @@ sandbox must be in this one stdlib-only file, which the parent compiles and runs
   ``output_limit``), so a flood neither fills the parent's memory nor blocks the child.
 - **Wall clock.** The parent kills the run at ``timeout_s`` (status ``timeout``); it never relies on
   signals in its own process, so it works in any thread, including inside evalkit's verifier workers.
-- **Positive confirmation, and tests the program cannot reach.** The program's functions run in the
-  program process; the tests run in the tests process, which never executes a line of the program, so its
-  builtins and modules are pristine (a module-level ``def abs`` or a replaced ``__builtins__`` changes only
-  the program process). The tests call the program's functions through a pipe (:class:`_Remote`): the
-  arguments and the result cross as plain data only (None, bool, int, float, complex, str, bytes, list,
-  tuple, set, frozenset, dict; exact types, at most 100 deep and ``_WIRE_CAP`` bytes). A returned object
-  of any other type (a user-defined class whose ``__eq__`` is always true, a generator) fails the test,
-  and an exception the program raises arrives as the built-in type of the same name (others as an
-  error). The test code's global names that it does not define itself and that are not builtins (a
-  prompt's helper such as HumanEval's ``poly``) are fetched the same way: functions as remotes, plain
+- **Positive confirmation, and tests the program cannot reach.** The program's functions run in the program
+  process; the tests run in the tests process, which never executes a line of the program, so its builtins and
+  modules are pristine (a module-level ``def abs`` or a replaced ``__builtins__`` changes only the program
+  process). The tests call the program's functions through a pipe (:class:`_Remote`): the arguments and the
+  result cross as plain data only (None, bool, int, float, complex, str, bytes, list, tuple, set, frozenset,
+  dict; exact types, at most 100 deep and ``_WIRE_CAP`` bytes). A returned object of any other type (a
+  user-defined class whose ``__eq__`` is always true, a generator) fails the test, and an exception the
+  program raises arrives as the built-in type of the same name (others as an error). With ``run_tests(...,
+  prompt=...)`` the trusted prompt's top-level definitions other than the entry point (a helper such as
+  HumanEval's ``poly`` or ``encode_cyclic``, its imports; :func:`prompt_definitions`) run in the tests process
+  itself, so the tests compute with the prompt's helpers whatever the program redefines (the program's own
+  calls use its own copies: that changes only its own results). The test code's other global names that it
+  does not define itself and that are not builtins are fetched from the program: functions as remotes, plain
   values copied. As root the tests process runs under its own uid; it is not dumpable either way, so the
-  program can neither trace it nor open its memory or file descriptors. The parent draws a random nonce
-  per run and hands it to the harness in a payload file deleted before any untrusted code runs; only the
-  tests process (and init, and the outer harness) write records ``<nonce> <kind> <arg>`` to a dedicated
-  pipe that the program process never holds: ``ready``, one ``test`` record per test, ``done`` at the end.
-  ``confirmed`` needs a ``done`` record with every test passed, a clean exit and no limit hit.
-  ``sys.exit(0)``, ``os._exit(0)``, killing processes, tracing, patching, printing "PASSED" or writing
-  guessed records on any fd therefore never count. For ``run_python``, the program process tells the
-  tests process when the program has run to its end.
+  program can neither trace it nor open its memory or file descriptors. The parent draws a random nonce per
+  run and hands it to the harness in a payload file deleted before any untrusted code runs; only the tests
+  process (and init, and the outer harness) write records ``<nonce> <kind> <arg>`` to a dedicated pipe that
+  the program process never holds: ``ready``, one ``test`` record per test, ``done`` at the end. ``confirmed``
+  needs a ``done`` record with every test passed, a clean exit and no limit hit. ``sys.exit(0)``,
+  ``os._exit(0)``, killing processes, tracing, patching, printing "PASSED" or writing guessed records on any
+  fd therefore never count. For ``run_python``, the program process tells the tests process when the program
+  has run to its end.
 - **Temp files.** The parent's temp directory holds only the harness and the payload. The outer harness
   deletes both as soon as it has read them and, once in its mount namespace, the (empty) directory too, so
   nothing is left on disk even when evalkit is killed mid-run; the parent removes whatever remains.
@@ -107,10 +110,10 @@ Not covered:
   can use up to ``max_processes * memory_mb`` plus the two tmpfs (no cgroup is used; cgroup delegation is
   not available everywhere). The OOM-killer preference limits the damage to the sandbox.
 - CPU: ``RLIMIT_CPU`` is per process; the wall-clock kill is the bound for a run.
-- Functions the test code takes from the program (a prompt's helpers, such as HumanEval's ``poly`` or
-  ``encode_cyclic``) run in the program process, so a completion that redefines them changes what the
-  tests compute. Only the caller can tell a trusted prompt from its completion; this sandbox gets one
-  program. Arguments are copied, so a test that checks how the candidate changed its argument in place
+- Functions the test code takes from the program run in the program process: without ``prompt`` (or
+  for a helper the prompt does not define), a program that redefines a helper the tests call changes
+  what the tests compute. Only the caller can tell a trusted prompt from its completion; evalkit's code
+  families pass the prompt. Arguments are copied, so a test that checks how the candidate changed its argument in place
   sees the unchanged copy. Not root and in a user namespace, both processes share one uid: the program
   can kill the tests process (the run then fails) but not trace it.
 - When the evalkit process is SIGKILLed mid-run, the namespace dies with it but, without namespaces,
@@ -865,10 +868,22 @@ def _run_tests_against(cfg: dict[str, Any], rec: _Recorder, channel: _Channel) -
     tests = cfg["tests"]
     body = ast.parse(tests).body
     namespace: dict[str, Any] = {"__name__": "__tests__", "__builtins__": builtins}
-    # The program's names the tests use (helpers of the prompt, functions under test in asserts): functions
-    # become remotes and plain values are copied; the tests' own definitions and the builtins win.
-    for name in sorted(_referenced_names(compile(tests, "<tests>", "exec", dont_inherit=True))):
-        if hasattr(builtins, name):
+    referenced = _referenced_names(compile(tests, "<tests>", "exec", dont_inherit=True))
+    trusted = cfg.get("trusted") or ""
+    if trusted:  # the prompt's own definitions (helpers, imports), never the program's copies of them
+        code = compile(trusted, "<prompt>", "exec", dont_inherit=True)
+        try:
+            _exec(code, namespace)
+        except BaseException as e:
+            rec.write("error", f"the prompt's definitions raised {_describe(e)}")
+            return
+        referenced |= _referenced_names(code)
+    trusted_names = set(namespace)
+    # The program's names the tests use (functions under test in asserts, helpers the prompt does not
+    # define): functions become remotes and plain values are copied; the prompt's definitions, the tests'
+    # own definitions and the builtins win.
+    for name in sorted(referenced):
+        if hasattr(builtins, name) or name in trusted_names:
             continue
         reply = channel.ask({"op": "get", "name": name})
         if reply.get("kind") == "callable":
@@ -1108,7 +1123,7 @@ def run_python(
     Returns:
         The result; ``confirmed`` is True when the program ran to its end (no early exit).
     """
-    payload = {"mode": "program", "program": str(program), "tests": "", "entry_point": None}
+    payload = {"mode": "program", "program": str(program), "tests": "", "entry_point": None, "trusted": ""}
     return _run(payload, 0, timeout_s, memory_mb, max_output_bytes, network, max_processes)
 
 
@@ -1117,6 +1132,7 @@ def run_tests(
     tests: str,
     entry_point: str | None,
     *,
+    prompt: str = "",
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
     max_output_bytes: int = 1 << 20,
@@ -1139,6 +1155,10 @@ def run_tests(
         program: The candidate program (for HumanEval, the prompt plus the completion).
         tests: The test code.
         entry_point: The function under test for HumanEval-style tests; None for MBPP-style asserts.
+        prompt: The trusted prompt the program was written for (HumanEval's, a task file's). Its top-level
+            definitions other than the entry point (helper functions, classes, imports, constants; see
+            :func:`prompt_definitions`) run in the tests process, so the tests call the prompt's helpers,
+            never the program's copies. Needs ``entry_point``.
         timeout_s, memory_mb, max_output_bytes, network, max_processes: As for :func:`run_python`.
 
     Returns:
@@ -1165,8 +1185,48 @@ def run_tests(
     else:
         raise ValueError("test code has no top-level assert statement (and no entry point for check())")
     entry = None if entry_point is None else str(entry_point)  # exact str: the payload is marshalled
-    payload = {"mode": mode, "program": str(program), "tests": str(tests), "entry_point": entry}
+    if prompt and entry is None:
+        raise ValueError("a prompt's definitions need the entry point, which is never taken from the prompt")
+    trusted = prompt_definitions(str(prompt), entry) if prompt and entry is not None else ""
+    payload = {"mode": mode, "program": str(program), "tests": str(tests), "entry_point": entry, "trusted": trusted}
     return _run(payload, total, timeout_s, memory_mb, max_output_bytes, network, max_processes)
+
+
+_PROMPT_FENCE_RE = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
+_PROMPT_NODES = ("Import", "ImportFrom", "FunctionDef", "AsyncFunctionDef", "ClassDef", "Assign", "AnnAssign")
+
+
+def prompt_definitions(prompt: str, entry_point: str) -> str:
+    """The top-level definitions of a trusted prompt that the tests process runs itself (see :func:`run_tests`).
+
+    The prompt is Python (HumanEval's signature and docstring after its helpers) or, when it does not parse,
+    text whose fenced code blocks are (each one that parses counts). Kept: imports, function and class
+    definitions, and assignments, except those that bind ``entry_point``; everything else is dropped.
+    """
+    import ast
+
+    try:
+        modules = [ast.parse(prompt)]
+    except (SyntaxError, ValueError):
+        modules = []
+        for block in _PROMPT_FENCE_RE.findall(prompt):
+            try:
+                modules.append(ast.parse(block))
+            except (SyntaxError, ValueError):
+                continue
+    kept: list[ast.stmt] = []
+    for module in modules:
+        for node in module.body:
+            if type(node).__name__ not in _PROMPT_NODES:
+                continue
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == entry_point:
+                continue
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(n, ast.Name) and n.id == entry_point for t in targets for n in ast.walk(t)):
+                    continue
+            kept.append(node)
+    return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n" if kept else ""
 
 
 def interpreter_binds(extra: tuple[str, ...] = ()) -> list[str]:

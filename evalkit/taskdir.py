@@ -13,6 +13,8 @@ The kind of a file is read from its first record:
   that defines ``entry_point`` (else its last fenced block, else the whole completion), run with the tests
   by :func:`evalkit.sandbox.run_tests` (``timeout_s``, ``memory_mb`` spec parameters). ``passed`` is the
   sandbox's positive confirmation that every test passed; ``score`` is the fraction of asserts that passed.
+  Helpers the tests call are taken from the prompt when it defines them (the prompt as Python, else its
+  fenced code blocks; :func:`evalkit.sandbox.prompt_definitions`), never from the completion.
   The text runs only as that program (``sandbox_only_verifier``), so code tasks are verified in unconfined
   workers, where the sandbox builds every layer; answer tasks in confined ones (:mod:`evalkit.verify`).
 
@@ -164,6 +166,7 @@ class CodeFileTask(_FileTask):
             program,
             str(problem.meta["tests"]),
             entry_point,
+            prompt=problem.prompt,  # the tests call the prompt's helpers, never the completion's copies
             timeout_s=float(problem.meta.get("timeout_s", 5.0)),
             memory_mb=int(problem.meta.get("memory_mb", 1024)),
         )

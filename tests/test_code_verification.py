@@ -202,3 +202,27 @@ def test_answer_families_still_run_in_confined_workers() -> None:
         assert verifier.verify(problem, "The answer is 4.").passed
         assert verifier.pool.confine and verifier.pool.isolation  # the confined workers' layers
         assert not verifier.pools[False].workers  # no unconfined worker was started for an answer task
+
+
+def test_completion_that_redefines_the_prompts_helper_fails() -> None:
+    prompt = "Write checksum(s); the tests use:\n\n```python\ndef weight(s):\n    return sum(map(ord, s))\n```\n"
+    problem = code_problem("assert checksum('ab') == weight('ab') % 7\n", "checksum", prompt)
+    fake = fenced(
+        """
+        def weight(s):
+            return 0
+        def checksum(s):
+            return 0
+        """
+    )
+    real = fenced(
+        """
+        def checksum(s):
+            return sum(map(ord, s)) % 7
+        """
+    )
+    fake_verdict, real_verdict = verify_items(
+        [(problem, fake, "stop"), (problem, real, "stop")], workers=1, timeout_s=30
+    )
+    assert not fake_verdict.passed, fake_verdict
+    assert real_verdict.passed, real_verdict

@@ -509,6 +509,39 @@ def test_faked_pass_does_not_pass(trick: str, marker: str) -> None:
     assert not r.confirmed and r.score == 0.0, r
 
 
+HELPER_PROMPT = (
+    "import math\n\ndef scramble(s):\n    return s[::-1] + str(math.isqrt(len(s)))\n\n"
+    'def unscramble(s):\n    """Inverse of scramble."""\n'
+)
+HELPER_CHECK = "def check(candidate):\n    assert candidate(scramble('abc')) == 'abc'\n"
+
+
+def test_redefined_prompt_helper_does_not_change_what_the_tests_compute(marker: str) -> None:
+    program = "def scramble(s):\n    return s\n\ndef unscramble(s):\n    return s\n"  # identity for both
+    assert run_tests(program, HELPER_CHECK, "unscramble").confirmed  # without the prompt: faked
+    r = run_tests(program, HELPER_CHECK, "unscramble", prompt=HELPER_PROMPT)
+    assert not r.confirmed and r.score == 0.0, r
+
+
+def test_prompt_helpers_and_a_real_solution_pass(marker: str) -> None:
+    program = HELPER_PROMPT.split("def unscramble")[0] + "def unscramble(s):\n    return s[:-1][::-1]\n"
+    r = run_tests(program, HELPER_CHECK, "unscramble", prompt=HELPER_PROMPT)
+    assert r.confirmed, r
+
+
+def test_entry_point_stub_of_the_prompt_is_never_the_candidate(marker: str) -> None:
+    prompt = HELPER_PROMPT + "\nunscramble = lambda s: s[:-1][::-1]\n"  # a correct stand-in, in the prompt
+    r = run_tests("def unscramble(s):\n    return ''\n", HELPER_CHECK, "unscramble", prompt=prompt)
+    assert not r.confirmed, r
+    assert "unscramble" not in sandbox.prompt_definitions(prompt, "unscramble")
+
+
+def test_prompt_definitions_of_a_text_prompt_come_from_its_fenced_blocks() -> None:
+    prompt = "Write unscramble.\n\n```python\ndef scramble(s):\n    return s[::-1]\n```\nThen print('x').\n"
+    assert sandbox.prompt_definitions(prompt, "unscramble") == "def scramble(s):\n    return s[::-1]\n"
+    assert sandbox.prompt_definitions("Write a function f that adds.", "f") == ""
+
+
 def test_returned_always_equal_object_is_a_failure(marker: str) -> None:
     program = "class E:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return E()\n"
     r = run_tests(program, ADD_CHECK, "add")
