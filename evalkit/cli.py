@@ -23,7 +23,7 @@ import typer.core
 from evalkit.errors import EvalkitError
 
 # commands that a rerun resumes: an interrupt says so
-_RESUMABLE = frozenset({"sample", "import", "compare", "grpo", "demo"})
+_RESUMABLE = frozenset({"sample", "import", "compare", "grpo", "demo", "likelihood"})
 
 
 class Interrupted(BaseException):  # a signal, like KeyboardInterrupt, not an error
@@ -405,6 +405,13 @@ def compare_cmd(
         list[Path], typer.Option("--mid", help="Intermediate checkpoint run, in training order (repeatable).")
     ] = [],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="Also print the summary JSON.")] = False,
+    refuse_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--refuse-mismatch",
+            help="Exit 2 when the runs differ in sampling config, prompt format or n (default: warn and compare).",
+        ),
+    ] = False,
 ) -> None:
     """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
 
@@ -435,12 +442,78 @@ def compare_cmd(
         else:
             raise EvalkitError(f"{path}: neither a run directory (manifest.json) nor a checkpoint (config.json)")
     loaded = [load_run(runs[0]), *(load_run(m) for m in mid), load_run(runs[1])]
+    _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
     summary = _compare_with_trajectory(loaded)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
     if as_json:
         typer.echo(html.with_suffix(".json").read_text())
+
+
+@app.command("likelihood", cls=_Command)
+def likelihood_cmd(
+    model: Annotated[str, typer.Argument(help="Checkpoint to score under (directory or hub id; hf backend).")],
+    run: Annotated[Path, typer.Argument(help="Run directory whose correct completions are scored.")],
+    model_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-run",
+            help="The run sampled from MODEL: its temperature/top-p/top-k are scored under, and problems RUN "
+            "solves that it never solved go first (default: RUN's sampling settings).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results file (default RUN/likelihood/under-<model hash>.jsonl).")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="Override the sampling temperature.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Override top-p.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Override top-k.")] = None,
+    max_per_problem: Annotated[
+        int, typer.Option("--max-per-problem", help="Distinct correct texts scored per problem (most frequent first).")
+    ] = 32,
+    max_batch_tokens: Annotated[int, typer.Option("--max-batch-tokens", help="Rows x tokens per forward pass.")] = 8192,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
+    force: Annotated[bool, typer.Option(help="Discard scores made under other settings.")] = False,
+    tasks_dir: TasksDirOpt = None,
+) -> None:
+    """Score a run's correct completions under a model by teacher forcing (resumable).
+
+    Per problem: the model's probability of the most likely correct text under its sampler (temperature, top-p,
+    top-k; a token outside top-p/top-k is unreachable), and the answer diversity. `evalkit compare` reads it."""
+    from evalkit.likelihood import LikelihoodRequest, print_result, score_run
+
+    _use_tasks_dir(tasks_dir)
+    if max_per_problem < 1:
+        raise EvalkitError(f"--max-per-problem must be >= 1 (got {max_per_problem})")
+    if max_batch_tokens < 1:
+        raise EvalkitError(f"--max-batch-tokens must be >= 1 (got {max_batch_tokens})")
+    if device != "auto":
+        from evalkit.sampling.hf import resolve_device
+
+        resolve_device(device)
+    overrides = {"temperature": temperature, "top_p": top_p, "top_k": top_k}
+    path = score_run(
+        LikelihoodRequest(
+            model=model, run=run, model_run=model_run, out=out, sampling=overrides, max_per_problem=max_per_problem,
+            device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, force=force,
+        )
+    )  # fmt: skip
+    print_result(path)
+    typer.echo(str(path))
+
+
+def _check_comparable(base: Any, rl: Any, refuse: bool) -> None:
+    """Warn on stderr (or refuse, exit 2) when base and RL runs were sampled unlike each other."""
+    from evalkit.gate import comparability
+
+    shared = sorted({p.id for p in base.problems} & {p.id for p in rl.problems})
+    differences = comparability(base, rl, shared, labels=("base", "RL"))
+    if differences and refuse:
+        raise EvalkitError(f"{base.root} vs {rl.root}: {'; '.join(differences)} (--refuse-mismatch)")
+    for difference in differences:
+        typer.echo(f"warning: {difference}; the comparison is of unlike runs", err=True)
 
 
 def _compare_with_trajectory(runs: list[Any], title: str | None = None) -> dict[str, Any]:
@@ -473,7 +546,9 @@ def report_cmd(
     for path in runs:
         if not (path / "manifest.json").is_file():
             raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
-    summary = _compare_with_trajectory([load_run(p) for p in runs], title)
+    loaded = [load_run(p) for p in runs]
+    _check_comparable(loaded[0], loaded[-1], refuse=False)
+    summary = _compare_with_trajectory(loaded, title)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)

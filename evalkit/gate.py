@@ -73,12 +73,20 @@ def _run_n(run: RunResults, problem_ids: list[str]) -> set[int]:
     return {run.n(pid) for pid in problem_ids}
 
 
-def comparability(baseline: RunResults, candidate: RunResults, problem_ids: list[str]) -> list[str]:
+def comparability(
+    baseline: RunResults,
+    candidate: RunResults,
+    problem_ids: list[str],
+    labels: tuple[str, str] = ("baseline", "candidate"),
+) -> list[str]:
     """What makes two runs not comparable: sampling configuration, prompt format, samples per problem.
+
+    ``labels`` name the two runs in the sentences (``("base", "RL")`` for ``evalkit compare``).
 
     Returns one sentence per difference (empty when the runs agree). A field recorded in one run only is
     a difference too; a field neither run records is not checked.
     """
+    lb, lc = labels
     out = []
     ib, ic = _identity(baseline), _identity(candidate)
     sb, sc = ib.get("sampling"), ic.get("sampling")
@@ -88,15 +96,15 @@ def comparability(baseline: RunResults, candidate: RunResults, problem_ids: list
             what = ", ".join(f"{k} {sb.get(k)!r} vs {sc.get(k)!r}" for k in keys)
         else:
             what = f"{sb!r} vs {sc!r}"
-        out.append(f"sampling configurations differ (baseline vs candidate): {what}")
+        out.append(f"sampling configurations differ ({lb} vs {lc}): {what}")
     fb, fc = ib.get("prompt_format", "raw"), ic.get("prompt_format", "raw")
     if fb != fc:
-        out.append(f"prompt formats differ: baseline {fb!r}, candidate {fc!r}")
+        out.append(f"prompt formats differ: {lb} {fb!r}, {lc} {fc!r}")
     nb, nc = _run_n(baseline, problem_ids), _run_n(candidate, problem_ids)
     if nb != nc:
         out.append(
-            f"samples per problem differ: baseline n = {_span(nb)}, candidate n = {_span(nc)} "
-            "(the gate compares each problem on the samples both runs have)"
+            f"samples per problem differ: {lb} n = {_span(nb)}, {lc} n = {_span(nc)} "
+            "(each problem is compared on the samples both runs have)"
         )
     return out
 

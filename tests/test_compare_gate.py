@@ -283,3 +283,22 @@ def test_gate_cli_exit_codes(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "temperature" in refused.stderr
     warned = _cli("gate", str(base), str(worse), "--k", "1", "--allow-mismatch")
     assert warned.returncode == 1 and "WARNING" in warned.stderr and "temperature" in warned.stderr
+
+
+def test_compare_cli_warns_or_refuses_on_unlike_runs(tmp_path: Path) -> None:
+    # BAD_INPUTS row 34 for compare: a warning on the console by default, exit 2 with --refuse-mismatch
+    rows = [[True] * 4 + [False] * 4 for _ in range(6)]
+    base = make_run(tmp_path, "base", rows)
+    rl = make_run(tmp_path, "rl", [r[:4] for r in rows])  # n = 4 against n = 8
+    manifest = json.loads((rl / "manifest.json").read_text())
+    manifest["identity"]["sampling"]["temperature"] = 0.5
+    (rl / "manifest.json").write_text(json.dumps(manifest))
+    warned = _cli("compare", str(base), str(rl), "--out", str(tmp_path / "cmp"))
+    assert warned.returncode == 0, warned.stderr
+    assert "warning: sampling configurations differ (base vs RL): temperature 1.0 vs 0.5" in warned.stderr
+    assert "warning: samples per problem differ: base n = 8, RL n = 4" in warned.stderr
+    refused = _cli("compare", str(base), str(rl), "--out", str(tmp_path / "cmp2"), "--refuse-mismatch")
+    assert refused.returncode == 2 and "temperature" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "cmp2" / "report.html").exists()
+    same = _cli("compare", str(base), str(base), "--out", str(tmp_path / "cmp3"), "--refuse-mismatch")
+    assert same.returncode == 0 and "warning" not in same.stderr
