@@ -35,10 +35,24 @@ tagged JSON encoding that round-trips tuples, sets, fractions, non-string dict k
 dates and non-finite floats exactly (numpy scalars become Python scalars); an entry that still cannot be
 stored (a value of another type) is stored as null and the worker regenerates it from the dataset name,
 params, seed and index, refusing (verdict ``error``) if the regenerated question differs from the prompt.
+
+Scorers evalkit tightens (:data:`TIGHTENED`): an answer is checked by evalkit first, and one it refuses gets
+score 0 and ``passed`` False with the reason in the detail, without reaching the scorer.
+
+- ``countdown`` and ``puzzle24``: the scorers hand the answer to sympy's ``parse_expr``, which accepts
+  symbols and constants (``x/oo`` is 0, ``E/E`` is 1: a sum of those reaches any target with the numbers
+  "used"), and puzzle24's checks neither that the numbers are the puzzle's (``6*4*1*1`` passed every
+  puzzle) nor that the value is exactly 24 (it truncates with ``int``). evalkit requires only digits,
+  ``+ - * / ( )`` and spaces, the dataset's operators (a minus sign where ``-`` is one; no ``**`` or
+  ``//``), exactly the given numbers, each once, and the exact target in rational arithmetic; then the
+  scorer runs.
+
+Other scorers are used as they are (the answer checks run in confined workers, :mod:`evalkit.confine`).
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import datetime
@@ -51,7 +65,9 @@ import importlib
 import io
 import json
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from fractions import Fraction
 from importlib import metadata
 from typing import Any, ClassVar
 
@@ -263,6 +279,73 @@ def _storable(entry: dict[str, Any]) -> Any:
         return None
 
 
+# -- evalkit's own answer checks, run before a dataset's scorer (see the module docstring) -----------------
+
+_ARITHMETIC_RE = re.compile(r"[0-9+\-*/() ]+")
+_OPERATORS: dict[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+
+def arithmetic_problem(answer: str, numbers: list[int], target: Fraction, operators: tuple[str, ...]) -> str | None:
+    """Why ``answer`` is not an expression that makes ``target`` from ``numbers``, each used once (None if it is).
+
+    The answer may hold only digits, ``+ - * / ( )`` and spaces, use only ``operators`` (and a minus sign
+    where ``-`` is one; never ``**`` or ``//``), name exactly the given numbers, each as often as given, and
+    equal ``target`` exactly (rational arithmetic, no rounding).
+    """
+    if not _ARITHMETIC_RE.fullmatch(answer):
+        return "only digits, + - * / ( ) and spaces may appear"
+    used = [int(n) for n in re.findall(r"[0-9]+", answer)]
+    if sorted(used) != sorted(int(n) for n in numbers):
+        return f"must use exactly the numbers {sorted(int(n) for n in numbers)}, each once"
+    try:
+        tree = ast.parse(answer.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return "not an arithmetic expression"
+
+    def value(node: ast.expr) -> Fraction:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return Fraction(node.value)
+        if isinstance(node, ast.BinOp) and _OPERATORS.get(type(node.op)) in operators:
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Add):
+                return left + right
+            if isinstance(node.op, ast.Sub):
+                return left - right
+            if isinstance(node.op, ast.Mult):
+                return left * right
+            return left / right  # ZeroDivisionError: refused below
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and "-" in operators:
+            return -value(node.operand)  # countdown's own solutions may start with a negated number
+        raise ValueError(f"operators allowed: {' '.join(operators)}")
+
+    try:
+        got = value(tree.body)
+    except ZeroDivisionError:
+        return "divides by zero"
+    except (ValueError, RecursionError) as e:
+        return str(e) or "not an arithmetic expression"
+    return None if got == target else f"equals {got}, not {target}"
+
+
+def _countdown(answer: str, entry: dict[str, Any], config: Any) -> str | None:
+    meta = entry["metadata"]
+    operators = tuple(getattr(config, "operators", ("+", "-", "*", "/")))
+    return arithmetic_problem(answer, list(meta["numbers"]), Fraction(meta["target"]), operators)
+
+
+def _puzzle24(answer: str, entry: dict[str, Any], config: Any) -> str | None:
+    operators = tuple(getattr(config, "operators", ("+", "-", "*", "/")))
+    return arithmetic_problem(answer, list(entry["metadata"]["numbers"]), Fraction(24), operators)
+
+
+# Datasets whose scorer evalkit tightens (the module docstring says why): dataset -> check returning why an
+# answer is refused, or None to hand it to the scorer.
+TIGHTENED: dict[str, Callable[[str, dict[str, Any], Any], str | None]] = {
+    "countdown": _countdown,
+    "puzzle24": _puzzle24,
+}
+
+
 class ReasoningGym(TaskFamily):
     """All reasoning-gym datasets; an instance made with no arguments can still verify (from the meta)."""
 
@@ -363,6 +446,11 @@ class ReasoningGym(TaskFamily):
                 entry = dataset[info["index"]]
             if _prompt(entry) != problem.prompt:
                 return Verdict(False, 0.0, "error", "regenerated reasoning-gym entry differs from the stored prompt")
+        tightened = TIGHTENED.get(info["dataset"])
+        if tightened is not None:
+            why = tightened(answer, entry, getattr(dataset, "config", None))
+            if why is not None:
+                return Verdict(passed=False, score=0.0, status="ok", detail=f"{detail} (refused by evalkit: {why})")
         with _quiet():
             score = float(dataset.score_answer(answer, entry))
         return Verdict(passed=score == 1.0, score=score, status="ok", detail=detail)

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -266,3 +267,63 @@ def test_cli_problems_output_is_clean_jsonl() -> None:
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 2 and all(r["task"] == "rg:bf" for r in rows)
+
+
+# -- countdown and puzzle24: evalkit's answer checks before the scorer ---------------------------------------
+
+OPS = ("+", "-", "*", "/")
+
+
+def arithmetic_problems(name: str, count: int = 5) -> list[Problem]:
+    return make_problems(TaskSpec.parse(f"rg:{name}"), 0, count)
+
+
+def numbers_of(p: Problem) -> list[int]:
+    return list(p.meta["rg"]["entry"]["metadata"]["numbers"])
+
+
+def test_puzzle24_answer_with_other_numbers_is_refused() -> None:
+    fam = rg.ReasoningGym()
+    for p in arithmetic_problems("puzzle24"):
+        if sorted(numbers_of(p)) != [1, 2, 3, 4]:
+            v = fam.verify(p, "<answer>1*2*3*4</answer>")  # 24, but not this puzzle's numbers
+            assert not v.passed and v.score == 0 and "refused by evalkit" in v.detail, v
+
+
+def test_puzzle24_value_is_exact_not_truncated() -> None:
+    assert rg.arithmetic_problem("7*7/2", [7, 7, 2], Fraction(24), OPS) == "equals 49/2, not 24"
+
+
+def test_countdown_answer_with_sympy_symbols_is_refused() -> None:
+    fam = rg.ReasoningGym()
+    for p in arithmetic_problems("countdown", 2):
+        target = int(p.meta["rg"]["entry"]["metadata"]["target"])
+        answer = " + ".join(f"{n}*0" for n in numbers_of(p)) + " + " + " + ".join(["E/E"] * target)
+        v = fam.verify(p, f"<answer>{answer}</answer>")
+        assert not v.passed and v.score == 0 and "only digits" in v.detail, v
+
+
+def test_countdown_power_operator_is_refused() -> None:
+    assert rg.arithmetic_problem("2**3 + 1", [2, 3, 1], Fraction(9), OPS) == "operators allowed: + - * /"
+
+
+def test_countdown_number_used_twice_is_refused() -> None:
+    assert "each once" in str(rg.arithmetic_problem("5*5 + 3", [5, 3], Fraction(28), OPS))
+
+
+def test_arithmetic_division_by_zero_is_refused() -> None:
+    assert rg.arithmetic_problem("4/(2-2) + 1", [4, 2, 2, 1], Fraction(24), OPS) == "divides by zero"
+
+
+def test_operator_outside_the_datasets_operators_is_refused() -> None:
+    assert rg.arithmetic_problem("4*6", [4, 6], Fraction(24), ("+", "-")) == "operators allowed: + -"
+
+
+@pytest.mark.parametrize("name", ["countdown", "puzzle24"])
+def test_real_solutions_still_pass(name: str) -> None:
+    fam = rg.ReasoningGym()
+    for p in arithmetic_problems(name, 20):
+        assert fam.verify(p, f"<answer>{p.reference}</answer>").passed, p.reference
+        spaced = f"<answer> ( {p.reference} ) </answer>"  # the same solution, written differently
+        assert fam.verify(p, spaced).passed, spaced
+    assert rg.arithmetic_problem("-4 + 7*4", [4, 7, 4], Fraction(24), OPS) is None  # a leading minus sign
