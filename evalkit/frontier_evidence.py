@@ -1,0 +1,343 @@
+"""Evidence beyond pass@k: per-problem categories, answer diversity, pass@k area on log k, the 2x2 at k.
+
+Pure functions on per-problem counts and likelihood records, plus :func:`evidence_summary`, which gathers
+them into the ``evidence`` key of the comparison summary (:func:`evalkit.compare.compare_runs`).
+
+**Categories** (after "The Invisible Leash", Wu et al. 2025, arXiv 2507.14843, at the problem level and at
+the common budget of m samples per model), with the threshold ``epsilon`` on the probability of an exact
+text (default 1e-6: the base would need more than a million samples on average to produce it):
+
+- ``preservation``: both runs solved the problem.
+- ``expansion``: RL solved it and the base never did in m samples (its per-sample rate is below about 3/m),
+  and the base's probability of RL's most likely scored correct text is at least ``epsilon`` (or no text
+  was scored): RL found a solution that the base can produce, at a budget beyond m.
+- ``out_of_support``: RL solved it, the base never did, and the base gives every scored correct RL text a
+  probability below ``epsilon`` (0 where a token lies outside the base sampler's top-k / top-p set): the
+  strongest evidence of reach beyond the base. It is about the scored texts only: the base may produce
+  other correct solutions.
+- ``shrinkage``: the base solved it and RL never did (``shrinkage_out_of_support`` counts those whose
+  scored base texts all have RL probability below ``epsilon``).
+- ``neither``: no run solved it.
+
+Counts come per task with two-sided 95% Clopper-Pearson intervals on the fraction of problems.
+
+**Diversity** (as "RL squeezes", arXiv 2509.21128, and outcome-based exploration, arXiv 2509.06941, count
+answers): per problem and run, the distinct correct answers by the verifier's dedup key (the extracted
+answer, the program), the distinct correct texts, and the answer-level entropy in bits over all verified
+samples' keys. Distinct counts grow with the number of correct samples, so a run with more correct samples
+tends to show more; compare them beside c.
+
+**pass@k area on log k**: the mean pass@k curve over every integer k in 1..m, integrated over ln k by the
+trapezoid rule and divided by ln m (pass@1 when m = 1): a number in [0, 1] that weighs each doubling of k
+equally. **2x2 at k**: the expected number of problems that both / only RL / only the base / neither solve
+when each model draws k samples, from the unbiased pass@k of each run (the runs are independent, so the
+product of two unbiased estimates is unbiased); at k = m it is the frontier class count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from evalkit.stats import bootstrap_ci, clopper_pearson, pass_at_k
+
+EPSILON = 1e-6
+CATEGORIES = ("preservation", "expansion", "out_of_support", "shrinkage", "neither")
+MAX_COUNTS_LISTED = 16
+
+
+# -- diversity --------------------------------------------------------------------------------------------
+
+
+def entropy_bits(counts: Sequence[int] | np.ndarray) -> float:
+    """Shannon entropy in bits of the empirical distribution given by ``counts`` (0 for no or one outcome)."""
+    arr = np.asarray([c for c in counts if c > 0], dtype=np.float64)
+    if arr.size <= 1:
+        return 0.0
+    p = arr / arr.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def answer_diversity(keys: Mapping[str, int], correct_keys: Mapping[str, int]) -> dict[str, Any]:
+    """Diversity of one run's answers to one problem.
+
+    Args:
+        keys: Answer key (the verifier's dedup key, or normalised text) -> samples with it, over all
+            verified samples.
+        correct_keys: The same over the correct samples only.
+
+    Returns:
+        ``distinct_answers``, ``answer_entropy_bits`` (all samples), ``distinct_correct``,
+        ``correct_entropy_bits`` and ``correct_counts`` (the largest counts, at most 16).
+    """
+    correct = sorted((int(v) for v in correct_keys.values() if v > 0), reverse=True)
+    return {
+        "distinct_answers": sum(1 for v in keys.values() if v > 0),
+        "answer_entropy_bits": entropy_bits(list(keys.values())),
+        "distinct_correct": len(correct),
+        "correct_entropy_bits": entropy_bits(correct),
+        "correct_counts": correct[:MAX_COUNTS_LISTED],
+    }
+
+
+# -- categories -------------------------------------------------------------------------------------------
+
+
+def best_prob(record: Mapping[str, Any] | None) -> float | None:
+    """Probability of the most likely scored correct text of a likelihood record (0.0 when unreachable), or
+    None when the record has no scored text."""
+    best = (record or {}).get("best")
+    if not best:
+        return None
+    if best.get("unreachable") or best.get("logprob") is None:
+        return 0.0
+    return math.exp(float(best["logprob"]))
+
+
+def categorize(c_base: int, c_rl: int, p_base_of_rl: float | None, epsilon: float = EPSILON) -> str:
+    """The category of one problem (see the module docstring).
+
+    Args:
+        c_base: Base's correct samples (of m).
+        c_rl: RL's correct samples (of m).
+        p_base_of_rl: The base's probability of RL's most likely scored correct text; None when unscored.
+        epsilon: The probability below which a text counts as outside the base's reach.
+    """
+    if c_base and c_rl:
+        return "preservation"
+    if c_base:
+        return "shrinkage"
+    if not c_rl:
+        return "neither"
+    if p_base_of_rl is not None and p_base_of_rl < epsilon:
+        return "out_of_support"
+    return "expansion"
+
+
+def category_counts(categories: Sequence[str], confidence: float = 0.95) -> dict[str, Any]:
+    """Counts per category with two-sided Clopper-Pearson intervals on the fraction of problems."""
+    n = len(categories)
+    counts = Counter(categories)
+    out: dict[str, Any] = {"n_problems": n, "confidence": confidence}
+    for name in CATEGORIES:
+        k = counts.get(name, 0)
+        lo, hi = clopper_pearson(k, n, confidence) if n else (np.nan, np.nan)
+        out[name] = {"count": k, "fraction": k / n if n else None, "ci": [float(lo), float(hi)] if n else None}
+    return out
+
+
+# -- pass@k summaries -------------------------------------------------------------------------------------
+
+
+def log_k_weights(m: int) -> np.ndarray:
+    """Trapezoid weights (m,) for k = 1..m on x = ln k, normalised to sum to 1 (``[1.0]`` for m = 1)."""
+    if m < 1:
+        raise ValueError(f"m must be >= 1 (got {m})")
+    if m == 1:
+        return np.ones(1)
+    widths = np.log(np.arange(2, m + 1) / np.arange(1, m))  # ln((k+1)/k), k = 1..m-1
+    w = np.zeros(m)
+    w[:-1] += widths / 2
+    w[1:] += widths / 2
+    return w / math.log(m)
+
+
+def pass_at_k_auc(n: Sequence[int] | np.ndarray, c: Sequence[int] | np.ndarray, m: int) -> np.ndarray:
+    """Per-problem area under pass@k on log k for k = 1..m, normalised to [0, 1] (see the module docstring).
+
+    Args:
+        n: Samples per problem (each >= m).
+        c: Correct samples per problem.
+        m: The largest k.
+
+    Returns:
+        (problems,) areas; their mean is the area under the mean curve (the rule is linear).
+    """
+    n_a, c_a = np.asarray(n), np.asarray(c)
+    table = pass_at_k(n_a[:, None], c_a[:, None], np.arange(1, m + 1)[None, :])
+    return np.asarray(table @ log_k_weights(m))
+
+
+def auc_comparison(
+    n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, m: int, confidence: float = 0.95
+) -> dict[str, Any]:
+    """pass@k area on log k for both runs and their paired difference with a bootstrap interval over problems."""
+    a_b, a_r = pass_at_k_auc(n, c_base, m), pass_at_k_auc(n, c_rl, m)
+    ci = None
+    if a_b.size >= 2:
+        _est, lo, hi = bootstrap_ci((a_r - a_b)[:, None], confidence=confidence, seed=0)
+        ci = [float(np.clip(lo[0], -1, 1)), float(np.clip(hi[0], -1, 1))]
+    return {
+        "k_max": m,
+        "base": float(a_b.mean()),
+        "rl": float(a_r.mean()),
+        "delta": float((a_r - a_b).mean()),
+        "delta_ci": ci,
+        "confidence": confidence,
+        "method": "trapezoid over every k = 1..k_max on ln k, divided by ln k_max; bootstrap over problems",
+    }
+
+
+def matrix_at_k(n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, k: int) -> dict[str, float]:
+    """Expected problems in each cell of the per-problem 2x2 when each model draws k samples.
+
+    Args:
+        n: Samples per problem in both runs (each >= k).
+        c_base: Base's correct samples per problem.
+        c_rl: RL's correct samples per problem.
+        k: The budget.
+    """
+    pb = pass_at_k(n, c_base, k)
+    pr = pass_at_k(n, c_rl, k)
+    return {
+        "both": float((pb * pr).sum()),
+        "rl_only": float(((1 - pb) * pr).sum()),
+        "base_only": float((pb * (1 - pr)).sum()),
+        "neither": float(((1 - pb) * (1 - pr)).sum()),
+    }
+
+
+# -- the summary's ``evidence`` key ----------------------------------------------------------------------
+
+
+def _diversity_block(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for side in ("base", "rl"):
+        have = [r[f"diversity_{side}"] for r in rows if r.get(f"diversity_{side}")]
+        solved = [d for d in have if d["distinct_correct"]]
+        out[side] = {
+            "problems": len(have),
+            "mean_distinct_correct": float(np.mean([d["distinct_correct"] for d in solved])) if solved else None,
+            "mean_correct_entropy_bits": float(np.mean([d["correct_entropy_bits"] for d in solved]))
+            if solved
+            else None,
+            "mean_answer_entropy_bits": float(np.mean([d["answer_entropy_bits"] for d in have])) if have else None,
+        }
+    both = [r for r in rows if r.get("diversity_base") and r.get("diversity_rl")]
+    both = [r for r in both if r["diversity_base"]["distinct_correct"] and r["diversity_rl"]["distinct_correct"]]
+    fewer = sum(1 for r in both if r["diversity_rl"]["distinct_correct"] < r["diversity_base"]["distinct_correct"])
+    more = sum(1 for r in both if r["diversity_rl"]["distinct_correct"] > r["diversity_base"]["distinct_correct"])
+    collapsed = sum(
+        1 for r in both if r["diversity_rl"]["distinct_correct"] == 1 and r["diversity_base"]["distinct_correct"] >= 2
+    )
+    out["both_solved"] = {"problems": len(both), "rl_fewer_correct_answers": fewer, "rl_more_correct_answers": more,
+                          "rl_collapsed_to_one": collapsed}  # fmt: skip
+    return out
+
+
+def _likelihood_block(rows: list[dict[str, Any]], epsilon: float) -> dict[str, Any]:
+    def side(cls: str, key: str) -> dict[str, Any]:
+        probs = [r[key] for r in rows if r["class"] == cls and r.get(key) is not None]
+        log10 = [math.log10(p) for p in probs if p > 0]
+        return {
+            "problems": sum(1 for r in rows if r["class"] == cls),
+            "scored": len(probs),
+            "unreachable": sum(1 for p in probs if p == 0),
+            "below_epsilon": sum(1 for p in probs if p < epsilon),
+            "max_log10_prob": max(log10) if log10 else None,
+            "median_log10_prob": float(np.median(log10)) if log10 else None,
+            "min_log10_prob": min(log10) if log10 else None,
+        }
+
+    return {
+        "rl_only_under_base": side("rl_only", "p_base_of_rl"),
+        "base_only_under_rl": side("base_only", "p_rl_of_base"),
+        "both_under_base": side("both", "p_base_of_rl"),
+    }
+
+
+def evidence_summary(
+    base: Any, rl: Any, problems: Sequence[Any], upto: Mapping[str, int], confidence: float = 0.95,
+    epsilon: float = EPSILON,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``evidence`` key of the comparison summary: pass@k area and the 2x2 at each power-of-two k for every
+    task and overall, and, where likelihood files exist (``evalkit likelihood``), the categories, the
+    likelihood figures and the diversity, per task and overall.
+
+    Args:
+        base: The base run (:class:`evalkit.results.RunResults`).
+        rl: The RL run.
+        problems: The compared problems.
+        upto: Problem id -> the common sample count m.
+        confidence: Interval level.
+        epsilon: The category threshold on a text's probability.
+    """
+    from evalkit.likelihood import read_results, results_path
+    from evalkit.stats import powers_of_two
+
+    base_hash = base.manifest.get("identity", {}).get("model_hash")
+    rl_hash = rl.manifest.get("identity", {}).get("model_hash")
+    rl_file = results_path(rl.root, str(base_hash)) if base_hash else None
+    base_file = results_path(base.root, str(rl_hash)) if rl_hash else None
+    rl_header, rl_records = read_results(rl_file) if rl_file else (None, {})
+    base_header, base_records = read_results(base_file) if base_file else (None, {})
+    have_likelihood = bool(rl_records or base_records)
+    rows = []
+    for p in problems:
+        m = upto[p.id]
+        cb, cr = base.c(p.id, m), rl.c(p.id, m)
+        cls = "both" if cb and cr else "rl_only" if cr else "base_only" if cb else "neither"
+        rec_rl, rec_b = rl_records.get(p.id), base_records.get(p.id)
+        rows.append({
+            "problem_id": p.id, "task": p.task, "m": m, "c_base": cb, "c_rl": cr, "class": cls,
+            "p_base_of_rl": best_prob(rec_rl), "p_rl_of_base": best_prob(rec_b),
+            "diversity_rl": (rec_rl or {}).get("diversity"), "diversity_base": (rec_b or {}).get("diversity"),
+        })  # fmt: skip
+    for r in rows:
+        r["category"] = categorize(r["c_base"], r["c_rl"], r["p_base_of_rl"], epsilon)
+        r["shrinkage_out_of_support"] = (
+            r["category"] == "shrinkage" and r["p_rl_of_base"] is not None and r["p_rl_of_base"] < epsilon
+        )
+    groups: dict[str, list[dict[str, Any]]] = {"overall": rows}
+    for r in rows:
+        groups.setdefault(f"task:{r['task']}", []).append(r)
+
+    def block(rs: list[dict[str, Any]]) -> dict[str, Any]:
+        m = min(r["m"] for r in rs)
+        n = np.full(len(rs), m)
+        cb = np.array([base.c(r["problem_id"], m) for r in rs])  # each problem cut to the group's common m
+        cr = np.array([rl.c(r["problem_id"], m) for r in rs])
+        out: dict[str, Any] = {
+            "pass_at_k_auc": auc_comparison(n, cb, cr, m, confidence),
+            "matrix_at_k": {str(k): matrix_at_k(n, cb, cr, k) for k in powers_of_two(m)},
+        }
+        if have_likelihood:
+            out["categories"] = category_counts([r["category"] for r in rs], confidence)
+            out["categories"]["shrinkage_out_of_support"] = sum(1 for r in rs if r["shrinkage_out_of_support"])
+            out["likelihood"] = _likelihood_block(rs, epsilon)
+            out["diversity"] = _diversity_block(rs)
+        return out
+
+    summary: dict[str, Any] = {
+        "overall": block(rows),
+        "tasks": {name[5:]: block(rs) for name, rs in sorted(groups.items()) if name.startswith("task:")},
+    }
+    if have_likelihood:
+        summary["likelihood_files"] = {
+            "rl_under_base": str(rl_file) if rl_records else None,
+            "base_under_rl": str(base_file) if base_records else None,
+            "sampling": {"base": (rl_header or {}).get("sampling"), "rl": (base_header or {}).get("sampling")},
+        }
+        summary["epsilon"] = epsilon
+        summary["thresholds"] = (
+            f"out_of_support: RL-only and the base gives RL's most likely scored correct text a probability "
+            f"below {epsilon:g} (more than {1 / epsilon:,.0f} base samples on average to produce it; 0 when a "
+            "token is outside the base sampler's top-k / top-p set); expansion: RL-only otherwise; shrinkage: "
+            "base-only; preservation: both solved; neither: none did. At the budget of m samples per model; "
+            "about the scored texts only (other correct solutions may exist)."
+        )
+        summary["problems"] = {
+            r["problem_id"]: {
+                k: r[k] for k in ("category", "p_base_of_rl", "p_rl_of_base", "diversity_base", "diversity_rl")
+            }
+            for r in rows
+            if r["p_base_of_rl"] is not None
+            or r["p_rl_of_base"] is not None
+            or r["diversity_rl"]
+            or r["diversity_base"]
+        }
+    return summary
