@@ -74,7 +74,10 @@ def paired_regime(
     problems in the same order. With one-sided paired bounds at ``confidence`` (see the module docstring):
 
     1. ``"diminish"``: pass@1 rose (final - base lower bound > 0) and pass@k did not: its final - base
-       upper bound is <= 0.
+       upper bound is <= 0 and the paired test of "pass@k did not fall" rejects at 1 - ``confidence``.
+       The test is needed where the bound alone misleads: when every problem that changed moved the same
+       way (e.g. 1 of 60 lost, none gained, or none changed) the inverted sign-flip bound is exactly 0,
+       while the exact sign test gives p = 0.5 (or 1): no evidence that pass@k did not rise.
     2. ``"plateau"``: pass@k rose from the base to some earlier checkpoint (lower bound > 0) and the
        last segment is shown flat: both bounds within +-``flat_margin``. This comes before
        "sustained": a last-segment rise whose upper bound is within ``flat_margin`` (e.g. +0.001 with
@@ -117,11 +120,13 @@ def paired_regime(
 
     risen = [t for t, r in enumerate(rises, start=1) if r.lower > _ZERO]
     flat = seg.lower >= -flat_margin - _ZERO and seg.upper <= flat_margin + _ZERO
-    if d1.lower > _ZERO and dk.upper <= _ZERO:
+    fell_p = float(sign_flip_test(pk[last] - pk[0], 0.0, confidence).p_value)
+    evidence["passk_fell_p_value"] = fell_p
+    if d1.lower > _ZERO and dk.upper <= _ZERO and fell_p <= 1.0 - confidence:
         regime = "diminish"
         sentence = (
             f"pass@1 rose, final - base {show(d1)}, while pass@k did not rise: final - base {show(dk)}, "
-            "upper bound at or below zero."
+            f"upper bound at or below zero (paired test that it fell: p = {fell_p:.3g})."
         )
     elif risen and flat:
         regime = "plateau"
