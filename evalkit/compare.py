@@ -36,6 +36,7 @@ import numpy as np
 
 from evalkit import __version__
 from evalkit.errors import EvalkitError
+from evalkit.frontier_evidence import evidence_summary
 from evalkit.results import RunResults, _bucket
 from evalkit.stats import (
     benjamini_hochberg,
@@ -354,6 +355,8 @@ def compare_runs(
         "training": training_log(rl),
         "training_eval": training_log(rl, "eval_log.jsonl"),
         "gate": None,
+        # pass@k area on log k and the 2x2 at k; categories, likelihood and diversity when `evalkit likelihood` ran
+        "evidence": evidence_summary(base, rl, problems, upto, confidence),
         "notes": notes,
     }
     summary["verdict"] = verdict_sentences(summary)

@@ -1,0 +1,226 @@
+"""Evidence beyond pass@k on hand-built inputs: entropy and diversity, categories and their thresholds,
+pass@k area on log k and the 2x2 at k against independent computations, and the summary's ``evidence`` key
+with and without likelihood files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from evalkit.compare import compare_runs
+from evalkit.frontier_evidence import (
+    CATEGORIES,
+    answer_diversity,
+    auc_comparison,
+    best_prob,
+    categorize,
+    category_counts,
+    entropy_bits,
+    log_k_weights,
+    matrix_at_k,
+    pass_at_k_auc,
+)
+from evalkit.likelihood import results_path
+from evalkit.results import load_run
+from evalkit.runner import import_samples
+from evalkit.tasks import TaskSpec, make_problems
+
+# -- diversity ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("counts", [[5], [1, 1], [1, 1, 1, 1], [900, 3, 1], [2, 0, 7, 1]])
+def test_entropy_bits_matches_scipy(counts: list[int]) -> None:
+    want = stats.entropy([c for c in counts if c], base=2) if sum(1 for c in counts if c) > 1 else 0.0
+    assert entropy_bits(counts) == pytest.approx(want, abs=1e-12)
+
+
+def test_answer_diversity_counts_keys() -> None:
+    keys = {"k:5": 6, "k:6": 1, "k:7": 1}
+    d = answer_diversity(keys, {"k:5": 6})
+    assert d["distinct_answers"] == 3 and d["distinct_correct"] == 1
+    assert d["correct_entropy_bits"] == 0.0 and d["correct_counts"] == [6]
+    assert d["answer_entropy_bits"] == pytest.approx(stats.entropy([6, 1, 1], base=2))
+    many = answer_diversity({f"k:{i}": 1 for i in range(40)}, {f"k:{i}": 1 for i in range(40)})
+    assert many["distinct_correct"] == 40 and len(many["correct_counts"]) == 16
+    assert answer_diversity({}, {})["distinct_answers"] == 0
+
+
+# -- categories --------------------------------------------------------------------------------------------
+
+
+def test_categorize_every_branch_and_the_threshold() -> None:
+    assert categorize(3, 5, None) == "preservation"
+    assert categorize(3, 5, 0.0) == "preservation"  # both solved: the likelihood does not matter
+    assert categorize(2, 0, None) == "shrinkage"
+    assert categorize(0, 0, None) == "neither"
+    assert categorize(0, 4, None) == "expansion"  # RL-only, not scored: not shown out of support
+    assert categorize(0, 4, 1e-3) == "expansion"
+    assert categorize(0, 4, 0.0) == "out_of_support"  # unreachable under the base's sampler
+    assert categorize(0, 4, 9.99e-7) == "out_of_support"
+    assert categorize(0, 4, 1e-6) == "expansion"  # the threshold itself is inside the base's reach
+    assert categorize(0, 4, 1e-3, epsilon=1e-2) == "out_of_support"
+
+
+def test_best_prob_reads_a_record() -> None:
+    assert best_prob(None) is None and best_prob({"best": None}) is None
+    assert best_prob({"best": {"logprob": None, "unreachable": True}}) == 0.0
+    assert best_prob({"best": {"logprob": math.log(0.25), "unreachable": False}}) == pytest.approx(0.25)
+
+
+def test_category_counts_with_clopper_pearson_intervals() -> None:
+    cats = ["preservation"] * 6 + ["expansion"] * 2 + ["out_of_support"] + ["neither"]
+    table = category_counts(cats)
+    assert table["n_problems"] == 10
+    assert [table[c]["count"] for c in CATEGORIES] == [6, 2, 1, 0, 1]
+    lo, hi = table["expansion"]["ci"]
+    assert lo == pytest.approx(stats.beta.ppf(0.025, 2, 9)) and hi == pytest.approx(stats.beta.ppf(0.975, 3, 8))
+    assert table["shrinkage"]["ci"][0] == 0.0 and table["shrinkage"]["ci"][1] == pytest.approx(1 - 0.025 ** (1 / 10))
+
+
+# -- pass@k area on log k, and the 2x2 at k -----------------------------------------------------------------
+
+
+def exact_pass_at_k(n: int, c: int, k: int) -> float:
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def test_log_k_weights() -> None:
+    assert log_k_weights(1).tolist() == [1.0]
+    for m in (2, 3, 10, 64):
+        w = log_k_weights(m)
+        assert w.sum() == pytest.approx(1.0) and (w > 0).all()
+    with pytest.raises(ValueError):
+        log_k_weights(0)
+
+
+@pytest.mark.parametrize("m", [1, 2, 7, 16, 33])
+def test_pass_at_k_auc_matches_an_independent_trapezoid(m: int) -> None:
+    rng = np.random.default_rng(m)
+    n = rng.integers(m, m + 20, size=12)
+    c = np.array([rng.integers(0, nn + 1) for nn in n])
+    got = pass_at_k_auc(n, c, m)
+    for i in range(n.size):
+        curve = [exact_pass_at_k(int(n[i]), int(c[i]), k) for k in range(1, m + 1)]
+        if m == 1:
+            want = curve[0]
+        else:
+            x = np.log(np.arange(1, m + 1))
+            want = float(np.sum((np.array(curve[1:]) + np.array(curve[:-1])) / 2 * np.diff(x))) / math.log(m)
+        assert got[i] == pytest.approx(want, abs=1e-12)
+    # a problem always solved has area 1, never solved 0
+    assert pass_at_k_auc([m, m], [m, 0], m).tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_auc_comparison_is_paired() -> None:
+    n = np.full(30, 8)
+    base = np.array([0, 1, 2, 8, 4] * 6)
+    rl = base.copy()
+    same = auc_comparison(n, base, rl, 8)
+    assert same["delta"] == 0.0 and same["base"] == same["rl"]
+    better = auc_comparison(n, base, np.minimum(base + 2, 8), 8)
+    assert better["delta"] > 0 and better["delta_ci"][0] > 0
+    assert better["delta"] == pytest.approx(better["rl"] - better["base"])
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 8])
+def test_matrix_at_k_matches_exact_expectations(k: int) -> None:
+    n = np.array([8, 8, 8, 8, 8])
+    cb = np.array([0, 3, 8, 1, 0])
+    cr = np.array([2, 3, 0, 1, 0])
+    got = matrix_at_k(n, cb, cr, k)
+    pb = [exact_pass_at_k(8, int(c), k) for c in cb]
+    pr = [exact_pass_at_k(8, int(c), k) for c in cr]
+    assert got["both"] == pytest.approx(sum(a * b for a, b in zip(pb, pr, strict=True)))
+    assert got["rl_only"] == pytest.approx(sum((1 - a) * b for a, b in zip(pb, pr, strict=True)))
+    assert got["base_only"] == pytest.approx(sum(a * (1 - b) for a, b in zip(pb, pr, strict=True)))
+    assert sum(got.values()) == pytest.approx(5.0)
+    if k == 8:  # at k = n: the observed frontier classes
+        assert got == pytest.approx({"both": 2.0, "rl_only": 1.0, "base_only": 1.0, "neither": 1.0})
+
+
+# -- the summary's evidence key ----------------------------------------------------------------------------
+
+SPEC = TaskSpec.parse("add")
+
+
+def make_run(tmp: Path, name: str, answers: list[list[str]]) -> Path:
+    """``answers[i][j]``: "R" for the reference, anything else as written."""
+    problems = make_problems(SPEC, 0, len(answers))
+    path = tmp / f"{name}.jsonl"
+    with path.open("w") as fh:
+        for problem, row in zip(problems, answers, strict=True):
+            for j, text in enumerate(row):
+                text = problem.reference if text == "R" else text
+                fh.write(json.dumps({"problem_id": problem.id, "completion": text, "sample_idx": j}) + "\n")
+    import_samples(path, [SPEC], tmp / name, limit=len(answers), quiet=True)
+    return tmp / name
+
+
+BASE = [["R", "R", "x", "y"], ["x", "x", "y", "z"], ["x", "x", "x", "x"], ["R", "x", "x", "x"], ["x"] * 4]
+RL = [["R", "R", "R", "R"], ["R", "x", "x", "x"], ["R", "R", "x", "x"], ["x"] * 4, ["x"] * 4]
+
+
+def write_likelihood(run: Path, under_hash: str, best: dict[str, float | None], diversity_correct: int) -> Path:
+    """A likelihood file with the given best log-probs (None: unreachable) per problem id."""
+    path = results_path(run, under_hash)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"kind": "header", "model_hash": under_hash, "sampling": {"temperature": 1.0}})]
+    for pid, lp in best.items():
+        diversity = answer_diversity({"k:a": 3, "k:b": 1}, {f"k:{i}": 1 for i in range(diversity_correct)})
+        record = {"problem_id": pid, "diversity": diversity}
+        record["best"] = {"logprob": lp, "unreachable": lp is None}
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_evidence_without_likelihood_has_auc_and_matrix_only(tmp_path: Path) -> None:
+    base, rl = load_run(make_run(tmp_path, "base", BASE)), load_run(make_run(tmp_path, "rl", RL))
+    ev = compare_runs(base, rl)["evidence"]
+    assert set(ev) == {"overall", "tasks"}
+    ov = ev["overall"]
+    assert set(ov) == {"pass_at_k_auc", "matrix_at_k"}
+    assert set(ov["matrix_at_k"]) == {"1", "2", "4"}
+    assert ov["matrix_at_k"]["4"] == pytest.approx({"both": 1.0, "rl_only": 2.0, "base_only": 1.0, "neither": 1.0})
+    n = np.full(5, 4)
+    want = pass_at_k_auc(n, [2, 0, 0, 1, 0], 4).mean()
+    assert ov["pass_at_k_auc"]["base"] == pytest.approx(want)
+    assert set(ev["tasks"]) == {"add"}
+    json.dumps(ev, allow_nan=False)
+
+
+def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path: Path) -> None:
+    base_dir, rl_dir = make_run(tmp_path, "base", BASE), make_run(tmp_path, "rl", RL)
+    base, rl = load_run(base_dir), load_run(rl_dir)
+    ids = [p.id for p in make_problems(SPEC, 0, 5)]
+    base_hash = base.manifest["identity"]["model_hash"]
+    rl_hash = rl.manifest["identity"]["model_hash"]
+    # RL's best text under the base: problem 1 unreachable, problem 2 likely enough, problem 0 tiny (both solved)
+    write_likelihood(rl_dir, base_hash, {ids[0]: math.log(1e-9), ids[1]: None, ids[2]: math.log(1e-3)}, 1)
+    write_likelihood(base_dir, rl_hash, {ids[0]: math.log(0.5), ids[3]: math.log(1e-8)}, 2)
+    summary = compare_runs(base, rl)
+    ev = summary["evidence"]
+    cats = ev["overall"]["categories"]
+    assert [cats[c]["count"] for c in CATEGORIES] == [1, 1, 1, 1, 1]
+    assert ev["problems"][ids[1]]["category"] == "out_of_support"
+    assert ev["problems"][ids[2]]["category"] == "expansion"
+    assert ev["problems"][ids[3]]["category"] == "shrinkage" and cats["shrinkage_out_of_support"] == 1
+    lk = ev["overall"]["likelihood"]["rl_only_under_base"]
+    assert (lk["problems"], lk["scored"], lk["unreachable"], lk["below_epsilon"]) == (2, 2, 1, 1)
+    assert lk["max_log10_prob"] == pytest.approx(-3.0)
+    div = ev["overall"]["diversity"]
+    assert div["rl"]["mean_distinct_correct"] == 1.0 and div["base"]["mean_distinct_correct"] == 2.0
+    assert div["both_solved"] == {
+        "problems": 1,
+        "rl_fewer_correct_answers": 1,
+        "rl_more_correct_answers": 0,
+        "rl_collapsed_to_one": 1,
+    }
+    assert "1e-06" in ev["thresholds"] and ev["epsilon"] == 1e-6
+    assert ev["likelihood_files"]["rl_under_base"] == str(results_path(rl_dir, base_hash))
+    json.dumps(summary, allow_nan=False)
