@@ -9,7 +9,12 @@ anew, so the report's verdict paragraph and ``evalkit demo``'s closing lines say
 3. RL-only problems (solved by RL, never by the base in n samples): how many, and the family-wise bound on
    the base's per-sample rate across them. This is the only statement that speaks to expansion, and it says
    "below X", never "cannot". Base-only problems are counted beside them.
-4. One summary sentence whose words follow the evidence: "sharpened" needs a shown gain at k = 1,
+4. Only where ``evalkit likelihood`` files were found (``evidence.overall.likelihood``): how likely the base's
+   sampler is to produce RL's most likely correct text on the RL-only problems (the largest and median
+   probability, how many lie below the out-of-support threshold or have a token the sampler cannot draw),
+   and RL's probability of the base's texts on the base-only problems. About those texts only: other
+   correct solutions may exist.
+5. One summary sentence whose words follow the evidence: "sharpened" needs a shown gain at k = 1,
    "shrank" a shown loss at k = n, and evidence of expansion needs both RL-only problems and a shown
    gain at k = n. Otherwise the sentence says that no change was shown, which is not evidence of none.
 """
@@ -88,6 +93,48 @@ def _overall(up1: str | None, upn: str | None, rl_only: int, n: int) -> str:
     )
 
 
+def _power(log10: float) -> str:
+    return f"10^{log10:.1f}"
+
+
+def _likelihood(summary: Mapping[str, Any]) -> str:
+    """The sentence on the base's probability of RL's RL-only solutions ("" without likelihood evidence)."""
+    evidence = summary.get("evidence") or {}
+    lk = (evidence.get("overall") or {}).get("likelihood")
+    if not lk:
+        return ""
+    rl_only, base_only = lk["rl_only_under_base"], lk["base_only_under_rl"]
+    eps = evidence.get("epsilon", 1e-6)
+    parts = []
+    if rl_only["scored"]:
+        n = rl_only["scored"]
+        if rl_only["max_log10_prob"] is None:
+            parts.append(
+                f"on all {n} scored RL-only problems, every scored correct RL text has a token the base's sampler "
+                "cannot draw (top-k / top-p)"
+            )
+        else:
+            parts.append(
+                f"on the {n} scored RL-only problems, the base's sampler gives RL's most likely correct text a "
+                f"probability of at most {_power(rl_only['max_log10_prob'])} (median "
+                f"{_power(rl_only['median_log10_prob'])}); {rl_only['below_epsilon']} lie below {eps:g} and "
+                f"{rl_only['unreachable']} have a token it cannot draw"
+            )
+    if base_only["scored"] and base_only["max_log10_prob"] is not None:
+        parts.append(
+            f"RL gives the base's most likely correct text on the {base_only['scored']} scored base-only problems "
+            f"a probability of at most {_power(base_only['max_log10_prob'])}"
+        )
+    elif base_only["scored"]:
+        parts.append(
+            f"RL's sampler cannot draw the base's texts on the {base_only['scored']} scored base-only problems"
+        )
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + " (about these texts only: other correct solutions may exist)."
+
+
 def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
     """The verdict of a comparison summary over all its problems, as a few plain sentences.
 
@@ -97,7 +144,8 @@ def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
             ``frontier``).
 
     Returns:
-        Four sentences: pass@1, pass@n, the frontier classes, and the summary sentence.
+        Four sentences (pass@1, pass@n, the frontier classes, the summary sentence), five with likelihood
+        evidence (before the summary sentence).
     """
     ov = summary["overall"]
     n = str(ov["n"])
@@ -106,5 +154,6 @@ def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
         last, upn = "", up1
     else:
         last, upn = _change(ov, n)
-    sentences = [first, last, _frontier(ov), _overall(up1, upn, ov["classes"]["rl_only"], ov["n"])]
+    summing_up = _overall(up1, upn, ov["classes"]["rl_only"], ov["n"])
+    sentences = [first, last, _frontier(ov), _likelihood(summary), summing_up]
     return [s for s in sentences if s]

@@ -181,7 +181,9 @@ def write_likelihood(run: Path, under_hash: str, best: dict[str, float | None], 
 
 def test_evidence_without_likelihood_has_auc_and_matrix_only(tmp_path: Path) -> None:
     base, rl = load_run(make_run(tmp_path, "base", BASE)), load_run(make_run(tmp_path, "rl", RL))
-    ev = compare_runs(base, rl)["evidence"]
+    summary = compare_runs(base, rl)
+    ev = summary["evidence"]
+    assert len(summary["verdict"]) == 4  # no likelihood sentence without likelihood files
     assert set(ev) == {"overall", "tasks"}
     ov = ev["overall"]
     assert set(ov) == {"pass_at_k_auc", "matrix_at_k"}
@@ -224,3 +226,10 @@ def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path:
     assert "1e-06" in ev["thresholds"] and ev["epsilon"] == 1e-6
     assert ev["likelihood_files"]["rl_under_base"] == str(results_path(rl_dir, base_hash))
     json.dumps(summary, allow_nan=False)
+    # the verdict says it in one sentence, before the summing-up sentence
+    verdict = summary["verdict"]
+    assert len(verdict) == 5 and verdict[-1].startswith("In sum")
+    assert verdict[3].startswith("On the 2 scored RL-only problems, the base's sampler gives RL's most likely")
+    assert "at most 10^-3.0" in verdict[3] and "1 lie below 1e-06 and 1 have a token it cannot draw" in verdict[3]
+    assert "base-only problems a probability of at most 10^-8.0" in verdict[3]
+    assert "other correct solutions may exist" in verdict[3]
