@@ -186,7 +186,13 @@ class Scorer:
         cache = cache_cls()
         logits = self._forward(prompt_t, cache, 0, last_only=True)  # (1, 1, vocab): predicts target 0
         cache.batch_repeat_interleave(rows)
-        self._gather(logits.expand(rows, -1, -1), tgt[:, :1], sampling, result, 0)
+        # every row's first target comes from the same prompt: its distribution is computed once
+        first = torch.zeros((1, 1), dtype=torch.float64, device=device)
+        lp0 = sampler_log_probs(logits[0], sampling)[0]
+        result[:, 0] = lp0[tgt[:, 0].clamp(min=0)].double()
+        if bool((tgt[:, 0] == END).any()):
+            self._gather(logits, torch.full((1, 1), END, device=device), sampling, first, 0)
+            result[:, 0] = torch.where(tgt[:, 0] == END, first[0, 0], result[:, 0])
         # right padding needs no attention mask: a real token never attends to a later position. END is a
         # row's last target: what follows it is padding, so it is fed as padding.
         fed = tgt.masked_fill(tgt == END, self.pad_id)
