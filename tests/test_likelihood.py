@@ -266,3 +266,52 @@ def test_cli_likelihood_errors_exit_2(tmp_path: Path, tiny_ckpt: Path) -> None:
     assert usage.returncode == 2 and "Usage" in usage.stderr
     bad = cli("likelihood", str(tiny_ckpt), str(tmp_path), "--max-per-problem", "0")
     assert bad.returncode == 2 and "--max-per-problem" in bad.stderr
+
+
+def test_a_long_completion_is_scored_in_bounded_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3,000-token completion under a 3,000-token vocabulary: no forward pass takes more than
+    ``forward_tokens`` tokens, no log-softmax more than ``logit_bytes`` worth of rows, and the scores equal
+    those of one unbounded pass."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    import evalkit.likelihood.scorer as scorer_module
+    from evalkit.tinymodel import build_tokenizer
+
+    torch.manual_seed(0)
+    vocab = 3000
+    cfg = LlamaConfig(
+        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=4096, eos_token_id=2, pad_token_id=0,
+    )  # fmt: skip
+    model = LlamaForCausalLM(cfg).eval()
+    tokenizer = build_tokenizer()
+    rng = np.random.default_rng(0)
+    target = [int(t) for t in rng.integers(5, vocab, size=3000)] + [END]
+    prompt = [1, 20, 21, 22]
+    sampling = SamplingConfig(temperature=0.9, top_p=0.95)
+    unbounded = Scorer(model, tokenizer, max_batch_tokens=1 << 20, logit_bytes=1 << 34)
+    (want,) = unbounded.score(prompt, [target], sampling)
+
+    bounded = Scorer(model, tokenizer, max_batch_tokens=256, logit_bytes=vocab * 16 * 64)
+    assert bounded.forward_tokens == 256
+    widths: list[int] = []
+    rows: list[int] = []
+    forward = model.forward
+
+    def recording_forward(*args: Any, **kwargs: Any) -> Any:
+        widths.append(int(kwargs["input_ids"].numel()))
+        return forward(*args, **kwargs)
+
+    original = scorer_module.sampler_log_probs
+
+    def recording_log_probs(logits: Any, sampling: SamplingConfig) -> Any:
+        rows.append(int(logits.shape[0]))
+        return original(logits, sampling)
+
+    monkeypatch.setattr(model, "forward", recording_forward)
+    monkeypatch.setattr(scorer_module, "sampler_log_probs", recording_log_probs)
+    (got,) = bounded.score(prompt, [target], sampling)
+    assert max(widths) <= 256 and len(widths) >= 3000 // 256
+    assert max(rows) <= 64
+    assert got.n_tokens == 3001
+    np.testing.assert_allclose(got.token_logprobs, want.token_logprobs, atol=1e-4)
