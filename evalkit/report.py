@@ -7,7 +7,8 @@ Sections, in page order (each one only when the summary holds its data): runs, t
 (:mod:`evalkit.verdict`), findings, headline
 (pass@1 and pass@k_max with intervals, frontier classes with their chance level, p- and BH q-values),
 pass@k curves with interval bands, delta pass@k with its band, per-problem success rates (scatter and
-histograms), buckets, the sortable problem table, the RL-only and base-only tables, the checkpoint
+histograms), buckets, the sortable problem table, the RL-only and base-only tables, evidence beyond pass@k
+(:mod:`evalkit.frontier_evidence`), the checkpoint
 trajectory (ProRL regime per task), training curves, gate, sample health and stage timings.
 
 What the page guarantees:
@@ -1384,6 +1385,63 @@ def _section_rates(rates: Any) -> str:
     )
 
 
+def _fmt(value: Any, spec: str) -> str:
+    v = _num(value)
+    return "—" if v is None else format(v, spec)
+
+
+def _section_evidence(evidence: Any) -> str:
+    """Evidence beyond pass@k (:mod:`evalkit.frontier_evidence`): pass@k area on log k, and with likelihood
+    files the categories, the base's probability of RL's RL-only solutions and the answer diversity."""
+    if not isinstance(evidence, Mapping) or not isinstance(evidence.get("overall"), Mapping):
+        return ""
+    scopes = [("overall", _map(evidence.get("overall")))]
+    scopes += [(str(t), _map(sec)) for t, sec in sorted(_map(evidence.get("tasks")).items())]
+    with_lk = "categories" in scopes[0][1]
+    head = "<th>scope</th><th>area base</th><th>area RL</th><th>Δ area [95%]</th>"
+    if with_lk:
+        head += "".join(f"<th>{c.replace('_', ' ')}</th>" for c in CATEGORY_NAMES)
+        head += "<th>RL-only: base log10 p (max / median)</th><th>distinct correct (base / RL)</th>"
+    rows = []
+    for name, sec in scopes:
+        auc = _map(sec.get("pass_at_k_auc"))
+        ci = auc.get("delta_ci")
+        ci_text = f" [{_fmt(ci[0], '+.3f')}, {_fmt(ci[1], '+.3f')}]" if isinstance(ci, list) and len(ci) == 2 else ""
+        cells = [
+            esc(name),
+            _fmt(auc.get("base"), ".3f"),
+            _fmt(auc.get("rl"), ".3f"),
+            _fmt(auc.get("delta"), "+.3f") + ci_text,
+        ]
+        if with_lk:
+            cats = _map(sec.get("categories"))
+            cells += [esc(_map(cats.get(c)).get("count", "—")) for c in CATEGORY_NAMES]
+            lk = _map(_map(sec.get("likelihood")).get("rl_only_under_base"))
+            cells.append(f"{_fmt(lk.get('max_log10_prob'), '.1f')} / {_fmt(lk.get('median_log10_prob'), '.1f')}")
+            div = _map(sec.get("diversity"))
+            cells.append(
+                f"{_fmt(_map(div.get('base')).get('mean_distinct_correct'), '.2f')} / "
+                f"{_fmt(_map(div.get('rl')).get('mean_distinct_correct'), '.2f')}"
+            )
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    body = "\n".join(rows)
+    note = (
+        esc(evidence.get("thresholds"), MAX_TEXT_CHARS)
+        if with_lk
+        else "Run <code>evalkit likelihood</code> for the categories, likelihood and diversity."
+    )
+    return (
+        '<section id="evidence"><h2>Evidence beyond pass@k</h2>\n'
+        f'<table class="grid small"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>\n'
+        '<p class="muted">Area: mean pass@k over k = 1..m on log k, in [0, 1]. '
+        f"{note} JSON: <code>evidence</code> (pass_at_k_auc, matrix_at_k, categories, likelihood, diversity, "
+        "problems).</p></section>"
+    )
+
+
+CATEGORY_NAMES = ("preservation", "expansion", "out_of_support", "shrinkage", "neither")
+
+
 def _section_timings(timings: Any) -> str:
     """Wall time per stage ({stage: seconds}, e.g. the demo's), as a two-column table; nothing when absent."""
     if not isinstance(timings, Mapping) or not timings:
@@ -1490,6 +1548,7 @@ def _render(summary: Mapping[str, Any]) -> str:
         _section_problem_table(problems),
         _section_problems(problems, "rl_only"),
         _section_problems(problems, "base_only"),
+        _section_evidence(summary.get("evidence")),
         _section_trajectory(summary.get("trajectory")),
         _section_training(summary.get("training"), summary.get("training_eval")),
         _section_gate(summary.get("gate")),

@@ -233,3 +233,17 @@ def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path:
     assert "at most 10^-3.0" in verdict[3] and "1 lie below 1e-06 and 1 have a token it cannot draw" in verdict[3]
     assert "base-only problems a probability of at most 10^-8.0" in verdict[3]
     assert "other correct solutions may exist" in verdict[3]
+
+
+def test_report_lists_the_evidence(tmp_path: Path) -> None:
+    from evalkit.report import write_report
+
+    base_dir, rl_dir = make_run(tmp_path, "base", BASE), make_run(tmp_path, "rl", RL)
+    base, rl = load_run(base_dir), load_run(rl_dir)
+    plain = write_report(compare_runs(base, rl), tmp_path / "plain" / "report.html").read_text(encoding="utf-8")
+    assert 'id="evidence"' in plain and "Run <code>evalkit likelihood</code>" in plain
+    ids = [p.id for p in make_problems(SPEC, 0, 5)]
+    write_likelihood(rl_dir, base.manifest["identity"]["model_hash"], {ids[1]: None, ids[2]: math.log(1e-3)}, 1)
+    html = write_report(compare_runs(base, rl), tmp_path / "lk" / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('id="evidence"') :]
+    assert "out of support" in section and "-3.0 / -3.0" in section and "1e-06" in section
