@@ -321,6 +321,11 @@ def evidence_summary(
             "rl_under_base": str(rl_file) if rl_records else None,
             "base_under_rl": str(base_file) if base_records else None,
             "sampling": {"base": (rl_header or {}).get("sampling"), "rl": (base_header or {}).get("sampling")},
+            # scored under the sampler each model's own run used? (False: another temperature / top-p / top-k)
+            "sampling_matches_runs": {
+                "base": _same_sampler((rl_header or {}).get("sampling"), base) if rl_records else None,
+                "rl": _same_sampler((base_header or {}).get("sampling"), rl) if base_records else None,
+            },
         }
         summary["epsilon"] = epsilon
         summary["thresholds"] = (
@@ -341,3 +346,10 @@ def evidence_summary(
             or r["diversity_base"]
         }
     return summary
+
+
+def _same_sampler(scored: Any, run: Any) -> bool:
+    """Whether a likelihood file's temperature, top-p and top-k are those of the run sampled from its model."""
+    used = run.manifest.get("identity", {}).get("sampling") or {}
+    keys = ("temperature", "top_p", "top_k")
+    return isinstance(scored, Mapping) and all(scored.get(k) == used.get(k) for k in keys)

@@ -225,6 +225,8 @@ def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path:
     }
     assert "1e-06" in ev["thresholds"] and ev["epsilon"] == 1e-6
     assert ev["likelihood_files"]["rl_under_base"] == str(results_path(rl_dir, base_hash))
+    # the hand-written header's sampling lacks top_p / top_k: not the base run's sampler
+    assert ev["likelihood_files"]["sampling_matches_runs"] == {"base": False, "rl": False}
     json.dumps(summary, allow_nan=False)
     # the verdict says it in one sentence, before the summing-up sentence
     verdict = summary["verdict"]
@@ -247,3 +249,12 @@ def test_report_lists_the_evidence(tmp_path: Path) -> None:
     html = write_report(compare_runs(base, rl), tmp_path / "lk" / "report.html").read_text(encoding="utf-8")
     section = html[html.index('id="evidence"') :]
     assert "out of support" in section and "-3.0 / -3.0" in section and "1e-06" in section
+
+
+def test_same_sampler_compares_temperature_top_p_top_k(tmp_path: Path) -> None:
+    from evalkit.frontier_evidence import _same_sampler
+
+    run = load_run(make_run(tmp_path, "base", BASE))  # imported: temperature 1, top-p 1, top-k 0
+    assert _same_sampler({"temperature": 1.0, "top_p": 1.0, "top_k": 0}, run)
+    assert not _same_sampler({"temperature": 0.6, "top_p": 1.0, "top_k": 0}, run)
+    assert not _same_sampler(None, run)
