@@ -162,10 +162,15 @@ class Scorer:
         pos = 0
         with torch.no_grad():
             while pos < len(order):
+                # rows sorted longest first; a chunk ends at its token budget or where rows get shorter than
+                # 3/4 of its longest, so padding wastes at most a quarter of a forward pass
                 longest = len(targets[order[pos]])
                 rows = max(1, self.forward_tokens // longest)
-                chunk = order[pos : pos + rows]
-                pos += len(chunk)
+                end = pos + 1
+                while end < min(len(order), pos + rows) and 4 * len(targets[order[end]]) >= 3 * longest:
+                    end += 1
+                chunk = order[pos:end]
+                pos = end
                 for i, lp in zip(
                     chunk, self._score_chunk(prompt_t, [targets[i] for i in chunk], sampling, DynamicCache), strict=True
                 ):
