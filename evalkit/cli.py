@@ -765,6 +765,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     _DEBUG["on"] = False
     args = list(argv) if argv is not None else sys.argv[1:]
+    from evalkit.determinism import share_cpus_env
+
+    share_cpus_env()  # before any command imports torch: OpenMP threads wait passively on shared cores
     try:
         # without standalone mode click returns the code of a typer.Exit instead of raising it
         code = app(args=args, prog_name="evalkit", standalone_mode=False)

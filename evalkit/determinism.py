@@ -12,7 +12,12 @@ Floating-point sums depend on the order in which they are added, and that order 
 * **Threads.** Reductions split across threads add partial sums in a different order; the demo always
   uses :data:`DEMO_THREADS` threads, whatever the number of cores.
 
-The two environment variables only act if they are set before PyTorch loads its kernels, so
+Not numerics but speed under load: OpenMP threads that spin while waiting collapse when the cores are
+shared (40 SFT steps of the demo model with two threads on a 2-core machine whose cores were both busy:
+187 s spinning, 12 s with ``OMP_WAIT_POLICY=PASSIVE``, identical weights), so evalkit asks for passive
+waiting too (:data:`SHARED_CPU_ENV`; every ``evalkit`` command sets it).
+
+The environment variables only act if they are set before PyTorch loads its kernels, so
 :func:`pin_cpu_numerics_env` runs before the first ``import torch`` (``evalkit demo`` calls it first
 thing); :func:`pin_cpu_numerics` then fixes the threads and asks PyTorch for deterministic algorithms,
 and says when the kernels could not be pinned (torch already imported, or another architecture).
@@ -29,6 +34,13 @@ import sys
 
 DEMO_THREADS = 2
 PINNED_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT"}
+SHARED_CPU_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def share_cpus_env() -> None:
+    """Set :data:`SHARED_CPU_ENV` where the user has not (before torch is imported; no effect on numbers)."""
+    for key, value in SHARED_CPU_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 def _x86() -> bool:
@@ -37,6 +49,7 @@ def _x86() -> bool:
 
 def pin_cpu_numerics_env() -> None:
     """Set :data:`PINNED_ENV` (on x86-64, where the user has not set them) before torch is imported."""
+    share_cpus_env()
     if not _x86() or "torch" in sys.modules:
         return
     for key, value in PINNED_ENV.items():

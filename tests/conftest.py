@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# OpenMP threads that spin while waiting collapse on a busy machine (see evalkit.determinism): wait
+# passively, here and in every subprocess the tests start, before anything imports torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
