@@ -87,24 +87,26 @@ def answer_diversity(keys: Mapping[str, int], correct_keys: Mapping[str, int]) -
 # -- categories -------------------------------------------------------------------------------------------
 
 
-def best_prob(record: Mapping[str, Any] | None) -> float | None:
-    """Probability of the most likely scored correct text of a likelihood record (0.0 when unreachable), or
-    None when the record has no scored text."""
+def best_log10(record: Mapping[str, Any] | None) -> float | None:
+    """log10 of the probability of the most likely scored correct text of a likelihood record (``-inf`` when
+    every scored text has an unreachable token), or None when the record has no scored text. In log space:
+    a long text's probability underflows a float long before its log-probability does."""
     best = (record or {}).get("best")
     if not best:
         return None
     if best.get("unreachable") or best.get("logprob") is None:
-        return 0.0
-    return math.exp(float(best["logprob"]))
+        return -math.inf
+    return float(best["logprob"]) / math.log(10.0)
 
 
-def categorize(c_base: int, c_rl: int, p_base_of_rl: float | None, epsilon: float = EPSILON) -> str:
+def categorize(c_base: int, c_rl: int, log10_base_of_rl: float | None, epsilon: float = EPSILON) -> str:
     """The category of one problem (see the module docstring).
 
     Args:
         c_base: Base's correct samples (of m).
         c_rl: RL's correct samples (of m).
-        p_base_of_rl: The base's probability of RL's most likely scored correct text; None when unscored.
+        log10_base_of_rl: log10 of the base's probability of RL's most likely scored correct text (``-inf``:
+            unreachable); None when unscored.
         epsilon: The probability below which a text counts as outside the base's reach.
     """
     if c_base and c_rl:
@@ -113,7 +115,7 @@ def categorize(c_base: int, c_rl: int, p_base_of_rl: float | None, epsilon: floa
         return "shrinkage"
     if not c_rl:
         return "neither"
-    if p_base_of_rl is not None and p_base_of_rl < epsilon:
+    if log10_base_of_rl is not None and log10_base_of_rl < math.log10(epsilon):
         return "out_of_support"
     return "expansion"
 
@@ -231,22 +233,22 @@ def _diversity_block(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _likelihood_block(rows: list[dict[str, Any]], epsilon: float) -> dict[str, Any]:
     def side(cls: str, key: str) -> dict[str, Any]:
-        probs = [r[key] for r in rows if r["class"] == cls and r.get(key) is not None]
-        log10 = [math.log10(p) for p in probs if p > 0]
+        scored = [r[key] for r in rows if r["class"] == cls and r.get(key) is not None]
+        log10 = [v for v in scored if v > -math.inf]
         return {
             "problems": sum(1 for r in rows if r["class"] == cls),
-            "scored": len(probs),
-            "unreachable": sum(1 for p in probs if p == 0),
-            "below_epsilon": sum(1 for p in probs if p < epsilon),
+            "scored": len(scored),
+            "unreachable": len(scored) - len(log10),
+            "below_epsilon": sum(1 for v in scored if v < math.log10(epsilon)),
             "max_log10_prob": max(log10) if log10 else None,
             "median_log10_prob": float(np.median(log10)) if log10 else None,
             "min_log10_prob": min(log10) if log10 else None,
         }
 
     return {
-        "rl_only_under_base": side("rl_only", "p_base_of_rl"),
-        "base_only_under_rl": side("base_only", "p_rl_of_base"),
-        "both_under_base": side("both", "p_base_of_rl"),
+        "rl_only_under_base": side("rl_only", "log10_base_of_rl"),
+        "base_only_under_rl": side("base_only", "log10_rl_of_base"),
+        "both_under_base": side("both", "log10_base_of_rl"),
     }
 
 
@@ -284,13 +286,15 @@ def evidence_summary(
         rec_rl, rec_b = rl_records.get(p.id), base_records.get(p.id)
         rows.append({
             "problem_id": p.id, "task": p.task, "m": m, "c_base": cb, "c_rl": cr, "class": cls,
-            "p_base_of_rl": best_prob(rec_rl), "p_rl_of_base": best_prob(rec_b),
+            "log10_base_of_rl": best_log10(rec_rl), "log10_rl_of_base": best_log10(rec_b),
             "diversity_rl": (rec_rl or {}).get("diversity"), "diversity_base": (rec_b or {}).get("diversity"),
         })  # fmt: skip
     for r in rows:
-        r["category"] = categorize(r["c_base"], r["c_rl"], r["p_base_of_rl"], epsilon)
+        r["category"] = categorize(r["c_base"], r["c_rl"], r["log10_base_of_rl"], epsilon)
         r["shrinkage_out_of_support"] = (
-            r["category"] == "shrinkage" and r["p_rl_of_base"] is not None and r["p_rl_of_base"] < epsilon
+            r["category"] == "shrinkage"
+            and r["log10_rl_of_base"] is not None
+            and r["log10_rl_of_base"] < math.log10(epsilon)
         )
     groups: dict[str, list[dict[str, Any]]] = {"overall": rows}
     for r in rows:
@@ -337,11 +341,15 @@ def evidence_summary(
         )
         summary["problems"] = {
             r["problem_id"]: {
-                k: r[k] for k in ("category", "p_base_of_rl", "p_rl_of_base", "diversity_base", "diversity_rl")
+                "category": r["category"],
+                "rl_best_under_base": _likely(r["log10_base_of_rl"]),
+                "base_best_under_rl": _likely(r["log10_rl_of_base"]),
+                "diversity_base": r["diversity_base"],
+                "diversity_rl": r["diversity_rl"],
             }
             for r in rows
-            if r["p_base_of_rl"] is not None
-            or r["p_rl_of_base"] is not None
+            if r["log10_base_of_rl"] is not None
+            or r["log10_rl_of_base"] is not None
             or r["diversity_rl"]
             or r["diversity_base"]
         }
@@ -353,3 +361,10 @@ def _same_sampler(scored: Any, run: Any) -> bool:
     used = run.manifest.get("identity", {}).get("sampling") or {}
     keys = ("temperature", "top_p", "top_k")
     return isinstance(scored, Mapping) and all(scored.get(k) == used.get(k) for k in keys)
+
+
+def _likely(log10: float | None) -> dict[str, Any] | None:
+    """JSON for a best text's probability: its log10 (null when unreachable) and whether it is unreachable."""
+    if log10 is None:
+        return None
+    return {"log10_prob": log10 if log10 > -math.inf else None, "unreachable": log10 == -math.inf}

@@ -17,7 +17,7 @@ from evalkit.frontier_evidence import (
     CATEGORIES,
     answer_diversity,
     auc_comparison,
-    best_prob,
+    best_log10,
     categorize,
     category_counts,
     entropy_bits,
@@ -55,21 +55,23 @@ def test_answer_diversity_counts_keys() -> None:
 
 def test_categorize_every_branch_and_the_threshold() -> None:
     assert categorize(3, 5, None) == "preservation"
-    assert categorize(3, 5, 0.0) == "preservation"  # both solved: the likelihood does not matter
+    assert categorize(3, 5, -math.inf) == "preservation"  # both solved: the likelihood does not matter
     assert categorize(2, 0, None) == "shrinkage"
     assert categorize(0, 0, None) == "neither"
     assert categorize(0, 4, None) == "expansion"  # RL-only, not scored: not shown out of support
-    assert categorize(0, 4, 1e-3) == "expansion"
-    assert categorize(0, 4, 0.0) == "out_of_support"  # unreachable under the base's sampler
-    assert categorize(0, 4, 9.99e-7) == "out_of_support"
-    assert categorize(0, 4, 1e-6) == "expansion"  # the threshold itself is inside the base's reach
-    assert categorize(0, 4, 1e-3, epsilon=1e-2) == "out_of_support"
+    assert categorize(0, 4, -3.0) == "expansion"
+    assert categorize(0, 4, -math.inf) == "out_of_support"  # unreachable under the base's sampler
+    assert categorize(0, 4, -6.0001) == "out_of_support"
+    assert categorize(0, 4, -6.0) == "expansion"  # the threshold itself is inside the base's reach
+    assert categorize(0, 4, -900.0) == "out_of_support"  # far below a float's smallest probability
+    assert categorize(0, 4, -3.0, epsilon=1e-2) == "out_of_support"
 
 
-def test_best_prob_reads_a_record() -> None:
-    assert best_prob(None) is None and best_prob({"best": None}) is None
-    assert best_prob({"best": {"logprob": None, "unreachable": True}}) == 0.0
-    assert best_prob({"best": {"logprob": math.log(0.25), "unreachable": False}}) == pytest.approx(0.25)
+def test_best_log10_reads_a_record() -> None:
+    assert best_log10(None) is None and best_log10({"best": None}) is None
+    assert best_log10({"best": {"logprob": None, "unreachable": True}}) == -math.inf
+    assert best_log10({"best": {"logprob": math.log(0.25), "unreachable": False}}) == pytest.approx(math.log10(0.25))
+    assert best_log10({"best": {"logprob": -5000.0, "unreachable": False}}) == pytest.approx(-5000.0 / math.log(10))
 
 
 def test_category_counts_with_clopper_pearson_intervals() -> None:
@@ -210,6 +212,8 @@ def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path:
     cats = ev["overall"]["categories"]
     assert [cats[c]["count"] for c in CATEGORIES] == [1, 1, 1, 1, 1]
     assert ev["problems"][ids[1]]["category"] == "out_of_support"
+    assert ev["problems"][ids[1]]["rl_best_under_base"] == {"log10_prob": None, "unreachable": True}
+    assert ev["problems"][ids[2]]["rl_best_under_base"]["log10_prob"] == pytest.approx(-3.0)
     assert ev["problems"][ids[2]]["category"] == "expansion"
     assert ev["problems"][ids[3]]["category"] == "shrinkage" and cats["shrinkage_out_of_support"] == 1
     lk = ev["overall"]["likelihood"]["rl_only_under_base"]
