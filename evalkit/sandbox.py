@@ -504,6 +504,11 @@ def build_root(libc: _Libc, binds: list[str], tmp_mb: int, with_proc: bool, laye
         elif os.path.exists(path):
             sources.append((path, os.open(path, os.O_PATH | os.O_CLOEXEC)))
     libc.mount("tmpfs", base, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    # The private /tmp and /dev/shm first: binds from under /tmp (a virtual environment or a checkout there)
+    # then land on top of the tmpfs instead of being hidden by it.
+    for name, mb in (("tmp", tmp_mb), ("dev/shm", _SHM_MB)):
+        os.makedirs(f"{base}/{name}", 0o755, exist_ok=True)
+        libc.mount("tmpfs", f"{base}/{name}", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={mb}m,mode=1777")
     for path, fd in sources:
         target = base + path
         _mount_point(base, target, os.path.isdir(f"/proc/self/fd/{fd}"))
@@ -518,9 +523,6 @@ def build_root(libc: _Libc, binds: list[str], tmp_mb: int, with_proc: bool, laye
     os.symlink("/proc/self/fd", f"{base}/dev/fd")
     for fd, name in enumerate(("stdin", "stdout", "stderr")):
         os.symlink(f"/proc/self/fd/{fd}", f"{base}/dev/{name}")
-    for name, mb in (("tmp", tmp_mb), ("dev/shm", _SHM_MB)):
-        os.makedirs(f"{base}/{name}", 0o755, exist_ok=True)
-        libc.mount("tmpfs", f"{base}/{name}", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={mb}m,mode=1777")
     if with_proc:
         os.makedirs(f"{base}/proc", 0o555, exist_ok=True)
         libc.mount("proc", f"{base}/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)

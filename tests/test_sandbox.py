@@ -584,3 +584,30 @@ def test_no_file_system_uid_0(marker: str) -> None:
     uids = next(line for line in r.stdout.splitlines() if line.startswith("Uid:")).split()[1:]
     if os.geteuid() == 0:
         assert "0" not in uids, uids
+
+
+@pytest.mark.skipif(not LINUX, reason="namespaces are Linux-only")
+def test_bound_paths_under_tmp_are_not_hidden_by_the_private_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an interpreter or virtual environment installed under /tmp (a CI checkout there) must stay visible in
+    # the minimal root: the private /tmp is mounted first, the binds on top of it
+    import tempfile
+
+    from evalkit import sandbox
+
+    shared = tempfile.mkdtemp(prefix="evalkit-bind-", dir="/tmp")
+    try:
+        os.chmod(shared, 0o755)
+        probe = os.path.join(shared, "probe.txt")
+        with open(probe, "w") as f:
+            f.write("visible")
+        os.chmod(probe, 0o644)
+        binds = sandbox.interpreter_binds()
+        monkeypatch.setattr(sandbox, "interpreter_binds", lambda extra=(): [*binds, shared])
+        r = run_python(f"print(open({probe!r}).read())\n")
+        if "minimal-root" not in r.isolation:
+            pytest.skip("no minimal root on this machine")
+        assert r.status == "ok" and r.stdout.strip() == "visible", (r.stdout, r.stderr)
+    finally:
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)
