@@ -26,21 +26,13 @@ def sampler_log_probs(logits: Any, sampling: SamplingConfig) -> Any:
     """
     import torch
 
+    from evalkit.sampling.decode import sampler_scores
+
     scores = logits.float()
     if sampling.temperature == 0:
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(-1, scores.argmax(dim=-1, keepdim=True), 0.0)
-    scores = scores / sampling.temperature
-    # the same masks, in the same order and arithmetic, as evalkit.sampling.decode.choose_tokens
-    if sampling.top_k and sampling.top_k < scores.shape[-1]:
-        kth = torch.topk(scores, sampling.top_k, dim=-1).values[:, -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if sampling.top_p < 1.0:
-        sorted_scores, order = torch.sort(scores, dim=-1, descending=True)
-        probs = torch.softmax(sorted_scores, dim=-1)
-        drop_sorted = (torch.cumsum(probs, dim=-1) - probs) >= sampling.top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        scores = scores.masked_fill(drop, float("-inf"))
+    scores = sampler_scores(scores, sampling)  # the sampler's own temperature, top-k and top-p
     return torch.log_softmax(scores, dim=-1)
 
 

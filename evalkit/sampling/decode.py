@@ -61,12 +61,11 @@ def gumbel_noise(seeds: torch.Tensor, step: int, vocab: int) -> torch.Tensor:
     return (-torch.log(-torch.log(u))).to(torch.float32)
 
 
-def choose_tokens(logits: torch.Tensor, seeds: torch.Tensor, step: int, sampling: SamplingConfig) -> torch.Tensor:
-    """Pick one token per row from last-position logits (rows, vocab)."""
-    logits = logits.float()
-    if sampling.temperature == 0:
-        return logits.argmax(dim=-1)
-    scores = logits / sampling.temperature
+def sampler_scores(logits: torch.Tensor, sampling: SamplingConfig) -> torch.Tensor:
+    """Logits (rows, vocab) as the sampler draws from them at temperature > 0: divided by the temperature,
+    then -inf outside top-k and outside the top-p nucleus (in that order). The sampler adds Gumbel noise to
+    these; :mod:`evalkit.likelihood` takes their log-softmax, so both use one definition of the sampler."""
+    scores = logits.float() / sampling.temperature
     if sampling.top_k and sampling.top_k < scores.shape[-1]:
         kth = torch.topk(scores, sampling.top_k, dim=-1).values[:, -1:]
         scores = scores.masked_fill(scores < kth, float("-inf"))
@@ -77,6 +76,14 @@ def choose_tokens(logits: torch.Tensor, seeds: torch.Tensor, step: int, sampling
         drop_sorted = (torch.cumsum(probs, dim=-1) - probs) >= sampling.top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         scores = scores.masked_fill(drop, float("-inf"))
+    return scores
+
+
+def choose_tokens(logits: torch.Tensor, seeds: torch.Tensor, step: int, sampling: SamplingConfig) -> torch.Tensor:
+    """Pick one token per row from last-position logits (rows, vocab)."""
+    if sampling.temperature == 0:
+        return logits.float().argmax(dim=-1)
+    scores = sampler_scores(logits, sampling)
     return (scores + gumbel_noise(seeds, step, scores.shape[-1])).argmax(dim=-1)
 
 
