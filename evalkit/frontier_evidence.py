@@ -1,4 +1,4 @@
-"""Evidence beyond pass@k: per-problem categories, answer diversity, pass@k area on log k, the 2x2 at k.
+"""Evidence beyond pass@k: categories, answer diversity, pass@k area on log k, the 2x2 at k, Cover@tau.
 
 Pure functions on per-problem counts and likelihood records, plus :func:`evidence_summary`, which gathers
 them into the ``evidence`` key of the comparison summary (:func:`evalkit.compare.compare_runs`).
@@ -32,6 +32,13 @@ trapezoid rule and divided by ln m (pass@1 when m = 1): a number in [0, 1] that 
 equally. **2x2 at k**: the expected number of problems that both / only RL / only the base / neither solve
 when each model draws k samples, from the unbiased pass@k of each run (the runs are independent, so the
 product of two unbiased estimates is unbiased); at k = m it is the frontier class count.
+
+**Cover@tau** (Dragoi et al. 2025, "Beyond Pass@k: Breadth-Depth Metrics for Reasoning Boundaries", arXiv
+2510.08325): the fraction of problems whose success rate c/m is at least tau, on a grid of tau from 1/m (solved
+at least once: pass@m) to 1 (solved by every sample). It separates "solves reliably" from "solved once in m".
+The paired difference RL - base at each tau is the mean of per-problem differences of two indicators, each
+-1, 0 or +1 and mostly 0, where the bootstrap is unreliable; its interval comes from the exact paired
+sign-flip test (:func:`evalkit.stats.sign_flip_test`), one one-sided bound at (1 + confidence) / 2 each side.
 """
 
 from __future__ import annotations
@@ -43,11 +50,13 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.stats import bootstrap_ci, clopper_pearson, pass_at_k
+from evalkit.stats import bootstrap_ci, clopper_pearson, cover_at_tau, pass_at_k, sign_flip_test
 
 EPSILON = 1e-6
 CATEGORIES = ("preservation", "expansion", "out_of_support", "shrinkage", "neither")
 MAX_COUNTS_LISTED = 16
+#: Cover@tau thresholds above 1/m (1/m itself is always on the grid; a tau below it counts the same problems).
+COVER_TAUS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 # -- diversity --------------------------------------------------------------------------------------------
@@ -203,6 +212,58 @@ def matrix_at_k(n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, k: int) -> 
     }
 
 
+def cover_grid(m: int) -> list[float]:
+    """The tau grid of :func:`cover_comparison` for m samples per problem: 1/m, then every COVER_TAUS above it.
+
+    Raises:
+        ValueError: for m < 1.
+    """
+    if m < 1:
+        raise ValueError(f"m must be >= 1 (got {m})")
+    return [1.0 / m, *(t for t in COVER_TAUS if t > 1.0 / m)]
+
+
+def cover_comparison(
+    n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, m: int, confidence: float = 0.95
+) -> dict[str, Any]:
+    """Cover@tau of both runs on :func:`cover_grid` and the paired difference with an exact interval.
+
+    Args:
+        n: Samples per problem (P,), each m (the problems are cut to the common budget).
+        c_base: Base's correct samples per problem (P,).
+        c_rl: RL's correct samples per problem (P,).
+        m: The common sample count (sets the grid's first tau, 1/m).
+        confidence: Two-sided level of each tau's interval on RL - base.
+
+    Returns:
+        ``tau``, ``base``, ``rl``, ``delta`` (lists parallel to ``tau``, fractions of problems in [0, 1]),
+        ``delta_ci`` (a ``[lo, hi]`` per tau), ``k_max`` (m), ``confidence`` and ``method``.
+
+    Raises:
+        ValueError: on invalid counts or no problems (from :func:`evalkit.stats.cover_at_tau`).
+    """
+    taus = np.asarray(cover_grid(m))
+    n_a, cb, cr = np.asarray(n), np.asarray(c_base), np.asarray(c_rl)
+    base, rl = cover_at_tau(n_a, cb, taus), cover_at_tau(n_a, cr, taus)
+    # the same comparison as cover_at_tau (c/n as a correctly rounded quotient against tau), per problem
+    ind_b = (cb / n_a)[:, None] >= taus[None, :]
+    ind_r = (cr / n_a)[:, None] >= taus[None, :]
+    d = ind_r.astype(np.float64) - ind_b.astype(np.float64)  # (P, tau): -1, 0 or +1
+    one_sided = 1.0 - (1.0 - confidence) / 2.0
+    upper = sign_flip_test(d, 0.0, one_sided).upper
+    lower = -sign_flip_test(-d, 0.0, one_sided).upper
+    return {
+        "k_max": m,
+        "tau": [float(t) for t in taus],
+        "base": [float(v) for v in base],
+        "rl": [float(v) for v in rl],
+        "delta": [float(v) for v in d.mean(axis=0)],
+        "delta_ci": [[float(max(lo, -1.0)), float(min(hi, 1.0))] for lo, hi in zip(lower, upper, strict=True)],
+        "confidence": confidence,
+        "method": "share of problems with c/m >= tau; exact paired sign-flip interval over problems",
+    }
+
+
 # -- the summary's ``evidence`` key ----------------------------------------------------------------------
 
 
@@ -256,8 +317,8 @@ def evidence_summary(
     base: Any, rl: Any, problems: Sequence[Any], upto: Mapping[str, int], confidence: float = 0.95,
     epsilon: float = EPSILON,
 ) -> dict[str, Any]:  # fmt: skip
-    """The ``evidence`` key of the comparison summary: pass@k area and the 2x2 at each power-of-two k for every
-    task and overall, and, where likelihood files exist (``evalkit likelihood``), the categories, the
+    """The ``evidence`` key of the comparison summary: pass@k area, the 2x2 at each power-of-two k and Cover@tau
+    for every task and overall, and, where likelihood files exist (``evalkit likelihood``), the categories, the
     likelihood figures and the diversity, per task and overall.
 
     Args:
@@ -308,6 +369,7 @@ def evidence_summary(
         out: dict[str, Any] = {
             "pass_at_k_auc": auc_comparison(n, cb, cr, m, confidence),
             "matrix_at_k": {str(k): matrix_at_k(n, cb, cr, k) for k in powers_of_two(m)},
+            "cover_at_tau": cover_comparison(n, cb, cr, m, confidence),
         }
         if have_likelihood:
             out["categories"] = category_counts([r["category"] for r in rs], confidence)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,14 @@ from scipy import stats
 from evalkit.compare import compare_runs
 from evalkit.frontier_evidence import (
     CATEGORIES,
+    COVER_TAUS,
     answer_diversity,
     auc_comparison,
     best_log10,
     categorize,
     category_counts,
+    cover_comparison,
+    cover_grid,
     entropy_bits,
     log_k_weights,
     matrix_at_k,
@@ -145,6 +149,50 @@ def test_matrix_at_k_matches_exact_expectations(k: int) -> None:
         assert got == pytest.approx({"both": 2.0, "rl_only": 1.0, "base_only": 1.0, "neither": 1.0})
 
 
+def test_cover_grid_starts_at_one_over_m() -> None:
+    assert cover_grid(1) == [1.0]
+    assert cover_grid(4) == [0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert cover_grid(1024)[:3] == [1 / 1024, 0.01, 0.05] and cover_grid(1024)[-1] == 1.0
+    with pytest.raises(ValueError, match="m must be"):
+        cover_grid(0)
+
+
+@pytest.mark.parametrize("m, problems, seed", [(1, 9, 0), (10, 40, 1), (64, 120, 2), (1024, 300, 3)])
+def test_cover_comparison_matches_a_direct_count(m: int, problems: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rates = rng.choice([0.0, 1.0, 0.1, 0.5, 0.01], size=(2, problems))  # exact c/m = tau ties included
+    rates = np.where(rng.random((2, problems)) < 0.5, rng.random((2, problems)), rates)
+    cb, cr = (np.rint(rates * m).astype(int) for rates in rates)
+    got = cover_comparison(np.full(problems, m), cb, cr, m)
+    # reference: exact rationals, tau read as the decimal it names (1/m exactly for the first)
+    taus = [Fraction(1, m), *(Fraction(str(t)) for t in COVER_TAUS if Fraction(str(t)) > Fraction(1, m))]
+    assert got["tau"] == pytest.approx([float(t) for t in taus], abs=0)
+    for j, tau in enumerate(taus):
+        want_b = sum(Fraction(int(c), m) >= tau for c in cb) / problems
+        want_r = sum(Fraction(int(c), m) >= tau for c in cr) / problems
+        assert got["base"][j] == want_b and got["rl"][j] == want_r, tau
+        assert got["delta"][j] == pytest.approx(want_r - want_b, abs=1e-12)
+        lo, hi = got["delta_ci"][j]
+        assert -1.0 <= lo <= got["delta"][j] <= hi <= 1.0
+    assert got["base"][0] == np.mean(cb > 0) and got["rl"][-1] == np.mean(cr == m)  # pass@m and "always"
+    json.dumps(got, allow_nan=False)
+
+
+@pytest.mark.parametrize("gained", [0, 3, 5, 6, 9])
+def test_cover_interval_is_the_exact_sign_test(gained: int) -> None:
+    """RL gains ``gained`` problems at every tau and loses none: the 95% interval excludes 0 exactly when the
+    exact one-sided sign test rejects at 2.5%, i.e. 0.5**gained <= 0.025 (gained >= 6)."""
+    problems, m = 40, 8
+    cb = np.array([0] * gained + [3] * (problems - gained))
+    cr = np.array([m] * gained + [3] * (problems - gained))
+    got = cover_comparison(np.full(problems, m), cb, cr, m)
+    lo_top = got["delta_ci"][-1][0]  # tau = 1: only the gained problems differ
+    assert (lo_top > 1e-6) == (0.5**gained <= 0.025)
+    assert got["delta"][-1] == pytest.approx(gained / problems)
+    if gained == 0:  # every problem tied at every tau: the interval is [0, 0] up to the test's tie tolerance
+        assert all(abs(lo) < 1e-6 and abs(hi) < 1e-6 for lo, hi in got["delta_ci"])
+
+
 # -- the summary's evidence key ----------------------------------------------------------------------------
 
 SPEC = TaskSpec.parse("add")
@@ -188,13 +236,16 @@ def test_evidence_without_likelihood_has_auc_and_matrix_only(tmp_path: Path) -> 
     assert len(summary["verdict"]) == 4  # no likelihood sentence without likelihood files
     assert set(ev) == {"overall", "tasks"}
     ov = ev["overall"]
-    assert set(ov) == {"pass_at_k_auc", "matrix_at_k"}
+    assert set(ov) == {"pass_at_k_auc", "matrix_at_k", "cover_at_tau"}
     assert set(ov["matrix_at_k"]) == {"1", "2", "4"}
     assert ov["matrix_at_k"]["4"] == pytest.approx({"both": 1.0, "rl_only": 2.0, "base_only": 1.0, "neither": 1.0})
     n = np.full(5, 4)
     want = pass_at_k_auc(n, [2, 0, 0, 1, 0], 4).mean()
     assert ov["pass_at_k_auc"]["base"] == pytest.approx(want)
     assert set(ev["tasks"]) == {"add"}
+    cover = ov["cover_at_tau"]
+    assert cover["tau"][0] == 0.25 and cover["base"][0] == 2 / 5 and cover["rl"][0] == 3 / 5  # solved at all
+    assert cover["base"][-1] == 0.0 and cover["rl"][-1] == 1 / 5  # solved by all 4 samples
     json.dumps(ev, allow_nan=False)
 
 
