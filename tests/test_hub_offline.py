@@ -47,7 +47,7 @@ def test_cached_hub_id_passes_the_check_offline(tmp_path: Path) -> None:
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
     code = (
-        "from evalkit.sampling.hf import check_hub_model\n"
+        "from evalkit.sampling.hub import check_hub_model\n"
         "check_hub_model('evalkit-test/cached')\n"
         "try:\n"
         "    check_hub_model('evalkit-test/not-cached')\n"

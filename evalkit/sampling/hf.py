@@ -14,7 +14,6 @@ from ``generation_config``) are not applied; evalkit's own flags decide them.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig, sample_seed
+from evalkit.sampling.hub import check_hub_model
 from evalkit.types import Completion, Problem
 
 _FULL_HASH_LIMIT = 1 << 30  # hash whole files up to 1 GiB in total; sample larger checkpoints
@@ -45,50 +45,6 @@ def checkpoint_hash(path: Path) -> str:
                 fh.seek(max(0, p.stat().st_size - (1 << 20)))
                 digest.update(fh.read(1 << 20))
     return digest.hexdigest()[:16]
-
-
-HUB_TIMEOUT_S = 10.0  # one metadata request; transformers' own retries take about a minute offline
-
-
-@functools.cache
-def check_hub_model(model: str) -> None:
-    """Make sure a hub id can be loaded, before any run directory or training folder is created.
-
-    Asks the hub for the model's metadata (one request, ``HUB_TIMEOUT_S``); when the hub cannot be reached
-    (or ``HF_HUB_OFFLINE`` is set), accepts the id if the local Hugging Face cache holds its
-    ``config.json``. Not implemented: revision pinning (the id's files are whatever the hub or the cache
-    serves at load time).
-
-    Raises:
-        EvalkitError: the hub says there is no such model, or the hub is unreachable and the model is not
-            in the local cache (with what to do instead).
-    """
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    reason = "HF_HUB_OFFLINE is set"
-    if not constants.HF_HUB_OFFLINE:
-        try:
-            HfApi().model_info(model, timeout=HUB_TIMEOUT_S)
-            return
-        except GatedRepoError:
-            raise EvalkitError(
-                f"model {model!r}: the model is gated on the Hugging Face hub; accept its terms and log in "
-                "(hf auth login, or HF_TOKEN)"
-            ) from None
-        except RepositoryNotFoundError:
-            raise EvalkitError(
-                f"model {model!r}: neither a local checkpoint directory nor a model on the Hugging Face hub"
-            ) from None
-        except Exception as exc:  # connection refused, DNS failure, timeout, proxy errors...
-            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-    if isinstance(try_to_load_from_cache(model, "config.json"), str):
-        return  # cached: loads offline
-    raise EvalkitError(
-        f"model {model!r}: the Hugging Face hub cannot be reached ({reason}) and the model is not in the local "
-        f"cache ({constants.HF_HUB_CACHE}); download it where the hub is reachable (hf download {model}) "
-        "or pass a local checkpoint directory"
-    )
 
 
 def resolve_device(device: str) -> str:
@@ -124,8 +80,13 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_model_and_tokenizer(model: str, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any, str]:
+def load_model_and_tokenizer(
+    model: str, device: str = "auto", dtype: str = "auto", revision: str | None = None
+) -> tuple[Any, Any, str]:
     """Load a causal LM and its tokenizer from a directory or a hub id; returns (model, tokenizer, device).
+
+    A hub id is loaded at ``revision`` (a branch, tag or commit; default ``main``), resolved to its commit
+    first (:func:`evalkit.sampling.hub.check_hub_model`), so tokenizer and weights come from one commit.
 
     Raises:
         EvalkitError: when the path does not exist and the hub cannot provide the id, or when ``device``
@@ -147,11 +108,13 @@ def load_model_and_tokenizer(model: str, device: str = "auto", dtype: str = "aut
     if looks_local and not local.is_dir():
         raise EvalkitError(f"model {model!r}: no such checkpoint directory")
     source = str(local) if local.is_dir() else model
+    commit = None
     if not local.is_dir():
-        check_hub_model(model)  # seconds, where transformers would retry for about a minute offline
+        # seconds, where transformers would retry for about a minute offline
+        commit = check_hub_model(model, revision)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        lm: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=commit)
+        lm: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, revision=commit)
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         where = "checkpoint directory" if local.is_dir() else "hub id (is the network reachable?)"
@@ -203,6 +166,7 @@ class HFBackend:
         batch_size: Rows decoded together.
         chat: Format prompts with the tokenizer's chat template (one user message).
         system: A system message placed before the user message (needs ``chat``).
+        revision: For a hub id, the branch, tag or commit to load (default ``main``), pinned to its commit.
 
     Raises:
         EvalkitError: when the checkpoint cannot be loaded, declares no end-of-sequence token, or ``chat``
@@ -219,13 +183,16 @@ class HFBackend:
         batch_size: int = 512,
         chat: bool = False,
         system: str | None = None,
+        revision: str | None = None,
     ) -> None:
         from evalkit.sampling.base import check_prompt_format
+        from evalkit.sampling.hub import refuse_revision_for_local
 
         check_prompt_format(chat, system)
+        refuse_revision_for_local(model, revision)
         self.model_name = model
         self.chat, self.system = chat, system
-        self.model, self.tokenizer, self.device = load_model_and_tokenizer(model, device, dtype)
+        self.model, self.tokenizer, self.device = load_model_and_tokenizer(model, device, dtype, revision)
         if chat:
             from evalkit.sampling.base import require_chat_template
 
@@ -235,7 +202,8 @@ class HFBackend:
 
         self._workspace = Workspace()  # decode buffers reused across batches
         local = Path(model).expanduser()
-        self._hash = checkpoint_hash(local) if local.is_dir() else f"hub:{model}"
+        self._commit = None if local.is_dir() else check_hub_model(model, revision)
+        self._hash = checkpoint_hash(local) if self._commit is None else f"hub:{model}@{self._commit}"
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         if not self.eos_ids:
@@ -246,10 +214,9 @@ class HFBackend:
 
     def describe(self) -> dict[str, Any]:
         local = Path(self.model_name).expanduser()
-        return {
-            "model": str(local.resolve()) if local.is_dir() else self.model_name,
-            "model_hash": self._hash,
-        }
+        if self._commit is not None:
+            return {"model": self.model_name, "model_hash": self._hash, "revision": self._commit}
+        return {"model": str(local.resolve()), "model_hash": self._hash}
 
     def encode_prompt(self, problem: Problem, sampling: SamplingConfig) -> list[int]:
         """Prompt token ids (chat template applied with ``chat``); refuses a prompt that cannot fit with

@@ -58,27 +58,28 @@ def import_vllm() -> Any:
     return vllm
 
 
-def load_tokenizer(model: str) -> Any:
-    """The checkpoint's tokenizer (transformers), so that prompts are checked before the engine starts."""
+def load_tokenizer(model: str, revision: str | None = None) -> Any:
+    """The checkpoint's tokenizer (transformers), so that prompts are checked before the engine starts
+    (``revision``: the commit of a hub id)."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     local = Path(model).expanduser()
     try:
-        return AutoTokenizer.from_pretrained(str(local) if local.is_dir() else model)
+        return AutoTokenizer.from_pretrained(str(local) if local.is_dir() else model, revision=revision)
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise EvalkitError(f"model {model!r}: could not load its tokenizer: {reason}") from None
 
 
-def config_context_length(model: str) -> int:
+def config_context_length(model: str, revision: str | None = None) -> int:
     """The model's context length from its config (``max_position_embeddings``), 0 when unknown."""
     from transformers import AutoConfig
 
     local = Path(model).expanduser()
     try:
-        config = AutoConfig.from_pretrained(str(local) if local.is_dir() else model)
+        config = AutoConfig.from_pretrained(str(local) if local.is_dir() else model, revision=revision)
     except (OSError, ValueError):
         return 0
     text_config = getattr(config, "get_text_config", lambda: config)()
@@ -99,6 +100,8 @@ class VLLMBackend:
         max_n_per_request: Longer runs of missing indices are split (each part keeps its exact seeds).
         max_samples_in_flight: Samples submitted to the engine but not yet yielded.
         engine_options: Further keyword arguments for ``vllm.LLM``.
+        revision: For a hub id, the branch, tag or commit (default ``main``), pinned to its commit
+            (:mod:`evalkit.sampling.hub`) and given to vLLM as ``revision`` and ``tokenizer_revision``.
     """
 
     name = "vllm"
@@ -115,6 +118,7 @@ class VLLMBackend:
         max_n_per_request: int = 256,
         max_samples_in_flight: int = 4096,
         engine_options: dict[str, Any] | None = None,
+        revision: str | None = None,
     ) -> None:
         if tensor_parallel_size < 1:
             raise EvalkitError(f"--tensor-parallel-size must be >= 1 (got {tensor_parallel_size})")
@@ -129,17 +133,21 @@ class VLLMBackend:
         self.max_n_per_request = max(1, max_n_per_request)
         self.max_samples_in_flight = max(1, max_samples_in_flight)
         self.engine_options = dict(engine_options or {})
-        self.tokenizer = load_tokenizer(model)
+        from evalkit.sampling.hub import check_hub_model, refuse_revision_for_local
+
+        refuse_revision_for_local(model, revision)
+        self.revision = None if Path(model).expanduser().is_dir() else check_hub_model(model, revision)
+        self.tokenizer = load_tokenizer(model, self.revision)
         if chat:
             require_chat_template(self.tokenizer, model)
-        self.context_length = max_model_len or config_context_length(model)
+        self.context_length = max_model_len or config_context_length(model, self.revision)
         self._llm: Any = None
         self._request_ids = itertools.count()
 
     def describe(self) -> dict[str, Any]:
         from evalkit.runner import model_identity
 
-        return model_identity("vllm", self.model_name)
+        return model_identity("vllm", self.model_name, {"revision": self.revision})
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -168,6 +176,8 @@ class VLLMBackend:
             "tensor_parallel_size": self.tensor_parallel_size,
             "seed": 0,  # unused: every request carries its own seed
         }
+        if self.revision is not None:
+            options["revision"] = options["tokenizer_revision"] = self.revision
         if self.max_model_len:
             options["max_model_len"] = self.max_model_len
         if self.gpu_memory_utilization is not None:
