@@ -84,6 +84,14 @@ class TaskFamily:
     # workers (:mod:`evalkit.confine`). Read from the class itself (:func:`sandbox_only`), never inherited,
     # so a subclass that overrides ``verify`` must set it again to say so.
     sandbox_only_verifier: ClassVar[bool] = False
+    # The prompt template of the family's problems (syntax: evalkit.prompting; fields: prompt_fields) and the
+    # completion length it is run with by default, in tokens: `evalkit sample` without --max-tokens samples up
+    # to the largest default_max_tokens of its tasks. Both are shown by `evalkit tasks`.
+    prompt_template: ClassVar[str] = "{prompt}"
+    default_max_tokens: ClassVar[int] = 32
+    # True for a family whose verifier never reads Problem.prompt, so that --prompt-template may replace it
+    # (humaneval continues the prompt's code, reasoning-gym regenerates it: they keep the default False).
+    takes_prompt_template: ClassVar[bool] = False
 
     def make(self, config: Any, rng: random.Random, index: int) -> tuple[str, str, dict[str, Any]]:
         """Return (prompt, reference answer, metadata) for problem ``index``."""
@@ -120,6 +128,19 @@ class TaskFamily:
         Recorded in the run manifest, so a resume after the data changed is refused; None for none.
         """
         return None
+
+    def prompt_fields(self, problem: Problem) -> dict[str, str] | None:
+        """The fields a ``--prompt-template`` may use for ``problem``; None when the prompt cannot be replaced.
+
+        ``prompt`` is the question before the family's template; a family whose problems carry
+        ``meta["prompt_fields"]`` (the named benchmarks: the data set's own field names) returns those.
+        """
+        if not self.takes_prompt_template:
+            return None
+        fields = problem.meta.get("prompt_fields")
+        if isinstance(fields, dict):
+            return {str(k): str(v) for k, v in fields.items()}
+        return {"prompt": problem.prompt}
 
     def reference_completion(self, problem: Problem) -> str:
         """A completion that gives the reference answer the way the prompt asks for it (contract tests)."""
@@ -426,6 +447,11 @@ def _coerce(raw: str, fld: dataclasses.Field[Any], spec: str) -> Any:
         # a JSON list for a field whose default is a tuple: keep the default's type (same config hash)
         return tuple(value) if isinstance(value, list) and isinstance(fld.default, tuple) else value
     return raw
+
+
+def default_max_tokens(specs: Iterable[TaskSpec]) -> int:
+    """The completion length a run of these tasks samples by default: the largest family default, in tokens."""
+    return max((get_family(spec.name).default_max_tokens for spec in specs), default=TaskFamily.default_max_tokens)
 
 
 def config_hash(name: str, params: dict[str, Any]) -> str:

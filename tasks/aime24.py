@@ -1,0 +1,32 @@
+"""``aime24``: the 30 problems of AIME 2024 (I and II).
+
+Data set ``HuggingFaceH4/aime_2024`` (split ``train``, its only split; fields ``id``, ``problem``,
+``solution``, ``answer``, ``url``, ``year``), the copy most RL papers and open-r1 evaluate on; no commit is
+pinned (``revision=main`` unless given), so the manifest records the revision asked for and each problem's
+``meta["source"]`` the commit the hub served. Problem ids are the data set's ``id``: ``aime24:60``. Answers
+are integers 0-999 (checked at load). Prompt: ``{problem}`` then the boxed-answer instruction; default
+``max_tokens`` 16384 (long reasoning; AIME solutions of RL-trained models often run past 8k tokens).
+"""
+
+from __future__ import annotations
+
+from evalkit_tasks.aime import aime_answer
+from evalkit_tasks.final_answer import BOXED_INSTRUCTION, FinalAnswerBenchmark
+
+from evalkit.benchmark import HubDataset
+from evalkit.datafile import Row
+from evalkit.tasks import register
+
+
+@register
+class Aime24(FinalAnswerBenchmark):
+    name = "aime24"
+    description = "AIME 2024 (HuggingFaceH4/aime_2024): 30 problems, integer answers 0-999"
+    hub = HubDataset("HuggingFaceH4/aime_2024", "train", "main")
+    id_field = "id"
+    question_fields = ("problem",)
+    prompt_template = "{problem}\n\n" + BOXED_INSTRUCTION
+    default_max_tokens = 16384
+
+    def reference(self, row: Row, pid: str) -> str:
+        return aime_answer(row, pid)
