@@ -38,6 +38,7 @@ class Add(TaskFamily):
     name = "add"
     description = "integer addition a+b=, answer reversed (least significant digit first) by default"
     Config = AddConfig
+    takes_prompt_template = True  # the exact-answer verifier never reads the prompt
 
     def make(self, config: AddConfig, rng: random.Random, index: int) -> tuple[str, str, dict[str, Any]]:
         d = rng.randint(config.min_digits, config.digits)

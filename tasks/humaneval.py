@@ -118,6 +118,7 @@ class HumanEval(TaskFamily):
     description = "HumanEval: 164 Python functions from docstrings, judged by their tests in the sandbox"
     Config = HumanEvalConfig
     sandbox_only_verifier = True  # the text becomes a program run by run_tests, nothing else
+    default_max_tokens = 1024  # one function body
 
     def load(self, config: HumanEvalConfig) -> list[Problem]:
         problems = []

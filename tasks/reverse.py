@@ -31,6 +31,7 @@ class Reverse(TaskFamily):
     name = "reverse"
     description = "reverse a lowercase string: rev:abc= -> cba"
     Config = ReverseConfig
+    takes_prompt_template = True  # the exact-answer verifier never reads the prompt
 
     def make(self, config: ReverseConfig, rng: random.Random, index: int) -> tuple[str, str, dict[str, Any]]:
         length = rng.randint(config.min_len, config.max_len)

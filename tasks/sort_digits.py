@@ -27,6 +27,7 @@ class SortDigits(TaskFamily):
     name = "sort"
     description = "sort the digits of a number ascending: sort:5391= -> 1359"
     Config = SortConfig
+    takes_prompt_template = True  # the exact-answer verifier never reads the prompt
 
     def make(self, config: SortConfig, rng: random.Random, index: int) -> tuple[str, str, dict[str, Any]]:
         length = rng.randint(config.min_len, config.max_len)
