@@ -127,6 +127,9 @@ def tasks_cmd(tasks_dir: TasksDirOpt = None) -> None:
             continue
         params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(fam.Config))
         typer.echo(f"{name:10s} {fam.description}\n{'':10s} parameters: {params}")
+        source = f"data: {fam.data_source()}, " if hasattr(fam, "data_source") else ""
+        prompt = json.dumps(fam.prompt_template, ensure_ascii=False)
+        typer.echo(f"{'':10s} {source}max_tokens: {fam.default_max_tokens}, prompt: {prompt}")
     for prefix, description in prefix_names().items():
         try:
             names = ", ".join(n.partition(":")[2] for n in prefix_task_names(prefix))
@@ -163,7 +166,13 @@ def sample_cmd(
     temperature: float = 1.0,
     top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
     top_k: Annotated[int, typer.Option("--top-k")] = 0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 32,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="Longest completion in tokens (default: the tasks' largest).")
+    ] = None,
+    prompt_template: Annotated[
+        Path | None,
+        typer.Option("--prompt-template", help="File with {prompt} (or the task's fields) where the question goes."),
+    ] = None,
     stop: Annotated[list[str], typer.Option(help="Stop string (repeatable).")] = [],  # noqa: B006
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     problem_seed: Annotated[int, typer.Option("--problem-seed", help="Seed of the problem generators.")] = 0,
@@ -224,9 +233,17 @@ def sample_cmd(
         | {"max_retries": max_retries},
     }
     options = per_backend.get(backend, {})
+    specs = _specs(task)
+    if max_tokens is None:  # the manifest records the value used
+        from evalkit.tasks import default_max_tokens
+
+        max_tokens = default_max_tokens(specs)
+    from evalkit.prompting import read_template
+
+    template = None if prompt_template is None else read_template(prompt_template)
     req = SampleRequest(
         model=model,
-        specs=_specs(task),
+        specs=specs,
         n=n,
         out=out,
         backend=backend,
@@ -239,6 +256,7 @@ def sample_cmd(
         workers=workers,
         verify_timeout_s=verify_timeout,
         shard=_shard(shard),
+        prompt_template=template,
     )
     store = sample(req)
     _print_summary(store.root)
@@ -400,7 +418,9 @@ def compare_cmd(
     task: TaskOpt = [],  # noqa: B006
     n: Annotated[int, typer.Option(help="Samples per problem when sampling checkpoints.")] = 64,
     limit: int = 100,
-    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 32,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="When sampling checkpoints (default: the tasks' largest).")
+    ] = None,
     mid: Annotated[
         list[Path], typer.Option("--mid", help="Intermediate checkpoint run, in training order (repeatable).")
     ] = [],  # noqa: B006
@@ -426,6 +446,7 @@ def compare_cmd(
         elif (path / "config.json").is_file():
             from evalkit.runner import SampleRequest, sample
             from evalkit.sampling.base import SamplingConfig
+            from evalkit.tasks import default_max_tokens
 
             run_dir = out / f"{label}_run"
             sample(
@@ -435,7 +456,7 @@ def compare_cmd(
                     n=n,
                     out=run_dir,
                     limit=limit,
-                    sampling=SamplingConfig(max_tokens=max_tokens),
+                    sampling=SamplingConfig(max_tokens=max_tokens or default_max_tokens(_specs(task))),
                 )
             )
             runs.append(run_dir)

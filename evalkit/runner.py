@@ -21,6 +21,7 @@ from typing import Any
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 from evalkit.progress import progress_bar
+from evalkit.prompting import PromptTemplate, apply_template
 from evalkit.sampling.base import SEED_BLOCK_BITS, SamplingConfig, make_backend
 from evalkit.store import RunStore
 from evalkit.tasks import TaskSpec, get_family, make_problems, problems_for
@@ -51,6 +52,7 @@ class SampleRequest:
     problems: Sequence[Problem] | None = None  # the run's problems (an import's); None: ``limit`` per task
     expected: Mapping[str, int] | None = None  # samples per problem when fewer than n arrive (an import's)
     shard: tuple[int, int] | None = None  # (i, N): sample only shard i of N (see evalkit.shard)
+    prompt_template: PromptTemplate | None = None  # replaces the tasks' prompts; recorded in the identity
 
 
 def model_identity(backend: str, model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -143,6 +145,8 @@ def sample(req: SampleRequest) -> RunStore:
         problems = problems_for(req.specs, req.problem_seed, req.limit)
     else:
         raise EvalkitError("--limit is needed to choose the problems of the run")
+    if req.prompt_template is not None:  # a task that cannot take it fails before any model loads
+        problems = apply_template(problems, req.prompt_template)
     identity = {
         **model_identity(req.backend, req.model, req.backend_options),
         "backend": req.backend,
@@ -156,6 +160,8 @@ def sample(req: SampleRequest) -> RunStore:
         identity["prompt_format"] = "chat"
     if req.backend_options.get("system") is not None:  # so is another system message
         identity["system"] = req.backend_options["system"]
+    if req.prompt_template is not None:  # other prompts: a resume with another template is refused
+        identity["prompt_template"] = req.prompt_template.identity()
     if req.shard is not None:  # a slice of the run's problems; `evalkit merge` drops this key again
         from evalkit.shard import select_shard
 
