@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evalkit.errors import EvalkitError
@@ -243,6 +244,37 @@ def test_greedy_text_matches_the_hf_backend(engine: VLLMBackend, vllm_ckpt: Path
     assert len(same) >= len(hf) - 1, {k: (hf[k].text, vl[k].text) for k in hf if k not in same}
     for k in same:
         assert (hf[k].n_tokens, hf[k].finish_reason) == (vl[k].n_tokens, vl[k].finish_reason)
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        SamplingConfig(temperature=1.0),
+        SamplingConfig(temperature=0.7, top_k=5, top_p=0.9),
+        SamplingConfig(temperature=0.0),
+    ],
+    ids=["T1", "T0.7-k5-p0.9", "greedy"],
+)
+def test_likelihood_scores_match_the_hf_scorer(engine: VLLMBackend, vllm_ckpt: Path, sampling: SamplingConfig) -> None:
+    from evalkit.likelihood.scorer import Scorer
+    from evalkit.likelihood.vllm_scorer import VLLMScorer
+
+    hf = Scorer.load(str(vllm_ckpt), "cpu", "float32")
+    vl = VLLMScorer.from_backend(engine)
+    assert vl.end_ids == hf.end_ids
+    probs = problems_for([TaskSpec.parse(TASK)], 3, 6)
+    texts = [p.reference for p in probs] + ["17", " 3 9", "x"]
+    checked = 0
+    for p in probs:
+        prompt = hf.prompt_ids(p, {})
+        targets = [hf.target_ids(t, with_end=i % 2 == 0) for i, t in enumerate(texts)]
+        for a, b in zip(hf.score(prompt, targets, sampling), vl.score(prompt, targets, sampling), strict=True):
+            finite = np.isfinite(a.token_logprobs)
+            # the same tokens are unreachable; reachable ones agree to float32 rounding (two engines)
+            assert (finite == np.isfinite(b.token_logprobs)).all(), (a.token_logprobs, b.token_logprobs)
+            np.testing.assert_allclose(b.token_logprobs[finite], a.token_logprobs[finite], atol=2e-3)
+            checked += int(finite.sum())
+    assert checked > 20
 
 
 def test_pass_rates_agree_with_the_hf_backend(engine: VLLMBackend, vllm_ckpt: Path) -> None:

@@ -78,7 +78,36 @@ class Scored:
         }
 
 
-class Scorer:
+class TextTokens:
+    """Prompt and completion token ids as the run's sampler saw them (shared by the transformers and vLLM
+    scorers; ``tokenizer`` is set by the subclass)."""
+
+    tokenizer: Any
+
+    def prompt_ids(self, problem: Problem, identity: dict[str, Any]) -> list[int]:
+        """The prompt as the run's sampler formatted it (:func:`evalkit.sampling.base.format_prompt_ids`): raw
+        text, or the chat template (``prompt_format: chat`` in the run's identity, with its ``system`` message).
+
+        Raises:
+            EvalkitError: for a prompt format this module does not know.
+        """
+        from evalkit.sampling.base import format_prompt_ids
+
+        fmt = identity.get("prompt_format")
+        if fmt not in (None, "chat"):
+            raise EvalkitError(f"likelihood: the run's prompt format {fmt!r} is not supported; raw and chat are")
+        system = identity.get("system")
+        return format_prompt_ids(
+            self.tokenizer, problem.prompt, fmt == "chat", system if isinstance(system, str) else None
+        )
+
+    def target_ids(self, text: str, with_end: bool) -> list[int]:
+        """Completion token ids, then :data:`END` when ``with_end``."""
+        ids = [int(i) for i in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
+        return [*ids, END] if with_end else ids
+
+
+class Scorer(TextTokens):
     """Teacher-forced scoring with a transformers causal LM (:func:`evalkit.sampling.hf.load_model_and_tokenizer`).
 
     Args:
@@ -109,11 +138,14 @@ class Scorer:
         self.forward_tokens = max(1, min(self.max_batch_tokens, self.logit_bytes // max(1, vocab)))
 
     @classmethod
-    def load(cls, model: str, device: str = "auto", dtype: str = "auto", **options: Any) -> Scorer:
-        """Load a checkpoint with the hf sampler's loader (the same device and dtype rules)."""
+    def load(
+        cls, model: str, device: str = "auto", dtype: str = "auto", revision: str | None = None, **options: Any
+    ) -> Scorer:
+        """Load a checkpoint with the hf sampler's loader (the same device and dtype rules; ``revision`` for a
+        hub id)."""
         from evalkit.sampling.hf import load_model_and_tokenizer
 
-        lm, tokenizer, _device = load_model_and_tokenizer(model, device, dtype)
+        lm, tokenizer, _device = load_model_and_tokenizer(model, device, dtype, revision)
         return cls(lm, tokenizer, **options)
 
     def _forward(self, ids: Any, cache: Any, start: int, last_only: bool = False) -> Any:
@@ -225,26 +257,3 @@ class Scorer:
                 got = torch.where(is_end, torch.logsumexp(lp[:, self.end_ids], dim=-1), got)
             picked[j : j + per] = got.double()
         result[:, offset : offset + span] = picked.reshape(rows, span)
-
-    # -- text to tokens --------------------------------------------------------------------------------
-    def prompt_ids(self, problem: Problem, identity: dict[str, Any]) -> list[int]:
-        """The prompt as the run's sampler formatted it (:func:`evalkit.sampling.base.format_prompt_ids`): raw
-        text, or the chat template (``prompt_format: chat`` in the run's identity, with its ``system`` message).
-
-        Raises:
-            EvalkitError: for a prompt format this module does not know.
-        """
-        from evalkit.sampling.base import format_prompt_ids
-
-        fmt = identity.get("prompt_format")
-        if fmt not in (None, "chat"):
-            raise EvalkitError(f"likelihood: the run's prompt format {fmt!r} is not supported; raw and chat are")
-        system = identity.get("system")
-        return format_prompt_ids(
-            self.tokenizer, problem.prompt, fmt == "chat", system if isinstance(system, str) else None
-        )
-
-    def target_ids(self, text: str, with_end: bool) -> list[int]:
-        """Completion token ids, then :data:`END` when ``with_end``."""
-        ids = [int(i) for i in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
-        return [*ids, END] if with_end else ids
