@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import random
 import re
 import shutil
@@ -26,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from evalkit.frontier_evidence import answer_diversity
+from evalkit.likelihood import results_path
 from evalkit.store import RunStore
 from evalkit.types import Completion, Problem, Verdict
 
@@ -69,8 +72,8 @@ needs_chromium = pytest.mark.skipif(
 def _write_run(root: Path, model: str, problems: list[Problem], rates: list[float], seed: int) -> Path:
     """A verified run: sample j of problem i is correct with probability rates[i] (exactly, for 0 and 1)."""
     rng = random.Random(seed)
-    identity = {"model": model, "tasks": list(TASKS), "backend": "replay", "seed": seed,
-                "sampling": {"temperature": 1.0, "max_tokens": 16, "stop": ["</s>"]}}  # fmt: skip
+    identity = {"model": model, "model_hash": f"sha256:{model}", "tasks": list(TASKS), "backend": "replay",
+                "seed": seed, "sampling": {"temperature": 1.0, "max_tokens": 16, "stop": ["</s>"]}}  # fmt: skip
     store, _ = RunStore.create_or_resume(root, identity, {"n": N}, problems)
     completions: list[Completion] = []
     verdicts: list[tuple[str, int, Verdict]] = []
@@ -119,7 +122,28 @@ def make_runs(root: Path, n_problems: int = 42) -> list[Path]:
     for stage, (name, model) in enumerate((("base", "ckpt/base"), ("mid", "ckpt/mid"), ("final", str(ckpt)))):
         rates = [KINDS[i % len(KINDS)][1][stage] for i in range(n_problems)]
         runs.append(_write_run(root / "runs" / name, model, problems, rates, seed=stage))
+    _write_likelihood(runs[2], "sha256:ckpt/base", problems, "rl_only")  # RL's solutions under the base
+    _write_likelihood(runs[0], f"sha256:{ckpt}", problems, "base_only")  # the base's under RL
     return runs
+
+
+def _write_likelihood(run: Path, under_hash: str, problems: list[Problem], kind: str) -> None:
+    """A likelihood file (as ``evalkit likelihood`` writes it) for the problems designed as ``kind`` and the
+    ones both solve: every other scored text out of reach (log-prob -20 ln 10, or unreachable), and 1 to 3
+    distinct correct answers."""
+    lines = [json.dumps({"kind": "header", "model_hash": under_hash, "sampling": {"temperature": 1.0}})]
+    for i, p in enumerate(problems):
+        if KINDS[i % len(KINDS)][0] not in (kind, "both"):
+            continue
+        distinct = 1 + i % 3
+        best = (
+            {"logprob": None, "unreachable": True} if i % 2 else {"logprob": -20 * math.log(10), "unreachable": False}
+        )
+        diversity = answer_diversity({f"k:{j}": 2 for j in range(distinct + 1)}, {f"k:{j}": 2 for j in range(distinct)})
+        lines.append(json.dumps({"problem_id": p.id, "best": best, "diversity": diversity}))
+    path = results_path(run, under_hash)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
 
 
 @pytest.fixture(scope="module")
@@ -323,8 +347,8 @@ def test_key_elements_present(browsed: Browsed) -> None:
         assert sid in parsed.attrs, sid
     for sid in ("trajectory", "training", "rates", "frontier-evidence"):
         assert sid in parsed.attrs, sid
-    # pass@k, delta, per-problem, trajectory, training: five inline SVG plots
-    assert parsed.tags.count("svg") == 5
+    # pass@k, delta, per-problem, Cover@tau, trajectory, training: six inline SVG plots
+    assert parsed.tags.count("svg") == 6
     assert parsed.tags.count("h1") == 1
 
 
@@ -390,6 +414,61 @@ def test_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
     assert _console_errors(stderr) == []
 
 
+def test_report_command_writes_evidence(report: Path) -> None:
+    data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    ev = data["evidence"]
+    assert set(ev["tasks"]) == set(TASKS)
+    for scope in [ev["overall"], *ev["tasks"].values()]:
+        cover = scope["cover_at_tau"]
+        assert cover["tau"][0] == 1 / N and cover["tau"][-1] == 1.0
+        assert len(cover["base"]) == len(cover["rl"]) == len(cover["delta_ci"]) == len(cover["tau"])
+        assert cover["rl"] == sorted(cover["rl"], reverse=True)  # fewer problems clear a higher bar
+    classes = data["overall"]["classes"]
+    # at tau = 1/n Cover@tau is the share solved at all
+    assert ev["overall"]["cover_at_tau"]["rl"][0] == pytest.approx((classes["both"] + classes["rl_only"]) / 42)
+    cats = ev["overall"]["categories"]
+    assert cats["out_of_support"]["count"] == classes["rl_only"]  # every scored RL-only text is out of reach
+    assert ev["overall"]["diversity"]["rl"]["mean_distinct_correct"] is not None
+
+
+# Reads the laid-out evidence section: for each element, whether it takes up room on the page and is shown.
+_VISIBLE_PROBE = """<script>
+window.addEventListener("load", function () {
+  function seen(el) {
+    if (!el) { return null; }
+    var box = el.getBoundingClientRect(), style = window.getComputedStyle(el);
+    return {w: box.width, h: box.height, shown: style.display !== "none" && style.visibility === "visible"
+            && style.opacity !== "0", text: el.textContent.trim().slice(0, 80)};
+  }
+  var out = {section: seen(document.getElementById("evidence")),
+             cover: seen(document.querySelector("#evidence .plot svg")),
+             coverTitle: seen(document.getElementById("cover-at-tau")),
+             coverTable: seen(document.getElementById("evidence-cover")),
+             categories: seen(document.getElementById("evidence-categories")),
+             diversity: Array.prototype.map.call(document.querySelectorAll("#evidence-categories td.diversity"), seen)};
+  document.documentElement.setAttribute("data-probe", JSON.stringify(out));
+});
+</script>"""
+
+
+@needs_chromium
+def test_evidence_section_is_visible(report: Path, tmp_path: Path) -> None:
+    """The evidence section shows the Cover@tau figure, the categories table and the diversity numbers."""
+    got = _probe(report, _VISIBLE_PROBE, 1280, tmp_path)
+    for key in ("section", "cover", "coverTitle", "coverTable", "categories"):
+        box = got[key]
+        assert box is not None, key
+        assert box["shown"] and box["w"] > 50 and box["h"] > 10, (key, box)
+    assert got["cover"]["h"] > 100  # a drawn figure, not an empty box
+    assert "Cover@tau" in got["coverTitle"]["text"]
+    assert "out of support" in got["categories"]["text"]
+    div = got["diversity"]
+    assert len(div) == 1 + len(TASKS)  # overall and each task
+    for cell in div:
+        assert cell["shown"] and cell["w"] > 0 and cell["h"] > 0, cell
+        assert re.fullmatch(r"\d+\.\d\d / \d+\.\d\d", cell["text"]), cell["text"]
+
+
 # Measures the laid-out page: the document's width against the window's, and every container that scrolls
 # sideways. It runs in a copy of the page without its Content-Security-Policy, which would (rightly) refuse it.
 _WIDTH_PROBE = """<script>
@@ -408,16 +487,21 @@ window.addEventListener("load", function () {
 </script>"""
 
 
-def _layout(report: Path, width: int, tmp_path: Path) -> dict[str, Any]:
+def _probe(report: Path, script: str, width: int, tmp_path: Path) -> dict[str, Any]:
+    """Run ``script`` in a copy of the page without its CSP; return what it put in ``data-probe``."""
     page = report.read_text(encoding="utf-8")
     page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page, count=1)
     probe = tmp_path / f"probe-{width}.html"
-    probe.write_text(page.replace("</body>", _WIDTH_PROBE + "</body>"), encoding="utf-8")
+    probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
     dom, stderr = _run_chromium([f"--window-size={width},1200", "--dump-dom", "--virtual-time-budget=5000"],
                                 probe.as_uri())  # fmt: skip
     m = re.search(r'<html[^>]*data-probe="([^"]*)"', dom)
     assert m, stderr[-3000:]
     return dict(json.loads(html.unescape(m.group(1))))
+
+
+def _layout(report: Path, width: int, tmp_path: Path) -> dict[str, Any]:
+    return _probe(report, _WIDTH_PROBE, width, tmp_path)
 
 
 @needs_chromium
