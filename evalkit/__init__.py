@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the real names for type checkers; at run time they load on first use
-    from evalkit.frame import Run, load_run
+    from evalkit.store.frame import Run, load_run
 
 __all__ = ["Run", "__version__", "load_run"]
 
@@ -17,7 +17,7 @@ __all__ = ["Run", "__version__", "load_run"]
 def __getattr__(name: str) -> object:
     # pandas is imported only when the DataFrame API is first used: ``import evalkit`` stays light
     if name in ("load_run", "Run"):
-        from evalkit import frame
+        from evalkit.store import frame
 
         return getattr(frame, name)
     raise AttributeError(f"module 'evalkit' has no attribute {name!r}")

@@ -362,6 +362,16 @@ def score_cmd(
     _print_summary(run)
 
 
+@app.command("convert", cls=_Command)
+def convert_cmd(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Convert a run's JSON-line shards (store format 1) to Parquet (format 2), in place; safe to interrupt."""
+    from evalkit.store import convert_run
+
+    result = convert_run(run)
+    done = f"converted {result.completions} completions and {result.verdicts} verdicts to Parquet"
+    typer.echo(done if result.converted else f"{run}: already store format 2", err=True)
+
+
 TRUNCATION_WARN = 0.05  # above this fraction of completions cut at --max-tokens, the summary warns
 
 
@@ -403,7 +413,7 @@ def summary_cmd(
     if as_json:
         typer.echo(json.dumps(summarize(load_run(run)), indent=1))
     elif as_csv:
-        from evalkit.frame import summary_csv
+        from evalkit.store.frame import summary_csv
 
         typer.echo(summary_csv(summarize(load_run(run))), nl=False)
     else:

@@ -7,15 +7,17 @@ A completion without a verdict is not counted; :func:`load_run` says how many th
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from evalkit.errors import EvalkitError
 from evalkit.stats import bootstrap_ci, pass_at_k, powers_of_two
-from evalkit.store import RunStore
+from evalkit.store import RunStore, by_problem
 from evalkit.types import STATUSES, Problem
 
 
@@ -25,7 +27,8 @@ class RunResults:
 
     Attributes:
         passed: For each problem id, the verdicts' ``passed`` in sample_idx order.
-        example: For each problem id, one correct completion (the lowest sample_idx), if any.
+        example: For each problem id, one correct completion (the lowest sample_idx), if any (read from the
+            store on first use).
         unverified: Completions stored without a verdict (not counted anywhere).
         rates: Fraction of verified completions per status, plus "truncated" from finish reasons.
     """
@@ -34,7 +37,7 @@ class RunResults:
     manifest: dict[str, Any]
     problems: list[Problem]
     passed: dict[str, np.ndarray]
-    example: dict[str, str]
+    example: Mapping[str, str]
     unverified: int
     rates: dict[str, float] = field(default_factory=dict)
 
@@ -53,58 +56,111 @@ _NO_VERDICT = 255
 _PASS_BIT = 0x80  # a verdict's code: its status's index in STATUSES, plus this bit when it passed
 
 
+class Examples(Mapping[str, str]):
+    """Problem id -> the text of its correct completion with the lowest sample_idx, read on first use.
+
+    Only the texts shown are read: one pass over the completions of the solved problems (in format 2, the
+    row groups holding none of them are skipped), the first time an entry is asked for.
+    """
+
+    def __init__(self, store: RunStore, first: dict[str, int]) -> None:
+        self._store = store
+        self._first = first
+        self._texts: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._texts is None:
+            texts: dict[str, str] = {}
+            if self._first:
+                for comp in self._store.iter_completions(problem_ids=self._first):
+                    if self._first.get(comp.problem_id) == comp.sample_idx:
+                        texts.setdefault(comp.problem_id, comp.text)
+            self._texts = texts
+        return self._texts
+
+    def __getitem__(self, pid: str) -> str:
+        return self._load()[pid]
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._first
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
 def load_run(root: Path) -> RunResults:
     """Read a run directory into per-problem arrays.
 
-    Memory stays proportional to the number of problems times n in bytes (one byte per sample for its
-    verdict, one flag for the stored completion), not to Python objects per completion: reading a run of
-    500 problems x 1024 samples holds about 1 MiB of outcomes.
+    Only the columns a summary needs are read (verdicts: problem_id, sample_idx, passed, status;
+    completions: problem_id, sample_idx, finish_reason), one shard at a time, grouped by problem with
+    Arrow and numpy (one Python step per problem and shard, none per sample). Completion text is read
+    only when :attr:`RunResults.example` is first used. Memory holds three bytes per sample slot
+    (verdict code, stored flag, truncation flag) plus the per-problem ``passed`` arrays: about 40 MiB for
+    10M samples, and nothing per Python object.
+
+    Raises:
+        EvalkitError: for a missing run or an unreadable shard (naming the file).
     """
     store = RunStore.open(root)
     manifest = store.manifest()
     problems = store.problems()
-    codes: dict[str, bytearray] = {}
-    for pid, idx, verdict in store.iter_verdicts():
-        code = STATUSES.index(verdict.status) | (_PASS_BIT if verdict.passed else 0)
-        _grow(codes, pid, idx, _NO_VERDICT)[idx] = code
-    stored: dict[str, bytearray] = {}
-    example: dict[str, tuple[int, str]] = {}
-    unverified = 0
-    truncated = 0
-    for comp in store.iter_completions():
-        pid, idx = comp.problem_id, comp.sample_idx
-        pid_codes = codes.get(pid)
-        code = pid_codes[idx] if pid_codes is not None and idx < len(pid_codes) else _NO_VERDICT
-        if code == _NO_VERDICT:
-            unverified += 1
-            continue
-        _grow(stored, pid, idx, 0)[idx] = 1
-        truncated += comp.finish_reason == "length"
-        if code & _PASS_BIT and (pid not in example or idx < example[pid][0]):
-            example[pid] = (idx, comp.text)
+    status_code = {s: i for i, s in enumerate(STATUSES)}
+    codes: dict[str, np.ndarray] = {}
+    for table in store.verdict_batches(("problem_id", "sample_idx", "passed", "status")):
+        idx = table.column("sample_idx").to_numpy()
+        status = pc.dictionary_encode(table.column("status").combine_chunks())
+        lookup = np.array([status_code[s] for s in status.dictionary.to_pylist()], dtype=np.uint8)
+        code = lookup[status.indices.to_numpy(zero_copy_only=False)] if len(lookup) else np.zeros(0, np.uint8)
+        code |= np.where(table.column("passed").to_numpy(zero_copy_only=False), _PASS_BIT, 0).astype(np.uint8)
+        for pid, rows in by_problem(table.column("problem_id")):
+            _grow(codes, pid, int(idx[rows].max()), _NO_VERDICT)[idx[rows]] = code[rows]  # later rows win
+    stored: dict[str, np.ndarray] = {}
+    cut: dict[str, np.ndarray] = {}
+    for table in store.completion_batches(("problem_id", "sample_idx", "finish_reason")):
+        idx = table.column("sample_idx").to_numpy()
+        length = pc.equal(table.column("finish_reason"), "length").to_numpy(zero_copy_only=False)
+        for pid, rows in by_problem(table.column("problem_id")):
+            top = int(idx[rows].max())
+            _grow(stored, pid, top, 0)[idx[rows]] = 1
+            _grow(cut, pid, top, 0)[idx[rows]] = length[rows]
     passed: dict[str, np.ndarray] = {}
+    first: dict[str, int] = {}
     status_counts = np.zeros(len(STATUSES), dtype=np.int64)
+    unverified = truncated = 0
     for pid, flags in stored.items():
-        indices = np.flatnonzero(np.frombuffer(bytes(flags), dtype=np.uint8))
-        outcome = np.frombuffer(bytes(codes[pid]), dtype=np.uint8)[indices]
+        pid_codes = codes.get(pid, np.zeros(0, dtype=np.uint8))
+        aligned = np.full(flags.size, _NO_VERDICT, dtype=np.uint8)
+        aligned[: min(flags.size, pid_codes.size)] = pid_codes[: flags.size]
+        has = (flags == 1) & (aligned != _NO_VERDICT)
+        unverified += int(np.count_nonzero(flags == 1)) - int(np.count_nonzero(has))
+        indices = np.flatnonzero(has)
+        if indices.size == 0:
+            continue
+        outcome = aligned[indices]
         passed[pid] = (outcome & _PASS_BIT) != 0
+        truncated += int(np.count_nonzero(cut[pid][indices]))
         status_counts += np.bincount(outcome & (_PASS_BIT - 1), minlength=len(STATUSES))[: len(STATUSES)]
+        if passed[pid].any():
+            first[pid] = int(indices[np.argmax(passed[pid])])
     total = sum(a.size for a in passed.values())
     counts = dict(zip(STATUSES, (int(x) for x in status_counts), strict=True))
     rates = {s: (counts[s] / total if total else 0.0) for s in ("empty", "timeout", "error")}
     rates["truncated"] = truncated / total if total else 0.0
-    return RunResults(
-        Path(root), manifest, problems, passed, {k: v for k, (_, v) in example.items()}, unverified, rates
-    )
+    return RunResults(Path(root), manifest, problems, passed, Examples(store, first), unverified, rates)
 
 
-def _grow(table: dict[str, bytearray], pid: str, idx: int, fill: int) -> bytearray:
-    """``table[pid]``, created or extended (with ``fill``) so that ``idx`` is a valid index."""
+def _grow(table: dict[str, np.ndarray], pid: str, idx: int, fill: int) -> np.ndarray:
+    """``table[pid]`` (uint8), created or extended (with ``fill``) so that ``idx`` is a valid index."""
     row = table.get(pid)
     if row is None:
-        row = table[pid] = bytearray([fill]) * max(idx + 1, 1024)
-    elif idx >= len(row):
-        row.extend(bytearray([fill]) * max(idx + 1 - len(row), len(row)))
+        row = table[pid] = np.full(max(idx + 1, 1024), fill, dtype=np.uint8)
+    elif idx >= row.size:
+        grown = np.full(max(idx + 1, 2 * row.size), fill, dtype=np.uint8)
+        grown[: row.size] = row
+        row = table[pid] = grown
     return row
 
 

@@ -106,9 +106,10 @@ def _open_input(path: Path) -> _Input:
 
 
 def _comparable(inp: _Input) -> dict[str, Any]:
-    """What must agree between merged runs: the identity without its shard, and n."""
+    """What must agree between merged runs: the identity without its shard, and n (not the store format: the
+    merged run is written in the current format whatever its inputs' formats)."""
     identity = {k: v for k, v in inp.manifest.get("identity", {}).items() if k != "shard"}
-    return {**identity, "n": inp.manifest.get("info", {}).get("n"), "format": inp.manifest.get("format")}
+    return {**identity, "n": inp.manifest.get("info", {}).get("n")}
 
 
 def _check_manifests(inputs: Sequence[_Input]) -> None:

@@ -25,14 +25,20 @@ from evalkit.store import RunStore
 
 
 def committed_samples(run: Path) -> int:
-    """Lines in the run's committed completion shards, read without touching them (a writer may be live)."""
+    """Records in the run's committed completion shards (JSON lines, or Parquet rows from the footer), read
+    without touching them (a writer may be live)."""
+    import pyarrow.parquet as pq
+
     folder = run / "completions"
     if not folder.is_dir():
         return 0
     total = 0
-    for shard in folder.glob("[0-9]*.jsonl"):
+    for shard in folder.glob("[0-9]*.*"):
         try:
-            total += shard.read_bytes().count(b"\n")
+            if shard.suffix == ".parquet":
+                total += pq.ParquetFile(shard).metadata.num_rows
+            elif shard.suffix == ".jsonl":
+                total += shard.read_bytes().count(b"\n")
         except FileNotFoundError:  # renamed away between glob and read
             continue
     return total

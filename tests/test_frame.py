@@ -1,5 +1,5 @@
 """``evalkit.load_run`` DataFrames and ``evalkit summary --csv``, checked against counts and pass@k computed
-here from the raw JSON-line shards (exact binomial fractions, not evalkit's estimator)."""
+here from the raw shards (exact binomial fractions, not evalkit's estimator)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import evalkit
@@ -36,9 +37,14 @@ def exact_pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def raw_rows(run: Path, kind: str) -> list[dict[str, Any]]:
+    """The shard records, read with pyarrow (format 2) or json (format 1) rather than through evalkit."""
     rows: list[dict[str, Any]] = []
-    for shard in sorted((run / kind).glob("*.jsonl"), key=lambda p: int(p.stem)):
-        rows.extend(json.loads(line) for line in shard.read_text().splitlines() if line.strip())
+    suffix = ".parquet" if json.loads((run / "manifest.json").read_text())["format"] == 2 else ".jsonl"
+    for shard in sorted((run / kind).glob(f"*{suffix}"), key=lambda p: int(p.stem)):
+        if suffix == ".parquet":
+            rows.extend(pq.read_table(shard).to_pylist())
+        else:
+            rows.extend(json.loads(line) for line in shard.read_text().splitlines() if line.strip())
     return rows
 
 

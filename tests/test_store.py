@@ -1,4 +1,5 @@
-"""evalkit.store.RunStore: atomic shards, lossless text, resume rules, torn-tail repair and the writer lock."""
+"""evalkit.store.RunStore: atomic shards, lossless text, resume rules, torn-tail repair (format 1) and the writer
+lock. Format 2 specifics (Parquet shards, conversion) are in test_store_v2.py."""
 
 from __future__ import annotations
 
@@ -38,16 +39,20 @@ def identity(**overrides: Any) -> dict[str, Any]:
     return ident
 
 
-def create(root: Path, ident: dict[str, Any] | None = None, n: int = 4, force: bool = False) -> tuple[RunStore, bool]:
-    return RunStore.create_or_resume(root, ident or identity(), {"n": n}, PROBLEMS, force=force)
+def create(
+    root: Path, ident: dict[str, Any] | None = None, n: int = 4, force: bool = False, store_format: int = 2
+) -> tuple[RunStore, bool]:
+    return RunStore.create_or_resume(
+        root, ident or identity(), {"n": n}, PROBLEMS, force=force, store_format=store_format
+    )
 
 
 def completions(pid: str, indices: range, text: str = "3") -> list[Completion]:
     return [Completion(pid, i, f"{text}#{i}", 2, "stop", 1000 + i) for i in indices]
 
 
-def shard_files(root: Path, kind: str) -> list[Path]:
-    return sorted((root / kind).glob("*.jsonl"))
+def shard_files(root: Path, kind: str, suffix: str = ".jsonl") -> list[Path]:
+    return sorted((root / kind).glob(f"*{suffix}"))
 
 
 def tmp_leftovers(root: Path) -> list[Path]:
@@ -57,9 +62,10 @@ def tmp_leftovers(root: Path) -> list[Path]:
 # -- create / append / reopen ------------------------------------------------------------------------
 
 
-def test_create_append_reopen_reads_back_identical_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("store_format", "suffix"), [(1, ".jsonl"), (2, ".parquet")])
+def test_create_append_reopen_reads_back_identical_records(tmp_path: Path, store_format: int, suffix: str) -> None:
     root = tmp_path / "run"
-    store, resumed = create(root)
+    store, resumed = create(root, store_format=store_format)
     assert resumed is False
     first = completions("p0", range(3))
     second = completions("p1", range(2), text="54")
@@ -77,8 +83,9 @@ def test_create_append_reopen_reads_back_identical_records(tmp_path: Path) -> No
     assert reopened.manifest()["identity"] == identity()
     assert reopened.manifest()["fingerprint"] == fingerprint(identity())
     # each append is its own shard file, and no temporary file is left behind
-    assert [p.name for p in shard_files(root, "completions")] == ["000000.jsonl", "000001.jsonl"]
-    assert [p.name for p in shard_files(root, "verdicts")] == ["000000.jsonl"]
+    assert reopened.manifest()["format"] == store_format
+    assert [p.name for p in shard_files(root, "completions", suffix)] == [f"000000{suffix}", f"000001{suffix}"]
+    assert [p.name for p in shard_files(root, "verdicts", suffix)] == [f"000000{suffix}"]
     assert tmp_leftovers(root) == []
 
 
@@ -99,14 +106,15 @@ def test_open_refuses_a_directory_without_manifest(tmp_path: Path) -> None:
     ],
     ids=["lone-low-surrogate", "lone-high-surrogate", "nul", "emoji", "crlf", "1mb"],
 )
-def test_text_round_trips_losslessly(tmp_path: Path, text: str) -> None:
-    store, _ = create(tmp_path / "run")
+@pytest.mark.parametrize("store_format", [1, 2])
+def test_text_round_trips_losslessly(tmp_path: Path, text: str, store_format: int) -> None:
+    store, _ = create(tmp_path / "run", store_format=store_format)
     store.append_completions([Completion("p0", 0, text, 7, "length", 42)])
     [back] = RunStore.open(tmp_path / "run").iter_completions()
     assert back.text == text
     assert back == Completion("p0", 0, text, 7, "length", 42)
-    # stored as ASCII JSON, so the shard itself is valid UTF-8 whatever the text held
-    shard_files(tmp_path / "run", "completions")[0].read_bytes().decode("ascii")
+    if store_format == 1:  # stored as ASCII JSON, so the shard itself is valid UTF-8 whatever the text held
+        shard_files(tmp_path / "run", "completions")[0].read_bytes().decode("ascii")
 
 
 # -- resume ------------------------------------------------------------------------------------------
@@ -230,7 +238,7 @@ def test_empty_existing_directory_is_accepted(tmp_path: Path) -> None:
 
 def test_torn_last_line_is_quarantined_and_the_shard_rewritten(tmp_path: Path) -> None:
     root = tmp_path / "run"
-    store, _ = create(root)
+    store, _ = create(root, store_format=1)
     good = completions("p0", range(3))
     store.append_completions(good)
     shard = shard_files(root, "completions")[0]
@@ -253,7 +261,7 @@ def test_torn_last_line_is_quarantined_and_the_shard_rewritten(tmp_path: Path) -
 
 def test_torn_last_line_of_a_verdict_shard_is_quarantined(tmp_path: Path) -> None:
     root = tmp_path / "run"
-    store, _ = create(root)
+    store, _ = create(root, store_format=1)
     store.append_verdicts([("p0", 0, Verdict(True, 1.0, "ok"))])
     shard = shard_files(root, "verdicts")[0]
     with shard.open("ab") as fh:
@@ -264,7 +272,7 @@ def test_torn_last_line_of_a_verdict_shard_is_quarantined(tmp_path: Path) -> Non
 
 def test_corrupt_line_in_the_middle_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
     root = tmp_path / "run"
-    store, _ = create(root)
+    store, _ = create(root, store_format=1)
     store.append_completions(completions("p0", range(3)))
     shard = shard_files(root, "completions")[0]
     lines = shard.read_bytes().split(b"\n")
@@ -279,7 +287,7 @@ def test_corrupt_line_in_the_middle_is_an_error_naming_file_and_line(tmp_path: P
 
 def test_record_missing_a_field_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
     root = tmp_path / "run"
-    store, _ = create(root)
+    store, _ = create(root, store_format=1)
     store.append_completions(completions("p0", range(2)))
     shard = shard_files(root, "completions")[0]
     with shard.open("a") as fh:

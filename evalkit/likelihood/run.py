@@ -189,7 +189,7 @@ def _score_locked(
     correct_keys: dict[str, Counter[str]] = {pid: Counter() for pid in todo}
     texts: dict[str, dict[bytes, _Text]] = {pid: {} for pid in todo}
     families: dict[str, Any] = {}
-    for comp in store.iter_completions():
+    for comp in store.iter_completions(problem_ids=todo):  # texts of the problems scored here only
         pid = comp.problem_id
         ok = passed.get(pid, {}).get(comp.sample_idx)
         if pid not in keys or ok is None:
@@ -210,7 +210,9 @@ def _score_locked(
     # pass 2: the chosen texts themselves
     wanted = {(pid, t.first) for pid in todo for t in chosen[pid]}
     text_of = {
-        (c.problem_id, c.sample_idx): c.text for c in store.iter_completions() if (c.problem_id, c.sample_idx) in wanted
+        (c.problem_id, c.sample_idx): c.text
+        for c in store.iter_completions(problem_ids={pid for pid, _ in wanted})
+        if (c.problem_id, c.sample_idx) in wanted
     }
     position = {pid: i for i, pid in enumerate(problems)}
 

@@ -6,10 +6,10 @@
 
 Only the run store is read (manifest, ``problems.jsonl`` and the shards), through
 :class:`~evalkit.store.RunStore`, so a frame can be rebuilt from a run directory alone. Completion text
-is not put in the frames: :meth:`Run.samples` holds the per-sample metadata and verdict, and stays about
-100 bytes a sample however long the completions are.
+is neither read (format 2 reads only the columns it needs) nor put in the frames: :meth:`Run.samples` holds
+the per-sample metadata and verdict, and stays about 100 bytes a sample however long the completions are.
 
-What is implemented: the format-1 run store (JSON-line shards), the columns listed on each method, pass@k
+What is implemented: both run store formats (Parquet, JSON lines), the columns listed on each method, pass@k
 by the unbiased estimator (:func:`evalkit.stats.pass_at_k`). What is not: completion text columns,
 intervals (``evalkit summary --json`` has them), lazy or out-of-core frames.
 """
@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from evalkit.stats import pass_at_k, powers_of_two
-from evalkit.store import RunStore
+from evalkit.store import parquet
+from evalkit.store.run import RunStore
 
 SAMPLE_COLUMNS = (
     "problem_id",
@@ -74,37 +76,27 @@ class Run:
             seed, -1 when unknown). A completion without a verdict yet has ``passed`` <NA>, ``score`` NaN
             and ``status`` None; where a key was verified twice, the later verdict counts.
         """
-        comp: dict[str, list[Any]] = {k: [] for k in ("problem_id", "sample_idx", "n_tokens", "finish_reason", "seed")}
-        for c in self._store.iter_completions():
-            comp["problem_id"].append(c.problem_id)
-            comp["sample_idx"].append(c.sample_idx)
-            comp["n_tokens"].append(c.n_tokens)
-            comp["finish_reason"].append(c.finish_reason)
-            comp["seed"].append(c.seed)
-        ver: dict[str, list[Any]] = {k: [] for k in ("problem_id", "sample_idx", "passed", "score", "status")}
-        for pid, idx, verdict in self._store.iter_verdicts():
-            ver["problem_id"].append(pid)
-            ver["sample_idx"].append(idx)
-            ver["passed"].append(verdict.passed)
-            ver["score"].append(verdict.score)
-            ver["status"].append(verdict.status)
+        comp_cols = ["problem_id", "sample_idx", "n_tokens", "finish_reason", "seed"]
+        comp = _concat(self._store.completion_batches(comp_cols), parquet.COMPLETION_SCHEMA, comp_cols)
+        ver_cols = ["problem_id", "sample_idx", "passed", "score", "status"]
+        ver = _concat(self._store.verdict_batches(ver_cols), parquet.VERDICT_SCHEMA, ver_cols)
         keys = ["problem_id", "sample_idx"]
         completions = pd.DataFrame(
             {
-                "problem_id": pd.Series(comp["problem_id"], dtype=object),
-                "sample_idx": pd.Series(comp["sample_idx"], dtype="int64"),
-                "n_tokens": pd.Series(comp["n_tokens"], dtype="int64"),
-                "finish_reason": pd.Series(comp["finish_reason"], dtype=object),
-                "seed": pd.Series(comp["seed"], dtype="int64"),
+                "problem_id": pd.Series(comp["problem_id"].to_numpy(zero_copy_only=False), dtype=object),
+                "sample_idx": pd.Series(comp["sample_idx"].to_numpy(), dtype="int64"),
+                "n_tokens": pd.Series(comp["n_tokens"].to_numpy(), dtype="int64"),
+                "finish_reason": pd.Series(comp["finish_reason"].to_numpy(zero_copy_only=False), dtype=object),
+                "seed": pd.Series(comp["seed"].to_numpy(), dtype="int64"),
             }
         ).drop_duplicates(keys, keep="first")
         verdicts = pd.DataFrame(
             {
-                "problem_id": pd.Series(ver["problem_id"], dtype=object),
-                "sample_idx": pd.Series(ver["sample_idx"], dtype="int64"),
-                "passed": pd.Series(ver["passed"], dtype="boolean"),
-                "score": pd.Series(ver["score"], dtype="float64"),
-                "status": pd.Series(ver["status"], dtype=object),
+                "problem_id": pd.Series(ver["problem_id"].to_numpy(zero_copy_only=False), dtype=object),
+                "sample_idx": pd.Series(ver["sample_idx"].to_numpy(), dtype="int64"),
+                "passed": pd.Series(ver["passed"].to_numpy(zero_copy_only=False), dtype="boolean"),
+                "score": pd.Series(ver["score"].to_numpy(), dtype="float64"),
+                "status": pd.Series(ver["status"].to_numpy(zero_copy_only=False), dtype=object),
             }
         ).drop_duplicates(keys, keep="last")
         frame = completions.merge(verdicts, on=keys, how="left", validate="one_to_one")
@@ -150,6 +142,11 @@ class Run:
             for j, k in enumerate(ks):
                 out[f"pass@{k}"] = table[:, j]
         return out
+
+
+def _concat(batches: Any, schema: pa.Schema, columns: list[str]) -> pa.Table:
+    tables = list(batches)
+    return pa.concat_tables(tables) if tables else schema.empty_table().select(columns)
 
 
 def load_run(path: str | os.PathLike[str]) -> Run:
