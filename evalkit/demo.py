@@ -6,8 +6,12 @@
    decoupled clipping, dynamic sampling) on the same training distribution (the RL checkpoint).
 3. Sample both up to n=1024 on held-out problems with 1-4 digit operands (4-digit is harder than
    anything either model trained on), and an intermediate GRPO checkpoint too, so the report can class
-   the trajectory (ProRL's diminish / plateau / sustained); verify, compare, write the HTML report, run
-   the gate.
+   the trajectory (ProRL's diminish / plateau / sustained); verify.
+4. Score each run's correct completions under the other model by teacher forcing (:mod:`evalkit.likelihood`):
+   how likely the base is to produce RL's solutions and RL the base's, which sorts the problems into
+   preservation / expansion / shrinkage / out-of-support; then compare (pass@k, the evidence beyond it:
+   categories, answer diversity, pass@k area on log k, Cover@tau, the 2x2 at each k), write the HTML report,
+   run the gate.
 
 Every stage runs a fixed number of steps (never a wall-clock budget), with fixed seeds and the CPU numerics
 pinned (:mod:`evalkit.determinism`), so two runs print the same numbers on any machine with the same
@@ -32,6 +36,7 @@ import typer
 from evalkit.compare import compare_with_trajectory
 from evalkit.determinism import pin_cpu_numerics, pin_cpu_numerics_env
 from evalkit.gate import run_gate
+from evalkit.likelihood import LikelihoodRequest, score_run
 from evalkit.report import write_report
 from evalkit.results import load_run
 from evalkit.runner import SampleRequest, sample
@@ -106,18 +111,18 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
 
     t = time.monotonic()
     if fresh or not (base_ckpt / "config.json").is_file():
-        echo(f"[1/5] supervised base model on {TRAIN_TASK}: {plan.sft_steps} steps")
+        echo(f"[1/6] supervised base model on {TRAIN_TASK}: {plan.sft_steps} steps")
         train_sft(train, base_ckpt, SFTConfig(steps=plan.sft_steps), log=echo)
         fresh = True  # a new base invalidates the RL checkpoint
         shutil.rmtree(rl_ckpt, ignore_errors=True)
         _slow_note(echo, "supervised training", time.monotonic() - t, plan.sft_quiet_s)
     else:
-        echo(f"[1/5] reusing {base_ckpt}")
+        echo(f"[1/6] reusing {base_ckpt}")
     timings["sft"] = time.monotonic() - t
 
     t = time.monotonic()
     if fresh or not (rl_ckpt / "config.json").is_file():
-        echo(f"[2/5] GRPO with KL, reference resets, clip-higher, dynamic sampling: {plan.grpo_steps} steps")
+        echo(f"[2/6] GRPO with KL, reference resets, clip-higher, dynamic sampling: {plan.grpo_steps} steps")
         cfg = GRPOConfig(
             steps=plan.grpo_steps,
             prompts_per_step=plan.prompts_per_step,
@@ -138,7 +143,7 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
         train_grpo(str(base_ckpt), train, rl_ckpt, cfg, log=echo, eval_specs=[TaskSpec.parse(EVAL_TASK)])
         _slow_note(echo, "GRPO", time.monotonic() - t, plan.grpo_quiet_s)
     else:
-        echo(f"[2/5] reusing {rl_ckpt}")
+        echo(f"[2/6] reusing {rl_ckpt}")
     timings["grpo"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -150,7 +155,7 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
     mid_ckpt = saved[len(saved) // 2] if saved else None
     checkpoints = [("base", base_ckpt), *([("mid", mid_ckpt)] if mid_ckpt else []), ("rl", rl_ckpt)]
     for label, ckpt in checkpoints:
-        echo(f"[3/5] sampling {label}: {plan.limit} held-out problems x n={plan.n}")
+        echo(f"[3/6] sampling {label}: {plan.limit} held-out problems x n={plan.n}")
         runs[label] = out / "runs" / label
         sample(
             SampleRequest(
@@ -169,7 +174,13 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
     timings["sample_and_verify"] = time.monotonic() - t
 
     t = time.monotonic()
-    echo("[4/5] comparing and writing the report")
+    echo("[4/6] scoring each run's correct completions under the other model (teacher forcing)")
+    for model, run, model_run in ((base_ckpt, runs["rl"], runs["base"]), (rl_ckpt, runs["base"], runs["rl"])):
+        score_run(LikelihoodRequest(model=str(model), run=run, model_run=model_run, device="cpu", quiet=quick))
+    timings["likelihood"] = time.monotonic() - t
+
+    t = time.monotonic()
+    echo("[5/6] comparing and writing the report")
     loaded = [load_run(runs[label]) for label, _ in checkpoints]
     base, rl = loaded[0], loaded[-1]
     summary = compare_with_trajectory(loaded, title="evalkit demo: does GRPO expand what a tiny model can add?")
@@ -185,7 +196,7 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
     summary["timings"] = {k: round(v, 1) for k, v in timings.items()}
     html = write_report(summary, out / "report.html")
 
-    echo("[5/5] summary")
+    echo("[6/6] summary")
     _print_summary(summary, plan, gate.passed, [line for line in gate.lines if line.startswith("REGRESSION")])
     typer.echo(f"gate ({gate_what}): {'PASS' if gate.passed else 'FAIL'}")
     typer.echo(f"report: {html}  (total {timings['total']:.0f}s)")
@@ -211,8 +222,40 @@ def _print_summary(summary: dict[str, Any], plan: DemoPlan, gate_passed: bool, r
             f"  {name:8s} ({bucket['n_problems']:2d} problems) pass@1 {bb['1']:.3f} -> {rr['1']:.3f}   "
             f"pass@{kk} {bb[kk]:.3f} -> {rr[kk]:.3f}"
         )
+    _print_evidence(summary)
     typer.echo("verdict:")
     for sentence in summary["verdict"]:
         typer.echo(f"  {sentence}")
     for line in regressions:
         typer.echo(f"  {line}")
+
+
+def _print_evidence(summary: dict[str, Any]) -> None:
+    """Evidence beyond pass@k, a few lines: categories, pass@k area on log k, Cover@tau, answer entropy."""
+    ev = summary.get("evidence", {}).get("overall", {})
+    cats = ev.get("categories")
+    if cats:
+        names = ("preservation", "expansion", "out_of_support", "shrinkage", "neither")
+        typer.echo("categories: " + ", ".join(f"{name} {cats[name]['count']}" for name in names))
+    auc = ev.get("pass_at_k_auc")
+    if auc:
+        lo, hi = auc["delta_ci"]
+        typer.echo(
+            f"pass@k area on log k: base {auc['base']:.3f}   rl {auc['rl']:.3f}   "
+            f"(RL - base {auc['delta']:+.3f} [{lo:+.3f}, {hi:+.3f}])"
+        )
+    cover = ev.get("cover_at_tau")
+    if cover and 0.5 in cover["tau"]:
+        i = cover["tau"].index(0.5)
+        typer.echo(f"Cover@0.5 (problems solved by at least half the samples): base {cover['base'][i]:.3f}   "
+                   f"rl {cover['rl'][i]:.3f}")  # fmt: skip
+    div = ev.get("diversity")
+    if (
+        div
+        and div["base"]["mean_answer_entropy_bits"] is not None
+        and div["rl"]["mean_answer_entropy_bits"] is not None
+    ):
+        typer.echo(
+            f"answer entropy per problem (bits, all samples): base {div['base']['mean_answer_entropy_bits']:.2f}   "
+            f"rl {div['rl']['mean_answer_entropy_bits']:.2f}"
+        )

@@ -224,8 +224,20 @@ def test_demo_quick(demo_quick: tuple[Path, subprocess.CompletedProcess[str]]) -
     assert "verdict:" in stdout and "In sum:" in stdout and data["verdict"][-1].startswith("In sum:")
     assert all(sentence in stdout for sentence in data["verdict"])
     assert "gate (RL checkpoint (candidate) vs base (baseline)" in stdout and "pass@1 and pass@64" in stdout
-    assert set(data["timings"]) == {"sft", "grpo", "sample_and_verify", "compare", "total"}
+    assert set(data["timings"]) == {"sft", "grpo", "sample_and_verify", "likelihood", "compare", "total"}
     assert "Demo timings" not in " ".join(data["notes"])
+    # evidence beyond pass@k on the demo's own runs: each run scored under the other model, then categories,
+    # diversity, pass@k area and Cover@tau in the JSON and printed
+    assert list((out / "runs" / "rl" / "likelihood").glob("under-*.jsonl"))
+    assert list((out / "runs" / "base" / "likelihood").glob("under-*.jsonl"))
+    evidence = data["evidence"]["overall"]
+    cats = evidence["categories"]
+    solved = sum(cats[name]["count"] for name in ("preservation", "expansion", "out_of_support", "shrinkage"))
+    classes = data["overall"]["classes"]
+    assert solved + cats["neither"]["count"] == cats["n_problems"] == data["overall"]["n_problems"]
+    assert cats["preservation"]["count"] == classes["both"] and cats["neither"]["count"] == classes["neither"]
+    assert evidence["likelihood"] and evidence["diversity"]["base"]["problems"] == data["overall"]["n_problems"]
+    assert "categories: preservation" in stdout and "pass@k area on log k" in stdout and "Cover@0.5" in stdout
 
 
 def test_demo_gives_the_same_numbers_twice(
