@@ -13,9 +13,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from evalkit.errors import EvalkitError
+from evalkit.frontier_evidence import auc_comparison, cover_comparison
 from evalkit.report import (
     MAX_PROBLEM_ROWS,
     MAX_TABLE_ROWS,
@@ -626,3 +628,44 @@ def test_timings_table(tmp_path: Path) -> None:
     assert page.index('<section id="rates">') < page.index('<section id="timings">')
     summary.pop("timings")
     assert '<section id="timings">' not in _render(tmp_path, summary, "none.html")
+
+
+INJECT = "{{ 7*7 }} {% raw %}{{ config }}{% endraw %} {# c #} {%- if true %}x{% endif %} ${7*7}"
+
+
+def _evidence(task: str) -> dict[str, Any]:
+    """An ``evidence`` key as :func:`evalkit.frontier_evidence.evidence_summary` writes it, without likelihood."""
+    rng = random.Random(3)
+    cb = [rng.choice([0, 1, 5, N]) for _ in range(30)]
+    cr = [min(N, c + rng.choice([0, 0, 2])) for c in cb]
+    n, b, r = np.full(30, N), np.array(cb), np.array(cr)
+    scope = {"pass_at_k_auc": auc_comparison(n, b, r, N), "cover_at_tau": cover_comparison(n, b, r, N)}
+    return {"overall": scope, "tasks": {task: scope}}
+
+
+def test_template_syntax_in_summary_strings_is_shown_literally(tmp_path: Path) -> None:
+    """Jinja2 syntax in summary strings is data: shown as written, never evaluated (no template injection)."""
+    summary = make_summary(n_problems=14)
+    summary["title"] = f"t {INJECT}"
+    summary["notes"] = [INJECT]
+    summary["gate"]["lines"] = [INJECT]
+    summary["runs"]["base"]["model"] = INJECT
+    summary["runs"]["base"]["sampling"]["stop"] = INJECT
+    summary["timings"] = {INJECT: 1.0}
+    summary["tasks"][INJECT] = summary["tasks"].pop("arith")
+    summary["evidence"] = _evidence(INJECT)
+    p = next(p for p in summary["problems"] if p["class"] == "rl_only")
+    p.update(problem_id=f"id {INJECT}", prompt=INJECT, example_rl=INJECT)
+    page = _render(tmp_path, summary)
+    assert f"<title>t {INJECT}</title>" in page and f"<h1>t {INJECT}</h1>" in page
+    assert f"<li>{INJECT}</li>" in _section(page, "notes") and f"<li>{INJECT}</li>" in _section(page, "gate")
+    assert f"<code>{INJECT}</code>" in _section(page, "runs")
+    assert f"<td>stop</td><td>{INJECT}</td>" in _section(page, "runs")
+    assert f"<th>{INJECT}</th>" in _section(page, "headline") and f"<th>{INJECT}</th>" in _section(page, "timings")
+    assert f"<td>{INJECT}</td>" in _section(page, "evidence")
+    rl_only = _section(page, "rl-only")
+    assert f"<code>id {INJECT}</code>" in rl_only and rl_only.count(f'<div class="text">{INJECT}</div>') == 2
+    assert f"<code>id {INJECT}</code>" in _section(page, "problem-table")
+    assert "49" not in re.sub(r"<svg.*?</svg>", "", _section(page, "notes"), flags=re.S)
+    # the same summary, rendered again: the same bytes (the evidence section with its Cover@tau figure too)
+    assert write_report(copy.deepcopy(summary), tmp_path / "again.html").read_text(encoding="utf-8") == page
