@@ -669,3 +669,17 @@ def test_template_syntax_in_summary_strings_is_shown_literally(tmp_path: Path) -
     assert "49" not in re.sub(r"<svg.*?</svg>", "", _section(page, "notes"), flags=re.S)
     # the same summary, rendered again: the same bytes (the evidence section with its Cover@tau figure too)
     assert write_report(copy.deepcopy(summary), tmp_path / "again.html").read_text(encoding="utf-8") == page
+
+
+def test_templates_and_static_files_ship_in_the_wheel() -> None:
+    """Every template and static file of the report matches the package-data patterns in pyproject.toml."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    report_dir = root / "evalkit" / "report"
+    files = [p.relative_to(report_dir).as_posix() for p in report_dir.glob("*/*") if p.parent.name != "__pycache__"]
+    assert any(f.endswith(".html.j2") for f in files) and "static/table.js" in files and "static/report.css" in files
+    for f in files:
+        assert any(fnmatch.fnmatch(f, pat) for pat in patterns["evalkit.report"]), f
