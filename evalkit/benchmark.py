@@ -90,6 +90,14 @@ def bundled_sample(name: str) -> Path:
     return Path(str(path))
 
 
+def offline_spec(name: str) -> str:
+    """A task spec of ``name`` that needs no network: a named benchmark's bundled sample
+    (``math500@sample=true``), any other task as it is named (contract tests, demos)."""
+    from evalkit.tasks import get_family
+
+    return f"{name}@sample=true" if isinstance(get_family(name), Benchmark) else name
+
+
 def dir_sha256(root: Path) -> str:
     """``sha256:<hex>`` over a directory's files (relative paths and bytes, in sorted order)."""
     digest = hashlib.sha256()
@@ -137,8 +145,15 @@ def read_local(path_text: str, hub: HubDataset) -> list[Row]:
                     raise EvalkitError(f"path={path_text}: no split {hub.split!r} (splits: {', '.join(loaded)})")
                 loaded = loaded[hub.split]
         else:
-            config = hub.config if hub.config and (path / hub.config).is_dir() else None
-            loaded = datasets.load_dataset(str(path), config, split=hub.split)
+            # a clone's README declares the configs; without one, the config's folder holds its files
+            declared = (path / "README.md").is_file()
+            in_folder = bool(hub.config) and (path / str(hub.config)).is_dir() and not declared
+            loaded = datasets.load_dataset(
+                str(path),
+                hub.config if declared else None,
+                data_dir=hub.config if in_folder else None,
+                split=hub.split,
+            )
     except EvalkitError:
         raise
     except Exception as exc:  # unreadable parquet, a directory without data files, a missing split...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from evalkit.benchmark import offline_spec
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskSpec, get_family, make_problems, problems_for, task_names
 
@@ -16,7 +17,7 @@ from evalkit.tasks import TaskSpec, get_family, make_problems, problems_for, tas
 @pytest.mark.parametrize("name", task_names())
 def test_reference_answers_verify_as_passed(name: str) -> None:
     family = get_family(name)
-    for problem in make_problems(TaskSpec.parse(name), seed=3, count=200):
+    for problem in make_problems(TaskSpec.parse(offline_spec(name)), seed=3, count=200):
         verdict = family.verify(problem, family.reference_completion(problem))
         assert verdict.passed and verdict.status == "ok", (problem, verdict)
         wrong = family.verify(problem, problem.reference + "9")
@@ -25,7 +26,7 @@ def test_reference_answers_verify_as_passed(name: str) -> None:
 
 @pytest.mark.parametrize("name", task_names())
 def test_same_seed_same_problems_other_seed_other_problems(name: str) -> None:
-    spec = TaskSpec.parse(name)
+    spec = TaskSpec.parse(offline_spec(name))
     a, b = make_problems(spec, 7, 50), make_problems(spec, 7, 50)
     assert a == b
     c = make_problems(spec, 8, 50)
@@ -42,7 +43,7 @@ def test_same_seed_same_problems_other_seed_other_problems(name: str) -> None:
 
 @pytest.mark.parametrize("name", task_names())
 def test_problem_i_does_not_depend_on_count_or_start(name: str) -> None:
-    spec = TaskSpec.parse(name)
+    spec = TaskSpec.parse(offline_spec(name))
     full = make_problems(spec, 1, 20)
     assert make_problems(spec, 1, 5, start=10) == full[10:15]
 
