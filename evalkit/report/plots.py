@@ -285,8 +285,16 @@ def training_figure(training: Sequence[Any], evals: Sequence[Any]) -> Any:
     return fig
 
 
+def _tau_label(tau: float, lo: float) -> str:
+    """A tau tick: the grid's first tau as "1/m" (e.g. 1/1024), the others as plain numbers."""
+    return f"1/{round(1 / tau):d}" if tau == lo and tau < 0.5 else f"{tau:g}"
+
+
 def cover_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
     """Cover@tau vs tau (log10 axis from 1/m to 1) per panel, base and RL (``cover_at_tau`` of an evidence scope).
+
+    The points are the grid's values joined by straight lines; between two grid values the true curve lies
+    between its neighbours (it only falls as tau grows).
 
     Args:
         panels: (name, evidence scope) pairs; each scope's ``cover_at_tau`` holds parallel lists ``tau``,
@@ -307,7 +315,7 @@ def cover_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
             if pts:
                 drawn += [t for t, _ in pts]
                 ax.plot([t for t, _ in pts], [v for _, v in pts], label=MODEL_LABEL[m],
-                        markersize=marker_size(len(pts)), drawstyle="steps-post", **STYLE[m])  # fmt: skip
+                        markersize=marker_size(len(pts)), **STYLE[m])  # fmt: skip
         if not drawn:
             no_data(ax)
             continue
@@ -315,9 +323,7 @@ def cover_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
         ax.set_xscale("log")
         ticks = [t for t in (lo, 0.01, 0.1, 0.5, 1.0) if t >= lo and (t == lo or t > 1.5 * lo)]
         ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_major_formatter(
-            FuncFormatter(lambda x, _pos, lo=lo: f"1/{round(1 / x):d}" if x == lo and x < 0.01 else f"{x:g}")
-        )
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos, lo=lo: _tau_label(x, lo)))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlim(lo / 1.3, 1.3)
         ax.legend(fontsize=7, loc="lower left")
