@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.answers import answer_key, extract_boxed
+from evalkit.benchmark import offline_spec
 from evalkit.errors import EvalkitError
 from evalkit.store import RunStore
 from evalkit.taskdir import extract_program
@@ -402,7 +403,7 @@ def test_texts_are_cut_before_the_key(add_problems: list[Problem]) -> None:
 def test_equal_dedup_keys_mean_equal_verdicts_for_every_task(name: str) -> None:
     # The dedup_key contract, checked in-process for every built-in task on texts that share keys.
     family = get_family(name)
-    problems = make_problems(TaskSpec.parse(name), 0, 3)
+    problems = make_problems(TaskSpec.parse(offline_spec(name)), 0, 3)
     for p, other in zip(problems, problems[1:] + problems[:1], strict=True):
         ref, other_ref = family.reference_completion(p), family.reference_completion(other)
         texts = [ref, "Some thoughts first.\n" + ref, ref + "\n", " " + ref.strip(), "", "  \n", "nope"]
