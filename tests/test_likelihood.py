@@ -268,6 +268,18 @@ def test_cli_likelihood_errors_exit_2(tmp_path: Path, tiny_ckpt: Path) -> None:
     assert bad.returncode == 2 and "--max-per-problem" in bad.stderr
 
 
+def test_cli_vllm_scoring_refuses_a_sampler_it_cannot_rebuild(tmp_path: Path, tiny_ckpt: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, timeout=300)
+
+    run = tmp_path / "run"
+    args = ["--task", "add", "--n", "2", "--limit", "2", "--max-tokens", "6", "--temperature", "0.7", "--workers", "1"]
+    assert cli("sample", str(tiny_ckpt), *args, "--out", str(run)).returncode == 0
+    refused = cli("likelihood", str(tiny_ckpt), str(run), "--backend", "vllm")
+    assert refused.returncode == 2 and "score with --backend hf" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and not (run / "likelihood").exists()
+
+
 def test_a_long_completion_is_scored_in_bounded_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """A 3,000-token completion under a 3,000-token vocabulary: no forward pass takes more than
     ``forward_tokens`` tokens, no log-softmax more than ``logit_bytes`` worth of rows, and the scores equal

@@ -14,12 +14,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 from evalkit.frontier_evidence import answer_diversity
 from evalkit.likelihood.scorer import Scorer
+
+if TYPE_CHECKING:
+    from evalkit.likelihood.vllm_scorer import VLLMScorer
 from evalkit.progress import progress_bar
 from evalkit.sampling.base import SamplingConfig
 from evalkit.store import RunStore, _write_atomic
@@ -76,6 +79,9 @@ class LikelihoodRequest:
         out: Results file (default :func:`results_path`).
         sampling: Overrides of temperature / top_p / top_k (keys present override).
         max_per_problem: Distinct correct texts scored per problem (the most frequent first).
+        backend: "hf" (transformers, any sampler) or "vllm" (``prompt_logprobs``; samplers it can rebuild
+            exactly, see :mod:`evalkit.likelihood.vllm_scorer`).
+        revision: For a hub id, the branch, tag or commit to load (pinned to its commit).
     """
 
     model: str
@@ -89,6 +95,8 @@ class LikelihoodRequest:
     max_batch_tokens: int = 8192
     quiet: bool = False
     force: bool = False
+    backend: str = "hf"
+    revision: str | None = None
 
 
 def _sampling_for(
@@ -118,7 +126,9 @@ def score_run(req: LikelihoodRequest) -> Path:
     store = RunStore.open(req.run)
     manifest = store.manifest()
     identity = manifest.get("identity", {})
-    ident = model_identity("hf", req.model)
+    if req.backend not in ("hf", "vllm"):
+        raise EvalkitError(f"likelihood: unknown backend {req.backend!r} (known: hf, vllm)")
+    ident = model_identity(req.backend, req.model, {"revision": req.revision})
     model_manifest = None
     if req.model_run is not None:
         model_manifest = RunStore.open(req.model_run).manifest()
@@ -129,12 +139,18 @@ def score_run(req: LikelihoodRequest) -> Path:
                 f"{ident['model_hash']}; pass the run that was sampled from this checkpoint"
             )
     sampling = _sampling_for(req, identity, model_manifest.get("identity", {}) if model_manifest else None)
+    if req.backend == "vllm":  # a sampler vLLM's prompt log-probabilities cannot rebuild: refused before any work
+        from evalkit.likelihood.vllm_scorer import prompt_logprobs_needed
+
+        prompt_logprobs_needed(sampling)
     out = req.out or results_path(req.run, ident["model_hash"])
     header = {
         "kind": "header",
         "format": FORMAT,
         "model": ident["model"],
         "model_hash": ident["model_hash"],
+        **({"revision": ident["revision"]} if "revision" in ident else {}),
+        "backend": req.backend,
         "run": str(Path(req.run).resolve()),
         "run_fingerprint": manifest.get("fingerprint"),
         "run_model_hash": identity.get("model_hash"),
@@ -224,7 +240,7 @@ def _score_locked(
 
     todo.sort(key=lambda pid: (first_rank(pid), position[pid]))
     n_texts = sum(len(chosen[pid]) for pid in todo)
-    scorer = Scorer.load(req.model, req.device, req.dtype, max_batch_tokens=req.max_batch_tokens) if n_texts else None
+    scorer = _load_scorer(req, header) if n_texts else None
     with_end_allowed = not ((identity.get("sampling") or {}).get("stop") or [])
     last_flush = time.monotonic()
     label = f"likelihood: {n_texts} texts of {len(todo)} problems under {header['model_hash']}"
@@ -268,7 +284,19 @@ def _score_locked(
                 _write(out, header, records, problems)
                 last_flush = time.monotonic()
     _write(out, header, records, problems)
+    if scorer is not None:
+        getattr(scorer, "close", lambda: None)()
     return out
+
+
+def _load_scorer(req: LikelihoodRequest, header: dict[str, Any]) -> Scorer | VLLMScorer:
+    """The scorer of ``req.backend``, loading the commit the results header names for a hub id."""
+    revision = header.get("revision")
+    if req.backend == "vllm":
+        from evalkit.likelihood.vllm_scorer import VLLMScorer
+
+        return VLLMScorer(req.model, dtype=req.dtype, revision=revision)
+    return Scorer.load(req.model, req.device, req.dtype, revision=revision, max_batch_tokens=req.max_batch_tokens)
 
 
 @dataclass
