@@ -188,6 +188,9 @@ def sample_cmd(
     system: Annotated[
         str | None, typer.Option("--system", help="System message before each prompt (needs --chat; hf, vllm).")
     ] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit of a hub id, pinned to its commit (hf, vllm).")
+    ] = None,
     engine_arg: Annotated[
         list[str], typer.Option("--engine-arg", help="KEY=VALUE for vllm.LLM, VALUE as JSON (repeatable; vllm).")
     ] = [],  # noqa: B006
@@ -204,9 +207,15 @@ def sample_cmd(
         str | None,
         typer.Option(help="i/N: sample only problems i, i+N, i+2N, ... of the run (job arrays; `evalkit merge`)."),
     ] = None,
+    executor: Annotated[str, typer.Option(help="local, or ray: N Ray actors (pip install 'evalkit[ray]').")] = "local",
+    replicas: Annotated[int | None, typer.Option(min=1, help="Ray actors, one model each (ray; default 1).")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="A running Ray cluster, e.g. ray://HOST:10001 (ray; default: start one).")
+    ] = None,
     tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Sample N completions per problem, store them, verify them (resumable)."""
+    _check_executor(executor, replicas, address)
     from evalkit.runner import SampleRequest, sample
     from evalkit.sampling.base import BACKENDS, SamplingConfig, make_backend
 
@@ -241,6 +250,10 @@ def sample_cmd(
     from evalkit.prompting import read_template
 
     template = None if prompt_template is None else read_template(prompt_template)
+    if revision is not None:
+        if backend not in ("hf", "vllm"):
+            raise EvalkitError("--revision pins a hub id's commit; it needs --backend hf or vllm")
+        options = {**options, "revision": revision}
     req = SampleRequest(
         model=model,
         specs=specs,
@@ -257,9 +270,21 @@ def sample_cmd(
         verify_timeout_s=verify_timeout,
         shard=_shard(shard),
         prompt_template=template,
+        executor=executor,
+        replicas=replicas or 1,
+        address=address,
     )
     store = sample(req)
     _print_summary(store.root)
+
+
+def _check_executor(executor: str, replicas: int | None, address: str | None) -> None:
+    """Usage errors: an unknown --executor, or --replicas/--address without --executor ray."""
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter(f"{executor!r} is not one of 'local', 'ray'", param_hint="'--executor'")
+    for flag, value in (("--replicas", replicas), ("--address", address)):
+        if value is not None and executor != "ray":
+            raise typer.BadParameter("needs --executor ray", param_hint=f"'{flag}'")
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -484,7 +509,7 @@ def compare_cmd(
 
 @app.command("likelihood", cls=_Command)
 def likelihood_cmd(
-    model: Annotated[str, typer.Argument(help="Checkpoint to score under (directory or hub id; hf backend).")],
+    model: Annotated[str, typer.Argument(help="Checkpoint to score under (directory or hub id).")],
     run: Annotated[Path, typer.Argument(help="Run directory whose correct completions are scored.")],
     model_run: Annotated[
         Path | None,
@@ -507,6 +532,10 @@ def likelihood_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
     force: Annotated[bool, typer.Option(help="Discard scores made under other settings.")] = False,
+    backend: Annotated[
+        str, typer.Option(help="hf (any sampler), or vllm (prompt_logprobs; top-k, greedy or plain T=1 samplers).")
+    ] = "hf",
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit of a hub id (pinned).")] = None,
     tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Score a run's correct completions under a model by teacher forcing (resumable).
@@ -528,7 +557,8 @@ def likelihood_cmd(
     path = score_run(
         LikelihoodRequest(
             model=model, run=run, model_run=model_run, out=out, sampling=overrides, max_per_problem=max_per_problem,
-            device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, force=force,
+            device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, force=force, backend=backend,
+            revision=revision,
         )
     )  # fmt: skip
     print_result(path)

@@ -8,6 +8,7 @@ accepted or refused, before any model is loaded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import platform
 import subprocess
@@ -53,11 +54,20 @@ class SampleRequest:
     expected: Mapping[str, int] | None = None  # samples per problem when fewer than n arrive (an import's)
     shard: tuple[int, int] | None = None  # (i, N): sample only shard i of N (see evalkit.shard)
     prompt_template: PromptTemplate | None = None  # replaces the tasks' prompts; recorded in the identity
+    executor: str = "local"  # "ray": sample on Ray actors (evalkit.sampling.ray_executor); not in the identity
+    replicas: int = 1  # Ray actors
+    address: str | None = None  # a running Ray cluster; None starts a local one
 
 
 def model_identity(backend: str, model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Identify the model without loading it (a content hash for directories and files; for a server,
-    its base URL and the served model name, which must be listed by ``/v1/models`` when it answers)."""
+    """Identify the model without loading it: a content hash for directories and files; for a hub id, the
+    commit that ``options["revision"]`` (default ``main``) resolves to (:mod:`evalkit.sampling.hub`); for a
+    server, its base URL and the served model name, which must be listed by ``/v1/models`` when it answers.
+
+    Raises:
+        EvalkitError: no such checkpoint, an unknown or unreachable hub id or revision, a ``revision`` for a
+            local checkpoint, a server that does not serve the model.
+    """
     if backend == "openai":
         from evalkit.sampling.openai_backend import HTTPClient, check_served_model
 
@@ -75,18 +85,20 @@ def model_identity(backend: str, model: str, options: dict[str, Any] | None = No
             raise EvalkitError(f"{model}: no such samples file")
         return {"model": f"replay:{path.resolve()}", "model_hash": file_hash(path)}
     from evalkit.sampling.hf import checkpoint_hash
+    from evalkit.sampling.hub import check_hub_model, refuse_revision_for_local
 
+    revision = (options or {}).get("revision")
     local = Path(model).expanduser()
     if local.is_dir():
+        refuse_revision_for_local(model, revision)
         if not (local / "config.json").is_file():
             raise EvalkitError(f"model {model!r}: directory has no config.json; is it a checkpoint?")
         return {"model": str(local.resolve()), "model_hash": checkpoint_hash(local)}
     if local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
         raise EvalkitError(f"model {model!r}: no such checkpoint directory (hub ids look like 'org/name')")
-    from evalkit.sampling.hf import check_hub_model
-
-    check_hub_model(model)  # offline and not cached: a clear error before any run directory exists
-    return {"model": model, "model_hash": f"hub:{model}"}
+    # offline and not cached: a clear error before any run directory exists; online: the commit it serves
+    commit = check_hub_model(model, revision)
+    return {"model": model, "model_hash": f"hub:{model}@{commit}", "revision": commit}
 
 
 def git_revision() -> str | None:
@@ -112,9 +124,10 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def run_info(n: int) -> dict[str, Any]:
+def run_info(n: int, executor: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "n": n,
+        **(executor or {"executor": "local"}),
         "updated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": package_versions(),
         "git": git_revision(),
@@ -156,6 +169,8 @@ def sample(req: SampleRequest) -> RunStore:
         "sampling": req.sampling.to_json(),
         "seed": req.seed,
     }
+    if "revision" in identity:  # load exactly the commit the identity names, even if the branch moves on
+        req = dataclasses.replace(req, backend_options={**req.backend_options, "revision": identity["revision"]})
     if req.backend_options.get("chat"):  # chat-formatted prompts are other prompts (absent: raw, as before)
         identity["prompt_format"] = "chat"
     if req.backend_options.get("system") is not None:  # so is another system message
@@ -167,7 +182,16 @@ def sample(req: SampleRequest) -> RunStore:
 
         identity["shard"] = {"index": req.shard[0], "count": req.shard[1]}
         problems = select_shard(problems, *req.shard)
-    store, resumed = RunStore.create_or_resume(req.out, identity, run_info(req.n), problems, force=req.force)
+    executor = None
+    if req.executor == "ray":
+        from evalkit.sampling.ray_executor import RayExecutor, import_ray
+
+        import_ray()  # no Ray: a one-line error before the run directory is created
+        executor = RayExecutor(req.backend, req.model, req.backend_options, req.replicas, req.address)
+    elif req.executor != "local":
+        raise EvalkitError(f"unknown executor {req.executor!r} (known: local, ray)")
+    info = run_info(req.n, executor.describe() if executor else None)
+    store, resumed = RunStore.create_or_resume(req.out, identity, info, problems, force=req.force)
     have = store.completion_keys()
     # a problem with nothing stored gets a range, not a list: no per-sample object for a fresh run
     jobs: list[tuple[Problem, Sequence[int]]] = [
@@ -181,15 +205,19 @@ def sample(req: SampleRequest) -> RunStore:
     if resumed:
         say(f"resuming {req.out}: {len(have)} samples stored, {total} to go")
     if total:
-        backend = make_backend(req.backend, req.model, **req.backend_options)
+        backend = executor or make_backend(req.backend, req.model, **req.backend_options)
         label = (
             f"importing {len(problems)} problems"
             if req.backend == "replay"
             else f"sampling {len(problems)} problems x {req.n}"
         )
         with progress_bar(label, total, disable=req.quiet) as advance:
-            for chunk in backend.generate(jobs, req.sampling, req.seed):
-                advance(store.append_completions(chunk))
+            chunks = backend.generate(jobs, req.sampling, req.seed)
+            try:
+                for chunk in chunks:
+                    advance(store.append_completions(chunk))
+            finally:  # now, not when collected: the Ray executor shuts down what it started (also on Ctrl-C)
+                getattr(chunks, "close", lambda: None)()
     with progress_bar("verifying", None, disable=req.quiet) as advance:
         verify_run(
             store,
