@@ -76,6 +76,16 @@ REFERENCES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def datasets_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The ``datasets`` cache of this test (its Arrow files of local copies), not the user's."""
+    import datasets
+
+    cache = tmp_path / "datasets-cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    return cache
+
+
 def all_problems(spec: str) -> list[Any]:
     return sorted(make_problems(TaskSpec.parse(spec), 0, 10**6), key=lambda p: p.id)
 
