@@ -211,6 +211,24 @@ def test_hub_data_set_not_cached_is_one_line_error(tmp_path: Path, where: dict[s
     assert "Retrying" not in result.stderr
 
 
+def test_hub_data_set_from_the_datasets_cache_offline(tmp_path: Path) -> None:
+    import datasets
+
+    # The cache entry an earlier online load of HuggingFaceH4/MATH-500 leaves, built from a local copy:
+    # <cache>/<org>___<name>/<config>/<version>/<hash>/<name>-<split>.arrow (the layout of datasets' cache).
+    clone, cache = tmp_path / "math-500", tmp_path / "cache"
+    clone.mkdir()
+    write_jsonl(clone / "test.jsonl", ROWS["math500"])
+    datasets.load_dataset(str(clone), split="test", cache_dir=str(cache))
+    (cache / "math-500").rename(cache / "HuggingFaceH4___math-500")
+    assert list((cache / "HuggingFaceH4___math-500").rglob("math-500-test.arrow"))
+    for where in ({"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}):
+        env = hub_env(tmp_path, HF_DATASETS_CACHE=str(cache), **where)
+        result = cli("problems", "math500", "--limit", "5", "--jsonl", env=env)
+        assert result.returncode == 0, result.stderr
+        assert sorted(json.loads(line)["problem_id"] for line in result.stdout.splitlines()) == IDS["math500"]
+
+
 # -- answer conventions -------------------------------------------------------------------------------------
 
 
