@@ -98,6 +98,7 @@ def test_kill_9_during_sampling_then_resume(tiny_ckpt: Path, tmp_path: Path) -> 
     stored = kill_at_random_points(args, run, 8 * 256, points=8, rng=random.Random(0), max_extra_s=0.2)
     assert stored == sorted(stored) and stored[-1] <= 8 * 256  # a late kill may hit verification
     assert "resuming" in finish_and_check(args, run, 8, 256).stderr
+    assert RunStore.open(run).format == 2  # Parquet shards, resumed after every kill
     assert cli(*[*sample_args(tiny_ckpt, clean, 256, 8)[:-2], "--batch-size", "8"]).returncode == 0
     texts = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(run).iter_completions()}
     assert texts == {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(clean).iter_completions()}
