@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.benchmark import Benchmark, bundled_sample
+from evalkit.benchmark import Benchmark, bundled_sample, offline_spec
 from evalkit.errors import EvalkitError
 from evalkit.prompting import PromptTemplate, apply_template, placeholders, read_template, render
 from evalkit.tasks import TaskSpec, default_max_tokens, get_family, make_problems, task_names
@@ -275,14 +275,10 @@ def test_mbpp_programs_run_in_the_sandbox() -> None:
 # -- the registry-wide contract -----------------------------------------------------------------------------
 
 
-def contract_spec(name: str) -> str:
-    return f"{name}@sample=true" if isinstance(get_family(name), Benchmark) else name
-
-
 @pytest.mark.parametrize("name", task_names())
 def test_every_family_declares_prompt_and_max_tokens(name: str) -> None:
     family = get_family(name)
-    spec = TaskSpec.parse(contract_spec(name))
+    spec = TaskSpec.parse(offline_spec(name))
     first, again = make_problems(spec, 0, 8), make_problems(spec, 0, 8)
     assert [p.id for p in first] == [p.id for p in again] and len({p.id for p in first}) == len(first)
     assert isinstance(family.default_max_tokens, int) and family.default_max_tokens > 0
