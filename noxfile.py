@@ -68,6 +68,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/bench/bench_report.py")
     session.run("python", "tests/bench/bench_verify.py")
     session.run("python", "tests/bench/bench_memory.py")
+    session.run("python", "tests/bench/bench_store.py")
 
 
 @nox.session
