@@ -26,6 +26,7 @@ from evalkit.types import STATUSES, Completion, Verdict
 
 SUFFIX = ".parquet"
 COMPRESSION = "zstd"
+_DICTIONARY_COLUMNS = ("problem_id", "finish_reason", "status", "detail")
 COMPLETION_ROW_GROUP = 1024  # rows per row group: about 4 MiB of 4 KB texts, the unit a problem filter skips
 
 COMPLETION_SCHEMA = pa.schema(
@@ -84,11 +85,18 @@ def verdicts_table(verdicts: Iterable[tuple[str, int, Verdict]]) -> pa.Table:
 
 
 def write_table(path: Path, table: pa.Table, row_group_size: int | None = None) -> int:
-    """Write ``table`` as a new shard at ``path`` atomically; returns its rows (0: no file written)."""
+    """Write ``table`` as a new shard at ``path`` atomically; returns its rows (0: no file written).
+
+    Only the short, repetitive string columns are dictionary-encoded: trying it on completion texts costs a
+    hash of every text and is abandoned by the writer anyway.
+    """
+    dictionary = [name for name in table.column_names if name in _DICTIONARY_COLUMNS]
+
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=row_group_size, use_dictionary=dictionary)
+
     if table.num_rows:
-        replace_atomic(
-            path, lambda tmp: pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=row_group_size)
-        )
+        replace_atomic(path, write)
     return table.num_rows
 
 
