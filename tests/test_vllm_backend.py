@@ -246,6 +246,49 @@ def test_greedy_text_matches_the_hf_backend(engine: VLLMBackend, vllm_ckpt: Path
         assert (hf[k].n_tokens, hf[k].finish_reason) == (vl[k].n_tokens, vl[k].finish_reason)
 
 
+def test_every_end_of_sequence_id_of_generation_config_stops_vllm_as_it_stops_hf(
+    vllm_ckpt: Path, tmp_path: Path
+) -> None:
+    """A checkpoint whose generation_config.json lists a second end-of-sequence id (as instruct models list
+    <|im_end|> beside <|endoftext|>): both backends stop on it, at the same tokens."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from evalkit.sampling.hf import HFBackend
+
+    ckpt = tmp_path / "two-eos"
+    shutil.copytree(vllm_ckpt, ckpt)
+    tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
+    extra = int(tokenizer.convert_tokens_to_ids("1"))  # a digit the adder writes often
+    path = ckpt / "generation_config.json"
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    config["eos_token_id"] = [int(tokenizer.eos_token_id), extra]
+    path.write_text(json.dumps(config))
+    probs = problems_for([TaskSpec.parse(TASK)], 1, 16)
+    jobs = [(p, [0]) for p in probs]
+    sampling = SamplingConfig(temperature=0.0, max_tokens=8)
+    hf_backend = HFBackend(str(ckpt), device="cpu", dtype="float32")
+    assert extra in hf_backend.eos_ids
+    hf = by_key(flatten(hf_backend.generate(jobs, sampling, 0)))
+    backend = VLLMBackend(str(ckpt), dtype="float32", engine_options={"enforce_eager": True})
+    try:
+        vl = by_key(flatten(backend.generate(jobs, sampling, 0)))
+    finally:
+        backend.close()
+    plain = by_key(flatten(HFBackend(str(vllm_ckpt), device="cpu", dtype="float32").generate(jobs, sampling, 0)))
+    # rows that the extra id ended: without it the model went on writing "1..." (the end token is not text)
+    cut = [k for k, c in hf.items() if c.finish_reason == "stop" and plain[k].text.startswith(c.text + "1")]
+    assert cut, "the extra end id never ended a completion; pick another token"
+    same = [
+        k
+        for k in hf
+        if (hf[k].text, hf[k].n_tokens, hf[k].finish_reason) == (vl[k].text, vl[k].n_tokens, vl[k].finish_reason)
+    ]
+    assert len(same) >= len(hf) - 1, {k: (hf[k], vl[k]) for k in hf if k not in same}
+    assert all(vl[k].finish_reason == "stop" for k in cut if k in same)
+
+
 @pytest.mark.parametrize(
     "sampling",
     [

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,14 @@ class Generated:
 
     token_ids: list[int]
     finish_reason: str
+
+
+def completion_text(tokenizer: Any, token_ids: Sequence[int], end_ids: Collection[int]) -> str:
+    """The text of one generated row: the end-of-sequence token that ended it is not part of the text, even when
+    it is an ordinary token that a ``generation_config`` lists as an end id (vLLM leaves it out as well); other
+    special tokens are skipped."""
+    ids = list(token_ids[:-1]) if token_ids and token_ids[-1] in end_ids else list(token_ids)
+    return str(tokenizer.decode(ids, skip_special_tokens=True))
 
 
 def _hash32(x: torch.Tensor) -> torch.Tensor:

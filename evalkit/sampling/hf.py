@@ -235,7 +235,7 @@ class HFBackend:
         self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
     ) -> Iterator[list[Completion]]:
         """Yield one list of completions per decoded batch."""
-        from evalkit.sampling.decode import decode
+        from evalkit.sampling.decode import completion_text, decode
 
         encoded = {problem.id: self.encode_prompt(problem, sampling) for problem, _ in jobs}
         rows = ((problem, idx) for problem, indices in jobs for idx in indices)  # lazily: memory stays flat
@@ -254,7 +254,7 @@ class HFBackend:
             )
             chunk = []
             for (problem, idx), seed, out in zip(batch, seeds, outs, strict=True):
-                text = self.tokenizer.decode(out.token_ids, skip_special_tokens=True)
+                text = completion_text(self.tokenizer, out.token_ids, self.eos_ids)
                 text = _cut_at_stop(text, sampling.stop)
                 chunk.append(Completion(problem.id, idx, text, len(out.token_ids), out.finish_reason, seed))  # type: ignore[arg-type]
             yield chunk

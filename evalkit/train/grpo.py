@@ -68,7 +68,7 @@ import torch
 
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig, sample_seed
-from evalkit.sampling.decode import Workspace, decode
+from evalkit.sampling.decode import Workspace, completion_text, decode
 from evalkit.sampling.hf import eos_token_ids, load_model_and_tokenizer, pad_token_id
 from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, get_family, make_problems
@@ -212,7 +212,7 @@ def _rollouts(
         pad_id,
         workspace=workspace,
     )
-    texts = [tokenizer.decode(out.token_ids, skip_special_tokens=True) for out in outs]
+    texts = [completion_text(tokenizer, out.token_ids, eos_ids) for out in outs]
     rewards = rewards_of([(problems[i], t, out.finish_reason) for i, t, out in zip(rows, texts, outs, strict=True)])
     groups: list[list[Rollout]] = [[] for _ in problems]
     for i, out, reward in zip(rows, outs, rewards, strict=True):
@@ -521,7 +521,7 @@ class GRPOTrainer:
                 self.pad_id,
                 workspace=self.workspace,
             )
-            texts = [self.tokenizer.decode(o.token_ids, skip_special_tokens=True) for o in outs]
+            texts = [completion_text(self.tokenizer, o.token_ids, self.eos_ids) for o in outs]
             rewards = self.rewards_of([(problem, t, o.finish_reason) for t, o in zip(texts, outs, strict=True)])
             counts.append(sum(r >= 1.0 for r in rewards))
         c = torch.tensor(counts).numpy()
