@@ -1,4 +1,5 @@
-"""GPU benchmark: the hf backend at n=1024 on CUDA with a ~113M-parameter model, and GRPO steps on CUDA.
+"""GPU benchmark: the hf backend at n=1024 on CUDA with a ~113M-parameter model, likelihood scoring of its
+completions, and GRPO steps on CUDA.
 
 Meant for a machine with one NVIDIA GPU and torch + transformers (+ numpy, scipy, typer, rich for the
 GRPO part). From the repository root::
@@ -13,7 +14,10 @@ Parts (each prints one JSON line starting with ``RESULT``):
    each of 2 prompts, in batches of 1024; plain ``generate(num_return_sequences=1024)`` does the same
    work. The end-of-sequence id is one the model never samples, so every row runs to 256 tokens on both
    sides. Reports tokens/s of each and the ratio, and peak GPU memory.
-2. ``grpo``: ``evalkit train grpo``'s trainer on 1-3 digit addition with a demo-size model (trained for
+2. ``likelihood``: the same model and shape; ``decode`` samples 1024 completions of 256 tokens for each
+   prompt, then :class:`evalkit.likelihood.Scorer` scores exactly those completions by teacher forcing under
+   the same sampler. Reports tokens/s of each and scoring / sampling per token (the goal: at least 3).
+3. ``grpo``: ``evalkit train grpo``'s trainer on 1-3 digit addition with a demo-size model (trained for
    a few seconds here) for 6 steps on CUDA (bf16 autocast), seconds per step and the logged metrics.
 
 ``--device cpu --quick`` runs a small version of both parts on the CPU (a smoke test of this script).
@@ -92,6 +96,56 @@ def sampler(device: str, quick: bool) -> dict[str, Any]:
     }
 
 
+def likelihood(device: str, quick: bool) -> dict[str, Any]:
+    from evalkit.likelihood import Scorer
+
+    shape = SMALL if quick else BIG
+    n, max_tokens, prompts = (64, 16, ["12+34=", "rev:abc="]) if quick else (1024, 256, ["12+345=", "sort:53921="])
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    tok = build_tokenizer()
+    model = build_model(tok, shape, seed=0).to(device=device, dtype=dtype).eval()
+    never = len(tok) + 10  # an end id the model never samples: every row runs to max_tokens
+    sampling = SamplingConfig(temperature=1.0, max_tokens=max_tokens)
+    scorer = Scorer(model, tok, max_batch_tokens=1 << 16 if device.startswith("cuda") else 8192)
+    prompt_ids = [list(tok(p)["input_ids"]) for p in prompts]
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def sample() -> tuple[int, list[list[list[int]]]]:
+        rows = []
+        for i, ids in enumerate(prompt_ids):
+            outs = decode(model, [ids] * n, list(range(i * n, (i + 1) * n)), sampling, never, tok.pad_token_id)
+            rows.append([o.token_ids for o in outs])
+        sync()
+        return sum(len(t) for r in rows for t in r), rows
+
+    def score(rows: list[list[list[int]]]) -> int:
+        total = 0
+        for ids, targets in zip(prompt_ids, rows, strict=True):
+            total += sum(s.n_tokens for s in scorer.score(ids, targets, sampling))
+        sync()
+        return total
+
+    sample()  # warm up
+    t0 = time.perf_counter()
+    sampled, rows = sample()
+    sample_rate = sampled / (time.perf_counter() - t0)
+    score(rows)  # warm up
+    t0 = time.perf_counter()
+    scored = score(rows)
+    score_rate = scored / (time.perf_counter() - t0)
+    return {
+        "part": "likelihood",
+        "dtype": str(dtype),
+        "workload": f"{len(prompts)} prompts x n={n} x {max_tokens} tokens",
+        "sampling_tokens_per_s": round(sample_rate),
+        "scoring_tokens_per_s": round(score_rate),
+        "ratio": round(score_rate / sample_rate, 2),
+    }
+
+
 def grpo(device: str, quick: bool) -> dict[str, Any]:
     from evalkit.tasks import TaskSpec
     from evalkit.train.grpo import GRPOConfig, GRPOTrainer
@@ -121,12 +175,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="small shapes (a smoke test, e.g. on CPU)")
-    parser.add_argument("--parts", default="sampler,grpo")
+    parser.add_argument("--parts", default="sampler,likelihood,grpo")
     args = parser.parse_args()
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(f"device: {name}; torch {torch.__version__}", flush=True)
     for part in args.parts.split(","):
-        result = sampler(args.device, args.quick) if part == "sampler" else grpo(args.device, args.quick)
+        result = {"sampler": sampler, "likelihood": likelihood, "grpo": grpo}[part](args.device, args.quick)
         print("RESULT " + json.dumps(result), flush=True)
 
 
