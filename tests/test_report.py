@@ -683,3 +683,25 @@ def test_templates_and_static_files_ship_in_the_wheel() -> None:
     assert any(f.endswith(".html.j2") for f in files) and "static/table.js" in files and "static/report.css" in files
     for f in files:
         assert any(fnmatch.fnmatch(f, pat) for pat in patterns["evalkit.report"]), f
+
+
+def test_evidence_cover_at_tau_figure_and_table(tmp_path: Path) -> None:
+    summary = make_summary(n_problems=14)
+    summary["evidence"] = _evidence("arith")
+    page = _render(tmp_path, summary)
+    ev = _section(page, "evidence")
+    assert ev.count("<svg") == 1 and ev.count('id="cover-axes_') == 1  # one task: its panel only
+    cover = summary["evidence"]["overall"]["cover_at_tau"]
+    for j in (0, cover["tau"].index(0.5), len(cover["tau"]) - 1):  # 1/m, 0.5 and 1 are columns of the table
+        lo, hi = cover["delta_ci"][j]
+        cell = (
+            f'<td class="num">{100 * cover["base"][j]:.1f}% → {100 * cover["rl"][j]:.1f}%<span class="ci">'
+            f"Δ {100 * cover['delta'][j]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]</span></td>"
+        )
+        assert cell in ev, cell
+    assert "tau = 1/m (solved at all)" in ev and "95% interval" in ev
+    # an evidence key written before Cover@tau existed: no such subsection, the rest as before
+    for scope in [summary["evidence"]["overall"], *summary["evidence"]["tasks"].values()]:
+        scope.pop("cover_at_tau", None)
+    ev = _section(_render(tmp_path, summary, "old.html"), "evidence")
+    assert "cover-at-tau" not in ev and "<svg" not in ev and "area base" in ev

@@ -7,7 +7,7 @@ for that section. Numbers are formatted here; summary strings are left to the te
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evalkit.report.overview import MAX_TASK_PLOTS, plot_panels, task_items
@@ -66,20 +66,27 @@ def delta_context(summary: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _cover_cells(cover: Mapping[str, Any]) -> list[Cell]:
-    """base → RL at 1/m and COVER_COLUMNS, with RL - base and its interval in pp (— where a tau is absent)."""
+    """base → RL at 1/m and at COVER_COLUMNS, then RL - base and its interval in pp (— where a tau is absent)."""
     taus = [num(t) for t in cover.get("tau") or []]
-    wanted = [taus[0] if taus else None, *COVER_COLUMNS]
+
+    def at(key: str, j: int) -> Any:
+        values = cover.get(key)
+        return values[j] if isinstance(values, Sequence) and j < len(values) else None
+
     cells = []
-    for tau in wanted:
-        j = next((i for i, t in enumerate(taus) if tau is not None and t is not None and abs(t - tau) < 1e-12), None)
+    for tau in [taus[0] if taus else None, *COVER_COLUMNS]:
+        j = (
+            None
+            if tau is None
+            else next((i for i, t in enumerate(taus) if t is not None and abs(t - tau) < 1e-12), None)
+        )
         if j is None:
             cells.append(Cell(DASH))
             continue
-        pick = [(cover.get(key) or [None] * len(taus)) for key in ("base", "rl", "delta", "delta_ci")]
-        base, rl, delta, ci = (v[j] if j < len(v) else None for v in pick)
-        d = num(delta)
-        bound = ci_text(interval(ci), signed=True)
-        cells.append(Cell(f"{pct(base)} → {pct(rl)}", "num", f"Δ {DASH if d is None else f'{100 * d:+.1f}'} {bound}"))
+        d = num(at("delta", j))
+        bound = ci_text(interval(at("delta_ci", j)), signed=True)
+        delta = f"Δ {DASH if d is None else f'{100 * d:+.1f}'} {bound}".rstrip()
+        cells.append(Cell(f"{pct(at('base', j))} → {pct(at('rl', j))}", "num", delta))
     return cells
 
 
@@ -117,17 +124,22 @@ def evidence_context(evidence: Any) -> dict[str, Any] | None:
     with_lk = "categories" in scopes[0][1]
     items = [(name, sec, i == 0) for i, (name, sec) in enumerate(scopes)]
     panels, more = plot_panels(items)
-    has_cover = any(isinstance(sec.get("cover_at_tau"), Mapping) for _, sec in panels)
+    has_cover = any(isinstance(sec.get("cover_at_tau"), Mapping) for _, sec in scopes)
+    level = num(as_map(scopes[0][1].get("cover_at_tau")).get("confidence"))
     return {
         "rows": [_evidence_row(name, sec, with_lk) for name, sec in scopes],
         "with_lk": with_lk,
         "categories": [c.replace("_", " ") for c in CATEGORY_NAMES],
         "thresholds": evidence.get("thresholds") if with_lk else None,
-        "cover_plot": draw("Cover@tau", cover_figure, "cover", panels) if has_cover else None,
-        "cover_heads": ["1/m (solved at all)", *(f"{t:g}" for t in COVER_COLUMNS[:-1]), "1 (every sample)"],
-        "cover_level": fmt(100 * (num(as_map(scopes[0][1].get("cover_at_tau")).get("confidence")) or 0.95), ".0f")
-        + "%",
-        "more": more,
+        # summaries written before Cover@tau existed have no such subsection
+        "cover": {
+            "plot": draw("Cover@tau", cover_figure, "cover", panels),
+            "heads": ["1/m (solved at all)", *(f"{t:g}" for t in COVER_COLUMNS[:-1]), "1 (every sample)"],
+            "level": DASH if level is None else f"{100 * level:.0f}%",
+            "more": more,
+        }
+        if has_cover
+        else None,
     }
 
 
