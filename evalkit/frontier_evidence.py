@@ -223,6 +223,11 @@ def cover_grid(m: int) -> list[float]:
     return [1.0 / m, *(t for t in COVER_TAUS if t > 1.0 / m)]
 
 
+def _snap_zero(x: np.ndarray) -> np.ndarray:
+    """``x`` with entries within 1e-6 of zero set to 0.0 (round-off never shows as a sign)."""
+    return np.where(np.abs(x) < 1e-6, 0.0, x)
+
+
 def cover_comparison(
     n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, m: int, confidence: float = 0.95
 ) -> dict[str, Any]:
@@ -250,8 +255,9 @@ def cover_comparison(
     ind_r = (cr / n_a)[:, None] >= taus[None, :]
     d = ind_r.astype(np.float64) - ind_b.astype(np.float64)  # (P, tau): -1, 0 or +1
     one_sided = 1.0 - (1.0 - confidence) / 2.0
-    upper = sign_flip_test(d, 0.0, one_sided).upper
-    lower = -sign_flip_test(-d, 0.0, one_sided).upper
+    # bounds within 1e-6 of 0 are 0: the exact test's tie tolerance leaves all-tied columns at about -1e-9
+    upper = _snap_zero(sign_flip_test(d, 0.0, one_sided).upper)
+    lower = _snap_zero(-sign_flip_test(-d, 0.0, one_sided).upper)
     return {
         "k_max": m,
         "tau": [float(t) for t in taus],

@@ -189,8 +189,8 @@ def test_cover_interval_is_the_exact_sign_test(gained: int) -> None:
     lo_top = got["delta_ci"][-1][0]  # tau = 1: only the gained problems differ
     assert (lo_top > 1e-6) == (0.5**gained <= 0.025)
     assert got["delta"][-1] == pytest.approx(gained / problems)
-    if gained == 0:  # every problem tied at every tau: the interval is [0, 0] up to the test's tie tolerance
-        assert all(abs(lo) < 1e-6 and abs(hi) < 1e-6 for lo, hi in got["delta_ci"])
+    if gained == 0:  # every problem tied at every tau: the interval is exactly [0, 0], no -0.0 from round-off
+        assert all(lo == 0.0 and hi == 0.0 and math.copysign(1, lo) == 1 for lo, hi in got["delta_ci"])
 
 
 # -- the summary's evidence key ----------------------------------------------------------------------------
