@@ -140,10 +140,11 @@ def main() -> None:
                 write_s = write_run(root, fmt, samples, text_bytes, pool)
                 size = disk_bytes(root)
                 if text_bytes == args.text_bytes:
-                    per_sample.setdefault(fmt, size / samples)
+                    per_sample.setdefault(fmt, size / (samples // PER_PROBLEM * PER_PROBLEM))
                 secs, rss = summary(root)
+                held = samples // PER_PROBLEM * PER_PROBLEM  # whole problems: 1,000,000 -> 976 x 1,024
                 print(
-                    f"{fmt:>6} {samples:>10,} {text_bytes:>6} {size / 1e6:>9,.0f} {size / samples:>8,.0f} "
+                    f"{fmt:>6} {held:>10,} {text_bytes:>6} {size / 1e6:>9,.0f} {size / held:>8,.0f} "
                     f"{write_s:>8.1f} {secs:>9.1f} {rss:>11,.0f}",
                     flush=True,
                 )
