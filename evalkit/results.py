@@ -70,12 +70,7 @@ class Examples(Mapping[str, str]):
 
     def _load(self) -> dict[str, str]:
         if self._texts is None:
-            texts: dict[str, str] = {}
-            if self._first:
-                for comp in self._store.iter_completions(problem_ids=self._first):
-                    if self._first.get(comp.problem_id) == comp.sample_idx:
-                        texts.setdefault(comp.problem_id, comp.text)
-            self._texts = texts
+            self._texts = self._store.texts_of(self._first)
         return self._texts
 
     def __getitem__(self, pid: str) -> str:

@@ -330,3 +330,13 @@ def test_format_1_joins_a_surrogate_pair_that_format_2_keeps_apart(tmp_path: Pat
         [back] = RunStore.open(tmp_path / str(fmt)).iter_completions()
         texts[fmt] = back.text
     assert texts == {1: "\U0001f600", 2: "\ud83d\ude00"}
+
+
+@pytest.mark.parametrize("store_format", [1, 2])
+def test_texts_of_reads_exactly_the_chosen_samples(tmp_path: Path, store_format: int) -> None:
+    run = make_run(tmp_path / "run", store_format, n=4, shards=3)
+    store = RunStore.open(run)
+    by_key = {(c.problem_id, c.sample_idx): c.text for c in store.iter_completions()}
+    chosen = {"p0": 2, "p3": 0, "p4": 3, "p5": 7, "nope": 0}  # p5 #7 and "nope" are not stored
+    assert store.texts_of(chosen) == {pid: by_key[(pid, i)] for pid, i in chosen.items() if (pid, i) in by_key}
+    assert store.texts_of({}) == {}

@@ -23,7 +23,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,26 @@ class RunStore:
                 yield from jsonl.read_completions(shard)
             else:
                 yield from (c for c in jsonl.read_completions(shard) if c.problem_id in wanted)
+
+    def texts_of(self, chosen: Mapping[str, int]) -> dict[str, str]:
+        """The text of one chosen sample per problem (problem id -> sample index), read without building a
+        completion object per stored row: only the chosen problems' row groups are read (format 2), and rows
+        are matched to the choice with an Arrow join. Chosen samples that are not stored are left out."""
+        if not chosen:
+            return {}
+        wanted = pa.table(
+            {
+                "problem_id": pa.array(list(chosen), pa.string()),
+                "sample_idx": pa.array(list(chosen.values()), pa.int32()),
+            }
+        )
+        out: dict[str, str] = {}
+        columns = ["problem_id", "sample_idx", "text", "text_surrogatepass"]
+        for table in self.completion_batches(columns, problem_ids=chosen):
+            picked = table.join(wanted, keys=["problem_id", "sample_idx"], join_type="inner")
+            for pid, text in zip(picked.column("problem_id").to_pylist(), parquet.texts(picked), strict=True):
+                out.setdefault(pid, text)
+        return out
 
     def iter_verdicts(self) -> Iterator[tuple[str, int, Verdict]]:
         """(problem_id, sample_idx, verdict) for each stored verdict, one shard at a time."""
