@@ -64,6 +64,7 @@ def bench(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, ".[dev]", "trl")
     session.run("python", "tests/bench/bench_stats.py")
     session.run("python", "tests/bench/bench_sampler.py")
+    session.run("python", "tests/bench/bench_ray.py")
     session.run("python", "tests/bench/bench_grpo.py")
     session.run("python", "tests/bench/bench_report.py")
     session.run("python", "tests/bench/bench_verify.py")

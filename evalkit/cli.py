@@ -207,7 +207,9 @@ def sample_cmd(
         str | None,
         typer.Option(help="i/N: sample only problems i, i+N, i+2N, ... of the run (job arrays; `evalkit merge`)."),
     ] = None,
-    executor: Annotated[str, typer.Option(help="local, or ray: N Ray actors (pip install 'evalkit[ray]').")] = "local",
+    executor: Annotated[
+        str, typer.Option(help="local, or ray: sample on N Ray actors (needs Ray: evalkit's ray extra).")
+    ] = "local",
     replicas: Annotated[int | None, typer.Option(min=1, help="Ray actors, one model each (ray; default 1).")] = None,
     address: Annotated[
         str | None, typer.Option(help="A running Ray cluster, e.g. ray://HOST:10001 (ray; default: start one).")

