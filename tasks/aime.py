@@ -14,7 +14,7 @@ def aime_answer(row: Row, pid: str, name: str = "answer") -> str:
         EvalkitError: naming the row, problem id and field, when it is not such an integer.
     """
     text = row_answer(row, pid, name)
-    if not text.isdigit() or not 0 <= int(text) <= 999:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 999:  # "²".isdigit() is true
         raise EvalkitError(
             f"{row.where}: problem {pid!r}: field {name!r} must be an integer 0-999 (AIME), got {text!r}"
         )

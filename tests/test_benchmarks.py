@@ -255,6 +255,17 @@ def test_aime_answers_are_read_as_integers() -> None:
     assert not family.verify(problem, "\\boxed{7}").passed
 
 
+@pytest.mark.parametrize("answer", ["\u00b2", "\u0663", "1000", "-1", "1.0", ""])
+def test_aime_answers_that_are_not_plain_integers_0_999_are_one_line_errors(answer: str) -> None:
+    from evalkit_tasks.aime import aime_answer
+
+    from evalkit.datafile import Row
+
+    with pytest.raises(EvalkitError) as info:
+        aime_answer(Row("data.jsonl:3", {"answer": answer}), "aime24:1")
+    assert str(info.value).startswith("data.jsonl:3") and "\n" not in str(info.value)
+
+
 def test_mbpp_programs_run_in_the_sandbox() -> None:
     family = get_family("mbpp")
     problems = {p.id: p for p in all_problems("mbpp@sample=true")}

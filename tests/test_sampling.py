@@ -528,3 +528,10 @@ def test_max_tokens_beyond_the_context_is_refused_before_the_run_directory(tiny_
     )
     assert done.returncode == 2 and "--max-tokens 4096 leaves no room for a prompt" in done.stderr, done.stderr
     assert "(48 tokens)" in done.stderr and "Traceback" not in done.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_sampling_values_must_be_finite(field: str, value: float) -> None:
+    with pytest.raises(EvalkitError, match="must be finite numbers"):
+        SamplingConfig(**{field: value})

@@ -340,3 +340,13 @@ def test_texts_of_reads_exactly_the_chosen_samples(tmp_path: Path, store_format:
     chosen = {"p0": 2, "p3": 0, "p4": 3, "p5": 7, "nope": 0}  # p5 #7 and "nope" are not stored
     assert store.texts_of(chosen) == {pid: by_key[(pid, i)] for pid, i in chosen.items() if (pid, i) in by_key}
     assert store.texts_of({}) == {}
+
+
+def test_a_verdict_detail_quoting_text_that_is_not_utf8_is_stored(tmp_path: Path) -> None:
+    """A verifier quotes the completion in its detail; a lone surrogate there must not stop the run."""
+    store, _ = RunStore.create_or_resume(tmp_path / "run", {"model": "m"}, {"n": 1}, PROBLEMS[:1], store_format=2)
+    store.append_completions([Completion("p0", 0, "\udcff\ud800", 2, "stop", 0)])
+    store.append_verdicts([("p0", 0, Verdict(False, 0.0, "ok", "answer: \udcff\ud800"))])
+    [(pid, idx, verdict)] = list(store.iter_verdicts())
+    assert (pid, idx, verdict.status) == ("p0", 0, "ok") and verdict.detail == "answer: \\udcff\\ud800"
+    assert [c.text for c in store.iter_completions()] == ["\udcff\ud800"]  # the text itself stays lossless

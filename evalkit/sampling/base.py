@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +35,10 @@ class SamplingConfig:
     stop: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.temperature) or not math.isfinite(self.top_p):
+            raise EvalkitError(
+                f"--temperature and --top-p must be finite numbers (got {self.temperature} and {self.top_p})"
+            )
         if self.temperature < 0:
             raise EvalkitError(f"--temperature must be >= 0 (got {self.temperature})")
         if not 0 < self.top_p <= 1:

@@ -80,7 +80,9 @@ def verdicts_table(verdicts: Iterable[tuple[str, int, Verdict]]) -> pa.Table:
         cols["passed"].append(v.passed)
         cols["score"].append(v.score)
         cols["status"].append(v.status)
-        cols["detail"].append(v.detail)
+        # a verdict's detail quotes the completion; a lone surrogate there (a text that is not valid UTF-8) is
+        # written as its escape (\\udcff): the detail is for reading, the text itself is kept losslessly
+        cols["detail"].append(v.detail.encode("utf-8", "backslashreplace").decode("utf-8"))
     return pa.table(cols, schema=VERDICT_SCHEMA)
 
 
