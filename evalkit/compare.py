@@ -356,7 +356,7 @@ def compare_runs(
         "training_eval": training_log(rl, "eval_log.jsonl"),
         "gate": None,
         # pass@k area on log k and the 2x2 at k; categories, likelihood and diversity when `evalkit likelihood` ran
-        "evidence": evidence_summary(base, rl, problems, upto, confidence),
+        "evidence": evidence_summary(base, rl, problems, upto, confidence, notes=notes),
         "notes": notes,
     }
     summary["verdict"] = verdict_sentences(summary)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -321,7 +322,7 @@ def _likelihood_block(rows: list[dict[str, Any]], epsilon: float) -> dict[str, A
 
 def evidence_summary(
     base: Any, rl: Any, problems: Sequence[Any], upto: Mapping[str, int], confidence: float = 0.95,
-    epsilon: float = EPSILON,
+    epsilon: float = EPSILON, notes: list[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The ``evidence`` key of the comparison summary: pass@k area, the 2x2 at each power-of-two k and Cover@tau
     for every task and overall, and, where likelihood files exist (``evalkit likelihood``), the categories, the
@@ -334,16 +335,18 @@ def evidence_summary(
         upto: Problem id -> the common sample count m.
         confidence: Interval level.
         epsilon: The category threshold on a text's probability.
+        notes: Where to say that a likelihood file was ignored (made for an earlier run in the same directory)
+            or was scored under other sampling settings than the scoring model's run.
     """
-    from evalkit.likelihood import read_results, results_path
+    from evalkit.likelihood import results_path
     from evalkit.stats import powers_of_two
 
     base_hash = base.manifest.get("identity", {}).get("model_hash")
     rl_hash = rl.manifest.get("identity", {}).get("model_hash")
     rl_file = results_path(rl.root, str(base_hash)) if base_hash else None
     base_file = results_path(base.root, str(rl_hash)) if rl_hash else None
-    rl_header, rl_records = read_results(rl_file) if rl_file else (None, {})
-    base_header, base_records = read_results(base_file) if base_file else (None, {})
+    rl_header, rl_records = _usable(rl_file, rl, base, notes)
+    base_header, base_records = _usable(base_file, base, rl, notes)
     have_likelihood = bool(rl_records or base_records)
     rows = []
     for p in problems:
@@ -422,6 +425,40 @@ def evidence_summary(
             or r["diversity_base"]
         }
     return summary
+
+
+def _usable(
+    path: Path | None, scored_run: Any, model_run: Any, notes: list[str] | None
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """A likelihood file's header and records when they belong to ``scored_run`` as it is now and were scored under
+    the sampler of ``model_run`` (the run sampled from the scoring model); otherwise nothing, or the records with a
+    note, saying why and what to run.
+
+    A file made for an earlier run in the same directory (another fingerprint: the run was sampled again with
+    ``--force``) would attach old texts' probabilities to the new run's problems: it is ignored. A file scored
+    under other sampling settings than ``model_run``'s is used, with a note: its categories answer another
+    question (how likely under that sampler).
+    """
+    from evalkit.likelihood import read_results
+
+    if path is None:
+        return None, {}
+    header, records = read_results(path)
+    if header is None:
+        return None, {}
+    say = notes.append if notes is not None else (lambda _line: None)
+    if header.get("run_fingerprint") != scored_run.manifest.get("fingerprint"):
+        say(
+            f"Likelihood file {path} was made for another run in {scored_run.root} (its fingerprint differs: the run "
+            "was sampled again); it is ignored. Run `evalkit likelihood` again to score this run."
+        )
+        return None, {}
+    if records and not _same_sampler(header.get("sampling"), model_run):
+        say(
+            f"Likelihood file {path} was scored under sampling {header.get('sampling')}, not the settings "
+            f"{model_run.root} was sampled with; its categories say how likely the texts are under that sampler."
+        )
+    return header, records
 
 
 def _same_sampler(scored: Any, run: Any) -> bool:

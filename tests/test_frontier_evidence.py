@@ -219,7 +219,9 @@ def write_likelihood(run: Path, under_hash: str, best: dict[str, float | None], 
     """A likelihood file with the given best log-probs (None: unreachable) per problem id."""
     path = results_path(run, under_hash)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"kind": "header", "model_hash": under_hash, "sampling": {"temperature": 1.0}})]
+    fingerprint = json.loads((run / "manifest.json").read_text())["fingerprint"]
+    header = {"kind": "header", "model_hash": under_hash, "sampling": {"temperature": 1.0}}
+    lines = [json.dumps({**header, "run_fingerprint": fingerprint})]
     for pid, lp in best.items():
         diversity = answer_diversity({"k:a": 3, "k:b": 1}, {f"k:{i}": 1 for i in range(diversity_correct)})
         record = {"problem_id": pid, "diversity": diversity}
@@ -290,6 +292,25 @@ def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path:
     assert "at most 10^-3.0" in verdict[3] and "1 lie below 1e-06 and 1 have a token it cannot draw" in verdict[3]
     assert "base-only problems a probability of at most 10^-8.0" in verdict[3]
     assert "other correct solutions may exist" in verdict[3]
+
+
+def test_a_likelihood_file_of_an_earlier_run_is_ignored_and_another_sampler_is_noted(tmp_path: Path) -> None:
+    base_dir, rl_dir = make_run(tmp_path, "base", BASE), make_run(tmp_path, "rl", RL)
+    base, rl = load_run(base_dir), load_run(rl_dir)
+    ids = [p.id for p in make_problems(SPEC, 0, 5)]
+    stale = write_likelihood(rl_dir, base.manifest["identity"]["model_hash"], {ids[1]: None}, 1)
+    header, *rest = stale.read_text().splitlines()
+    stale.write_text("\n".join([json.dumps({**json.loads(header), "run_fingerprint": "0" * 16}), *rest]) + "\n")
+    summary = compare_runs(base, rl)  # the RL run was sampled again since: its old scores must not be used
+    assert "categories" not in summary["evidence"]["overall"]
+    assert any("made for another run" in note and str(stale) in note for note in summary["notes"])
+    other = write_likelihood(rl_dir, base.manifest["identity"]["model_hash"], {ids[1]: None}, 1)
+    header, *rest = other.read_text().splitlines()
+    scored_under = {**json.loads(header), "sampling": {"temperature": 1.0, "top_p": 1.0, "top_k": 1}}
+    other.write_text("\n".join([json.dumps(scored_under), *rest]) + "\n")
+    summary = compare_runs(base, rl)
+    assert summary["evidence"]["overall"]["categories"]["out_of_support"]["count"] == 1
+    assert any("was scored under sampling" in note for note in summary["notes"])
 
 
 def test_report_lists_the_evidence(tmp_path: Path) -> None:

@@ -131,7 +131,9 @@ def _write_likelihood(run: Path, under_hash: str, problems: list[Problem], kind:
     """A likelihood file (as ``evalkit likelihood`` writes it) for the problems designed as ``kind`` and the
     ones both solve: every other scored text out of reach (log-prob -20 ln 10, or unreachable), and 1 to 3
     distinct correct answers."""
-    lines = [json.dumps({"kind": "header", "model_hash": under_hash, "sampling": {"temperature": 1.0}})]
+    fingerprint = json.loads((run / "manifest.json").read_text())["fingerprint"]
+    header = {"kind": "header", "model_hash": under_hash, "sampling": {"temperature": 1.0}}
+    lines = [json.dumps({**header, "run_fingerprint": fingerprint})]
     for i, p in enumerate(problems):
         if KINDS[i % len(KINDS)][0] not in (kind, "both"):
             continue
