@@ -80,7 +80,8 @@ def comparability(
     problem_ids: list[str],
     labels: tuple[str, str] = ("baseline", "candidate"),
 ) -> list[str]:
-    """What makes two runs not comparable: sampling configuration, prompt format, samples per problem.
+    """What makes two runs not comparable: sampling configuration, prompt format, system message, prompt
+    template, samples per problem.
 
     ``labels`` name the two runs in the sentences (``("base", "RL")`` for ``evalkit compare``).
 
@@ -101,6 +102,11 @@ def comparability(
     fb, fc = ib.get("prompt_format", "raw"), ic.get("prompt_format", "raw")
     if fb != fc:
         out.append(f"prompt formats differ: {lb} {fb!r}, {lc} {fc!r}")
+    if ib.get("system") != ic.get("system"):
+        out.append(f"system messages differ: {lb} {ib.get('system')!r}, {lc} {ic.get('system')!r}")
+    tb, tc = ib.get("prompt_template"), ic.get("prompt_template")
+    if tb != tc:
+        out.append(f"prompt templates differ: {lb} {_template(tb)}, {lc} {_template(tc)}")
     nb, nc = _run_n(baseline, problem_ids), _run_n(candidate, problem_ids)
     if nb != nc:
         out.append(
@@ -108,6 +114,13 @@ def comparability(
             "(each problem is compared on the samples both runs have)"
         )
     return out
+
+
+def _template(recorded: Any) -> str:
+    """A recorded ``--prompt-template`` in a few words: its sha256 prefix, or the tasks' own prompts."""
+    if not isinstance(recorded, dict):
+        return "the tasks' own"
+    return f"--prompt-template sha256 {str(recorded.get('sha256', '?'))[:12]}"
 
 
 def _span(values: set[int]) -> str:

@@ -216,6 +216,13 @@ def test_gate_refuses_or_warns_on_unlike_runs_and_gates_chosen_tasks(tmp_path: P
     chat = dataclasses.replace(base, manifest={**base.manifest, "identity": {**ident, "prompt_format": "chat"}})
     with pytest.raises(EvalkitError, match="prompt formats differ"):
         run_gate(hot, chat, [1], max_drop=0.02)
+    # a --prompt-template or a system message makes other prompts too
+    templated = {**base.manifest["identity"], "prompt_template": {"sha256": "ab" * 32, "text": "Q: {prompt}"}}
+    with pytest.raises(EvalkitError, match=r"prompt templates differ: baseline the tasks' own, candidate .*abababab"):
+        run_gate(base, dataclasses.replace(base, manifest={**base.manifest, "identity": templated}), [1], 0.02)
+    system = {**base.manifest["identity"], "prompt_format": "chat", "system": "Be brief."}
+    with pytest.raises(EvalkitError, match="system messages differ"):
+        run_gate(chat, dataclasses.replace(base, manifest={**base.manifest, "identity": system}), [1], 0.02)
     short = load_run(make_run(tmp_path, "short", [row[:4] for row in BASE]))
     with pytest.raises(EvalkitError, match="samples per problem differ"):
         run_gate(base, short, [1], max_drop=0.02)
