@@ -216,6 +216,7 @@ def sample(req: SampleRequest) -> RunStore:
 
         executor = RayExecutor(req.backend, req.model, req.backend_options, req.replicas, req.address)
     info = run_info(req.n, executor.info() if executor else None)
+    out_existed = Path(req.out).exists()
     store, resumed = RunStore.create_or_resume(req.out, identity, info, problems, force=req.force)
     have = store.completion_keys()
     # a problem with nothing stored gets a range, not a list: no per-sample object for a fresh run
@@ -230,19 +231,26 @@ def sample(req: SampleRequest) -> RunStore:
     if resumed:
         say(f"resuming {req.out}: {len(have)} samples stored, {total} to go")
     if total:
-        backend = executor or make_backend(req.backend, req.model, **req.backend_options)
-        label = (
-            f"importing {len(problems)} problems"
-            if req.backend == "replay"
-            else f"sampling {len(problems)} problems x {req.n}"
-        )
-        with progress_bar(label, total, disable=req.quiet) as advance:
-            chunks = backend.generate(jobs, req.sampling, req.seed)
-            try:
-                for chunk in chunks:
-                    advance(store.append_completions(chunk))
-            finally:  # now, not when collected: the Ray executor shuts down what it started (also on Ctrl-C)
-                getattr(chunks, "close", lambda: None)()
+        stored = 0
+        try:
+            backend = executor or make_backend(req.backend, req.model, **req.backend_options)
+            label = (
+                f"importing {len(problems)} problems"
+                if req.backend == "replay"
+                else f"sampling {len(problems)} problems x {req.n}"
+            )
+            with progress_bar(label, total, disable=req.quiet) as advance:
+                chunks = backend.generate(jobs, req.sampling, req.seed)
+                try:
+                    for chunk in chunks:
+                        stored += store.append_completions(chunk)
+                        advance(len(chunk))
+                finally:  # now, not when collected: the Ray executor shuts down what it started (also on Ctrl-C)
+                    getattr(chunks, "close", lambda: None)()
+        except EvalkitError:
+            if not resumed and not stored:  # refused before any sample (weights, a prompt too long): leave nothing
+                _discard(store, remove_dir=not out_existed)
+            raise
     with progress_bar("verifying", None, disable=req.quiet) as advance:
         verify_run(
             store,
@@ -251,6 +259,16 @@ def sample(req: SampleRequest) -> RunStore:
             progress=lambda done, todo: advance(0, total=todo, completed=done),
         )
     return store
+
+
+def _discard(store: RunStore, remove_dir: bool) -> None:
+    """Remove a run this command created and stored nothing in (and its directory, if the command made it)."""
+    store.wipe()
+    store.unlock()
+    (store.root / ".lock").unlink(missing_ok=True)
+    if remove_dir:
+        with contextlib.suppress(OSError):
+            store.root.rmdir()  # only when empty: anything else in it is not evalkit's
 
 
 MAX_IMPORT_INDEX = 1_000_000  # a generated task's problem index beyond this needs an explicit --limit

@@ -535,3 +535,37 @@ def test_max_tokens_beyond_the_context_is_refused_before_the_run_directory(tiny_
 def test_sampling_values_must_be_finite(field: str, value: float) -> None:
     with pytest.raises(EvalkitError, match="must be finite numbers"):
         SamplingConfig(**{field: value})
+
+
+def _sample_cli(*args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "evalkit", "sample", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_checkpoint_that_fails_to_load_leaves_no_run_directory(tiny_ckpt: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_ckpt, broken)
+    (broken / "model.safetensors").unlink()
+    out = tmp_path / "run"
+    args = ["--task", "add", "--n", "2", "--limit", "2", "--max-tokens", "6", "--out", str(out)]
+    done = _sample_cli(str(broken), *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and not out.exists(), done.stderr
+    shutil.copy(tiny_ckpt / "model.safetensors", broken / "model.safetensors")  # mended: the same command runs
+    assert _sample_cli(str(broken), *args, "--workers", "1").returncode == 0
+
+
+def test_a_prompt_longer_than_the_context_says_so_and_leaves_no_run_directory(tiny_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = _sample_cli(str(tiny_ckpt), "--task", "math500@sample=true", "--max-tokens", "4", "--out", str(out))
+    assert (
+        done.returncode == 2
+        and "the prompt alone is" in done.stderr
+        and "more than the model's context of 48" in done.stderr
+    )
+    assert "Traceback" not in done.stderr and not out.exists()

@@ -141,6 +141,27 @@ def format_prompt_ids(tokenizer: Any, prompt: str, chat: bool, system: str | Non
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def check_fits(problem_id: str, prompt_tokens: int, max_tokens: int, context: int) -> None:
+    """Refuse a prompt that cannot be followed by ``max_tokens`` tokens in a context of ``context`` positions
+    (0: unknown, not checked), saying what would help.
+
+    Raises:
+        EvalkitError: naming the problem, the sizes, and the way out (a lower --max-tokens when the prompt
+            itself fits; otherwise a shorter prompt or a model with a longer context).
+    """
+    if not context or prompt_tokens + max_tokens <= context:
+        return
+    if prompt_tokens >= context:
+        raise EvalkitError(
+            f"problem {problem_id}: the prompt alone is {prompt_tokens} tokens, more than the model's context of "
+            f"{context}; no --max-tokens fits (use a model with a longer context, or a shorter --prompt-template)"
+        )
+    raise EvalkitError(
+        f"problem {problem_id}: prompt is {prompt_tokens} tokens; with --max-tokens {max_tokens} it exceeds the "
+        f"model's context of {context} tokens (lower --max-tokens to at most {context - prompt_tokens})"
+    )
+
+
 def make_backend(name: str, model: str, **options: Any) -> Backend:
     """Build a backend by name; an unknown name is an EvalkitError with suggestions."""
     if name == "hf":

@@ -221,14 +221,10 @@ class HFBackend:
     def encode_prompt(self, problem: Problem, sampling: SamplingConfig) -> list[int]:
         """Prompt token ids (chat template applied with ``chat``); refuses a prompt that cannot fit with
         ``max_tokens`` in the context."""
-        from evalkit.sampling.base import format_prompt_ids
+        from evalkit.sampling.base import check_fits, format_prompt_ids
 
         ids = format_prompt_ids(self.tokenizer, problem.prompt, self.chat, self.system)
-        if self.max_positions and len(ids) + sampling.max_tokens > self.max_positions:
-            raise EvalkitError(
-                f"problem {problem.id}: prompt is {len(ids)} tokens; with --max-tokens {sampling.max_tokens} "
-                f"it exceeds the model's context of {self.max_positions} tokens (lower --max-tokens)"
-            )
+        check_fits(problem.id, len(ids), sampling.max_tokens, self.max_positions)
         return ids
 
     def generate(

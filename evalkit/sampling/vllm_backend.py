@@ -32,6 +32,7 @@ from typing import Any
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import (
     SamplingConfig,
+    check_fits,
     check_prompt_format,
     format_prompt_ids,
     require_chat_template,
@@ -155,11 +156,7 @@ class VLLMBackend:
         """Prompt token ids (chat template applied with ``chat``); refuses a prompt that cannot fit with
         ``max_tokens`` in the context."""
         ids = format_prompt_ids(self.tokenizer, problem.prompt, self.chat, self.system)
-        if self.context_length and len(ids) + sampling.max_tokens > self.context_length:
-            raise EvalkitError(
-                f"problem {problem.id}: prompt is {len(ids)} tokens; with --max-tokens {sampling.max_tokens} "
-                f"it exceeds the model's context of {self.context_length} tokens (lower --max-tokens)"
-            )
+        check_fits(problem.id, len(ids), sampling.max_tokens, self.context_length)
         return ids
 
     # -- engine ----------------------------------------------------------------------------------
