@@ -112,7 +112,9 @@ def _datasets() -> Any:
         import datasets  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise EvalkitError("named benchmarks need the `datasets` package (pip install datasets)") from None
-    datasets.logging.set_verbosity_error()  # "using the latest cached version" and progress chatter
+    # "using the latest cached version", progress chatter, and error logs ("Failed to read file ...") that repeat
+    # what the one-line EvalkitError says
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     datasets.disable_progress_bars()
     return datasets
 
@@ -135,7 +137,11 @@ def read_local(path_text: str, hub: HubDataset) -> list[Row]:
     datasets = _datasets()
     try:
         if path.is_file() and path.suffix == ".parquet":
-            loaded = datasets.load_dataset("parquet", data_files=str(path), split="train")
+            # the datasets cache keys a local file by path and mtime: a copy that kept the mtime (cp -p, rsync,
+            # tar) would be read from the old cache, so local copies are always read again
+            loaded = datasets.load_dataset(
+                "parquet", data_files=str(path), split="train", download_mode="force_redownload"
+            )
         elif path.is_file():
             raise EvalkitError(f"path={path_text}: expected a .jsonl or .parquet file, or a data set directory")
         elif (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
@@ -153,6 +159,7 @@ def read_local(path_text: str, hub: HubDataset) -> list[Row]:
                 hub.config if declared else None,
                 data_dir=hub.config if in_folder else None,
                 split=hub.split,
+                download_mode="force_redownload",
             )
     except EvalkitError:
         raise

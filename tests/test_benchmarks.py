@@ -128,6 +128,20 @@ def test_local_jsonl_with_the_real_field_names(name: str, tmp_path: Path) -> Non
     assert identity.startswith(f"{name}.jsonl sha256:") and "prompt template sha256:" in identity
 
 
+def test_a_local_parquet_file_rewritten_with_its_old_mtime_is_read_again(tmp_path: Path) -> None:
+    """The datasets cache keys local files by path and mtime; cp -p, rsync and tar keep the mtime."""
+    import datasets
+
+    parquet = tmp_path / "gsm8k.parquet"
+    datasets.Dataset.from_list(ROWS["gsm8k"]).to_parquet(str(parquet))
+    before = os.stat(parquet)
+    assert [p.reference for p in all_problems(f"gsm8k@path={parquet}")] == REFERENCES["gsm8k"]
+    changed = [{**row, "answer": row["answer"].rsplit("####", 1)[0] + "#### 12345"} for row in ROWS["gsm8k"]]
+    datasets.Dataset.from_list(changed).to_parquet(str(parquet))
+    os.utime(parquet, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert [p.reference for p in all_problems(f"gsm8k@path={parquet}")] == ["12345", "12345"]
+
+
 def test_local_parquet_save_to_disk_and_hub_layout_through_datasets(tmp_path: Path) -> None:
     import datasets
 

@@ -139,6 +139,15 @@ def test_unreadable_parquet_shard_is_an_error_naming_the_file(
     verdict_shard.write_bytes(b"not parquet at all")
     with pytest.raises(EvalkitError, match=rf"{verdict_shard}: unreadable Parquet shard"):
         RunStore.open(run).verdicts()
+    # a damaged footer: pyarrow's message spans lines; evalkit's error stays one line
+    fresh = make_run(tmp_path / "fresh", 2)
+    [other] = (fresh / "completions").glob("*.parquet")
+    data = bytearray(other.read_bytes())
+    data[-60:-8] = b"\xff" * 52
+    other.write_bytes(bytes(data))
+    with pytest.raises(EvalkitError, match=rf"{other}: unreadable Parquet shard") as caught:
+        list(RunStore.open(fresh).iter_completions())
+    assert "\n" not in str(caught.value)
 
 
 def test_wrong_schema_or_status_is_an_error_naming_the_file(tmp_path: Path) -> None:

@@ -113,7 +113,8 @@ def write_verdicts(path: Path, verdicts: Iterable[tuple[str, int, Verdict]]) -> 
 
 
 def _unreadable(path: Path, exc: BaseException) -> EvalkitError:
-    return EvalkitError(f"{path}: unreadable Parquet shard ({exc}); move the file away to regenerate its samples")
+    reason = " ".join(str(exc).split())[:300]  # pyarrow messages span lines; the error is one
+    return EvalkitError(f"{path}: unreadable Parquet shard ({reason}); move the file away to regenerate its samples")
 
 
 def read_table(
