@@ -439,14 +439,19 @@ def _usable(
     under other sampling settings than ``model_run``'s is used, with a note: its categories answer another
     question (how likely under that sampler).
     """
+    from evalkit.errors import EvalkitError
     from evalkit.likelihood import read_results
 
     if path is None:
         return None, {}
-    header, records = read_results(path)
+    say = notes.append if notes is not None else (lambda _line: None)
+    try:
+        header, records = read_results(path)
+    except EvalkitError as exc:  # a damaged file: the comparison goes on without it
+        say(f"{exc}; the likelihood file is ignored (run `evalkit likelihood ... --force` to score again).")
+        return None, {}
     if header is None:
         return None, {}
-    say = notes.append if notes is not None else (lambda _line: None)
     if header.get("run_fingerprint") != scored_run.manifest.get("fingerprint"):
         say(
             f"Likelihood file {path} was made for another run in {scored_run.root} (its fingerprint differs: the run "

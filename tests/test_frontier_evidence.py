@@ -304,6 +304,10 @@ def test_a_likelihood_file_of_an_earlier_run_is_ignored_and_another_sampler_is_n
     summary = compare_runs(base, rl)  # the RL run was sampled again since: its old scores must not be used
     assert "categories" not in summary["evidence"]["overall"]
     assert any("made for another run" in note and str(stale) in note for note in summary["notes"])
+    stale.write_text(stale.read_text()[:-7] + "{broken\n")  # a damaged file: noted and ignored, compare goes on
+    summary = compare_runs(base, rl)
+    assert "categories" not in summary["evidence"]["overall"]
+    assert any(str(stale) in note and "ignored" in note for note in summary["notes"])
     other = write_likelihood(rl_dir, base.manifest["identity"]["model_hash"], {ids[1]: None}, 1)
     header, *rest = other.read_text().splitlines()
     scored_under = {**json.loads(header), "sampling": {"temperature": 1.0, "top_p": 1.0, "top_k": 1}}
