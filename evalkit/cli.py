@@ -535,9 +535,15 @@ def likelihood_cmd(
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
     force: Annotated[bool, typer.Option(help="Discard scores made under other settings.")] = False,
     backend: Annotated[
-        str, typer.Option(help="hf (any sampler), or vllm (prompt_logprobs; top-k, greedy or plain T=1 samplers).")
+        str,
+        typer.Option(
+            help="hf (any sampler); vllm, or openai (a vLLM server: --base-url, MODEL = served name): "
+            "prompt_logprobs, for top-k, greedy or plain T=1 samplers."
+        ),
     ] = "hf",
     revision: Annotated[str | None, typer.Option(help="Branch, tag or commit of a hub id (pinned).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Server http://HOST:PORT/v1 (openai).")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="OPENAI_API_KEY", help="(openai)")] = None,
     tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Score a run's correct completions under a model by teacher forcing (resumable).
@@ -560,7 +566,7 @@ def likelihood_cmd(
         LikelihoodRequest(
             model=model, run=run, model_run=model_run, out=out, sampling=overrides, max_per_problem=max_per_problem,
             device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, force=force, backend=backend,
-            revision=revision,
+            revision=revision, base_url=base_url, api_key=api_key,
         )
     )  # fmt: skip
     print_result(path)

@@ -11,6 +11,7 @@ kill -9 tests start their own engines (8 CLI processes, killed one by one) and t
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import random
@@ -400,6 +401,55 @@ def test_openai_backend_against_vllm_serve_with_resume(vllm_server: str, engine:
     assert same >= 0.95 * len(rows), f"only {same} of {len(rows)} samples equal the offline engine's"
     wrong_name = cli(*[a if a != "tiny" else "llama" for a in args], "--n", "20", "--force")
     assert wrong_name.returncode == 2 and "'llama' is not served" in wrong_name.stderr
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [SamplingConfig(temperature=1.0), SamplingConfig(temperature=0.7, top_k=5), SamplingConfig(temperature=0.0)],
+    ids=["T1", "T0.7-k5", "greedy"],
+)
+def test_likelihood_through_the_server_matches_the_hf_scorer(
+    vllm_server: str, vllm_ckpt: Path, sampling: SamplingConfig
+) -> None:
+    from evalkit.likelihood.openai_scorer import OpenAIScorer
+    from evalkit.likelihood.scorer import Scorer
+
+    hf = Scorer.load(str(vllm_ckpt), "cpu", "float32")
+    server = OpenAIScorer("tiny", vllm_server)
+    assert server.max_positions == 128
+    probs = problems_for([TaskSpec.parse(TASK)], 3, 4)
+    checked = 0
+    for p in probs:
+        prompt = server.prompt_ids(p, {})
+        assert prompt == hf.prompt_ids(p, {})  # the server's /tokenize agrees with the local tokenizer
+        texts = [p.reference, "17", " 3 9"]
+        targets = [server.target_ids(t, with_end=True) for t in texts]  # the end is never scored here
+        assert targets == [hf.target_ids(t, with_end=False) for t in texts]
+        for a, b in zip(hf.score(prompt, targets, sampling), server.score(prompt, targets, sampling), strict=True):
+            finite = np.isfinite(a.token_logprobs)
+            assert (finite == np.isfinite(b.token_logprobs)).all(), (a.token_logprobs, b.token_logprobs)
+            np.testing.assert_allclose(b.token_logprobs[finite], a.token_logprobs[finite], atol=2e-3)
+            checked += int(finite.sum())
+    assert checked >= 3  # reachable tokens were compared (10 under T = 0.7, top-k 5 here)
+
+
+def test_cli_likelihood_of_a_run_through_the_server(vllm_server: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["--backend", "openai", "--base-url", vllm_server]
+    sampled = cli(
+        "sample", "tiny", *args, "--task", TASK, "--limit", "8", "--n", "16", "--max-tokens", "6", "--out", str(run)
+    )
+    assert sampled.returncode == 0, sampled.stderr[-3000:]
+    scored = cli("likelihood", "tiny", str(run), *args)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    [path] = (run / "likelihood").glob("under-*.jsonl")
+    header = json.loads(path.read_text().splitlines()[0])
+    assert header["backend"] == "openai" and header["end"].startswith("not scored")
+    records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    solved = [r for r in records if r["best"]]
+    assert solved and all(r["best"]["logprob"] is not None and r["best"]["logprob"] <= 0 for r in solved)
+    hot = cli("likelihood", "tiny", str(run), *args, "--temperature", "0.7", "--force")
+    assert hot.returncode == 2 and "score with --backend hf" in hot.stderr
 
 
 def test_openai_backend_kill_9_at_8_points_then_resume(vllm_server: str, tmp_path: Path) -> None:

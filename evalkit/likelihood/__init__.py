@@ -33,9 +33,13 @@ Results live in the scored run's directory, ``RUN/likelihood/under-<model hash>.
 (model, sampling configuration, run fingerprint) and one record per problem (:func:`score_run`), rewritten
 atomically every few seconds, so an interrupted run resumes where it stopped and never holds a torn file.
 
-Backends: transformers only (CPU or CUDA). vLLM (``prompt_logprobs``) and the OpenAI backend (servers that
-return prompt log-probabilities) are not implemented yet; their runs can be scored by this module from a
-local copy of the checkpoint.
+Backends (``--backend``): ``hf``, transformers on CPU or CUDA, exact under any sampler
+(:mod:`.scorer`); ``vllm``, the offline engine's ``prompt_logprobs`` (:mod:`.vllm_scorer`), and ``openai``, a
+vLLM-compatible server's ``prompt_logprobs`` extension with its ``/tokenize`` endpoint (:mod:`.openai_scorer`).
+Prompt log-probabilities are the raw softmax, so those two rebuild the sampler's distribution exactly only for
+temperature 1 without top-k / top-p, any sampler with top-k, and greedy, and refuse the others; a server does not
+say which ids end a sequence, so ``openai`` scores texts as prefixes. OpenAI's own API and most hosted APIs
+return no prompt log-probabilities and cannot score a given text (a one-line error says so).
 """
 
 from __future__ import annotations

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 from evalkit.frontier_evidence import answer_diversity
+from evalkit.likelihood.openai_scorer import END_RULE
 from evalkit.likelihood.scorer import Scorer
 
 if TYPE_CHECKING:
+    from evalkit.likelihood.openai_scorer import OpenAIScorer
     from evalkit.likelihood.vllm_scorer import VLLMScorer
 from evalkit.progress import progress_bar
 from evalkit.sampling.base import SamplingConfig
@@ -82,6 +84,8 @@ class LikelihoodRequest:
         backend: "hf" (transformers, any sampler) or "vllm" (``prompt_logprobs``; samplers it can rebuild
             exactly, see :mod:`evalkit.likelihood.vllm_scorer`).
         revision: For a hub id, the branch, tag or commit to load (pinned to its commit).
+        base_url: The server of ``backend`` "openai" (``model`` is then the served name,
+            :mod:`evalkit.likelihood.openai_scorer`); ``api_key`` its bearer token.
     """
 
     model: str
@@ -97,6 +101,8 @@ class LikelihoodRequest:
     force: bool = False
     backend: str = "hf"
     revision: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
 
 
 def _sampling_for(
@@ -126,9 +132,12 @@ def score_run(req: LikelihoodRequest) -> Path:
     store = RunStore.open(req.run)
     manifest = store.manifest()
     identity = manifest.get("identity", {})
-    if req.backend not in ("hf", "vllm"):
-        raise EvalkitError(f"likelihood: unknown backend {req.backend!r} (known: hf, vllm)")
-    ident = model_identity(req.backend, req.model, {"revision": req.revision})
+    if req.backend not in ("hf", "vllm", "openai"):
+        raise EvalkitError(f"likelihood: unknown backend {req.backend!r} (known: hf, vllm, openai)")
+    if req.backend == "openai" and req.revision is not None:
+        raise EvalkitError("likelihood: --revision pins a hub id; a server's model is named by --base-url and MODEL")
+    options = {"base_url": req.base_url, "api_key": req.api_key} if req.backend == "openai" else {}
+    ident = model_identity(req.backend, req.model, {"revision": req.revision, **options})
     model_manifest = None
     if req.model_run is not None:
         model_manifest = RunStore.open(req.model_run).manifest()
@@ -139,7 +148,7 @@ def score_run(req: LikelihoodRequest) -> Path:
                 f"{ident['model_hash']}; pass the run that was sampled from this checkpoint"
             )
     sampling = _sampling_for(req, identity, model_manifest.get("identity", {}) if model_manifest else None)
-    if req.backend == "vllm":  # a sampler vLLM's prompt log-probabilities cannot rebuild: refused before any work
+    if req.backend in ("vllm", "openai"):  # a sampler prompt log-probabilities cannot rebuild: refused before work
         from evalkit.likelihood.vllm_scorer import prompt_logprobs_needed
 
         prompt_logprobs_needed(sampling)
@@ -155,7 +164,7 @@ def score_run(req: LikelihoodRequest) -> Path:
         "run_fingerprint": manifest.get("fingerprint"),
         "run_model_hash": identity.get("model_hash"),
         "sampling": {k: v for k, v in sampling.to_json().items() if k in ("temperature", "top_p", "top_k")},
-        "end": _end_rule(identity),
+        "end": END_RULE if req.backend == "openai" else _end_rule(identity),
         "max_per_problem": req.max_per_problem,
         "unreachable": "a token outside the sampler's top-k / top-p set has probability 0 (logprob null)",
         "caveat": "1/p is the expected samples before the model produces exactly this text; other correct "
@@ -241,7 +250,7 @@ def _score_locked(
     todo.sort(key=lambda pid: (first_rank(pid), position[pid]))
     n_texts = sum(len(chosen[pid]) for pid in todo)
     scorer = _load_scorer(req, header) if n_texts else None
-    with_end_allowed = not ((identity.get("sampling") or {}).get("stop") or [])
+    with_end_allowed = not ((identity.get("sampling") or {}).get("stop") or []) and req.backend != "openai"
     last_flush = time.monotonic()
     label = f"likelihood: {n_texts} texts of {len(todo)} problems under {header['model_hash']}"
     with progress_bar(label, n_texts, disable=req.quiet) as advance:
@@ -289,13 +298,17 @@ def _score_locked(
     return out
 
 
-def _load_scorer(req: LikelihoodRequest, header: dict[str, Any]) -> Scorer | VLLMScorer:
+def _load_scorer(req: LikelihoodRequest, header: dict[str, Any]) -> Scorer | VLLMScorer | OpenAIScorer:
     """The scorer of ``req.backend``, loading the commit the results header names for a hub id."""
     revision = header.get("revision")
     if req.backend == "vllm":
         from evalkit.likelihood.vllm_scorer import VLLMScorer
 
         return VLLMScorer(req.model, dtype=req.dtype, revision=revision)
+    if req.backend == "openai":
+        from evalkit.likelihood.openai_scorer import OpenAIScorer
+
+        return OpenAIScorer(req.model, str(req.base_url), req.api_key)
     return Scorer.load(req.model, req.device, req.dtype, revision=revision, max_batch_tokens=req.max_batch_tokens)
 
 
