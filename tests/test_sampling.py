@@ -333,7 +333,7 @@ def test_prompt_longer_than_the_context_names_the_problem(backend: Any) -> None:
     assert backend.max_positions == 48
     long = _problem("too-long-17", "1" * 200)
     fine = _problem("fine-1", "1+1=")
-    with pytest.raises(EvalkitError, match=r"problem too-long-17:.*context of 48 tokens"):
+    with pytest.raises(EvalkitError, match=r"problem too-long-17: the prompt alone is 201 tokens, .*context of 48;"):
         _generate(backend, [(fine, [0]), (long, [0])], SamplingConfig(max_tokens=4))
 
 
