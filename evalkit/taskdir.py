@@ -148,36 +148,60 @@ class CodeFileTask(_FileTask):
         return code_problems(_read(self._file()), self.name, f"{self.name}:", meta)
 
     def reference_completion(self, problem: Problem) -> str:
-        return f"```python\n{problem.reference}\n```\n"
+        return code_reference_completion(problem)
 
     def dedup_key(self, problem: Problem, text: str) -> str | None:
-        if not text.strip():
-            return "empty"
-        return "program:" + extract_program(text, str(problem.meta["entry_point"]))
+        return code_dedup_key(problem, text)
 
     def verify(self, problem: Problem, text: str) -> Verdict:
-        from evalkit.sandbox import run_tests
+        # the tests call the prompt's helpers, never the completion's copies
+        return code_verdict(problem, text, str(problem.meta["entry_point"]), prompt=problem.prompt)
 
-        if not text.strip():
-            return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
-        entry_point = str(problem.meta["entry_point"])
-        program = extract_program(text, entry_point)
-        result = run_tests(
-            program,
-            str(problem.meta["tests"]),
-            entry_point,
-            prompt=problem.prompt,  # the tests call the prompt's helpers, never the completion's copies
-            timeout_s=float(problem.meta.get("timeout_s", 5.0)),
-            memory_mb=int(problem.meta.get("memory_mb", 1024)),
-        )
-        status = result.status if result.status in ("ok", "timeout") else "error"
-        if result.confirmed:
-            detail = "all tests passed"
-        elif result.status == "ok":
-            detail = f"{result.tests_passed}/{result.tests_total} tests passed: {result.detail}"
-        else:
-            detail = f"{result.status}: {result.detail}"
-        return Verdict(passed=result.confirmed, score=float(result.score), status=status, detail=detail[:200])
+
+def code_reference_completion(problem: Problem) -> str:
+    """A code problem's reference solution as a model would write it: one fenced Python block."""
+    return f"```python\n{problem.reference}\n```\n"
+
+
+def code_dedup_key(problem: Problem, text: str) -> str | None:
+    """What a code verdict depends on: the program extracted from the text (``meta["entry_point"]``)."""
+    if not text.strip():
+        return "empty"
+    return "program:" + extract_program(text, str(problem.meta["entry_point"]))
+
+
+def code_verdict(problem: Problem, text: str, entry_point: str | None, prompt: str = "") -> Verdict:
+    """Run the program in ``text`` against ``meta["tests"]`` in the sandbox (:func:`evalkit.sandbox.run_tests`).
+
+    Args:
+        problem: Its meta holds ``tests``, ``entry_point``, and optionally ``timeout_s`` (5) and ``memory_mb``
+            (1024).
+        text: The completion.
+        entry_point: Passed to ``run_tests`` as the function the tests check (HumanEval-style ``check``), or
+            None for MBPP-style asserts that each run and count.
+        prompt: The trusted prompt whose helpers the tests may call.
+    """
+    from evalkit.sandbox import run_tests
+
+    if not text.strip():
+        return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
+    program = extract_program(text, str(problem.meta["entry_point"]))
+    result = run_tests(
+        program,
+        str(problem.meta["tests"]),
+        entry_point,
+        prompt=prompt,
+        timeout_s=float(problem.meta.get("timeout_s", 5.0)),
+        memory_mb=int(problem.meta.get("memory_mb", 1024)),
+    )
+    status = result.status if result.status in ("ok", "timeout") else "error"
+    if result.confirmed:
+        detail = "all tests passed"
+    elif result.status == "ok":
+        detail = f"{result.tests_passed}/{result.tests_total} tests passed: {result.detail}"
+    else:
+        detail = f"{result.status}: {result.detail}"
+    return Verdict(passed=result.confirmed, score=float(result.score), status=status, detail=detail[:200])
 
 
 def file_family(path: Path) -> TaskFamily:

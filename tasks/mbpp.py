@@ -28,7 +28,7 @@ from typing import Any
 from evalkit.benchmark import Benchmark, BenchmarkConfig, HubDataset, row_text
 from evalkit.datafile import Row
 from evalkit.errors import EvalkitError
-from evalkit.taskdir import extract_program
+from evalkit.taskdir import code_dedup_key, code_reference_completion, code_verdict
 from evalkit.tasks import register
 from evalkit.types import Problem, Verdict
 
@@ -108,31 +108,10 @@ class Mbpp(Benchmark):
         return {"prompt": text, "test": tests[0]}, code, meta
 
     def reference_completion(self, problem: Problem) -> str:
-        return f"```python\n{problem.reference}\n```\n"
+        return code_reference_completion(problem)
 
     def dedup_key(self, problem: Problem, text: str) -> str | None:
-        if not text.strip():
-            return "empty"
-        return "program:" + extract_program(text, str(problem.meta["entry_point"]))
+        return code_dedup_key(problem, text)
 
     def verify(self, problem: Problem, text: str) -> Verdict:
-        from evalkit.sandbox import run_tests
-
-        if not text.strip():
-            return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
-        program = extract_program(text, str(problem.meta["entry_point"]))
-        result = run_tests(
-            program,
-            str(problem.meta["tests"]),
-            None,  # MBPP-style asserts: each runs and counts
-            timeout_s=float(problem.meta["timeout_s"]),
-            memory_mb=int(problem.meta["memory_mb"]),
-        )
-        status = result.status if result.status in ("ok", "timeout") else "error"
-        if result.confirmed:
-            detail = "all tests passed"
-        elif result.status == "ok":
-            detail = f"{result.tests_passed}/{result.tests_total} tests passed: {result.detail}"
-        else:
-            detail = f"{result.status}: {result.detail}"
-        return Verdict(passed=result.confirmed, score=float(result.score), status=status, detail=detail[:200])
+        return code_verdict(problem, text, None)  # MBPP-style asserts: each runs and counts
