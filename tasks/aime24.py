@@ -10,23 +10,14 @@ are integers 0-999 (checked at load). Prompt: ``{problem}`` then the boxed-answe
 
 from __future__ import annotations
 
-from evalkit_tasks.aime import aime_answer
-from evalkit_tasks.final_answer import BOXED_INSTRUCTION, FinalAnswerBenchmark
+from evalkit_tasks.aime import AimeBenchmark
 
 from evalkit.benchmark import HubDataset
-from evalkit.datafile import Row
 from evalkit.tasks import register
 
 
 @register
-class Aime24(FinalAnswerBenchmark):
+class Aime24(AimeBenchmark):
     name = "aime24"
     description = "AIME 2024 (HuggingFaceH4/aime_2024): 30 problems, integer answers 0-999"
     hub = HubDataset("HuggingFaceH4/aime_2024", "train", "main")
-    id_field = "id"
-    question_fields = ("problem",)
-    prompt_template = "{problem}\n\n" + BOXED_INSTRUCTION
-    default_max_tokens = 16384
-
-    def reference(self, row: Row, pid: str) -> str:
-        return aime_answer(row, pid)

@@ -8,23 +8,14 @@ Problem ids are the data set's ``id``: ``aime25:0``. Answers are integers 0-999 
 
 from __future__ import annotations
 
-from evalkit_tasks.aime import aime_answer
-from evalkit_tasks.final_answer import BOXED_INSTRUCTION, FinalAnswerBenchmark
+from evalkit_tasks.aime import AimeBenchmark
 
 from evalkit.benchmark import HubDataset
-from evalkit.datafile import Row
 from evalkit.tasks import register
 
 
 @register
-class Aime25(FinalAnswerBenchmark):
+class Aime25(AimeBenchmark):
     name = "aime25"
     description = "AIME 2025 (math-ai/aime25, test): 30 problems, integer answers 0-999"
     hub = HubDataset("math-ai/aime25", "test", "main")
-    id_field = "id"
-    question_fields = ("problem",)
-    prompt_template = "{problem}\n\n" + BOXED_INSTRUCTION
-    default_max_tokens = 16384
-
-    def reference(self, row: Row, pid: str) -> str:
-        return aime_answer(row, pid)
