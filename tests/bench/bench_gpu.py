@@ -44,12 +44,18 @@ BIG = TinyConfig(hidden_size=768, layers=12, heads=12, intermediate_size=3072, m
 SMALL = TinyConfig(hidden_size=128, layers=2, heads=2, intermediate_size=256, max_positions=128)
 
 
-def sampler(device: str, quick: bool) -> dict[str, Any]:
-    shape = SMALL if quick else BIG
+def workload(device: str, quick: bool) -> tuple[int, int, list[str], torch.dtype, Any, Any]:
+    """The sampler and likelihood parts' shared workload: (n, max_tokens, prompts, dtype, tokenizer, model), the
+    model with random weights (BIG, or SMALL with ``quick``), bf16 on CUDA."""
     n, max_tokens, prompts = (64, 16, ["12+34=", "rev:abc="]) if quick else (1024, 256, ["12+345=", "sort:53921="])
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     tok = build_tokenizer()
-    model = build_model(tok, shape, seed=0).to(device=device, dtype=dtype).eval()
+    model = build_model(tok, SMALL if quick else BIG, seed=0).to(device=device, dtype=dtype).eval()
+    return n, max_tokens, prompts, dtype, tok, model
+
+
+def sampler(device: str, quick: bool) -> dict[str, Any]:
+    n, max_tokens, prompts, dtype, tok, model = workload(device, quick)
     params = sum(p.numel() for p in model.parameters())
     never = len(tok) + 10
     sampling = SamplingConfig(temperature=1.0, max_tokens=max_tokens)
@@ -99,11 +105,7 @@ def sampler(device: str, quick: bool) -> dict[str, Any]:
 def likelihood(device: str, quick: bool) -> dict[str, Any]:
     from evalkit.likelihood import Scorer
 
-    shape = SMALL if quick else BIG
-    n, max_tokens, prompts = (64, 16, ["12+34=", "rev:abc="]) if quick else (1024, 256, ["12+345=", "sort:53921="])
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    tok = build_tokenizer()
-    model = build_model(tok, shape, seed=0).to(device=device, dtype=dtype).eval()
+    n, max_tokens, prompts, dtype, tok, model = workload(device, quick)
     never = len(tok) + 10  # an end id the model never samples: every row runs to max_tokens
     sampling = SamplingConfig(temperature=1.0, max_tokens=max_tokens)
     scorer = Scorer(model, tok, max_batch_tokens=1 << 16 if device.startswith("cuda") else 8192)
