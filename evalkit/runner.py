@@ -111,7 +111,7 @@ def check_context(model: str, max_tokens: int, revision: str | None = None) -> N
     Raises:
         EvalkitError: naming the context and the two ways out.
     """
-    from evalkit.sampling.vllm_backend import config_context_length
+    from evalkit.sampling.base import config_context_length
 
     context = config_context_length(model, revision)
     if context and max_tokens >= context:

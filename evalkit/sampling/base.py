@@ -141,6 +141,20 @@ def format_prompt_ids(tokenizer: Any, prompt: str, chat: bool, system: str | Non
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def config_context_length(model: str, revision: str | None = None) -> int:
+    """The model's context length from its config (``max_position_embeddings``, of the text config for
+    multimodal models), 0 when unknown (``revision``: the commit of a hub id)."""
+    from transformers import AutoConfig
+
+    local = Path(model).expanduser()
+    try:
+        config = AutoConfig.from_pretrained(str(local) if local.is_dir() else model, revision=revision)
+    except (OSError, ValueError):
+        return 0
+    text_config = getattr(config, "get_text_config", lambda: config)()
+    return int(getattr(text_config, "max_position_embeddings", 0) or 0)
+
+
 def check_fits(problem_id: str, prompt_tokens: int, max_tokens: int, context: int) -> None:
     """Refuse a prompt that cannot be followed by ``max_tokens`` tokens in a context of ``context`` positions
     (0: unknown, not checked), saying what would help.

@@ -34,6 +34,7 @@ from evalkit.sampling.base import (
     SamplingConfig,
     check_fits,
     check_prompt_format,
+    config_context_length,
     format_prompt_ids,
     require_chat_template,
     sample_seed,
@@ -72,19 +73,6 @@ def load_tokenizer(model: str, revision: str | None = None) -> Any:
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise EvalkitError(f"model {model!r}: could not load its tokenizer: {reason}") from None
-
-
-def config_context_length(model: str, revision: str | None = None) -> int:
-    """The model's context length from its config (``max_position_embeddings``), 0 when unknown."""
-    from transformers import AutoConfig
-
-    local = Path(model).expanduser()
-    try:
-        config = AutoConfig.from_pretrained(str(local) if local.is_dir() else model, revision=revision)
-    except (OSError, ValueError):
-        return 0
-    text_config = getattr(config, "get_text_config", lambda: config)()
-    return int(getattr(text_config, "max_position_embeddings", 0) or 0)
 
 
 class VLLMBackend:
