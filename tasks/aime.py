@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from evalkit_tasks.final_answer import BOXED_INSTRUCTION, FinalAnswerBenchmark
 
-from evalkit.benchmark import row_answer
-from evalkit.datafile import Row
 from evalkit.errors import EvalkitError
+from evalkit.tasks.benchmark import row_answer
+from evalkit.tasks.datafile import Row
 
 
 def aime_answer(row: Row, pid: str, name: str = "answer") -> str:

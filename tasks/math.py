@@ -3,7 +3,7 @@
 Each line of the file is ``{"problem_id": ..., "prompt": ... (or "question"), "answer": ...}``; other
 fields are kept in ``meta["extra"]``. The prompt is used as written (the bundled sample asks for
 ``\\boxed{}``). Validation errors name the file, line, problem id and field, and are raised before any
-model loads (see :mod:`evalkit.datafile`).
+model loads (see :mod:`evalkit.tasks.datafile`).
 
 Config:
 
@@ -11,9 +11,9 @@ Config:
   package (integers, decimals, fractions, ``\\frac``, ``\\sqrt``, ``\\pi``, sets and intervals). A value that
   is not a local file is loaded as a Hugging Face dataset id when the ``datasets`` package is installed
   and the network allows (split ``split``; fields as above, with the fallbacks of
-  :func:`evalkit.datafile.read_hf_dataset`: ``unique_id``/``id`` for ``problem_id``, ``problem`` for the prompt).
+  :func:`evalkit.tasks.datafile.read_hf_dataset`: ``unique_id``/``id`` for ``problem_id``, ``problem`` for the prompt).
 - ``answer_format``: how the answer is taken from a completion: ``auto`` (last ``\\boxed{}``, else "the
-  answer is X", else the last number), ``boxed``, ``answer_is`` or ``last_number`` (:mod:`evalkit.answers`).
+  answer is X", else the last number), ``boxed``, ``answer_is`` or ``last_number`` (:mod:`evalkit.grading.answers`).
 - ``think``: ``strip`` (default) reads the answer after the reasoning block (the last ``</think>``; a block
   that never closes gives no answer), ``keep`` reads the whole completion.
 - ``strict``: ``true`` never guesses: no last-number fallback, only a box or an "answer is" phrase.
@@ -24,11 +24,11 @@ dataset): the file's own ids, prefixed so that two files' ids cannot collide. ``
 random subset (:func:`evalkit.tasks.seeded_subset`). The data file's sha256 is recorded in the run
 manifest, so resuming after the file changed is refused.
 
-Verification: :func:`evalkit.answers.answer_verdict` — extraction (:mod:`evalkit.extraction`), then
-equivalence (:mod:`evalkit.equivalence`: normal forms, the reference's shape, exact numbers, math-verify with
+Verification: :func:`evalkit.grading.answers.answer_verdict` — extraction (:mod:`evalkit.grading.extraction`), then
+equivalence (:mod:`evalkit.grading.equivalence`: normal forms, the reference's shape, exact numbers, math-verify with
 its signal timeouts off); the verifier pool's hard timeout ends hangs such as ``5^{5^{5^{5^5}}}`` with
 verdict ``timeout``. The verdict's detail names the rule that read the answer
-(``boxed[last] after </think>: 72``). The dedup key is the extraction (:func:`evalkit.answers.answer_key`):
+(``boxed[last] after </think>: 72``). The dedup key is the extraction (:func:`evalkit.grading.answers.answer_key`):
 completions of a problem that give the same answer are checked once.
 """
 
@@ -42,10 +42,10 @@ from typing import Any
 
 import math_verify  # noqa: F401  (imported here so that verifier workers load it before their first item)
 
-from evalkit.answers import AnswerVerified, check_reading, quiet_math_verify
-from evalkit.datafile import Row, answer_problems, file_sha256, read_hf_dataset, read_jsonl
 from evalkit.errors import EvalkitError
+from evalkit.grading.answers import AnswerVerified, check_reading, quiet_math_verify
 from evalkit.tasks import TaskFamily, register
+from evalkit.tasks.datafile import Row, answer_problems, file_sha256, read_hf_dataset, read_jsonl
 from evalkit.types import Problem
 
 BUNDLED = "bundled:"

@@ -4,7 +4,7 @@ Data set ``HuggingFaceH4/MATH-500`` (split ``test``; fields ``problem``, ``solut
 ``subject``, ``level``, ``unique_id``), pinned to commit ``ff5b2025``. Problem ids are the data set's
 ``unique_id``: ``math500:test/precalculus/807.json``. Prompt: ``{problem}`` then the boxed-answer
 instruction; default ``max_tokens`` 4096. ``subject`` and ``level`` are kept in ``meta``. Parameters and
-verification: :mod:`evalkit.benchmark`, :mod:`evalkit_tasks.final_answer`.
+verification: :mod:`evalkit.tasks.benchmark`, :mod:`evalkit_tasks.final_answer`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from evalkit_tasks.final_answer import BOXED_INSTRUCTION, FinalAnswerBenchmark
 
-from evalkit.benchmark import HubDataset
-from evalkit.datafile import Row
 from evalkit.tasks import register
+from evalkit.tasks.benchmark import HubDataset
+from evalkit.tasks.datafile import Row
 
 
 @register

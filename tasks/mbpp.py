@@ -9,13 +9,13 @@ signature are known, then a request for a fenced code block; the template's fiel
 text) and ``{test}`` (the first assert). Default ``max_tokens`` 1024.
 
 Verification: the program is the last fenced code block that defines the function under test, else the last
-fenced block, else the whole completion (:func:`evalkit.taskdir.extract_program`). It runs in evalkit's code
+fenced block, else the whole completion (:func:`evalkit.tasks.taskdir.extract_program`). It runs in evalkit's code
 sandbox with every assert of ``test_list``, after the row's ``test_imports``, exactly like ``humaneval``'s
-tests: :func:`evalkit.sandbox.run_tests` runs the program and the tests in separate confined processes;
+tests: :func:`evalkit.grading.sandbox.run_tests` runs the program and the tests in separate confined processes;
 ``passed`` is the sandbox's positive confirmation that every assert passed, ``score`` the fraction that
 passed. The reference is the row's ``code``. The function under test (``meta["entry_point"]``) is the first
 function that both ``code`` defines and the first test calls. Parameters: those of
-:mod:`evalkit.benchmark` and ``timeout_s`` (seconds per program, default 10), ``memory_mb`` (default 1024).
+:mod:`evalkit.tasks.benchmark` and ``timeout_s`` (seconds per program, default 10), ``memory_mb`` (default 1024).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import builtins
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.benchmark import Benchmark, BenchmarkConfig, HubDataset, row_text
-from evalkit.datafile import Row
 from evalkit.errors import EvalkitError
-from evalkit.taskdir import code_dedup_key, code_reference_completion, code_verdict
 from evalkit.tasks import register
+from evalkit.tasks.benchmark import Benchmark, BenchmarkConfig, HubDataset, row_text
+from evalkit.tasks.datafile import Row
+from evalkit.tasks.taskdir import code_dedup_key, code_reference_completion, code_verdict
 from evalkit.types import Problem, Verdict
 
 

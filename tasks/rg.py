@@ -22,7 +22,7 @@ by simulation) give the example solution from the entry's metadata when there is
 (``example_correct_answer``, ``example_answer``, ``possible_answer``; non-strings as JSON), else "".
 
 Verification, from the Problem alone: the answer is read after the reasoning block, as for the math
-task (:func:`evalkit.extraction.final_region` with ``think=strip``: after the last ``</think>``, with or
+task (:func:`evalkit.grading.extraction.final_region` with ``think=strip``: after the last ``</think>``, with or
 without its opening tag; a block that never closes gives no answer), so an ``<answer>`` tried inside the
 reasoning never counts. It is the last ``<answer>...</answer>`` block there, stripped (an unclosed
 ``<answer>`` after the last closed block, as left by a ``</answer>`` stop string or a completion cut at max
@@ -47,7 +47,7 @@ score 0 and ``passed`` False with the reason in the detail, without reaching the
   ``//``), exactly the given numbers, each once, and the exact target in rational arithmetic; then the
   scorer runs.
 
-Other scorers are used as they are (the answer checks run in confined workers, :mod:`evalkit.confine`).
+Other scorers are used as they are (the answer checks run in confined workers, :mod:`evalkit.verify.confine`).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ import reasoning_gym  # noqa: F401  (imported at the top: workers load it before
 from reasoning_gym.factory import DATASETS
 
 from evalkit.errors import EvalkitError
-from evalkit.extraction import final_region
+from evalkit.grading.extraction import final_region
 from evalkit.tasks import TaskFamily
 from evalkit.types import Problem, Verdict
 

@@ -76,7 +76,7 @@ def on_crash(item: Any, message: str) -> str:
 if __name__ == "__main__":
     # Parent for the parent-death test: run a pool whose workers hang, until the test SIGKILLs us.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from evalkit.pool import run_pool
+    from evalkit.verify.pool import run_pool
 
     run_pool(
         behave,

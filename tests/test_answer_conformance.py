@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from evalkit.answers import answer_verdict
-from evalkit.verify import with_finish_reason
+from evalkit.grading.answers import answer_verdict
+from evalkit.verify.stage import with_finish_reason
 
 TABLE = Path(__file__).parent / "data" / "answer_conformance.jsonl"
 ROWS: list[dict[str, Any]] = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines()]

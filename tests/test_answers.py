@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.answers import (
+from evalkit.grading.answers import (
     answer_verdict,
     extract_answer,
     extract_answer_is,
@@ -169,7 +169,7 @@ def test_the_detail_names_the_rule() -> None:
 
 
 def test_reading_options_are_checked() -> None:
-    from evalkit.answers import check_reading
+    from evalkit.grading.answers import check_reading
 
     check_reading("auto", "keep", True)
     for bad, match in [
@@ -201,7 +201,7 @@ def test_task_configs_carry_the_reading_into_the_problems() -> None:
 
 
 def test_user_answer_files_read_the_same_way(tmp_path: Path) -> None:
-    from evalkit.taskdir import AnswerFileTask
+    from evalkit.tasks.taskdir import AnswerFileTask
 
     path = tmp_path / "quiz.jsonl"
     path.write_text('{"problem_id": "a", "prompt": "8*9?", "answer": "72"}\n')

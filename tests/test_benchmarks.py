@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from evalkit.benchmark import Benchmark, bundled_sample, offline_spec
 from evalkit.errors import EvalkitError
-from evalkit.prompting import PromptTemplate, apply_template, placeholders, read_template, render
 from evalkit.tasks import TaskSpec, default_max_tokens, get_family, make_problems, task_names
+from evalkit.tasks.benchmark import Benchmark, bundled_sample, offline_spec
+from evalkit.tasks.prompting import PromptTemplate, apply_template, placeholders, read_template, render
 
 BENCHMARKS = ["math500", "aime24", "aime25", "amc23", "gsm8k", "mbpp"]
 
@@ -273,7 +273,7 @@ def test_aime_answers_are_read_as_integers() -> None:
 def test_aime_answers_that_are_not_plain_integers_0_999_are_one_line_errors(answer: str) -> None:
     from evalkit_tasks.aime import aime_answer
 
-    from evalkit.datafile import Row
+    from evalkit.tasks.datafile import Row
 
     with pytest.raises(EvalkitError) as info:
         aime_answer(Row("data.jsonl:3", {"answer": answer}), "aime24:1")

@@ -19,6 +19,8 @@ import pytest
 import typer
 
 import evalkit.cli as cli
+import evalkit.cli.common as cli_common
+import evalkit.cli.entry as cli_entry
 from evalkit.errors import EvalkitError
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -110,7 +112,7 @@ def test_usage_error_exits_2_with_the_usage_line(
 
 def test_usage_errors_cover_every_command() -> None:
     commands = {cmd.name for cmd in cli.app.registered_commands} | {
-        f"train {cmd.name}" for cmd in cli.train_app.registered_commands
+        f"train {cmd.name}" for cmd in cli_common.train_app.registered_commands
     }
     tested = {" ".join(argv[:2]) if argv[0] == "train" else argv[0] for argv, _ in USAGE_ERRORS}
     assert commands <= tested, commands - tested
@@ -153,7 +155,7 @@ def click_flavours() -> list[Any]:
 
 
 def with_app(monkeypatch: pytest.MonkeyPatch, behaviour: Callable[..., Any]) -> None:
-    monkeypatch.setattr(cli, "app", behaviour)
+    monkeypatch.setattr(cli_entry, "app", behaviour)
 
 
 @pytest.mark.parametrize("flavour", click_flavours(), ids=lambda m: m.__name__)
@@ -258,17 +260,17 @@ def test_help_shows_flags_without_a_value_type(
 def test_interrupt_inside_a_command_says_how_to_resume(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import evalkit.results
-    import evalkit.runner
+    import evalkit.compare.results
+    import evalkit.sampling.runner
 
     def interrupted(*_args: Any, **_kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(evalkit.runner, "sample", interrupted)
+    monkeypatch.setattr(evalkit.sampling.runner, "sample", interrupted)
     code, _out, err = run_main(["sample", "m", "--task", "add", "--out", str(tmp_path / "r")], capsys)
     assert code == 130 and "interrupted; rerun the same command to resume" in err and "Traceback" not in err
 
-    monkeypatch.setattr(evalkit.results, "load_run", interrupted)
+    monkeypatch.setattr(evalkit.compare.results, "load_run", interrupted)
     code, _out, err = run_main(["summary", str(tmp_path / "r")], capsys)
     assert code == 130 and err.strip() == "interrupted"  # nothing to resume
 

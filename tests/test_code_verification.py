@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.sandbox import run_python
-from evalkit.taskdir import AnswerFileTask, CodeFileTask
+from evalkit.grading.sandbox import run_python
 from evalkit.tasks import get_family, sandbox_only
+from evalkit.tasks.taskdir import AnswerFileTask, CodeFileTask
 from evalkit.types import Problem
-from evalkit.verify import Verifier, verify_items
+from evalkit.verify.stage import Verifier, verify_items
 
 LINUX = sys.platform.startswith("linux")
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from evalkit.compare import classify, compare_runs
+from evalkit.compare.gate import run_gate
+from evalkit.compare.results import load_run, summarize
 from evalkit.errors import EvalkitError
-from evalkit.gate import run_gate
-from evalkit.results import load_run, summarize
-from evalkit.runner import import_samples
+from evalkit.sampling.runner import import_samples
 from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, make_problems
 
@@ -233,8 +233,8 @@ def test_gate_refuses_or_warns_on_unlike_runs_and_gates_chosen_tasks(tmp_path: P
 
 
 def test_gate_false_alarm_rate_and_power_quick() -> None:
-    # a fast version of `python -m evalkit.calibration --gate` (the full table is in reports/BENCHMARKS.md)
-    from evalkit.calibration import DENSE, SPARSE, GateSetting, gate_rate
+    # a fast version of `python -m evalkit.compare.calibration --gate` (the full table is in reports/BENCHMARKS.md)
+    from evalkit.compare.calibration import DENSE, SPARSE, GateSetting, gate_rate
 
     reps = 300  # binomial SE at 5%: 0.0126; the bound below is nominal + 2 SE
     for setting in (

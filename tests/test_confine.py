@@ -1,4 +1,4 @@
-"""Confined verifier workers (evalkit.confine through evalkit.pool) against hostile verifier input: one
+"""Confined verifier workers (evalkit.verify.confine through evalkit.verify.pool) against hostile verifier input: one
 behaviour per test. Canary files and listeners live under the test's tmp_path and on loopback only.
 
 The layers need Linux and namespaces (or root); tests that need them skip with the reason elsewhere.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.pool import WorkerPool, run_pool
+from evalkit.verify.pool import WorkerPool, run_pool
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:

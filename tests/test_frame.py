@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import evalkit
+from evalkit.compare.results import load_run as load_results
+from evalkit.compare.results import summarize
 from evalkit.errors import EvalkitError
-from evalkit.results import load_run as load_results
-from evalkit.results import summarize
-from evalkit.runner import import_samples
+from evalkit.sampling.runner import import_samples
 from evalkit.store import RunStore
 from evalkit.tasks import TaskSpec, make_problems
 from evalkit.types import Completion

@@ -14,24 +14,23 @@ import pytest
 from scipy import stats
 
 from evalkit.compare import compare_runs
-from evalkit.frontier_evidence import (
+from evalkit.compare.evidence import (
     CATEGORIES,
     COVER_TAUS,
-    answer_diversity,
     auc_comparison,
     best_log10,
     categorize,
     category_counts,
     cover_comparison,
     cover_grid,
-    entropy_bits,
     log_k_weights,
     matrix_at_k,
     pass_at_k_auc,
 )
+from evalkit.compare.results import load_run
 from evalkit.likelihood import results_path
-from evalkit.results import load_run
-from evalkit.runner import import_samples
+from evalkit.sampling.runner import import_samples
+from evalkit.stats.diversity import answer_diversity, entropy_bits
 from evalkit.tasks import TaskSpec, make_problems
 
 # -- diversity ---------------------------------------------------------------------------------------------
@@ -332,7 +331,7 @@ def test_report_lists_the_evidence(tmp_path: Path) -> None:
 
 
 def test_same_sampler_compares_temperature_top_p_top_k(tmp_path: Path) -> None:
-    from evalkit.frontier_evidence import _same_sampler
+    from evalkit.compare.evidence import _same_sampler
 
     run = load_run(make_run(tmp_path, "base", BASE))  # imported: temperature 1, top-p 1, top-k 0
     assert _same_sampler({"temperature": 1.0, "top_p": 1.0, "top_k": 0}, run)

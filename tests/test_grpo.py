@@ -199,8 +199,8 @@ def test_short_run_raises_held_out_pass_at_1(tmp_path: Path) -> None:
     The setting was chosen for a large, stable effect: over GRPO seeds 0-5 held-out pass@1 went from
     0.10-0.14 to 0.39-0.56 and the mean reward of the last ten steps exceeded the first ten by 0.18-0.39,
     so the thresholds below leave a wide margin (no wall-clock budget: fixed steps)."""
-    from evalkit.tinymodel import TinyConfig
     from evalkit.train.sft import SFTConfig, train_sft
+    from evalkit.train.tinymodel import TinyConfig
 
     task = [TaskSpec.parse("add@digits=1")]
     base = tmp_path / "base"

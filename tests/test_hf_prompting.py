@@ -23,7 +23,7 @@ TEMPLATE = (
 
 def _random_ckpt(out: Path, chat_template: str | None = None, extra_eos: list[str] | None = None) -> Path:
     """A tiny random char-level Llama; ``extra_eos`` characters join the eos ids of its generation_config."""
-    from evalkit.tinymodel import TinyConfig, build_model, build_tokenizer
+    from evalkit.train.tinymodel import TinyConfig, build_model, build_tokenizer
 
     tokenizer = build_tokenizer()
     model = build_model(tokenizer, TinyConfig(hidden_size=32, layers=1, heads=2, intermediate_size=64), seed=0)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.compare.results import load_run, summarize
 from evalkit.errors import EvalkitError
-from evalkit.results import load_run, summarize
-from evalkit.runner import import_samples
+from evalkit.sampling.runner import import_samples
 from evalkit.store import RunStore
 from evalkit.tasks import TaskSpec, make_problems
 

@@ -28,8 +28,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def compared(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     from evalkit.tasks import TaskSpec
-    from evalkit.tinymodel import TinyConfig
     from evalkit.train.sft import SFTConfig, train_sft
+    from evalkit.train.tinymodel import TinyConfig
 
     root = tmp_path_factory.mktemp("known")
     base_ckpt = root / "reverser"

@@ -15,9 +15,9 @@ import torch
 
 from evalkit.errors import EvalkitError
 from evalkit.likelihood import END, LikelihoodRequest, Scorer, read_results, results_path, sampler_log_probs, score_run
-from evalkit.runner import import_samples
 from evalkit.sampling.base import SamplingConfig
 from evalkit.sampling.decode import choose_tokens
+from evalkit.sampling.runner import import_samples
 from evalkit.tasks import TaskSpec, make_problems
 
 SPEC = TaskSpec.parse("add@digits=2")
@@ -287,7 +287,7 @@ def test_a_long_completion_is_scored_in_bounded_slices(monkeypatch: pytest.Monke
     from transformers import LlamaConfig, LlamaForCausalLM
 
     import evalkit.likelihood.scorer as scorer_module
-    from evalkit.tinymodel import build_tokenizer
+    from evalkit.train.tinymodel import build_tokenizer
 
     torch.manual_seed(0)
     vocab = 3000

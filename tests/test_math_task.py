@@ -17,7 +17,7 @@ import pytest
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskSpec, get_family, make_problems
 from evalkit.types import Problem
-from evalkit.verify import verify_items
+from evalkit.verify.stage import verify_items
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""evalkit.pool against hostile verifier functions: each test checks one behaviour.
+"""evalkit.verify.pool against hostile verifier functions: each test checks one behaviour.
 
 Spawned workers import the functions they run by module name, so the helpers live in tests/pool_helpers.py
 and this directory is put on both ``sys.path`` (which spawn passes to children) and ``PYTHONPATH``.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.pool import run_pool
+from evalkit.verify.pool import run_pool
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
@@ -178,7 +178,7 @@ def test_empty_input_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_processes(*args: object) -> None:
         raise AssertionError("run_pool asked for a multiprocessing context with no items")
 
-    monkeypatch.setattr("evalkit.pool.multiprocessing.get_context", no_processes)
+    monkeypatch.setattr("evalkit.verify.pool.multiprocessing.get_context", no_processes)
     assert run([]) == []
     assert_no_children_left()
 

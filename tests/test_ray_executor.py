@@ -25,9 +25,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from evalkit.runner import SampleRequest, sample  # noqa: E402
 from evalkit.sampling.base import SamplingConfig, make_backend  # noqa: E402
 from evalkit.sampling.ray_executor import RayExecutor, actor_resources, work_units  # noqa: E402
+from evalkit.sampling.runner import SampleRequest, sample  # noqa: E402
 from evalkit.store import RunStore  # noqa: E402
 from evalkit.tasks import TaskSpec, problems_for  # noqa: E402
 

@@ -25,7 +25,7 @@ rg = pytest.importorskip("evalkit_tasks.rg", reason="reasoning-gym is not instal
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.tasks import TaskSpec, get_family, make_problems, prefix_task_names, task_names  # noqa: E402
 from evalkit.types import Problem  # noqa: E402
-from evalkit.verify import verify_items  # noqa: E402
+from evalkit.verify.stage import verify_items  # noqa: E402
 
 N = 5
 DATASETS = rg.names()

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from evalkit.compare.evidence import auc_comparison, cover_comparison
 from evalkit.errors import EvalkitError
-from evalkit.frontier_evidence import auc_comparison, cover_comparison
 from evalkit.report import (
     MAX_PROBLEM_ROWS,
     MAX_TABLE_ROWS,
@@ -634,7 +634,7 @@ INJECT = "{{ 7*7 }} {% raw %}{{ config }}{% endraw %} {# c #} {%- if true %}x{% 
 
 
 def _evidence(task: str) -> dict[str, Any]:
-    """An ``evidence`` key as :func:`evalkit.frontier_evidence.evidence_summary` writes it, without likelihood."""
+    """An ``evidence`` key as :func:`evalkit.compare.evidence.evidence_summary` writes it, without likelihood."""
     rng = random.Random(3)
     cb = [rng.choice([0, 1, 5, N]) for _ in range(30)]
     cr = [min(N, c + rng.choice([0, 0, 2])) for c in cb]

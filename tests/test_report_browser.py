@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from evalkit.frontier_evidence import answer_diversity
 from evalkit.likelihood import results_path
+from evalkit.stats.diversity import answer_diversity
 from evalkit.store import RunStore
 from evalkit.types import Completion, Problem, Verdict
 

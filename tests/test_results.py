@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalkit.results import load_run
+from evalkit.compare.results import load_run
 from evalkit.store import RunStore
 from evalkit.types import STATUSES, Completion, Problem, Verdict
 

@@ -323,7 +323,7 @@ def test_hf_backend_generates_exactly_the_requested_samples(backend: Any) -> Non
 
 
 def test_hf_backend_describe_matches_model_identity(backend: Any, tiny_ckpt: Path) -> None:
-    from evalkit.runner import model_identity
+    from evalkit.sampling.identity import model_identity
 
     assert backend.describe() == model_identity("hf", str(tiny_ckpt))
     assert len(backend.describe()["model_hash"]) == 16
@@ -343,7 +343,7 @@ def test_prompt_plus_max_tokens_over_the_context_is_refused(backend: Any) -> Non
 
 
 def test_missing_checkpoint_model_identity() -> None:
-    from evalkit.runner import model_identity
+    from evalkit.sampling.identity import model_identity
 
     with pytest.raises(EvalkitError, match="/no/such/dir"):
         model_identity("hf", "/no/such/dir")
@@ -357,7 +357,7 @@ def test_missing_checkpoint_hf_backend() -> None:
 
 
 def test_directory_that_is_not_a_checkpoint(tmp_path: Path) -> None:
-    from evalkit.runner import model_identity
+    from evalkit.sampling.identity import model_identity
 
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(EvalkitError, match=r"no config\.json"):
@@ -508,7 +508,7 @@ def test_unknown_backend_without_close_match_lists_known() -> None:
 
 
 def test_seed_block_holds_the_largest_n_the_runner_allows() -> None:
-    from evalkit.runner import MAX_N
+    from evalkit.sampling.runner import MAX_N
 
     pid = "add-1234abcd-s0-00000"
     assert sample_seed(0, pid, MAX_N - 1) == sample_seed(0, pid, 0) + MAX_N - 1

@@ -1,4 +1,4 @@
-"""evalkit.sandbox against hostile programs (BAD_INPUTS rows 9, 14-20): one behaviour per test.
+"""evalkit.grading.sandbox against hostile programs (BAD_INPUTS rows 9, 14-20): one behaviour per test.
 
 Every run happens in a temp directory under the test's ``tmp_path`` (``tempfile.tempdir`` is pointed
 there), so every sandbox process carries that path in its command line; after each run the test checks
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-import evalkit.sandbox as sandbox
-from evalkit.sandbox import SandboxResult, run_python, run_tests
+import evalkit.grading.sandbox as sandbox
+from evalkit.grading.sandbox import SandboxResult, run_python, run_tests
 from evalkit.types import Problem
 
 LINUX = sys.platform.startswith("linux")
@@ -592,7 +592,7 @@ def test_bound_paths_under_tmp_are_not_hidden_by_the_private_tmp(monkeypatch: py
     # the minimal root: the private /tmp is mounted first, the binds on top of it
     import tempfile
 
-    from evalkit import sandbox
+    from evalkit.grading import sandbox
 
     shared = tempfile.mkdtemp(prefix="evalkit-bind-", dir="/tmp")
     try:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.runner import SampleRequest, sample
 from evalkit.sampling.base import SamplingConfig, sample_seed
-from evalkit.shard import merge_runs, parse_shard, select_shard
+from evalkit.sampling.runner import SampleRequest, sample
+from evalkit.sampling.shard import merge_runs, parse_shard, select_shard
 from evalkit.store import RunStore
 from evalkit.tasks import TaskSpec, make_problems
 from evalkit.types import Completion, Problem, Verdict

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from evalkit.calibration import SETTINGS, acceptance_band, coverage, true_pass_at_k
+from evalkit.compare.calibration import SETTINGS, acceptance_band, coverage, true_pass_at_k
 from evalkit.stats import (
     benjamini_hochberg,
     bootstrap_ci,
@@ -564,7 +564,7 @@ def test_gain_correlation() -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Coverage by simulation (quick version of python -m evalkit.calibration)
+# Coverage by simulation (quick version of python -m evalkit.compare.calibration)
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -599,7 +599,8 @@ def test_quick_calibration_coverage_within_binomial_band() -> None:
             assert lo <= r.upper <= hi and lo <= r.lower <= hi, r
 
 
-# Studentized bootstrap coverage at few problems, as measured by ``python -m evalkit.calibration --problems 20 50``
+# Studentized bootstrap coverage at few problems, as measured by
+# ``python -m evalkit.compare.calibration --problems 20 50``
 # (1,000 datasets, nominal 95%): None = inside 93-97% two- and one-sided; a number = the lowest of the three
 # measured there, the shortfall the README states.
 SMALL_P_FLOORS = {

@@ -217,7 +217,7 @@ def test_paired_regime_plateau_needs_a_shown_rise_first() -> None:
 
 def test_split_half_gain_correlation_has_a_valid_null() -> None:
     # no RL effect (final = base model): the naive correlation is biased negative, the split-half one is not
-    from evalkit.calibration import gain_correlation_null
+    from evalkit.compare.calibration import gain_correlation_null
 
     row = gain_correlation_null(reps=150, seed=4)
     assert row["naive_reject"] > 0.1

@@ -22,9 +22,9 @@ import pytest
 
 import evalkit
 from evalkit.cli import main
+from evalkit.compare.results import load_run, summarize
 from evalkit.errors import EvalkitError
-from evalkit.results import load_run, summarize
-from evalkit.shard import merge_runs
+from evalkit.sampling.shard import merge_runs
 from evalkit.store import RunStore, convert_run, parquet
 from evalkit.types import Completion, Problem, Verdict
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.benchmark import offline_spec
 from evalkit.errors import EvalkitError
 from evalkit.tasks import TaskSpec, get_family, make_problems, problems_for, task_names
+from evalkit.tasks.benchmark import offline_spec
 
 
 @pytest.mark.parametrize("name", task_names())

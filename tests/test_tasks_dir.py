@@ -14,10 +14,10 @@ import pytest
 
 from evalkit import tasks as registry
 from evalkit.errors import EvalkitError
-from evalkit.taskdir import AnswerFileTask, CodeFileTask, extract_program, register_tasks_dir
 from evalkit.tasks import TaskSpec, get_family, make_problems, task_names
+from evalkit.tasks.taskdir import AnswerFileTask, CodeFileTask, extract_program, register_tasks_dir
 from evalkit.types import Problem
-from evalkit.verify import verify_items
+from evalkit.verify.stage import verify_items
 
 ANSWERS = [
     {"problem_id": "q1", "prompt": "2+2?", "answer": "4"},

@@ -8,9 +8,9 @@ import pytest
 from test_compare_gate import make_run
 
 from evalkit.compare import compare_runs
+from evalkit.compare.results import load_run
+from evalkit.compare.verdict import verdict_sentences
 from evalkit.report import write_report
-from evalkit.results import load_run
-from evalkit.verdict import verdict_sentences
 
 N, P = 16, 40
 

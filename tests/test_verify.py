@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.answers import answer_key, extract_boxed
-from evalkit.benchmark import offline_spec
 from evalkit.errors import EvalkitError
+from evalkit.grading.answers import answer_key, extract_boxed
 from evalkit.store import RunStore
-from evalkit.taskdir import extract_program
 from evalkit.tasks import TaskFamily, TaskSpec, exact_answer_verdict, get_family, make_problems, task_names
+from evalkit.tasks.benchmark import offline_spec
+from evalkit.tasks.taskdir import extract_program
 from evalkit.types import Completion, Problem, Verdict
-from evalkit.verify import VERIFY_CHARS, dedup_digest, verify_items, verify_run
+from evalkit.verify.stage import VERIFY_CHARS, dedup_digest, verify_items, verify_run
 
 TIMEOUT_S = 1.5
 # A fresh worker is a new interpreter: on a loaded 2-core machine spawning one takes a few seconds.

@@ -11,8 +11,8 @@ TINY_TASK = "add@digits=2"
 def train_tiny(out: Path, *, steps: int = 120, max_positions: int = 48) -> Path:
     """Train the tiny model for ``steps`` steps with a context of ``max_positions`` tokens; save it in ``out``."""
     from evalkit.tasks import TaskSpec
-    from evalkit.tinymodel import TinyConfig
     from evalkit.train.sft import SFTConfig, train_sft
+    from evalkit.train.tinymodel import TinyConfig
 
     train_sft(
         [TaskSpec.parse(TINY_TASK)],

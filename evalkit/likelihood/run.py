@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit import __version__
 from evalkit.errors import EvalkitError
-from evalkit.frontier_evidence import answer_diversity
 from evalkit.likelihood.openai_scorer import END_RULE
 from evalkit.likelihood.scorer import Scorer
+from evalkit.stats.diversity import answer_diversity
 
 if TYPE_CHECKING:
     from evalkit.likelihood.openai_scorer import OpenAIScorer
@@ -118,7 +118,7 @@ def score_run(req: LikelihoodRequest) -> Path:
     """Score ``req.run``'s correct completions under ``req.model``; returns the results file.
 
     Per problem (every problem of the run, solved ones by teacher forcing): n, c, the answer diversity
-    (:func:`evalkit.frontier_evidence.answer_diversity`, from the verifier's dedup keys) and, for a solved
+    (:func:`evalkit.stats.diversity.answer_diversity`, from the verifier's dedup keys) and, for a solved
     problem, the most likely of its scored correct texts (``best``: log-probability, its log10 of expected
     samples ``-logprob / ln 10``, tokens, unreachable tokens) and every scored text's figures.
     Problems already in the file are skipped (resume); a file made under another sampling configuration or for
@@ -127,7 +127,7 @@ def score_run(req: LikelihoodRequest) -> Path:
     Raises:
         EvalkitError: for a missing run, a model that does not match ``model_run``, a refused resume.
     """
-    from evalkit.runner import model_identity
+    from evalkit.sampling.identity import model_identity
 
     store = RunStore.open(req.run)
     manifest = store.manifest()
@@ -352,7 +352,7 @@ def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _answer_key(families: dict[str, Any], problem: Problem, text: str) -> str:
     """The verifier's dedup key of ``text`` (see :meth:`evalkit.tasks.TaskFamily.dedup_key`), tagged; the text
     with whitespace collapsed when the family has none or cannot be loaded."""
-    from evalkit.tasks import family_class_for
+    from evalkit.tasks.registry import family_class_for
 
     family = families.get(problem.task)
     if family is None and problem.task not in families:

@@ -4,11 +4,11 @@ The report reads only the summary dict (what the run store holds, already reduce
 never live objects, so it can be rebuilt from ``report.json`` years later.
 
 Sections, in page order (each one only when the summary holds its data): runs, the verdict in plain words
-(:mod:`evalkit.verdict`), findings, headline
+(:mod:`evalkit.compare.verdict`), findings, headline
 (pass@1 and pass@k_max with intervals, frontier classes with their chance level, p- and BH q-values),
 pass@k curves with interval bands, delta pass@k with its band, per-problem success rates (scatter and
 histograms), buckets, the sortable problem table, the RL-only and base-only tables, evidence beyond pass@k
-(:mod:`evalkit.frontier_evidence`: pass@k area, Cover@tau curves, categories, likelihood, diversity), the
+(:mod:`evalkit.compare.evidence`: pass@k area, Cover@tau curves, categories, likelihood, diversity), the
 checkpoint trajectory (ProRL regime per task), training curves, gate, sample health and stage timings.
 
 Layout: :mod:`~evalkit.report.render` (the Jinja2 environment, section order, writing the files),

@@ -56,7 +56,7 @@ def runs_context(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def verdict_context(verdict: Any) -> dict[str, Any] | None:
-    """The verdict in plain words (:func:`evalkit.verdict.verdict_sentences`), first thing after the runs."""
+    """The verdict in plain words (:func:`evalkit.compare.verdict.verdict_sentences`), first thing after the runs."""
     if not verdict or not isinstance(verdict, Sequence) or isinstance(verdict, str):
         return None
     return {"sentences": [str(s) for s in verdict]}

@@ -113,7 +113,7 @@ def _evidence_row(name: str, sec: Mapping[str, Any], with_lk: bool) -> dict[str,
 
 
 def evidence_context(evidence: Any) -> dict[str, Any] | None:
-    """Evidence beyond pass@k (:mod:`evalkit.frontier_evidence`): pass@k area on log k and Cover@tau, and
+    """Evidence beyond pass@k (:mod:`evalkit.compare.evidence`): pass@k area on log k and Cover@tau, and
     with likelihood files the categories, the base's probability of RL's RL-only solutions and the diversity."""
     if not isinstance(evidence, Mapping) or not isinstance(evidence.get("overall"), Mapping):
         return None

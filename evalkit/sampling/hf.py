@@ -14,7 +14,6 @@ from ``generation_config``) are not applied; evalkit's own flags decide them.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,28 +22,8 @@ from typing import Any
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig, sample_seed
 from evalkit.sampling.hub import check_hub_model
+from evalkit.sampling.identity import ModelIdentity, resolve_model
 from evalkit.types import Completion, Problem
-
-_FULL_HASH_LIMIT = 1 << 30  # hash whole files up to 1 GiB in total; sample larger checkpoints
-
-
-def checkpoint_hash(path: Path) -> str:
-    """A content hash of a checkpoint directory (file names and bytes; for checkpoints over 1 GiB,
-    names, sizes and the first and last MiB of each file)."""
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    total = sum(p.stat().st_size for p in files)
-    digest = hashlib.sha256()
-    for p in files:
-        digest.update(str(p.relative_to(path)).encode() + b"\0" + str(p.stat().st_size).encode())
-        with p.open("rb") as fh:
-            if total <= _FULL_HASH_LIMIT:
-                while block := fh.read(1 << 20):
-                    digest.update(block)
-            else:
-                digest.update(fh.read(1 << 20))
-                fh.seek(max(0, p.stat().st_size - (1 << 20)))
-                digest.update(fh.read(1 << 20))
-    return digest.hexdigest()[:16]
 
 
 def resolve_device(device: str) -> str:
@@ -184,12 +163,14 @@ class HFBackend:
         chat: bool = False,
         system: str | None = None,
         revision: str | None = None,
+        identity: ModelIdentity | None = None,
     ) -> None:
         from evalkit.sampling.base import check_prompt_format
-        from evalkit.sampling.hub import refuse_revision_for_local
 
         check_prompt_format(chat, system)
-        refuse_revision_for_local(model, revision)
+        # the model is identified once (by the caller, or here): checked, pinned to a commit, hashed
+        self.identity = identity or resolve_model("hf", model, {"revision": revision})
+        revision = self.identity.revision
         self.model_name = model
         self.chat, self.system = chat, system
         self.model, self.tokenizer, self.device = load_model_and_tokenizer(model, device, dtype, revision)
@@ -201,9 +182,6 @@ class HFBackend:
         from evalkit.sampling.decode import Workspace
 
         self._workspace = Workspace()  # decode buffers reused across batches
-        local = Path(model).expanduser()
-        self._commit = None if local.is_dir() else check_hub_model(model, revision)
-        self._hash = checkpoint_hash(local) if self._commit is None else f"hub:{model}@{self._commit}"
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         if not self.eos_ids:
@@ -213,10 +191,7 @@ class HFBackend:
         self.pad_id = pad_token_id(self.tokenizer, self.eos_ids)
 
     def describe(self) -> dict[str, Any]:
-        local = Path(self.model_name).expanduser()
-        if self._commit is not None:
-            return {"model": self.model_name, "model_hash": self._hash, "revision": self._commit}
-        return {"model": str(local.resolve()), "model_hash": self._hash}
+        return self.identity.manifest()
 
     def encode_prompt(self, problem: Problem, sampling: SamplingConfig) -> list[int]:
         """Prompt token ids (chat template applied with ``chat``); refuses a prompt that cannot fit with

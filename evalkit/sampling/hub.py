@@ -26,6 +26,7 @@ from evalkit.errors import EvalkitError
 
 HUB_TIMEOUT_S = 10.0  # one metadata request; transformers' own retries take about a minute offline
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+_PINNED: set[tuple[str, str]] = set()  # (hub id, commit) pairs resolved in this process: loading them asks no more
 
 
 def is_commit(revision: str) -> bool:
@@ -54,6 +55,8 @@ def check_hub_model(model: str, revision: str | None = None) -> str:
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
+    if revision is not None and (model, revision) in _PINNED:
+        return revision  # a commit this process resolved (and checked) already
     wanted = revision or "main"
     reason = "HF_HUB_OFFLINE is set"
     if not constants.HF_HUB_OFFLINE:
@@ -74,10 +77,12 @@ def check_hub_model(model: str, revision: str | None = None) -> str:
             reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         else:
             if info.sha and is_commit(info.sha):
+                _PINNED.add((model, info.sha))
                 return info.sha
             reason = "the hub did not say which commit it serves"
     commit = cached_commit(model, wanted)
     if commit is not None:
+        _PINNED.add((model, commit))
         return commit
     at = "" if revision is None else f" at revision {revision!r}"
     raise EvalkitError(

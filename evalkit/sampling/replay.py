@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.datafile import file_sha256
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig
 from evalkit.store import KeySet
+from evalkit.tasks.datafile import file_sha256
 from evalkit.types import Completion, Problem
 
 MAX_TEXT_CHARS = 1_000_000  # longer completions are cut (and marked finish_reason "length")
@@ -29,7 +29,7 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
     Streams: memory holds one line plus a bit per (problem, index) seen (for duplicate checks), so a
     file of millions of completions is read in constant memory. Lines are decoded with
     ``surrogateescape`` so that non-UTF-8 bytes a model produced survive losslessly into the store
-    (task files, read by :mod:`evalkit.datafile`, must be UTF-8)."""
+    (task files, read by :mod:`evalkit.tasks.datafile`, must be UTF-8)."""
     if not path.is_file():
         raise EvalkitError(f"{path}: no such file")
     seen = KeySet()

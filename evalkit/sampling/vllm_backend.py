@@ -39,6 +39,7 @@ from evalkit.sampling.base import (
     require_chat_template,
     sample_seed,
 )
+from evalkit.sampling.identity import ModelIdentity, resolve_model
 from evalkit.sampling.openai_backend import contiguous_runs
 from evalkit.types import Completion, Problem
 
@@ -108,6 +109,7 @@ class VLLMBackend:
         max_samples_in_flight: int = 4096,
         engine_options: dict[str, Any] | None = None,
         revision: str | None = None,
+        identity: ModelIdentity | None = None,
     ) -> None:
         if tensor_parallel_size < 1:
             raise EvalkitError(f"--tensor-parallel-size must be >= 1 (got {tensor_parallel_size})")
@@ -122,10 +124,9 @@ class VLLMBackend:
         self.max_n_per_request = max(1, max_n_per_request)
         self.max_samples_in_flight = max(1, max_samples_in_flight)
         self.engine_options = dict(engine_options or {})
-        from evalkit.sampling.hub import check_hub_model, refuse_revision_for_local
-
-        refuse_revision_for_local(model, revision)
-        self.revision = None if Path(model).expanduser().is_dir() else check_hub_model(model, revision)
+        # the model is identified once (by the caller, or here): checked, pinned to a commit, hashed
+        self.identity = identity or resolve_model("vllm", model, {"revision": revision})
+        self.revision = self.identity.revision
         self.tokenizer = load_tokenizer(model, self.revision)
         if chat:
             require_chat_template(self.tokenizer, model)
@@ -134,9 +135,7 @@ class VLLMBackend:
         self._request_ids = itertools.count()
 
     def describe(self) -> dict[str, Any]:
-        from evalkit.runner import model_identity
-
-        return model_identity("vllm", self.model_name, {"revision": self.revision})
+        return self.identity.manifest()
 
     # -- prompts ---------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ Intervals over problems (the problem is the unit of resampling; a problem's samp
 - :func:`clustered_se`, :func:`pass_at_k_se_ci`, :func:`paired_delta_se_ci`: the cheap CLT alternative,
   Student-t intervals with the cluster-robust standard error (one cluster per problem).
 - All interval functions take ``alternative`` ("two-sided", "less", "greater") for one-sided bounds.
-  :mod:`evalkit.calibration` checks their coverage by simulation.
+  :mod:`evalkit.compare.calibration` checks their coverage by simulation.
 
 Frontier evidence:
 

@@ -205,7 +205,7 @@ def bootstrap_ci(
 
     Why studentized: per-problem pass@k values are bounded and often very skewed (most problems at 0 or
     at 1) or heavy-tailed (paired deltas that are mostly 0). In the simulations of
-    :mod:`evalkit.calibration` (P = 200, nominal 95%) the studentized interval kept 94-96% coverage in
+    :mod:`evalkit.compare.calibration` (P = 200, nominal 95%) the studentized interval kept 94-96% coverage in
     every setting but the sparsest (pass@1 = 0.25%, where a few problems carry the whole mean: 92.6%);
     the percentile and CLT intervals fell to about 86% when pass@k was near 1 (and to 88% in the sparse
     setting), and BCa to 91-92% there and on heavy-tailed paired deltas. The price is width: up to 1.5x
@@ -383,7 +383,7 @@ def pass_at_k_se_ci(
     """Mean pass@k with a CLT interval: estimate +- t_{P-1} * :func:`clustered_se` (finite bounds clipped
     to [0, 1]). Cheap, and calibrated (93-97% at P = 200) while pass@k is away from 0 and 1; when most
     problems sit at 0 or at 1 (pass@64 = 0.985, or pass@1 = 0.25%) its coverage fell to 86-88% in
-    :mod:`evalkit.calibration`, where :func:`pass_at_k_ci` (studentized bootstrap) held.
+    :mod:`evalkit.compare.calibration`, where :func:`pass_at_k_ci` (studentized bootstrap) held.
 
     Returns:
         (estimate, low, high); "less" gives low = -inf, "greater" gives high = +inf.

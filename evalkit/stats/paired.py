@@ -23,7 +23,7 @@ per-problem statistic such as pass@k. The question is one-sided: is the mean dif
 The confidence bound inverts the test: a flip that negates the set F of problems leaves the observed sum
 at or below the flipped one exactly when the mean of d over F is at least the hypothesised value, so the
 bound is an order statistic of random-subset means (Hartigan 1969, JASA 64:1303). Its coverage and the
-gate's false alarm rate are measured in :mod:`evalkit.calibration`.
+gate's false alarm rate are measured in :mod:`evalkit.compare.calibration`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@
 - :func:`gain_correlation` and :func:`split_half_gain_inputs`: the rank correlation across tasks of
   the base's pass@k with the RL gain. Computing both from the same base samples gives a spurious
   negative correlation (the base's error enters x and, negated, the gain); split-half inputs make the
-  two independent under "no RL effect" (see :mod:`evalkit.calibration` for its null rejection rate).
+  two independent under "no RL effect" (see :mod:`evalkit.compare.calibration` for its null rejection rate).
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def gain_correlation(base_passk: Sequence[float], gains: Sequence[float]) -> tup
     The p-value is only valid when x and the gain do not share measurement error. With gain = final -
     base and x = base from the same samples, the base's error enters both with opposite signs: with no RL
     effect at all rho averaged -0.3 and p < 0.05 in about a fifth of simulated data sets
-    (:mod:`evalkit.calibration`). Build the inputs with :func:`split_half_gain_inputs`.
+    (:mod:`evalkit.compare.calibration`). Build the inputs with :func:`split_half_gain_inputs`.
 
     Returns:
         (rho, p_value). (nan, nan) with a RuntimeWarning saying why when there are fewer than 3 tasks or

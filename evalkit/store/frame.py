@@ -165,7 +165,7 @@ def summary_csv(summary: dict[str, Any]) -> str:
     """The per-task pass@k of ``evalkit summary --csv``: one row per (task, k), a header first.
 
     Args:
-        summary: What :func:`evalkit.results.summarize` returns.
+        summary: What :func:`evalkit.compare.results.summarize` returns.
 
     Returns:
         CSV text (``\\n`` line ends): columns ``task, k, pass_at_k, ci_low, ci_high, confidence, n_problems,

@@ -60,7 +60,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -71,185 +71,32 @@ from evalkit.sampling.base import SamplingConfig, sample_seed
 from evalkit.sampling.decode import Workspace, completion_text, decode
 from evalkit.sampling.hf import eos_token_ids, load_model_and_tokenizer, pad_token_id
 from evalkit.stats import pass_at_k
-from evalkit.tasks import TaskSpec, get_family, make_problems
-from evalkit.tinymodel import save_checkpoint
+from evalkit.tasks.registry import TaskSpec, get_family, make_problems
+from evalkit.train.grpo_config import GRPOConfig, _Counters
+from evalkit.train.objective import clipped_objective, group_advantages, k3_kl, reset_reference, token_logprobs
+from evalkit.train.rollouts import Rollout, _batch, _rollouts
 from evalkit.train.sft import LOG_EVERY_S
+from evalkit.train.tinymodel import save_checkpoint
 from evalkit.types import Problem
-from evalkit.verify import Verifier
+from evalkit.verify.stage import Verifier
+
+__all__ = [
+    "GRPO_SEED_OFFSET",
+    "GRPOConfig",
+    "GRPOTrainer",
+    "Rollout",
+    "clipped_objective",
+    "group_advantages",
+    "k3_kl",
+    "reset_reference",
+    "token_logprobs",
+    "train_grpo",
+]
 
 GRPO_SEED_OFFSET = 2_000_003  # RL prompts come from their own seed stream, apart from SFT's and evaluation's
 
 
-@dataclass(frozen=True)
-class GRPOConfig:
-    """Training configuration; every control can be switched off."""
-
-    steps: int = 100
-    group_size: int = 16
-    prompts_per_step: int = 32
-    temperature: float = 1.0
-    max_tokens: int = 16
-    lr: float = 1e-4
-    warmup_steps: int = 10
-    beta: float = 0.01
-    eps_low: float = 0.2
-    eps_high: float = 0.4
-    epochs: int = 2
-    scale_std: bool = True
-    dynamic_sampling: bool = True
-    max_rounds: int = 3
-    reset_every: int = 0
-    mask_truncated: bool = True
-    reset_patience: int = 0
-    reward: str = "passed"
-    grad_clip: float = 1.0
-    eval_every: int = 0
-    eval_problems: int = 32
-    eval_n: int = 64
-    save_every: int = 10
-    seed: int = 0
-    time_limit_s: float | None = None
-
-    @classmethod
-    def from_file(cls, path: Path, **overrides: Any) -> GRPOConfig:
-        """Load a JSON config file; keys must be field names. ``overrides`` (flags) win."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise EvalkitError(f"{path}: cannot read GRPO config ({exc})") from None
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise EvalkitError(
-                f"{path}: unknown GRPO config key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return cls(**{**data, **overrides})
-
-
-def group_advantages(rewards: torch.Tensor, scale_std: bool, eps: float = 1e-4) -> torch.Tensor:
-    """Advantages for rewards of shape (groups, G): centred per group, optionally scaled by its std."""
-    centred = rewards - rewards.mean(dim=1, keepdim=True)
-    if scale_std:
-        return centred / (rewards.std(dim=1, keepdim=True, unbiased=True) + eps)
-    return centred
-
-
-def k3_kl(ref_logp: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
-    """Per-token k3 estimator of KL(policy || ref): exp(r) - r - 1 with r = ref_logp - logp (>= 0)."""
-    r = ref_logp - logp
-    return torch.exp(r) - r - 1
-
-
-def clipped_objective(
-    logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, eps_low: float, eps_high: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-token PPO surrogate to maximise, min(ratio * A, clip(ratio, 1-eps_low, 1+eps_high) * A),
-    and masks of tokens clipped at the low and at the high bound."""
-    ratio = torch.exp(logp - old_logp)
-    clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
-    objective = torch.minimum(ratio * adv, clipped * adv)
-    low = (ratio < 1 - eps_low) & (adv < 0)
-    high = (ratio > 1 + eps_high) & (adv > 0)
-    return objective, low, high
-
-
-def token_logprobs(model: Any, ids: torch.Tensor, attn: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Log-probability of each token given the ones before it, under the softmax at ``temperature``.
-
-    Args:
-        model: A causal LM; called once on the whole batch (the caller picks train or eval mode).
-        ids: Token ids, shape (rows, len).
-        attn: Attention mask, shape (rows, len), 1 on real tokens.
-        temperature: The sampling temperature the tokens were drawn at (> 0): the logits are divided by
-            it before the log-softmax, the distribution :func:`evalkit.sampling.decode.choose_tokens`
-            samples from when top-k and top-p are off.
-
-    Returns:
-        Shape (rows, len - 1): entry t is log p_T(ids[:, t + 1] | ids[:, : t + 1]).
-    """
-    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    return torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-
-
-def reset_reference(policy: torch.nn.Module, reference: torch.nn.Module) -> None:
-    """ProRL's hard reset, reference half: the reference becomes an exact copy of the current policy.
-    The caller also replaces the optimizer, so that Adam's moments start fresh."""
-    reference.load_state_dict(policy.state_dict())
-
-
-@dataclass
-class Rollout:
-    problem: Problem
-    prompt_ids: list[int]
-    token_ids: list[int]
-    finish_reason: str
-    reward: float
-
-
-def _rollouts(
-    model: Any,
-    tokenizer: Any,
-    problems: Sequence[Problem],
-    cfg: GRPOConfig,
-    rng: random.Random,
-    rewards_of: Callable[[Sequence[tuple[Problem, str, str]]], list[float]],
-    eos_ids: Sequence[int],
-    pad_id: int,
-    workspace: Workspace | None = None,
-) -> list[list[Rollout]]:
-    prompts = [tokenizer(p.prompt)["input_ids"] for p in problems]
-    rows = [i for i in range(len(problems)) for _ in range(cfg.group_size)]
-    seeds = [rng.getrandbits(63) for _ in rows]
-    sampling = SamplingConfig(temperature=cfg.temperature, max_tokens=cfg.max_tokens)
-    outs = decode(
-        model,
-        [prompts[i] for i in rows],
-        seeds,
-        sampling,
-        eos_ids,
-        pad_id,
-        workspace=workspace,
-    )
-    texts = [completion_text(tokenizer, out.token_ids, eos_ids) for out in outs]
-    rewards = rewards_of([(problems[i], t, out.finish_reason) for i, t, out in zip(rows, texts, outs, strict=True)])
-    groups: list[list[Rollout]] = [[] for _ in problems]
-    for i, out, reward in zip(rows, outs, rewards, strict=True):
-        groups[i].append(Rollout(problems[i], prompts[i], out.token_ids, out.finish_reason, reward))
-    return groups
-
-
-def _batch(
-    groups: list[list[Rollout]], pad_id: int, device: str, mask_truncated: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    flat = [r for g in groups for r in g]
-    width = max(len(r.prompt_ids) + len(r.token_ids) for r in flat)
-    ids = torch.full((len(flat), width), pad_id, dtype=torch.long)
-    attn = torch.zeros_like(ids)
-    mask = torch.zeros((len(flat), width - 1))
-    for i, r in enumerate(flat):
-        seq = r.prompt_ids + r.token_ids
-        ids[i, : len(seq)] = torch.tensor(seq)
-        attn[i, : len(seq)] = 1
-        if not (mask_truncated and r.finish_reason == "length"):
-            mask[i, len(r.prompt_ids) - 1 : len(seq) - 1] = 1.0  # positions that predict generated tokens
-    return ids.to(device), attn.to(device), mask.to(device)
-
-
 VAL_SEED = 3_000_017  # validation problems: apart from training prompts and from evaluation's small seeds
-
-
-@dataclass
-class _Counters:
-    """Training progress that must survive a crash together with the weights."""
-
-    step: int = 0  # the next step to run
-    drawn: int = 0  # training prompts drawn so far (the prompt stream's position)
-    since_reset: int = 0
-    best_eval: float = -1.0
-    stale_evals: int = 0
-    reset_pending: bool = False
 
 
 class GRPOTrainer:
@@ -305,7 +152,7 @@ class GRPOTrainer:
 
     # -- state ------------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        from evalkit.runner import model_identity
+        from evalkit.sampling.identity import model_identity
 
         cfg = {k: v for k, v in asdict(self.cfg).items() if k != "time_limit_s"}
         return {

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.tasks import TaskSpec, make_problems
-from evalkit.tinymodel import TinyConfig, build_model, build_tokenizer, save_checkpoint
+from evalkit.tasks.registry import TaskSpec, make_problems
+from evalkit.train.tinymodel import TinyConfig, build_model, build_tokenizer, save_checkpoint
 
 LOG_EVERY_S = 10.0  # a progress line at least this often, however slow the machine
 TRAIN_SEED_OFFSET = 1_000_003  # training problems never use the small seeds evaluation defaults to

@@ -3,7 +3,7 @@
 Workload: every row of ``tests/data/answer_conformance.jsonl`` (hand-labelled reference, completion and
 expected verdict, with a one-line reason). Three graders decide ``passed`` for each row:
 
-- evalkit: :func:`evalkit.answers.answer_verdict` with the row's ``think`` and ``strict`` options;
+- evalkit: :func:`evalkit.grading.answers.answer_verdict` with the row's ``think`` and ``strict`` options;
 - math-verify as documented: ``verify(parse("$" + reference + "$"), parse(completion))`` with its default
   extraction (LaTeX with boxed priority, then plain expressions), which knows nothing of reasoning
   blocks or options;
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a module with answer_verdict(reference, text) to compare too")
     args = parser.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    from evalkit.answers import answer_verdict, extract
+    from evalkit.grading.answers import answer_verdict, extract
 
     rows: list[dict[str, Any]] = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines()]
     graders: tuple[str, ...] = ("evalkit", "math-verify", "math-verify on evalkit's extraction")

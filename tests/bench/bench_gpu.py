@@ -38,7 +38,7 @@ from bench_sampler import generate_side  # this folder: the same baseline as on 
 
 from evalkit.sampling.base import SamplingConfig
 from evalkit.sampling.decode import Workspace, decode
-from evalkit.tinymodel import TinyConfig, build_model, build_tokenizer
+from evalkit.train.tinymodel import TinyConfig, build_model, build_tokenizer
 
 BIG = TinyConfig(hidden_size=768, layers=12, heads=12, intermediate_size=3072, max_positions=512)
 SMALL = TinyConfig(hidden_size=128, layers=2, heads=2, intermediate_size=256, max_positions=128)

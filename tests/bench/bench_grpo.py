@@ -45,9 +45,9 @@ from typing import Any
 import torch
 
 from evalkit.tasks import TaskSpec, get_family, make_problems
-from evalkit.tinymodel import TinyConfig
 from evalkit.train.grpo import GRPO_SEED_OFFSET, GRPOConfig, GRPOTrainer
 from evalkit.train.sft import SFTConfig, train_sft
+from evalkit.train.tinymodel import TinyConfig
 from evalkit.types import Problem
 
 TASK = "add@digits=2"

@@ -29,8 +29,8 @@ from evalkit.likelihood import Scorer
 from evalkit.sampling.base import SamplingConfig
 from evalkit.sampling.hf import HFBackend
 from evalkit.tasks import TaskSpec, make_problems
-from evalkit.tinymodel import TinyConfig, build_model, save_checkpoint
 from evalkit.train.sft import SFTConfig, train_sft
+from evalkit.train.tinymodel import TinyConfig, build_model, save_checkpoint
 from evalkit.types import Completion, Problem
 
 N = 1024

@@ -44,7 +44,7 @@ from evalkit.sampling.base import SamplingConfig  # noqa: E402
 from evalkit.sampling.hf import HFBackend  # noqa: E402
 from evalkit.sampling.ray_executor import RayExecutor  # noqa: E402
 from evalkit.tasks import TaskSpec, problems_for  # noqa: E402
-from evalkit.tinymodel import TinyConfig, build_model, save_checkpoint  # noqa: E402
+from evalkit.train.tinymodel import TinyConfig, build_model, save_checkpoint  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_helpers import TINY_TASK, train_tiny  # noqa: E402

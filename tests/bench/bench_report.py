@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.compare import compare_runs
+from evalkit.compare.results import load_run
 from evalkit.report import write_report
-from evalkit.results import load_run
 from evalkit.store import RunStore
 from evalkit.types import Completion, Problem, Verdict
 

@@ -9,14 +9,14 @@
    the dedup cache (one verification per problem and extracted answer) vs ``dedup=False`` (one per
    completion; the same as the old text-level dedup here, since the texts are distinct). Reports
    completions verified per second for each, the ratio, and checks that both give the same verdicts.
-2. Sandbox: ``evalkit.sandbox.run_python("pass")`` runs per second, one at a time and from 2 threads, vs
+2. Sandbox: ``evalkit.grading.sandbox.run_python("pass")`` runs per second, one at a time and from 2 threads, vs
    bare ``subprocess.run([sys.executable, "-c", "pass"])`` process starts per second measured the same way.
 3. Peak memory: peak RSS (VmHWM) of a fresh process that verifies a run of 20k and of 200k completions,
    with ``verify_run`` (streams the run in blocks) and with one ``verify_items`` call on all items (the
    caller holds them all, so that one grows with the input). Verifier workers are a fixed number of
    processes that get items in chunks; their memory does not depend on the size of the run.
 
-``--unconfined`` runs the verifier workers without :mod:`evalkit.confine`, as the baseline of its cost.
+``--unconfined`` runs the verifier workers without :mod:`evalkit.verify.confine`, as the baseline of its cost.
 
 Run with ``python tests/bench/bench_verify.py`` (about 5 minutes on 2 cores; ``--quick`` for a smoke run).
 """
@@ -40,8 +40,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from evalkit.pool import usable_cores
 from evalkit.types import Completion, FinishReason, Problem
+from evalkit.verify.pool import usable_cores
 
 N_PROBLEMS, N_SAMPLES = 200, 1024
 
@@ -165,8 +165,8 @@ def workload(n_problems: int, n_samples: int) -> list[tuple[Problem, str, str]]:
 
 
 def bench_dedup(n_problems: int, n_samples: int, nodedup_problems: int, repeats: int) -> None:
-    from evalkit.answers import answer_key
-    from evalkit.verify import verify_items
+    from evalkit.grading.answers import answer_key
+    from evalkit.verify.stage import verify_items
 
     items = workload(n_problems, n_samples)
     keys = {(p.id, answer_key(t)) for p, t, _ in items}
@@ -218,7 +218,7 @@ def _rates(fns: dict[str, Callable[[], object]], n: int, threads: int, rounds: i
 
 
 def bench_sandbox(n: int) -> None:
-    from evalkit.sandbox import run_python
+    from evalkit.grading.sandbox import run_python
 
     first = run_python("pass")
     assert first.confirmed and first.status == "ok", first
@@ -280,7 +280,7 @@ def _memory_child(mode: str, n_completions: int, root: str) -> None:
     import evalkit_tasks.math  # noqa: F401  (math-verify and sympy are loaded before the baseline)
 
     from evalkit.store import RunStore
-    from evalkit.verify import verify_items, verify_run
+    from evalkit.verify.stage import verify_items, verify_run
 
     baseline = _vm("VmHWM")
     t0 = time.perf_counter()
@@ -316,7 +316,7 @@ def main() -> None:
     parser.add_argument(
         "--unconfined",
         action="store_true",
-        help="verifier workers without evalkit.confine (the baseline of the confinement's cost)",
+        help="verifier workers without evalkit.verify.confine (the baseline of the confinement's cost)",
     )
     parser.add_argument("--memory-child", nargs=3, metavar=("MODE", "N", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,12 +327,12 @@ def main() -> None:
     only = set(args.only or ["dedup", "sandbox", "memory"])
     if args.unconfined:
         import evalkit.verify
-        from evalkit.pool import run_pool
+        from evalkit.verify.pool import run_pool
 
         def unconfined(*a: Any, **k: Any) -> Any:
             return run_pool(*a, **{**k, "confine": False})
 
-        evalkit.verify.run_pool = unconfined
+        evalkit.verify.stage.run_pool = unconfined
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(

@@ -46,7 +46,7 @@ ENGINE = {"dtype": "float32", "engine_options": {"enforce_eager": True}}
 def overhead(workdir: Path) -> dict[str, Any]:
     from vllm import SamplingParams
 
-    import evalkit.runner as runner
+    import evalkit.sampling.runner as runner
     from evalkit.sampling.base import SamplingConfig, sample_seed
     from evalkit.sampling.vllm_backend import VLLMBackend
     from evalkit.tasks import TaskSpec, problems_for
@@ -145,7 +145,7 @@ def tokens(workdir: Path, shape: str) -> dict[str, Any]:
 
     from evalkit.sampling.base import SamplingConfig
     from evalkit.sampling.decode import Workspace, decode
-    from evalkit.tinymodel import TinyConfig, build_model, build_tokenizer, save_checkpoint
+    from evalkit.train.tinymodel import TinyConfig, build_model, build_tokenizer, save_checkpoint
 
     config, n_prompts = SHAPES[shape]
     tok = build_tokenizer()

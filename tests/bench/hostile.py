@@ -32,10 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from evalkit.pool import run_pool  # noqa: E402
-from evalkit.sandbox import run_tests  # noqa: E402
+from evalkit.grading.sandbox import run_tests  # noqa: E402
 from evalkit.tasks import TaskSpec, make_problems  # noqa: E402
-from evalkit.verify import verify_items  # noqa: E402
+from evalkit.verify.pool import run_pool  # noqa: E402
+from evalkit.verify.stage import verify_items  # noqa: E402
 
 CHECK = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert abs(candidate(-1, 1)) == 0\n"
 WRONG = "def add(a, b):\n    return a - b - 1\n"

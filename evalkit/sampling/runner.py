@@ -22,12 +22,13 @@ from typing import Any
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 from evalkit.progress import progress_bar
-from evalkit.prompting import PromptTemplate, apply_template
 from evalkit.sampling.base import SEED_BLOCK_BITS, SamplingConfig, make_backend
+from evalkit.sampling.identity import check_context, resolve_model
 from evalkit.store import RunStore
-from evalkit.tasks import TaskSpec, get_family, make_problems, problems_for
+from evalkit.tasks.prompting import PromptTemplate, apply_template
+from evalkit.tasks.registry import TaskSpec, get_family, make_problems, problems_for
 from evalkit.types import Problem
-from evalkit.verify import verify_run
+from evalkit.verify.stage import verify_run
 
 MAX_N = 1 << SEED_BLOCK_BITS
 
@@ -52,73 +53,11 @@ class SampleRequest:
     quiet: bool = False
     problems: Sequence[Problem] | None = None  # the run's problems (an import's); None: ``limit`` per task
     expected: Mapping[str, int] | None = None  # samples per problem when fewer than n arrive (an import's)
-    shard: tuple[int, int] | None = None  # (i, N): sample only shard i of N (see evalkit.shard)
+    shard: tuple[int, int] | None = None  # (i, N): sample only shard i of N (see evalkit.sampling.shard)
     prompt_template: PromptTemplate | None = None  # replaces the tasks' prompts; recorded in the identity
     executor: str = "local"  # "ray": sample on Ray actors (evalkit.sampling.ray_executor); not in the identity
     replicas: int = 1  # Ray actors
     address: str | None = None  # a running Ray cluster; None starts a local one
-
-
-def model_identity(backend: str, model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Identify the model without loading it: a content hash for directories and files; for a hub id, the
-    commit that ``options["revision"]`` (default ``main``) resolves to (:mod:`evalkit.sampling.hub`); for a
-    server, its base URL and the served model name, which must be listed by ``/v1/models`` when it answers.
-
-    Raises:
-        EvalkitError: no such checkpoint, an unknown or unreachable hub id or revision, a ``revision`` for a
-            local checkpoint, a server that does not serve the model.
-    """
-    if backend == "openai":
-        from evalkit.sampling.openai_backend import HTTPClient, check_served_model
-
-        base_url = (options or {}).get("base_url")
-        if not base_url:
-            raise EvalkitError("--backend openai needs --base-url http://HOST:PORT/v1 (and MODEL = the served name)")
-        client = HTTPClient(str(base_url), (options or {}).get("api_key"))
-        check_served_model(client, model)
-        return {"model": model, "model_hash": f"openai:{client.base_url}#{model}"}
-    if backend == "replay":
-        from evalkit.sampling.replay import file_hash
-
-        path = Path(model)
-        if not path.is_file():
-            raise EvalkitError(f"{model}: no such samples file")
-        return {"model": f"replay:{path.resolve()}", "model_hash": file_hash(path)}
-    from evalkit.sampling.hf import checkpoint_hash
-    from evalkit.sampling.hub import check_hub_model, refuse_revision_for_local
-
-    revision = (options or {}).get("revision")
-    local = Path(model).expanduser()
-    if local.is_dir():
-        refuse_revision_for_local(model, revision)
-        if not (local / "config.json").is_file():
-            raise EvalkitError(f"model {model!r}: directory has no config.json; is it a checkpoint?")
-        return {"model": str(local.resolve()), "model_hash": checkpoint_hash(local)}
-    if local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
-        raise EvalkitError(f"model {model!r}: no such checkpoint directory (hub ids look like 'org/name')")
-    # offline and not cached: a clear error before any run directory exists; online: the commit it serves
-    commit = check_hub_model(model, revision)
-    return {"model": model, "model_hash": f"hub:{model}@{commit}", "revision": commit}
-
-
-def check_context(model: str, max_tokens: int, revision: str | None = None) -> None:
-    """Refuse a ``max_tokens`` that leaves no room for a prompt in the model's context, before the run directory
-    is created (each prompt is checked against the context again when it is encoded).
-
-    The context is ``max_position_embeddings`` of the checkpoint's config (of its text config for multimodal
-    models); a config that does not say is not checked.
-
-    Raises:
-        EvalkitError: naming the context and the two ways out.
-    """
-    from evalkit.sampling.base import config_context_length
-
-    context = config_context_length(model, revision)
-    if context and max_tokens >= context:
-        raise EvalkitError(
-            f"--max-tokens {max_tokens} leaves no room for a prompt in the context of {model!r} ({context} tokens); "
-            "pass a smaller --max-tokens (without it, the tasks' default applies: see `evalkit tasks`)"
-        )
 
 
 def git_revision() -> str | None:
@@ -186,8 +125,9 @@ def sample(req: SampleRequest) -> RunStore:
         raise EvalkitError("--limit is needed to choose the problems of the run")
     if req.prompt_template is not None:  # a task that cannot take it fails before any model loads
         problems = apply_template(problems, req.prompt_template)
+    model = resolve_model(req.backend, req.model, req.backend_options)  # the one place a model is identified
     identity = {
-        **model_identity(req.backend, req.model, req.backend_options),
+        **model.manifest(),
         "backend": req.backend,
         "tasks": [s.to_json() for s in req.specs],
         "problem_seed": req.problem_seed,
@@ -195,8 +135,10 @@ def sample(req: SampleRequest) -> RunStore:
         "sampling": req.sampling.to_json(),
         "seed": req.seed,
     }
-    if "revision" in identity:  # load exactly the commit the identity names, even if the branch moves on
-        req = dataclasses.replace(req, backend_options={**req.backend_options, "revision": identity["revision"]})
+    if model.revision is not None:  # load exactly the commit the identity names, even if the branch moves on
+        req = dataclasses.replace(req, backend_options={**req.backend_options, "revision": model.revision})
+    if req.backend in ("hf", "vllm"):  # the backend loads what was identified, without resolving it again
+        req = dataclasses.replace(req, backend_options={**req.backend_options, "identity": model})
     if req.backend_options.get("chat"):  # chat-formatted prompts are other prompts (absent: raw, as before)
         identity["prompt_format"] = "chat"
     if req.backend_options.get("system") is not None:  # so is another system message
@@ -204,7 +146,7 @@ def sample(req: SampleRequest) -> RunStore:
     if req.prompt_template is not None:  # other prompts: a resume with another template is refused
         identity["prompt_template"] = req.prompt_template.identity()
     if req.shard is not None:  # a slice of the run's problems; `evalkit merge` drops this key again
-        from evalkit.shard import select_shard
+        from evalkit.sampling.shard import select_shard
 
         identity["shard"] = {"index": req.shard[0], "count": req.shard[1]}
         problems = select_shard(problems, *req.shard)

@@ -12,7 +12,7 @@ A template file must hold at least one placeholder, and every placeholder must b
 the run; errors name the file and line. Tasks whose verifier reads the prompt itself (``humaneval``, whose
 completions continue the prompt's code; ``rg:*``; code tasks of a task folder) have no prompt fields and
 refuse a template. The run's identity records the template's sha256 and text, so a resume with another
-template is refused (:func:`evalkit.runner.sample`).
+template is refused (:func:`evalkit.sampling.runner.sample`).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def apply_template(problems: Sequence[Problem], template: PromptTemplate) -> lis
         EvalkitError: a task has no prompt fields (its verifier reads the prompt), or the template names a
             field that a task lacks (the message names the file, line and the task's fields).
     """
-    from evalkit.tasks import family_class_for
+    from evalkit.tasks.registry import family_class_for
 
     checked: set[str] = set()
     out = []

@@ -118,7 +118,7 @@ Not covered:
   can kill the tests process (the run then fails) but not trace it.
 - When the evalkit process is SIGKILLed mid-run, the namespace dies with it but, without namespaces,
   processes that left the process group survive and the temp directory is not removed.
-- Run from a process that is itself confined (a worker of :mod:`evalkit.confine`: no capabilities, no
+- Run from a process that is itself confined (a worker of :mod:`evalkit.verify.confine`: no capabilities, no
   nested user namespaces), the sandbox gets only the session, rlimits, scrubbed environment, separate
   tests process, OOM preference and dropped capabilities: no throw-away uids, no PID namespace, no
   minimal root. The program can then reach the confirmation pipe through ``/proc`` and leave daemons

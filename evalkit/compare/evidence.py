@@ -55,43 +55,11 @@ from evalkit.stats import bootstrap_ci, clopper_pearson, cover_at_tau, pass_at_k
 
 EPSILON = 1e-6
 CATEGORIES = ("preservation", "expansion", "out_of_support", "shrinkage", "neither")
-MAX_COUNTS_LISTED = 16
 #: Cover@tau thresholds above 1/m (1/m itself is always on the grid; a tau below it counts the same problems).
 COVER_TAUS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 # -- diversity --------------------------------------------------------------------------------------------
-
-
-def entropy_bits(counts: Sequence[int] | np.ndarray) -> float:
-    """Shannon entropy in bits of the empirical distribution given by ``counts`` (0 for no or one outcome)."""
-    arr = np.asarray([c for c in counts if c > 0], dtype=np.float64)
-    if arr.size <= 1:
-        return 0.0
-    p = arr / arr.sum()
-    return float(-(p * np.log2(p)).sum())
-
-
-def answer_diversity(keys: Mapping[str, int], correct_keys: Mapping[str, int]) -> dict[str, Any]:
-    """Diversity of one run's answers to one problem.
-
-    Args:
-        keys: Answer key (the verifier's dedup key, or normalised text) -> samples with it, over all
-            verified samples.
-        correct_keys: The same over the correct samples only.
-
-    Returns:
-        ``distinct_answers``, ``answer_entropy_bits`` (all samples), ``distinct_correct``,
-        ``correct_entropy_bits`` and ``correct_counts`` (the largest counts, at most 16).
-    """
-    correct = sorted((int(v) for v in correct_keys.values() if v > 0), reverse=True)
-    return {
-        "distinct_answers": sum(1 for v in keys.values() if v > 0),
-        "answer_entropy_bits": entropy_bits(list(keys.values())),
-        "distinct_correct": len(correct),
-        "correct_entropy_bits": entropy_bits(correct),
-        "correct_counts": correct[:MAX_COUNTS_LISTED],
-    }
 
 
 # -- categories -------------------------------------------------------------------------------------------
@@ -329,7 +297,7 @@ def evidence_summary(
     likelihood figures and the diversity, per task and overall.
 
     Args:
-        base: The base run (:class:`evalkit.results.RunResults`).
+        base: The base run (:class:`evalkit.compare.results.RunResults`).
         rl: The RL run.
         problems: The compared problems.
         upto: Problem id -> the common sample count m.

@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 
 from evalkit import __version__
+from evalkit.compare.evidence import evidence_summary
+from evalkit.compare.results import RunResults, _bucket
+from evalkit.compare.verdict import verdict_sentences
 from evalkit.errors import EvalkitError
-from evalkit.frontier_evidence import evidence_summary
-from evalkit.results import RunResults, _bucket
 from evalkit.stats import (
     benjamini_hochberg,
     bootstrap_ci,
@@ -53,7 +54,6 @@ from evalkit.stats import (
     zero_success_upper_bound,
 )
 from evalkit.types import Problem
-from evalkit.verdict import verdict_sentences
 
 CLASSES = ("both", "rl_only", "base_only", "neither")
 EXAMPLE_CHARS = 2000

@@ -2,21 +2,21 @@
 
 Every verifier of model text (math-verify and sympy answer checks, reasoning-gym scorers, some of which
 ``eval`` the answer or hand it to sympy's ``parse_expr``, task folders' answer files, custom verifiers; in
-evaluation and in GRPO's reward) runs in a worker of :mod:`evalkit.pool` started with ``confine=True``.
+evaluation and in GRPO's reward) runs in a worker of :mod:`evalkit.verify.pool` started with ``confine=True``.
 Code families (HumanEval, task folders' code files) are the exception: their verifiers run model text only
-through :mod:`evalkit.sandbox`, which needs an unconfined worker to build all its layers (separate
+through :mod:`evalkit.grading.sandbox`, which needs an unconfined worker to build all its layers (separate
 throw-away uids for the program and the tests process, a PID namespace of its own), so
 :mod:`evalkit.verify` runs them in unconfined workers. A confined worker imports its verifiers first,
 then calls :func:`enter` once, and handles items for as long as it lives, so the cost of confinement is
 paid per worker, not per item.
 
-What :func:`enter` does (Linux; the same building blocks as :mod:`evalkit.sandbox`, which see):
+What :func:`enter` does (Linux; the same building blocks as :mod:`evalkit.grading.sandbox`, which see):
 
 - **Namespaces**: user, mount, PID, IPC, UTS and network (only a loopback that is down). The worker forks
   once: the child is pid 1 of the new PID namespace and becomes the worker; the original process only
   waits for it and exits with its code, so the pool's kill of the worker (SIGKILL to its process group)
   still ends everything: the child dies with it (``PR_SET_PDEATHSIG``), and with pid 1 the namespace.
-- **Minimal root** (:func:`evalkit.sandbox.build_root`): the system libraries, the interpreter's
+- **Minimal root** (:func:`evalkit.grading.sandbox.build_root`): the system libraries, the interpreter's
   prefixes, the virtual environment, and the directory (or file) of every top-level module or package
   the worker has loaded (evalkit, the built-in tasks, a user's task folder) are bind-mounted read-only;
   /dev holds only null, zero, random and urandom; /proc is the namespace's own; /tmp is a 16 MiB tmpfs.
@@ -70,7 +70,7 @@ import secrets
 import sys
 from typing import Any
 
-from evalkit import sandbox
+from evalkit.grading import sandbox
 
 log = logging.getLogger(__name__)
 

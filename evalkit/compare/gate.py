@@ -20,7 +20,7 @@ is not used here: at 20 problems with most differences zero its one-sided bound 
 
 The family. Holm's step-down adjustment runs over every check of the gate (all tasks x all k), so the
 chance that a gate comparing two runs of one model declares any regression is at most
-``1 - confidence``. Measured by ``python -m evalkit.calibration --gate`` (identical models; 20 to 1,000
+``1 - confidence``. Measured by ``python -m evalkit.compare.calibration --gate`` (identical models; 20 to 1,000
 problems, n = 16 to 1,024, dense and sparse rates, one and three tasks, k = 1 and k = n, 500-1,000 runs
 each): 0.1-4.2% at nominal 5% over all 26 settings recorded in ``reports/BENCHMARKS.md``; power to catch
 a true pass@1 drop of 0.05 at 500 problems, n = 64, ``max_drop = 0.02``: 1,000 of 1,000 runs (0.944 for
@@ -42,9 +42,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evalkit.compare import common_problems, per_problem_table
+from evalkit.compare.results import RunResults
+from evalkit.compare.summary import common_problems, per_problem_table
 from evalkit.errors import EvalkitError
-from evalkit.results import RunResults
 from evalkit.stats import SignFlipResult, holm, sign_flip_test
 
 Mismatch = Literal["refuse", "warn"]
@@ -142,7 +142,7 @@ def gate_decisions(
     differences: list[np.ndarray], max_drop: float, confidence: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
     """(raw p-values, Holm-adjusted p-values) of every check, flattened task by task then k by k; a check
-    is a regression when its adjusted p-value is <= 1 - confidence. :mod:`evalkit.calibration` measures
+    is a regression when its adjusted p-value is <= 1 - confidence. :mod:`evalkit.compare.calibration` measures
     the gate's false alarm rate and power through this function."""
     tests = gate_tests(differences, max_drop, confidence, bound=False)
     p = np.concatenate([np.atleast_1d(t.p_value) for t in tests])

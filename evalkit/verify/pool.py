@@ -26,7 +26,7 @@ Implemented:
 
 - ``confine=True`` (what evalkit's verification uses for every family but the code families, whose
   programs the code sandbox confines): each worker, once it has imported ``fn``, confines
-  itself for good (:mod:`evalkit.confine`: namespaces, a minimal read-only root, a throw-away uid,
+  itself for good (:mod:`evalkit.verify.confine`: namespaces, a minimal read-only root, a throw-away uid,
   rlimits, a scrubbed environment, no network, an audit hook for answers that are code) and reports the
   active layers (``WorkerPool.isolation``). A refused item is recorded with ``on_crash(item, "refused:
   ...")`` and its worker is replaced. :class:`WorkerPool` keeps workers across ``map`` calls.
@@ -58,8 +58,6 @@ import multiprocessing
 import os
 import pickle
 import signal
-import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -67,6 +65,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from evalkit.errors import EvalkitError
+from evalkit.verify.worker import _READY, _RESULT, _RETIRE, _describe, _worker_main
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,19 +74,8 @@ R = TypeVar("R")
 _STARTUP_TIMEOUT_S = 120.0
 # This many workers in a row failing to start means they never will: raise instead of looping.
 _MAX_STARTUP_FAILURES = 3
-# Longest exception message kept in an on_crash detail.
-_MAX_MESSAGE_CHARS = 500
-# How often the worker's watchdog thread checks that the parent is still alive.
-_PARENT_POLL_S = 0.5
 # On normal return, how long idle workers get to exit by themselves before they are killed.
 _GRACEFUL_EXIT_S = 1.0
-
-# Messages from worker to parent: (_READY, isolation layers) once, then (_RESULT, idx, value) or (_RAISED, idx,
-# message) per item; (_RETIRE,) after an item whose verification was refused by the confinement's audit hook.
-_READY = 0
-_RESULT = 1
-_RAISED = 2
-_RETIRE = 3
 
 
 def run_pool(
@@ -119,7 +107,7 @@ def run_pool(
         chunk_size: Largest number of items sent to a worker at once. Chunks shrink towards the end of the
             run so that workers finish together.
         progress: Called in the parent with the number of items newly finished (a positive int).
-        confine: Confine each worker once it has imported ``fn`` (:func:`evalkit.confine.enter`): for
+        confine: Confine each worker once it has imported ``fn`` (:func:`evalkit.verify.confine.enter`): for
             functions that read untrusted text. An item that the confinement refuses gets
             ``on_crash(item, "refused: ...")`` and its worker is replaced.
 
@@ -409,7 +397,7 @@ class WorkerPool:
             return
         idx = msg[1]
         if not w.chunk or w.chunk[0] != idx:
-            raise RuntimeError(f"evalkit.pool: worker answered item {idx}, expected {list(w.chunk)[:1]}")
+            raise RuntimeError(f"evalkit.verify.pool: worker answered item {idx}, expected {list(w.chunk)[:1]}")
         w.chunk.popleft()
         w.since = time.monotonic()
         if kind == _RESULT:
@@ -462,93 +450,3 @@ def _death_message(code: int | None) -> str:
         except ValueError:
             pass
     return f"worker died (exit code {code})"
-
-
-def _describe(e: BaseException) -> str:
-    """``"Type: message"``, cut to a short length, even for exceptions whose ``str()`` fails."""
-    try:
-        text = str(e)
-    except Exception:
-        text = "<unprintable message>"
-    if len(text) > _MAX_MESSAGE_CHARS:
-        text = text[: _MAX_MESSAGE_CHARS - 3] + "..."
-    return f"{type(e).__name__}: {text}"
-
-
-# -- worker side --------------------------------------------------------------------------------------------
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Make this worker exit when the parent does, even if the parent is SIGKILLed.
-
-    Linux sends the death signal when the parent *thread* that started the worker exits; run_pool starts
-    and kills all its workers within one call on one thread, so that is the same moment.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
-        except Exception:
-            pass  # The watchdog thread below still covers the common cases.
-        else:
-            if os.getppid() != parent_pid:  # The parent died before the death signal was armed.
-                os._exit(1)
-            return  # armed: no watchdog thread (a confined worker must stay single-threaded to unshare)
-    if os.getppid() != parent_pid:  # The parent died before the death signal was armed.
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(_PARENT_POLL_S)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="evalkit-pool-watchdog", daemon=True).start()
-
-
-def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int, confine: bool = False) -> None:
-    """Worker loop: receive chunks of pickled items, send one message per item, exit on None or EOF."""
-    # Lead a new process group: the parent's killpg then also reaches subprocesses fn starts, and a
-    # terminal Ctrl-C (sent to the foreground group) reaches only the parent, which cleans up.
-    if hasattr(os, "setpgid"):
-        with contextlib.suppress(OSError):
-            os.setpgid(0, 0)
-    _die_with_parent(parent_pid)
-    layers: tuple[str, ...] = ()
-    watch: Callable[[], Any] = contextlib.nullcontext
-    if confine:
-        from evalkit import confine as confinement
-
-        layers = confinement.enter()
-        watch = confinement.watch
-    conn.send((_READY, layers))
-    while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            return
-        if msg is None:
-            return
-        indices, payload = msg
-        for idx, blob in zip(indices, payload, strict=True):
-            refused: list[str] = []
-            try:
-                item = pickle.loads(blob)
-                with watch() as outcome:
-                    refused = outcome
-                    out: tuple[Any, ...] = (_RESULT, idx, fn(item))
-            except BaseException as e:
-                out = (_RAISED, idx, _describe(e))
-            if refused:
-                with contextlib.suppress(OSError):
-                    conn.send((_RAISED, idx, f"refused: {refused[0]}"))
-                    conn.send((_RETIRE,))
-                return
-            try:
-                conn.send(out)
-            except OSError:  # The parent is gone.
-                return
-            except Exception as e:  # Pickling failed; nothing was written, so the stream is intact.
-                conn.send((_RAISED, idx, f"result not picklable: {_describe(e)}"))

@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.datafile import Row, file_sha256, read_jsonl
 from evalkit.errors import EvalkitError
-from evalkit.prompting import check_fields, render
-from evalkit.tasks import TaskFamily
+from evalkit.tasks.datafile import Row, file_sha256, read_jsonl
+from evalkit.tasks.prompting import check_fields, render
+from evalkit.tasks.registry import TaskFamily
 from evalkit.types import Problem
 
 HUB_TIMEOUT_S = 10.0
@@ -93,7 +93,7 @@ def bundled_sample(name: str) -> Path:
 def offline_spec(name: str) -> str:
     """A task spec of ``name`` that needs no network: a named benchmark's bundled sample
     (``math500@sample=true``), any other task as it is named (contract tests, demos)."""
-    from evalkit.tasks import get_family
+    from evalkit.tasks.registry import get_family
 
     return f"{name}@sample=true" if isinstance(get_family(name), Benchmark) else name
 

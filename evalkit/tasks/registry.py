@@ -14,7 +14,7 @@ Names resolve in three places:
 - classes registered with :func:`register`: the built-in families in the ``tasks/`` folder of the
   repository (installed as the ``evalkit_tasks`` package) register themselves when it is imported;
 - factories registered with :func:`register_factory`: one per file of a user task folder
-  (``--tasks-dir``, see :mod:`evalkit.taskdir`);
+  (``--tasks-dir``, see :mod:`evalkit.tasks.taskdir`);
 - prefix families registered with :func:`register_prefix`: ``PREFIX:NAME`` resolves through a module
   imported only when such a name is used, e.g. ``rg:leg_counting`` (every reasoning-gym dataset).
   :func:`task_names` does not expand them (there are about a hundred); :func:`prefix_names` does.
@@ -57,8 +57,8 @@ _PREFIXES: dict[str, tuple[str, str]] = {}
 # meta["verifier"] keys -> "module:Class" of families that verify from the Problem alone, so that a run of
 # a task that is not registered in this process (a user folder task, rescored later) can still be verified
 _STANDALONE_VERIFIERS = {
-    "tasks-dir:answer": "evalkit.taskdir:AnswerFileTask",
-    "tasks-dir:code": "evalkit.taskdir:CodeFileTask",
+    "tasks-dir:answer": "evalkit.tasks.taskdir:AnswerFileTask",
+    "tasks-dir:code": "evalkit.tasks.taskdir:CodeFileTask",
 }
 _BUILTINS_LOADED = False
 
@@ -77,14 +77,14 @@ class TaskFamily:
     Config: type[Any]
     # Config fields that evalkit sets itself and a task spec may not (name -> what to use instead).
     reserved_params: ClassVar[dict[str, str]] = {}
-    # True only for a family whose ``verify`` runs model text solely through :mod:`evalkit.sandbox` (it
+    # True only for a family whose ``verify`` runs model text solely through :mod:`evalkit.grading.sandbox` (it
     # builds a program from the text and calls ``run_tests``; nothing of the text is evaluated, parsed by a
     # math library or scored otherwise). Such families are verified in unconfined workers, where the sandbox
     # gets every layer (its own uids, PID namespace, minimal root); every other family runs in confined
-    # workers (:mod:`evalkit.confine`). Read from the class itself (:func:`sandbox_only`), never inherited,
+    # workers (:mod:`evalkit.verify.confine`). Read from the class itself (:func:`sandbox_only`), never inherited,
     # so a subclass that overrides ``verify`` must set it again to say so.
     sandbox_only_verifier: ClassVar[bool] = False
-    # The prompt template of the family's problems (syntax: evalkit.prompting; fields: prompt_fields) and the
+    # The prompt template of the family's problems (syntax: evalkit.tasks.prompting; fields: prompt_fields) and the
     # completion length it is run with by default, in tokens: `evalkit sample` without --max-tokens samples up
     # to the largest default_max_tokens of its tasks. Both are shown by `evalkit tasks`.
     prompt_template: ClassVar[str] = "{prompt}"

@@ -12,7 +12,7 @@ Methods checked: the studentized, BCa and percentile bootstrap (:func:`evalkit.s
 engine of ``pass_at_k_ci`` / ``paired_delta_ci``) and the CLT interval with the clustered standard error (the
 engine of ``pass_at_k_se_ci`` / ``paired_delta_se_ci``).
 
-Run ``python -m evalkit.calibration`` for the full table (``--reps`` to change its size, ``--problems 20 50
+Run ``python -m evalkit.compare.calibration`` for the full table (``--reps`` to change its size, ``--problems 20 50
 200`` for one table per number of problems); the tests run a quick version with an acceptance band derived
 from the binomial standard error of the coverage. The studentized bootstrap holds 93-97% (two- and
 one-sided) at 200 problems except the sparsest rates and mostly tied paired deltas; at 20 and 50 problems
@@ -260,7 +260,7 @@ def gate_rate(
 
     Both runs of a pair share each problem's true rate (drawn once); their counts are independent
     Binomial(n, rate) draws, as when one model is sampled twice (``drop`` = 0). The decision is
-    :func:`evalkit.gate.gate_decisions`, the code ``evalkit gate`` runs, with its 10,000 seeded flips.
+    :func:`evalkit.compare.gate.gate_decisions`, the code ``evalkit gate`` runs, with its 10,000 seeded flips.
 
     Args:
         setting: Rates, problems per task, n, tasks and the true drop of pass@1.
@@ -270,7 +270,7 @@ def gate_rate(
         ks: Budgets checked (default: 1 and n, the gate's usual pair).
         seed: Pair r uses ``default_rng([seed, r])``.
     """
-    from evalkit.gate import gate_decisions
+    from evalkit.compare.gate import gate_decisions
 
     ks_a = np.asarray(ks if ks is not None else (1, setting.n), dtype=np.int64)
     alpha = 1.0 - confidence

@@ -6,20 +6,20 @@ The kind of a file is read from its first record:
   A completion's answer is extracted by ``answer_format`` (spec parameter, default ``auto``: last
   ``\\boxed{}``, else "the answer is X", else the last number), after the reasoning block (``think``,
   default ``strip``), never guessing with ``strict=true``, and matches when it equals the reference as a
-  string or as math, as for the built-in ``math`` task (:mod:`evalkit.answers`).
+  string or as math, as for the built-in ``math`` task (:mod:`evalkit.grading.answers`).
 - **code task** (a record has ``tests`` or ``entry_point``, MBPP-style): ``problem_id``, ``prompt``,
   ``tests`` (a list of ``assert`` strings, or test code with ``assert`` lines or a ``def check(candidate)``),
   ``entry_point``, optionally ``solution``. The program is the last fenced code block of the completion
   that defines ``entry_point`` (else its last fenced block, else the whole completion), run with the tests
-  by :func:`evalkit.sandbox.run_tests` (``timeout_s``, ``memory_mb`` spec parameters). ``passed`` is the
+  by :func:`evalkit.grading.sandbox.run_tests` (``timeout_s``, ``memory_mb`` spec parameters). ``passed`` is the
   sandbox's positive confirmation that every test passed; ``score`` is the fraction of asserts that passed.
   Helpers the tests call are taken from the prompt when it defines them (the prompt as Python, else its
-  fenced code blocks; :func:`evalkit.sandbox.prompt_definitions`), never from the completion.
+  fenced code blocks; :func:`evalkit.grading.sandbox.prompt_definitions`), never from the completion.
   The text runs only as that program (``sandbox_only_verifier``), so code tasks are verified in unconfined
   workers, where the sandbox builds every layer; answer tasks in confined ones (:mod:`evalkit.verify`).
 
 Every record of a file is validated when the task's problems are built, before any model loads; errors
-name the file, line, problem id and field (:mod:`evalkit.datafile`). Problem ids are
+name the file, line, problem id and field (:mod:`evalkit.tasks.datafile`). Problem ids are
 ``<task name>:<problem_id>``. ``--limit`` takes a seeded random subset, as for every loaded task. A file's
 sha256 is recorded in the run manifest, so resuming after the file changed is refused.
 
@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.answers import AnswerVerified, check_reading, quiet_math_verify
-from evalkit.datafile import Row, answer_problems, code_problems, file_sha256, read_jsonl, row_kind
 from evalkit.errors import EvalkitError
-from evalkit.tasks import TaskFamily, register_factory
+from evalkit.grading.answers import AnswerVerified, check_reading, quiet_math_verify
+from evalkit.tasks.datafile import Row, answer_problems, code_problems, file_sha256, read_jsonl, row_kind
+from evalkit.tasks.registry import TaskFamily, register_factory
 from evalkit.types import Problem, Verdict
 
 quiet_math_verify()
@@ -171,7 +171,7 @@ def code_dedup_key(problem: Problem, text: str) -> str | None:
 
 
 def code_verdict(problem: Problem, text: str, entry_point: str | None, prompt: str = "") -> Verdict:
-    """Run the program in ``text`` against ``meta["tests"]`` in the sandbox (:func:`evalkit.sandbox.run_tests`).
+    """Run the program in ``text`` against ``meta["tests"]`` in the sandbox (:func:`evalkit.grading.sandbox.run_tests`).
 
     Args:
         problem: Its meta holds ``tests``, ``entry_point``, and optionally ``timeout_s`` (5) and ``memory_mb``
@@ -181,7 +181,7 @@ def code_verdict(problem: Problem, text: str, entry_point: str | None, prompt: s
             None for MBPP-style asserts that each run and count.
         prompt: The trusted prompt whose helpers the tests may call.
     """
-    from evalkit.sandbox import run_tests
+    from evalkit.grading.sandbox import run_tests
 
     if not text.strip():
         return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")

@@ -16,7 +16,7 @@
 Every stage runs a fixed number of steps (never a wall-clock budget), with fixed seeds and the CPU numerics
 pinned (:mod:`evalkit.determinism`), so two runs print the same numbers on any machine with the same
 package versions; a slow or busy machine only takes longer, and the demo says so. The demo ends with the
-verdict in plain words (:mod:`evalkit.verdict`, the report's verdict paragraph) and the gate's result.
+verdict in plain words (:mod:`evalkit.compare.verdict`, the report's verdict paragraph) and the gate's result.
 
 Checkpoints are reused when present (``--fresh`` retrains) and sampling resumes, so rerunning after an
 interruption finishes the job. ``--quick`` is a one-minute smoke version of the same pipeline.
@@ -33,15 +33,15 @@ from typing import Any
 
 import typer
 
-from evalkit.compare import compare_with_trajectory
+from evalkit.compare.gate import run_gate
+from evalkit.compare.results import load_run
+from evalkit.compare.summary import compare_with_trajectory
 from evalkit.determinism import pin_cpu_numerics, pin_cpu_numerics_env
-from evalkit.gate import run_gate
 from evalkit.likelihood import LikelihoodRequest, score_run
 from evalkit.report import write_report
-from evalkit.results import load_run
-from evalkit.runner import SampleRequest, sample
 from evalkit.sampling.base import SamplingConfig
-from evalkit.tasks import TaskSpec
+from evalkit.sampling.runner import SampleRequest, sample
+from evalkit.tasks.registry import TaskSpec
 from evalkit.train.grpo import GRPOConfig, train_grpo
 from evalkit.train.sft import SFTConfig, train_sft
 

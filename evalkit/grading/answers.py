@@ -1,14 +1,14 @@
 """Final-answer verdicts: read the answer of a completion, compare it with the reference, say which rule decided.
 
-Reading (:mod:`evalkit.extraction`): the reasoning block (``think=strip|keep``), the last ``\\boxed{}``
+Reading (:mod:`evalkit.grading.extraction`): the reasoning block (``think=strip|keep``), the last ``\\boxed{}``
 (an unclosed last box is a cut-off answer, never replaced by an earlier one), "the answer is" spans that
-stop at the answer, and, unless ``strict``, the last number. Comparing (:mod:`evalkit.equivalence`):
+stop at the answer, and, unless ``strict``, the last number. Comparing (:mod:`evalkit.grading.equivalence`):
 normal forms, the reference's shape (sets, lists, tuples, intervals), exact numbers with a relative
 tolerance only for rounded decimals, choice letters, words, then math-verify.
 
 Several boxes: when the last box alone does not give the reference and the reference is a collection (a set,
 a list, a tuple), the final group of boxes (the last box and those joined to it by a short connector with
-no retraction, :func:`evalkit.extraction.boxes`) is compared with the reference's elements, e.g. the roots
+no retraction, :func:`evalkit.grading.extraction.boxes`) is compared with the reference's elements, e.g. the roots
 ``x = \\boxed{2}`` and ``x = \\boxed{3}`` for ``\\{2, 3\\}``. A single-valued reference always reads the last
 box alone, so a self-correction (``\\boxed{4}`` ... ``\\boxed{5}``) is judged on 5.
 
@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 import logging
 
-from evalkit.equivalence import elements_equivalent, is_collection, math_equivalent, normalise
-from evalkit.extraction import (
+from evalkit.grading.equivalence import elements_equivalent, is_collection, math_equivalent, normalise
+from evalkit.grading.extraction import (
     ANSWER_FORMATS,
     THINK_MODES,
     AnswerFormat,

@@ -1,9 +1,9 @@
 """Verification of stored completions: dedup, worker processes with hard timeouts, verdict shards.
 
 The verifier of a completion is its task family's ``verify(problem, text)``. It runs in worker
-processes (:mod:`evalkit.pool`, one per usable core by default) so that a hang is killed from outside
+processes (:mod:`evalkit.verify.pool`, one per usable core by default) so that a hang is killed from outside
 (verdict ``timeout``) and a crash becomes verdict ``error``; neither ever counts as passed. The workers are
-confined (:mod:`evalkit.confine`: namespaces, a minimal read-only root, a throw-away uid, rlimits, no
+confined (:mod:`evalkit.verify.confine`: namespaces, a minimal read-only root, a throw-away uid, rlimits, no
 network, an audit hook that refuses answers that are code), because verifiers read model text and some
 evaluate it; :class:`Verifier` keeps such workers across calls, for GRPO's reward.
 
@@ -35,10 +35,10 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from evalkit.errors import EvalkitError
-from evalkit.pool import WorkerPool, run_pool
 from evalkit.store import KeySet, RunStore
-from evalkit.tasks import TaskFamily, family_class_for, sandbox_only
+from evalkit.tasks.registry import TaskFamily, family_class_for, sandbox_only
 from evalkit.types import STATUSES, Completion, Problem, Verdict
+from evalkit.verify.pool import WorkerPool, run_pool
 
 VERIFY_CHARS = 100_000  # completions longer than this are cut before they reach a verifier
 BLOCK = 20_000  # completions verified (and their verdicts persisted) per block

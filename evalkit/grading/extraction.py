@@ -14,7 +14,7 @@ The rules, in the order they apply:
    one that are joined to it by a short connector (at most :data:`JOIN_CHARS` characters with no word of
    retraction such as "wait", "no", "wrong") form the *final group*, e.g. ``x = \\boxed{2}`` and
    ``x = \\boxed{3}``; the comparison uses the group only when the reference is a list or a set (see
-   :mod:`evalkit.equivalence`).
+   :mod:`evalkit.grading.equivalence`).
 3. **"The answer is"** (also "answer:", "final answer is", "answer would be"; case-insensitive): the last
    such phrase; its span is what follows on the same line (or the next line when the phrase ends its line),
    and it stops at the answer: a ``$...$`` or ``\\(...\\)`` math span, a box, a choice letter ``(B)``, or

@@ -1,0 +1,132 @@
+"""The ``evalkit`` command line (typer).
+
+Every command turns an :class:`~evalkit.errors.EvalkitError` into one line on stderr and exit code 2
+(``--debug`` shows the traceback); a usage error (unknown command or option, missing argument, a value of
+the wrong type) prints click's usage line and exits 2 too, whichever click typer parses with; Ctrl-C exits
+130, saying whether a rerun resumes. ``evalkit gate`` exits 1 on a regression, and only then. Heavy modules
+are imported inside the commands so that ``evalkit --help`` and spawned verifier workers start fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import typer.core
+
+from evalkit.errors import EvalkitError
+
+# commands that a rerun resumes: an interrupt says so
+_RESUMABLE = frozenset({"sample", "import", "compare", "grpo", "demo", "likelihood"})
+
+
+class Interrupted(BaseException):  # a signal, like KeyboardInterrupt, not an error
+    """Ctrl-C inside a command, carried past click to :func:`main` (click would turn a KeyboardInterrupt
+    into ``Abort`` or a silent ``Exit(130)``, depending on its version).
+
+    Args:
+        command: The name of the interrupted command (``sample``, ``grpo``...).
+    """
+
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Give flags (``--chat``, ``--force/--no-force``, ``--help``) an empty metavar, so that help pages show no
+    value type for them (typer 0.29's help shows ``<bool>``; older versions show nothing either way)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(typer.core.TyperGroup):
+    """typer's group with plain flags in its help page."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Command(typer.core.TyperCommand):
+    """typer's command with plain flags in its help page and Ctrl-C raised as :class:`Interrupted`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted(self.name or "") from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Does RL expand what a model can solve? pass@k to k=1024, frontier classes, reports, a CI gate.",
+)
+train_app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    help="Make checkpoints: a tiny base model (sft) or an RL model (grpo).",
+)
+app.add_typer(train_app, name="train")
+
+_DEBUG = {"on": False}
+
+TaskOpt = Annotated[list[str], typer.Option("--task", "-t", help="Task spec NAME or NAME@key=value,... (repeatable).")]
+TasksDirOpt = Annotated[
+    Path | None,
+    typer.Option("--tasks-dir", help="Folder of *.jsonl task files; each becomes a task named by its stem."),
+]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    _DEBUG["on"] = debug
+
+
+def _use_tasks_dir(tasks_dir: Path | None) -> None:
+    if tasks_dir is not None:
+        from evalkit.tasks.taskdir import register_tasks_dir
+
+        register_tasks_dir(tasks_dir)
+
+
+def _specs(tasks: list[str]) -> list[Any]:
+    from evalkit.tasks.registry import TaskSpec
+
+    if not tasks:
+        raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
+    return [TaskSpec.parse(t) for t in tasks]
+
+
+TRUNCATION_WARN = 0.05  # above this fraction of completions cut at --max-tokens, the summary warns
+
+
+def print_run_summary(run: Path) -> None:
+    """Print pass@k per task of the run at ``run``, its truncation rate, and warnings (after sample, import, score)."""
+    from evalkit.compare.results import load_run, summarize
+
+    results = load_run(run)
+    summary = summarize(results)
+    for task, row in summary["tasks"].items():
+        cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
+        typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
+    truncated = float(summary["rates"].get("truncated", 0.0))
+    typer.echo(f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit")
+    if truncated > TRUNCATION_WARN:
+        limit = results.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
+        at = f" --max-tokens {limit}" if limit else " the token limit"
+        typer.echo(
+            f"warning: {100 * truncated:.1f}% of completions were cut at{at} and count as failures; "
+            "pass@k mostly measures the length limit: raise --max-tokens",
+            err=True,
+        )
+    if summary["unverified"]:
+        typer.echo(f"note: {summary['unverified']} completions have no verdict yet; run `evalkit score`", err=True)

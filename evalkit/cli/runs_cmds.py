@@ -1,0 +1,109 @@
+"""Commands on run directories: ``import``, ``merge``, ``score``, ``convert`` and ``summary``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evalkit.cli.common import TaskOpt, TasksDirOpt, _Command, _specs, _use_tasks_dir, app, print_run_summary
+from evalkit.errors import EvalkitError
+
+
+@app.command("import", cls=_Command)
+def import_cmd(
+    samples: Annotated[Path, typer.Argument(help='JSONL lines {"problem_id", "completion"[, "sample_idx"]}.')],
+    out: Annotated[Path, typer.Option(help="Run directory to create.")],
+    task: TaskOpt = [],  # noqa: B006
+    problem_seed: Annotated[int, typer.Option("--problem-seed")] = 0,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Match the file against each task's first LIMIT problems (default: a data set's all, a "
+            "generated task's up to the largest index in the file)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
+    tasks_dir: TasksDirOpt = None,
+) -> None:
+    """Import completions made elsewhere as a run, and verify them.
+
+    The run holds the problems the file has samples for; evalkit says how many of each task's it lacks."""
+    from evalkit.sampling.runner import import_samples
+
+    _use_tasks_dir(tasks_dir)
+    store = import_samples(samples, _specs(task), out, problem_seed, limit, force)
+    print_run_summary(store.root)
+
+
+@app.command("merge", cls=_Command)
+def merge_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories: the shards of one run (--shard i/N).")],
+    out: Annotated[Path, typer.Option(help="New run directory for the merged run.")],
+) -> None:
+    """Combine shard runs into one run, equal to the unsharded run (refusing runs that differ)."""
+    from evalkit.sampling.shard import merge_runs
+
+    result = merge_runs(runs, out, command=" ".join(sys.argv))
+    typer.echo(
+        f"merged {len(runs)} runs into {out}: {result.problems} problems, {result.completions} samples"
+        + (f" ({result.duplicates} held twice, written once)" if result.duplicates else ""),
+        err=True,
+    )
+    try:
+        print_run_summary(out)
+    except EvalkitError as exc:  # a shard was not finished: the merged run resumes like any other
+        typer.echo(f"note: {exc}", err=True)
+
+
+@app.command("score", cls=_Command)
+def score_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    workers: int | None = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per verification.")] = 10.0,
+) -> None:
+    """Re-verify every completion of a run (replacing its verdicts)."""
+    from evalkit.store import RunStore
+    from evalkit.verify.stage import verify_run
+
+    store = RunStore.open(run)
+    store.lock()
+    count = verify_run(store, rescore=True, workers=workers, timeout_s=timeout)
+    typer.echo(f"verified {count} completions", err=True)
+    print_run_summary(run)
+
+
+@app.command("convert", cls=_Command)
+def convert_cmd(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Convert a run's JSON-line shards (store format 1) to Parquet (format 2), in place; safe to interrupt."""
+    from evalkit.store import convert_run
+
+    result = convert_run(run)
+    done = f"converted {result.completions} completions and {result.verdicts} verdicts to Parquet"
+    typer.echo(done if result.converted else f"{run}: already store format 2", err=True)
+
+
+@app.command("summary", cls=_Command)
+def summary_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV: task,k,pass_at_k,ci_low,ci_high,confidence,n_problems,n_min.")
+    ] = False,
+) -> None:
+    """pass@k per task (every power of two up to n) for a run."""
+    from evalkit.compare.results import load_run, summarize
+
+    if as_json and as_csv:
+        raise EvalkitError("--json and --csv: choose one")
+    if as_json:
+        typer.echo(json.dumps(summarize(load_run(run)), indent=1))
+    elif as_csv:
+        from evalkit.store.frame import summary_csv
+
+        typer.echo(summary_csv(summarize(load_run(run))), nl=False)
+    else:
+        print_run_summary(run)

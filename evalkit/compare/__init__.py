@@ -1,0 +1,21 @@
+"""Comparison of a base run and an RL run, and everything that decides on it.
+
+* :mod:`.results`: one run's summary (pass@k per task and k with intervals, per-problem counts).
+* :mod:`.summary`: :func:`compare_runs` (paired deltas, frontier classes and their bounds, trajectories).
+* :mod:`.evidence`: evidence beyond pass@k (likelihood categories, Cover@tau, pass@k area, diversity).
+* :mod:`.verdict`: the verdict in plain words, read off the summary.
+* :mod:`.gate`: the CI gate (exit 0 / 1 / 2) and the comparability checks shared with ``compare``.
+* :mod:`.calibration`: simulation of every interval and test through this code (``python -m
+  evalkit.compare.calibration``).
+"""
+
+from evalkit.compare.summary import (
+    classify,
+    common_problems,
+    compare_runs,
+    compare_with_trajectory,
+    per_problem_table,
+    trajectory,
+)
+
+__all__ = ["classify", "common_problems", "compare_runs", "compare_with_trajectory", "per_problem_table", "trajectory"]
