@@ -243,7 +243,7 @@ def test_model_run_orders_only_this_run_solved_first_and_checks_the_model(tiny_c
     with pytest.raises(EvalkitError, match="model hash"):
         score_run(LikelihoodRequest(model=str(tiny_ckpt), run=run, model_run=other, device="cpu", quiet=True))
     manifest = json.loads((other / "manifest.json").read_text())
-    from evalkit.sampling.hf import checkpoint_hash
+    from evalkit.sampling.identity import checkpoint_hash
 
     manifest["identity"]["model_hash"] = checkpoint_hash(tiny_ckpt)
     manifest["identity"]["sampling"]["temperature"] = 0.5

@@ -10,7 +10,7 @@ Resolution asks the hub once (``HfApi.model_info``, :data:`HUB_TIMEOUT_S`). When
 (or ``HF_HUB_OFFLINE`` is set) it reads the local Hugging Face cache instead: a branch or tag name through
 ``models--ORG--NAME/refs/<name>``, a commit hash directly, and in both cases the snapshot must hold the
 commit's ``config.json``. Local checkpoint directories are identified by their content hash instead
-(:func:`evalkit.sampling.hf.checkpoint_hash`); a ``--revision`` for one is refused.
+(:func:`evalkit.sampling.identity.checkpoint_hash`); a ``--revision`` for one is refused.
 
 Not implemented: pinning the revision of a server's model (``--backend openai`` names what the server
 serves; its base URL and model name are recorded).
