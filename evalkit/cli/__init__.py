@@ -10,7 +10,7 @@
 """
 
 # importing the command modules registers their commands on the app, in the order the help page lists them
-from evalkit.cli import tasks_cmds, sample_cmds, runs_cmds, compare_cmds, likelihood_cmd, train_cmds  # noqa: F401, I001
+from evalkit.cli import tasks_cmds, sample_cmds, runs_cmds, compare_cmds, forecast_cmd, likelihood_cmd, train_cmds  # noqa: F401, I001
 from evalkit.cli.common import app
 from evalkit.cli.entry import main
 

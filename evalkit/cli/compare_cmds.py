@@ -67,6 +67,9 @@ def compare_cmd(
     loaded = [load_run(runs[0]), *(load_run(m) for m in mid), load_run(runs[1])]
     _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
     summary = _compare_with_trajectory(loaded)
+    from evalkit.compare.forecast import attach_forecasts
+
+    attach_forecasts(summary, loaded[0], loaded[-1])
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
@@ -133,6 +136,8 @@ def _print_compare(summary: dict[str, Any]) -> None:
             f"{name:10s} pass@1 {b[ks[0]]:.3f} -> {r[ks[0]]:.3f}   pass@{ks[1]} {b[ks[1]]:.3f} -> {r[ks[1]]:.3f}   "
             f"rl-only {cls['rl_only']}  base-only {cls['base_only']}  both {cls['both']}  neither {cls['neither']}"
         )
+    for scope, cross in (summary.get("forecast") or {}).get("crossover", {}).items():
+        typer.echo(f"forecast   {scope}: {cross['text']}")
 
 
 @app.command("gate", cls=_Command)

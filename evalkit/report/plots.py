@@ -45,6 +45,7 @@ def passk_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
             xs, lo, hi = ci_curve(cis.get(m), sorted(pts))
             if len(xs) >= 2:
                 ax.fill_between(xs, lo, hi, color=STYLE[m]["color"], alpha=0.18, linewidth=0)
+            all_ks.update(_forecast_curve(ax, m, pts, ts))
         style_axes(ax, plot_label(name), "k", "pass@k")
         ax.set_ylim(-0.02, 1.02)
         if not all_ks:
@@ -53,6 +54,21 @@ def passk_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:
         log2_axis(ax, sorted(all_ks))
         ax.legend(fontsize=7, loc="lower right")
     return fig
+
+
+def _forecast_curve(ax: Any, model: str, observed: Mapping[int, float], ts: Mapping[str, Any]) -> list[int]:
+    """Draw ``model``'s forecast beyond n (dotted, from the last observed point, with its band); its k values."""
+    ahead = curve(as_map(ts.get("forecast")).get(model))
+    if not ahead:
+        return []
+    last = max(observed) if observed else None
+    ks = ([last] if last is not None else []) + sorted(ahead)
+    ys = ([observed[last]] if last is not None else []) + [ahead[k] for k in sorted(ahead)]
+    ax.plot(ks, ys, color=STYLE[model]["color"], linestyle=":", linewidth=1.4, label=f"{MODEL_LABEL[model]} forecast")
+    xs, lo, hi = ci_curve(as_map(ts.get("forecast_ci")).get(model), sorted(ahead))
+    if len(xs) >= 2:
+        ax.fill_between(xs, lo, hi, color=STYLE[model]["color"], alpha=0.08, linewidth=0, hatch="..")
+    return sorted(ahead)
 
 
 def delta_figure(panels: list[tuple[str, Mapping[str, Any]]]) -> Any:

@@ -1,0 +1,192 @@
+"""``evalkit forecast``: pass@k beyond n for the tasks of a run, and where a base run would catch up with an
+RL run.
+
+Per scope (each task, and each group of tasks that share n when there are several), the run's per-problem
+counts are fitted with :func:`evalkit.stats.forecast.forecast_pass_at_k` and checked with
+:func:`evalkit.stats.forecast.backtest`. Rows with k <= n are the observed unbiased estimate (Chen et al.)
+with its bootstrap interval over problems; rows with k > n are forecasts, refused (estimate None, with the
+reason) when the backtest says the fit is poor, unless the caller allows a poor fit (the rows then say
+``fit_ok: false``).
+
+Crossover of two runs (:func:`crossover`): on the k grid of both forecasts, the first k where the base's
+forecast reaches the RL run's is the point; the interval runs from the first k where the two bands touch
+(a crossover is possible there) to the first k where the base's band lies wholly above the RL band's (it is
+certain there). "No crossover below K" means the base's band stays below the RL band at every k up to K.
+The bands are each run's own 95% intervals, not a joint band: the crossover interval is read off them, it is
+not a test with a stated error rate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from evalkit.compare.results import RunResults
+from evalkit.errors import EvalkitError
+from evalkit.stats import pass_at_k_ci, powers_of_two
+from evalkit.stats.forecast import MIN_N, backtest, forecast_pass_at_k
+
+DEFAULT_REACH = 16  # without --k, forecasts go to 16 n in powers of two
+
+
+def _scopes(results: RunResults, tasks: Sequence[str] | None) -> dict[str, list[np.ndarray]]:
+    """Scope name -> per-problem passed arrays (cut to the scope's smallest n)."""
+    by_task: dict[str, list[np.ndarray]] = defaultdict(list)
+    for p in results.problems:
+        if tasks and p.task not in tasks:
+            continue
+        by_task[p.task].append(results.passed.get(p.id, np.zeros(0, dtype=bool)))
+    if tasks:
+        unknown = sorted(set(tasks) - set(by_task))
+        if unknown:
+            raise EvalkitError(
+                f"{results.root}: no task {', '.join(unknown)} in this run (it has: {', '.join(sorted(by_task))})"
+            )
+    if not by_task:
+        raise EvalkitError(f"{results.root}: the run holds no problems")
+    scopes: dict[str, list[np.ndarray]] = {}
+    by_n: dict[int, list[str]] = defaultdict(list)
+    for task, arrays in sorted(by_task.items()):
+        n = min(a.size for a in arrays)
+        if n < MIN_N:
+            raise EvalkitError(
+                f"{results.root}: task {task} has {n} verified sample(s) on some problem; a forecast needs at least "
+                f"{MIN_N} per problem (sample more with a larger --n)"
+            )
+        scopes[task] = [a[:n] for a in arrays]
+        by_n[n].append(task)
+    if len(scopes) > 1:  # groups of tasks at one n: never pooled across different n
+        for n, names in sorted(by_n.items()):
+            if len(names) > 1:
+                scopes[f"n={n}: " + "+".join(names)] = [a for t in names for a in scopes[t]]
+    return scopes
+
+
+def forecast_run(
+    results: RunResults,
+    ks: Sequence[int] | None = None,
+    tasks: Sequence[str] | None = None,
+    confidence: float = 0.95,
+    allow_poor_fit: bool = False,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Rows ``{task, n, k, estimate, ci_low, ci_high, method, fit_ok, ...}`` for every scope and k.
+
+    Args:
+        results: A loaded run.
+        ks: The k values (default: powers of two up to ``DEFAULT_REACH`` x n).
+        tasks: Only these tasks (default: all).
+        confidence: Nominal coverage of the intervals.
+        allow_poor_fit: Give forecasts also where the backtest found the fit poor (marked ``fit_ok: false``).
+        seed: Seed of the bootstrap.
+
+    Raises:
+        EvalkitError: a k below 1, a task the run lacks, a scope with fewer than ``MIN_N`` samples per problem.
+    """
+    if ks is not None and any(int(k) < 1 for k in ks):
+        raise EvalkitError(f"--k must be at least 1 (got {min(int(k) for k in ks)})")
+    rows: list[dict[str, Any]] = []
+    for scope, arrays in _scopes(results, tasks).items():
+        n = arrays[0].size
+        want = sorted({int(k) for k in ks}) if ks else powers_of_two(DEFAULT_REACH * n)
+        counts = np.array([int(a.sum()) for a in arrays])
+        sizes = np.full(counts.size, n)
+        check = backtest(arrays, confidence, seed=seed)
+        fit_ok = check.ok
+        beyond = [k for k in want if k > n]
+        fc = forecast_pass_at_k(sizes, counts, beyond, confidence, seed=seed) if beyond else None
+        fit_info = {
+            "fit_ok": fit_ok,
+            "backtest": {
+                "fitted_on": check.m,
+                "forecast_k": check.n,
+                "observed": check.observed,
+                "ci_low": check.forecast.ci_low[0],
+                "ci_high": check.forecast.ci_high[0],
+            },
+        }
+        if fc is not None:
+            fit_info["fit"] = {"pi0": fc.fit.pi0, "a": fc.fit.a, "b": fc.fit.b}
+        for k in want:
+            row: dict[str, Any] = {"task": scope, "n": n, "k": k, "n_problems": len(arrays), "confidence": confidence}
+            if k <= n:
+                est, low, high = pass_at_k_ci(sizes, counts, k, confidence=confidence, seed=seed)
+                row.update(estimate=est, ci_low=max(0.0, low), ci_high=min(1.0, high), method="observed")
+            elif fit_ok or allow_poor_fit:
+                assert fc is not None
+                i = fc.ks.index(k)
+                row.update(estimate=fc.estimate[i], ci_low=fc.ci_low[i], ci_high=fc.ci_high[i])
+                row["method"] = "zero-inflated beta-binomial forecast"
+            else:
+                row.update(estimate=None, ci_low=None, ci_high=None, method="refused")
+                row["refused"] = (
+                    f"poor fit: fitted on {check.m} samples per problem it forecast pass@{check.n} in "
+                    f"[{check.forecast.ci_low[0]:.3f}, {check.forecast.ci_high[0]:.3f}], the run observed "
+                    f"{check.observed:.3f}"
+                )
+            rows.append({**row, **fit_info})
+    return rows
+
+
+def crossover(base_rows: list[dict[str, Any]], rl_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per scope, where the base would catch up with RL: ``{"k": ..., "k_low": ..., "k_high": ..., "text": ...}``.
+
+    ``k`` is None when the point forecasts never meet on the grid; ``k_low`` None means the bands never touch
+    ("no crossover below K"); ``k_high`` None means the crossover is not certain at any k of the grid.
+    """
+    rl_by = {(r["task"], r["k"]): r for r in rl_rows}
+    out: dict[str, dict[str, Any]] = {}
+    scopes = sorted({r["task"] for r in base_rows} & {r["task"] for r in rl_rows})
+    for scope in scopes:
+        pairs = [
+            (b, rl_by[(scope, b["k"])])
+            for b in sorted((r for r in base_rows if r["task"] == scope), key=lambda r: r["k"])
+            if (scope, b["k"]) in rl_by and b["estimate"] is not None and rl_by[(scope, b["k"])]["estimate"] is not None
+        ]
+        if not pairs:
+            out[scope] = {"k": None, "k_low": None, "k_high": None, "text": "no forecast for both runs"}
+            continue
+        top = pairs[-1][0]["k"]
+        point = next((b["k"] for b, r in pairs if b["estimate"] >= r["estimate"]), None)
+        low = next((b["k"] for b, r in pairs if b["ci_high"] >= r["ci_low"]), None)
+        high = next((b["k"] for b, r in pairs if b["ci_low"] > r["ci_high"]), None)
+        if low is None:
+            text = f"no crossover below k = {top}: the base's band stays below RL's"
+        elif point is None:
+            text = f"no crossover of the forecasts below k = {top} (the bands touch from k = {low})"
+        else:
+            upper = f"{high}" if high is not None else f"beyond {top}"
+            text = f"the base catches up at k = {point} (bands: from k = {low} to {upper})"
+        out[scope] = {"k": point, "k_low": low, "k_high": high, "max_k": top, "text": text}
+    return out
+
+
+def attach_forecasts(summary: dict[str, Any], base: RunResults, rl: RunResults, confidence: float = 0.95) -> None:
+    """Add both runs' forecasts beyond n and the crossover to a comparison summary, in place.
+
+    ``summary["forecast"]`` gets ``{"base": rows, "rl": rows, "crossover": {...}}`` (rows as
+    :func:`forecast_run`), or ``{"skipped": reason}`` when a run cannot be forecast (fewer than ``MIN_N``
+    samples per problem); each task section gets ``forecast`` ({model: {k: estimate}}) and ``forecast_ci``
+    ({model: {k: [low, high]}}) for k > n, which the report draws beyond the observed curves.
+    """
+    tasks = [t for t in summary.get("tasks", {}) if isinstance(summary["tasks"][t], dict)]
+    try:
+        rows = {"base": forecast_run(base, None, tasks, confidence), "rl": forecast_run(rl, None, tasks, confidence)}
+    except EvalkitError as exc:
+        summary["forecast"] = {"skipped": str(exc)}
+        return
+    summary["forecast"] = {**rows, "crossover": crossover(rows["base"], rows["rl"])}
+    for task in tasks:
+        section = summary["tasks"][task]
+        points: dict[str, dict[str, float]] = {}
+        bands: dict[str, dict[str, list[float]]] = {}
+        for model, model_rows in rows.items():
+            mine = [
+                r for r in model_rows if r["task"] == task and r["method"] != "observed" and r["estimate"] is not None
+            ]
+            points[model] = {str(r["k"]): r["estimate"] for r in mine}
+            bands[model] = {str(r["k"]): [r["ci_low"], r["ci_high"]] for r in mine}
+        section["forecast"], section["forecast_ci"] = points, bands

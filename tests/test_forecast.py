@@ -1,0 +1,194 @@
+"""pass@k forecasts beyond n: the fitted model against independent computations, coverage in a small
+simulation, the backtest's refusal, and ``evalkit forecast`` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize, stats
+
+from evalkit.cli import main
+from evalkit.stats.forecast import (
+    BetaBinomialFit,
+    _neg_log_likelihood,
+    backtest,
+    fit_beta_binomial,
+    forecast_pass_at_k,
+)
+from tests.test_compare_gate import make_run
+
+
+def test_gradient_matches_finite_differences() -> None:
+    rng = np.random.default_rng(3)
+    n = rng.integers(4, 60, 50)
+    c = np.where(rng.random(50) < 0.3, 0, rng.binomial(n, rng.beta(0.5, 2.0, 50)))
+    w = rng.random(50) + 0.5
+    for theta in (np.array([-1.0, 0.3, 0.5]), np.array([2.0, -1.5, 2.0]), np.array([-6.0, 1.0, -0.5])):
+        numeric = optimize.approx_fprime(theta, lambda t: _neg_log_likelihood(t, n, c, w)[0], 1e-6)
+        np.testing.assert_allclose(_neg_log_likelihood(theta, n, c, w)[1], numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_likelihood_matches_scipy_betabinom() -> None:
+    """The zero-inflated likelihood against scipy's beta-binomial pmf (the binomial coefficient added back)."""
+    fit = BetaBinomialFit(0.2, 0.7, 3.0, 0.0)
+    n, c = np.array([10, 10, 25, 3]), np.array([0, 4, 25, 1])
+    theta = np.array([np.log(0.2 / 0.8), np.log(0.7), np.log(3.0)])
+    got = -_neg_log_likelihood(theta, n, c, np.ones(4))[0]
+    pmf = stats.betabinom.pmf(c, n, fit.a, fit.b)
+    want_terms = np.where(c == 0, fit.pi0 + (1 - fit.pi0) * pmf, (1 - fit.pi0) * pmf)
+    coef = np.array([stats.binom.pmf(ci, ni, 0.5) / 0.5**ni for ni, ci in zip(n, c, strict=True)])
+    assert got == pytest.approx(float(np.log(want_terms / coef).sum()), rel=1e-9)
+
+
+def test_posterior_pass_at_k_matches_numerical_integration() -> None:
+    fit = BetaBinomialFit(0.3, 0.4, 5.0, 0.0)
+    n, c, k = np.array([32, 32, 32]), np.array([0, 1, 9]), 256
+    got = fit.expected_pass_at_k(n, c, k)
+    for i in range(3):
+        a, b = fit.a + c[i], fit.b + n[i] - c[i]
+        mean_nonzero = integrate.quad(lambda p, a=a, b=b: (1 - (1 - p) ** k) * stats.beta.pdf(p, a, b), 0, 1)[0]
+        # P(rate = 0 | c) by Bayes' rule, directly
+        like_zero = 1.0 if c[i] == 0 else 0.0
+        like_beta = stats.betabinom.pmf(c[i], n[i], fit.a, fit.b)
+        p_zero = fit.pi0 * like_zero / (fit.pi0 * like_zero + (1 - fit.pi0) * like_beta)
+        assert got[i] == pytest.approx((1 - p_zero) * mean_nonzero, rel=1e-6)
+
+
+def test_fit_recovers_the_parameters() -> None:
+    rng = np.random.default_rng(0)
+    size, n = 4000, 64
+    rates = np.where(rng.random(size) < 0.25, 0.0, rng.beta(0.6, 4.0, size))
+    fit = fit_beta_binomial(np.full(size, n), rng.binomial(n, rates))
+    assert fit.pi0 == pytest.approx(0.25, abs=0.05)
+    assert fit.a == pytest.approx(0.6, rel=0.2) and fit.b == pytest.approx(4.0, rel=0.25)
+
+
+def test_fit_refuses_bad_counts() -> None:
+    with pytest.raises(ValueError):
+        fit_beta_binomial([4, 4], [5, 1])
+    with pytest.raises(ValueError):
+        fit_beta_binomial([], [])
+    with pytest.raises(ValueError):
+        forecast_pass_at_k([4], [1], [0])
+
+
+def test_forecast_covers_the_truth_in_a_small_simulation() -> None:
+    """Forecast pass@256 from 32 samples per problem; the truth is the mean of 1 - (1 - p)^256 over the
+    problems' true rates (a mixture of betas with exact zeros). Seeded: the same 40 data sets every run."""
+    rng = np.random.default_rng(11)
+    covered, runs = 0, 40
+    for r in range(runs):
+        size = 80
+        rates = np.where(
+            rng.random(size) < 0.2, 0.0, np.where(rng.random(size) < 0.5, rng.beta(0.3, 6, size), rng.beta(2, 2, size))
+        )
+        counts = rng.binomial(32, rates)
+        fc = forecast_pass_at_k(np.full(size, 32), counts, [256], replicates=200, seed=r)
+        truth = float((1 - (1 - rates) ** 256).mean())
+        covered += fc.ci_low[0] <= truth <= fc.ci_high[0]
+    assert covered / runs >= 0.85
+
+
+def test_backtest_accepts_iid_samples_and_refuses_a_drifting_sampler() -> None:
+    rng = np.random.default_rng(5)
+    rates = rng.beta(0.5, 3, 60)
+    iid = list(rng.random((60, 64)) < rates[:, None])
+    assert backtest(iid, replicates=100).ok
+    # samples that never pass early and often pass late: the first quarter says nothing about the rest
+    drift = [np.concatenate([np.zeros(16, bool), rng.random(48) < 0.5]) for _ in range(60)]
+    check = backtest(drift, replicates=100)
+    assert not check.ok and check.observed > check.forecast.ci_high[0]
+    with pytest.raises(ValueError, match="at least 8"):
+        backtest([np.zeros(4, bool)] * 3)
+
+
+# -- through the CLI ------------------------------------------------------------------------------------
+
+
+def _rows(rates: list[float], n: int, seed: int) -> list[list[bool]]:
+    rng = np.random.default_rng(seed)
+    return [list(rng.random(n) < p) for p in rates]
+
+
+def test_cli_forecast_json_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rates = [0.0] * 6 + [0.02, 0.05, 0.1, 0.3, 0.5, 0.8] * 3
+    run = make_run(tmp_path, "base", _rows(rates, 16, 0))
+    assert main(["forecast", str(run), "--k", "8", "--k", "64", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["task"], r["k"]) for r in rows] == [("add", 8), ("add", 64)]
+    observed, forecast = rows
+    assert observed["method"] == "observed" and observed["n"] == 16
+    for row in rows:
+        assert set(row) >= {"task", "k", "estimate", "ci_low", "ci_high"}
+    if forecast["fit_ok"]:
+        assert forecast["ci_low"] <= forecast["estimate"] <= forecast["ci_high"]
+        assert forecast["estimate"] >= observed["estimate"]  # pass@k grows with k
+    else:
+        assert forecast["estimate"] is None and "poor fit" in forecast["refused"]
+
+
+def test_cli_forecast_two_runs_gives_the_crossover(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = make_run(tmp_path, "base", _rows([0.01, 0.02, 0.05, 0.1, 0.2, 0.4] * 4, 16, 1))
+    rl = make_run(tmp_path, "rl", _rows([0.0, 0.3, 0.5, 0.6, 0.8, 0.9] * 4, 16, 2))
+    assert main(["forecast", str(base), str(rl), "--json", "--allow-poor-fit"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"base", "rl", "crossover"} and "add" in out["crossover"]
+    assert "text" in out["crossover"]["add"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--k", "0"], "at least 1"), (["--task", "nosuch"], "no task nosuch")],
+)
+def test_cli_forecast_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    run = make_run(tmp_path, "base", _rows([0.1, 0.5] * 5, 16, 3))
+    assert main(["forecast", str(run), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_forecast_refuses_too_few_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_run(tmp_path, "base", _rows([0.1, 0.5] * 5, 4, 4))
+    assert main(["forecast", str(run)]) == 2
+    assert "at least 8" in capsys.readouterr().err
+
+
+def test_compare_adds_forecast_curves_and_the_crossover(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = make_run(tmp_path, "base", _rows([0.01, 0.02, 0.05, 0.1, 0.2, 0.4] * 4, 16, 1))
+    rl = make_run(tmp_path, "rl", _rows([0.0, 0.3, 0.5, 0.6, 0.8, 0.9] * 4, 16, 2))
+    assert main(["compare", str(base), str(rl), "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "cmp" / "report.json").read_text())
+    fc = summary["forecast"]
+    assert set(fc) == {"base", "rl", "crossover"}
+    assert f"forecast   add: {fc['crossover']['add']['text']}" in out
+    section = summary["tasks"]["add"]
+    for model in ("base", "rl"):
+        ks = [int(k) for k in section["forecast"][model]]
+        assert all(k > 16 for k in ks)
+        for k, (low, high) in section["forecast_ci"][model].items():
+            assert low <= section["forecast"][model][k] <= high
+    html = (tmp_path / "cmp" / "report.html").read_text()
+    assert "forecast" in html  # the dotted curves' legend
+
+
+def test_crossover_reads_the_bands() -> None:
+    from evalkit.compare.forecast import crossover
+
+    def rows(points: list[tuple[int, float, float, float]]) -> list[dict[str, object]]:
+        return [{"task": "t", "k": k, "estimate": e, "ci_low": lo, "ci_high": hi} for k, e, lo, hi in points]
+
+    rl = rows([(32, 0.6, 0.55, 0.65), (64, 0.62, 0.57, 0.67), (128, 0.63, 0.58, 0.68), (256, 0.64, 0.59, 0.69)])
+    never = crossover(
+        rows([(32, 0.3, 0.25, 0.35), (64, 0.35, 0.3, 0.4), (128, 0.4, 0.35, 0.45), (256, 0.45, 0.4, 0.5)]), rl
+    )
+    assert never["t"]["k_low"] is None and "no crossover below k = 256" in never["t"]["text"]
+    catch = crossover(
+        rows([(32, 0.4, 0.35, 0.45), (64, 0.58, 0.5, 0.66), (128, 0.7, 0.65, 0.75), (256, 0.8, 0.75, 0.85)]), rl
+    )
+    assert (catch["t"]["k"], catch["t"]["k_low"], catch["t"]["k_high"]) == (128, 64, 256)
