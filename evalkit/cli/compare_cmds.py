@@ -70,6 +70,11 @@ def compare_cmd(
     from evalkit.compare.forecast import attach_forecasts
 
     attach_forecasts(summary, loaded[0], loaded[-1])
+    from evalkit.compare.zero_baseline import expansion_rates
+
+    suite = expansion_rates({"base": loaded[0], "rl": loaded[-1]})
+    if suite is not None:
+        summary["zero_baseline"] = suite
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
@@ -135,6 +140,14 @@ def _print_compare(summary: dict[str, Any]) -> None:
         typer.echo(
             f"{name:10s} pass@1 {b[ks[0]]:.3f} -> {r[ks[0]]:.3f}   pass@{ks[1]} {b[ks[1]]:.3f} -> {r[ks[1]]:.3f}   "
             f"rl-only {cls['rl_only']}  base-only {cls['base_only']}  both {cls['both']}  neither {cls['neither']}"
+        )
+    suite = summary.get("zero_baseline")
+    if suite:
+        n = str(suite["n"])
+        rl, base = suite["expansion_rate"]["rl"][n], suite["expansion_rate"]["base"][n]
+        typer.echo(
+            f"zero-baseline suite ({suite['problems']} problems the base never solved when it was built): expansion "
+            f"rate at k = {n}: RL {rl[0]:.3f} [{rl[1]:.3f}, {rl[2]:.3f}], base now {base[0]:.3f}"
         )
     for scope, cross in (summary.get("forecast") or {}).get("crossover", {}).items():
         typer.echo(f"forecast   {scope}: {cross['text']}")
