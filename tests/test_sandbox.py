@@ -806,6 +806,21 @@ def test_new_namespaces_are_refused(both_modes: str, marker: str) -> None:
     assert r.stdout.split() == ["unshare", "-1", "1", "clone", "-1", "1"], r
 
 
+STOP_PROGRAM = "def is_ok(x):\n    raise StopIteration\n"
+
+
+@pytest.mark.parametrize("form", ["all(map(candidate, [1, 2, 3]))", "all(candidate(x) for x in [1, 2, 3])"])
+def test_stop_iteration_from_the_candidate_fails_the_test(form: str, marker: str) -> None:
+    r = run_tests(STOP_PROGRAM, f"def check(candidate):\n    assert {form}\n", "is_ok")
+    assert (r.confirmed, r.score) == (False, 0.0), r
+    assert "StopIteration" in r.detail, r
+
+
+def test_stop_iteration_fails_an_mbpp_assert(marker: str) -> None:
+    r = run_tests(STOP_PROGRAM, "assert all(map(is_ok, [1, 2, 3]))\n", None)
+    assert (r.confirmed, r.tests_passed) == (False, 0), r
+
+
 @pytest.mark.skipif(
     not LINUX or os.uname().machine not in ("x86_64", "aarch64"), reason="the filter is built for x86_64 and aarch64"
 )

@@ -77,7 +77,10 @@ sandbox must be in this one stdlib-only file, which the parent compiles and runs
   result cross as plain data only (None, bool, int, float, complex, str, bytes, list, tuple, set, frozenset,
   dict; exact types, at most 100 deep and ``_WIRE_CAP`` bytes). A returned object of any other type (a
   user-defined class whose ``__eq__`` is always true, a generator) fails the test, and an exception the
-  program raises arrives as the built-in type of the same name (others as an error). With ``run_tests(...,
+  program raises arrives as the built-in type of the same name (others as an error), except the ones that
+  steer control flow (``StopIteration``, ``StopAsyncIteration``, ``GeneratorExit``, ``KeyboardInterrupt``,
+  ``SystemExit``): raised as themselves, a ``StopIteration`` would end ``all(map(candidate, cases))`` early
+  and make it true, so they arrive as an error that fails the test. With ``run_tests(...,
   prompt=...)`` the trusted prompt's top-level definitions other than the entry point (a helper such as
   HumanEval's ``poly`` or ``encode_cyclic``, its imports; :func:`prompt_definitions`) run in the tests process
   itself, so the tests compute with the prompt's helpers whatever the program redefines (the program's own
@@ -870,7 +873,13 @@ def decode_plain(value: Any) -> Any:
 
 
 class _CandidateError(Exception):
-    """An exception the program raised that is not a built-in exception type."""
+    """An exception the program raised that is not a built-in exception type, or one of ``_CONTROL_FLOW``."""
+
+
+# Built-in exceptions that steer the caller's control flow rather than report an error: raised as themselves
+# in the tests process, a StopIteration from the candidate would end ``all(map(candidate, cases))`` early
+# and make it true. They arrive as a _CandidateError naming them, which fails the test.
+_CONTROL_FLOW = frozenset(("StopIteration", "StopAsyncIteration", "GeneratorExit", "KeyboardInterrupt", "SystemExit"))
 
 
 class _Remote:
@@ -916,7 +925,7 @@ class _Channel:
             kind, message = str(reply["raise"][0]), str(reply["raise"][1])
             if kind == "MemoryError":
                 self.oom = self.oom or message
-            exc = getattr(builtins, kind, None)
+            exc = None if kind in _CONTROL_FLOW else getattr(builtins, kind, None)
             if isinstance(exc, type) and issubclass(exc, Exception) and exc.__module__ == "builtins":
                 raise exc(message)
             raise _CandidateError(f"{kind}: {message}")
