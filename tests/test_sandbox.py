@@ -821,6 +821,25 @@ def test_stop_iteration_fails_an_mbpp_assert(marker: str) -> None:
     assert (r.confirmed, r.tests_passed) == (False, 0), r
 
 
+@pytest.mark.skipif(not LINUX or os.geteuid() != 0, reason="root's fall-back without a user namespace")
+def test_fallback_without_user_namespace_leaves_host_sysctls_alone(
+    monkeypatch: pytest.MonkeyPatch, marker: str
+) -> None:
+    # /proc/sys/user/max_user_namespaces belongs to the writer's user namespace: written from the host's
+    # own one (root without a user namespace), it would forbid user namespaces on the whole machine
+    sysctl = Path("/proc/sys/user/max_user_namespaces")
+    before = sysctl.read_text()
+    monkeypatch.setattr(sandbox, "_USER_NAMESPACES", False)
+    try:
+        r = run_python("pass\n")
+        assert "userns" not in r.isolation and "pidns" in r.isolation, r  # the fall-back ran
+        assert "no-nested-userns" not in r.isolation, r
+        assert sysctl.read_text() == before
+    finally:
+        if sysctl.read_text() != before:
+            sysctl.write_text(before)  # repair the host before failing
+
+
 @pytest.mark.skipif(
     not LINUX or os.uname().machine not in ("x86_64", "aarch64"), reason="the filter is built for x86_64 and aarch64"
 )

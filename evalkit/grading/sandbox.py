@@ -31,7 +31,8 @@ sandbox must be in this one stdlib-only file, which the parent compiles and runs
   size and in number of files, then ``pivot_root``s into it and detaches the old root.
   No home directory, /run, /var or host /tmp exists inside, so no path-named unix socket of the host
   is reachable; writes outside /tmp and /dev/shm fail with EROFS; files the program writes vanish with
-  the namespace. Nested user namespaces are forbidden (``/proc/sys/user/max_user_namespaces`` = 0).
+  the namespace. Nested user namespaces are forbidden (``/proc/sys/user/max_user_namespaces`` = 0, written
+  only inside the sandbox's own user namespace: written from the host's, it would change the host's limit).
 - **Credentials.** Both processes drop every capability (bounding set emptied, ``capset`` to zero) and set
   ``no_new_privs``. When evalkit runs as root, the program runs under a throw-away uid (random, from
   ``_SANDBOX_UID_BASE`` up, or from the upper half of the mapped uids inside a container that maps only
@@ -105,7 +106,8 @@ compile, raised outside the tests, exited early, was killed by a signal, or the 
 
 When a feature is unavailable, the run goes on with less and says so in ``SandboxResult.isolation``
 (which layers were active): without user namespaces (some containers' seccomp profiles forbid them) root
-still gets every layer (``userns`` is then missing from the list, and the throw-away uids are host uids);
+still gets every layer but ``userns`` and ``no-nested-userns`` (the throw-away uids are host uids; the
+system-call filter still refuses new namespaces);
 anyone else gets no PID, network or mount isolation, no minimal or read-only root and no private /tmp.
 The processes then run in the temp directory, in the outer harness's process group; as root evalkit still
 runs them under throw-away uids, counts their processes and, after the run, kills every process of those
@@ -173,6 +175,7 @@ _WIRE_CAP = 8 << 20  # largest value (bytes of JSON) passed between the tests an
 _RECORD_CHARS = 300  # longest argument of a confirmation record (error messages are cut to this)
 _CONFIRM_CAP = 1 << 20  # bytes of the confirmation pipe the parent keeps
 _NAMESPACES = True  # tests switch this off to exercise the fallback without namespaces
+_USER_NAMESPACES = True  # tests switch this off to exercise root's fallback without a user namespace
 _TMPFS_INODES = 16384  # files a private tmpfs may hold: inodes are kernel memory that its size does not count
 _EXIT_GRACE_S = 0.5  # after the harness exits, how long stray holders of the pipes may keep them open
 _KILL_WAIT_S = 2.0  # after a kill, how long to wait for the namespace's init to be gone
@@ -552,6 +555,8 @@ def enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> boo
         os.close(done_w)
     try:
         try:
+            if not cfg.get("user_namespaces", True):
+                raise OSError("user namespaces switched off")
             libc.call("unshare", ctypes.c_int(flags | _CLONE_NEWUSER))
             in_userns = True
         except OSError:
@@ -681,7 +686,9 @@ def build_root(libc: _Libc, binds: list[str], tmp_mb: int, with_proc: bool, laye
     os.chdir("/")
     libc.mount_setattr("/", ro, recursive=False)  # the skeleton; /tmp and /dev/shm stay writable
     layers += ["minimal-root", "ro-root", "minimal-dev", "private-tmp"] + (["private-proc"] if with_proc else [])
-    if with_proc:
+    if with_proc and "userns" in layers:
+        # The limit belongs to the user namespace of the writer: only in one of our own does it stay inside.
+        # Root without a user namespace (the fall-back) would set it for the whole host, so it does not.
         with contextlib.suppress(OSError):
             _write_file("/proc/sys/user/max_user_namespaces", "0")
             layers.append("no-nested-userns")
@@ -1460,6 +1467,7 @@ def _run(
             "uid": uid,
             "network": network,
             "namespaces": _NAMESPACES,
+            "user_namespaces": _USER_NAMESPACES,
             "workdir": workdir,
             "env": _ENV,
             "cpu_s": math.ceil(timeout_s) + 1,
