@@ -91,4 +91,14 @@ def behave(item: tuple[str, Any]) -> Any:
             return str(parse_expr(arg))
         except Exception as e:
             return f"raised:{type(e).__name__}"
+    if kind == "threads_at_confinement":
+        from evalkit.verify import confine
+
+        return confine.THREADS_AT_ENTER
     raise ValueError(kind)
+
+
+def behave_beside(preloaded: Any, item: tuple[str, Any]) -> Any:
+    """:func:`behave`, as a ``functools.partial`` that also carries ``preloaded`` (a module's function or
+    class): loading the partial in a worker imports that module, as the verification stage's does."""
+    return behave(item)

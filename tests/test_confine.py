@@ -181,3 +181,18 @@ def test_fork_bomb_is_bounded(layers: tuple[str, ...]) -> None:
     need(layers, "nproc")
     (got,) = confined(("fork_bomb", 500))
     assert got < 64, got
+
+
+def test_worker_confines_itself_while_it_has_one_thread() -> None:
+    # the verification stage's worker function imports pyarrow (which starts threads) when it is loaded;
+    # a worker that loaded it before confining itself could not enter a user namespace
+    import functools
+
+    from evalkit.grading.sandbox import run_python
+    from evalkit.verify import stage
+
+    fn = functools.partial(h.behave_beside, stage.judge)
+    with WorkerPool(fn, 1, 30, lambda i: None, lambda i, m: f"crash:{m}", confine=True) as pool:
+        assert pool.map([("threads_at_confinement", None)]) == [1]
+        if "userns" in run_python("pass\n").isolation:  # this machine offers user namespaces
+            assert "userns" in pool.isolation, pool.isolation

@@ -1395,7 +1395,10 @@ def prompt_definitions(prompt: str, entry_point: str) -> str:
 def interpreter_binds(extra: tuple[str, ...] = ()) -> list[str]:
     """The host paths a minimal root needs to run this interpreter (see :func:`build_root`): the system
     library and program directories, a few /etc files, the interpreter's prefixes and, for a virtual
-    environment, its ``bin`` directory and ``pyvenv.cfg``; then ``extra``. Real paths, none inside another."""
+    environment, its ``bin`` directory and ``pyvenv.cfg``; then ``extra``. Real paths, none inside another,
+    and the symbolic links on the way to them (``/lib -> usr/lib``, a package directory that is a link in
+    its ``sys.path`` entry), which the minimal root holds as links, so that a path still resolves there as
+    it does on the host (a module imported after :func:`build_root` is found under the name Python uses)."""
     paths = [*_SYSTEM_PATHS, *(os.path.join("/etc", name) for name in _ETC_FILES)]
     paths += [sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))]
     if sys.prefix != sys.base_prefix:
@@ -1405,13 +1408,26 @@ def interpreter_binds(extra: tuple[str, ...] = ()) -> list[str]:
     for path in paths:
         if not os.path.lexists(path):
             continue
-        path = path if os.path.islink(path) and os.path.dirname(path) == "/" else os.path.realpath(path)
-        if path in ("/", "/proc", "/dev", "/tmp", "/sys", "/run", "/root", "/home"):
-            continue  # never the whole of these (a prefix would have to live deeper inside them)
-        if path not in out:
-            out.append(path)
+        path = os.path.abspath(path)
+        # A link whose parent directory is real is kept as a link (build_root copies it as one).
+        links = [
+            p
+            for p in _prefixes(path)
+            if os.path.islink(p) and os.path.realpath(os.path.dirname(p)) == os.path.dirname(p)
+        ]
+        for entry in [*links, os.path.realpath(path)]:
+            if entry in ("/", "/proc", "/dev", "/tmp", "/sys", "/run", "/root", "/home"):
+                continue  # never the whole of these (a prefix would have to live deeper inside them)
+            if entry not in out:
+                out.append(entry)
     # Drop paths inside another one (mounting inside a bind mount would write to the host).
     return sorted(p for p in out if not any(q != p and p.startswith(q.rstrip("/") + "/") for q in out))
+
+
+def _prefixes(path: str) -> list[str]:
+    """``/a``, ``/a/b``, ``/a/b/c`` for the absolute path ``/a/b/c``."""
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _harness_pyc() -> bytes:
