@@ -196,3 +196,35 @@ def test_worker_confines_itself_while_it_has_one_thread() -> None:
         assert pool.map([("threads_at_confinement", None)]) == [1]
         if "userns" in run_python("pass\n").isolation:  # this machine offers user namespaces
             assert "userns" in pool.isolation, pool.isolation
+
+
+def test_session_keyring_of_evalkit_is_out_of_reach(layers: tuple[str, ...]) -> None:
+    import ctypes
+    import uuid
+
+    from evalkit.grading import sandbox
+
+    add_key_nr = {"x86_64": 248, "aarch64": 217}.get(os.uname().machine)
+    keyctl_nr = sandbox._SYS_KEYCTL.get(os.uname().machine)
+    if add_key_nr is None or keyctl_nr is None:
+        pytest.skip("keyrings are tested on x86_64 and aarch64")
+    libc = ctypes.CDLL(None, use_errno=True)
+    n = ctypes.c_long
+    secret = b"host-secret-" + uuid.uuid4().hex.encode()
+    name = b"evalkit-test-" + uuid.uuid4().hex.encode()
+    serial = int(libc.syscall(n(add_key_nr), b"user", name, secret, ctypes.c_size_t(len(secret)), n(-3)))
+    if serial < 0:
+        pytest.skip(f"the kernel refuses keyrings here ({os.strerror(ctypes.get_errno())})")
+    try:
+        (got,) = confined(("keyring", (serial, keyctl_nr, add_key_nr)))
+        buf = ctypes.create_string_buffer(4096)
+        assert libc.syscall(n(keyctl_nr), n(11), n(serial), buf, n(4096)) == len(secret)
+        assert buf.raw[: len(secret)] == secret  # neither updated nor unlinked
+        assert all(r < 0 for r in got), got  # nothing read, changed, unlinked or added
+    finally:
+        libc.syscall(n(keyctl_nr), n(9), n(serial), n(-3))
+
+
+def test_memfd_create_is_refused(layers: tuple[str, ...]) -> None:
+    need(layers, "seccomp")
+    assert confined(("memfd", None)) == ["refused:1"]

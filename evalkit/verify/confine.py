@@ -28,7 +28,10 @@ What :func:`enter` does (Linux; the same building blocks as :mod:`evalkit.gradin
 - **Credentials**: as root, a throw-away uid of its own (every id, the file system uid included); always
   no capabilities and ``no_new_privs``. **rlimits**: address space (what the worker has mapped, its
   verifiers loaded, plus ``memory_mb``), file size, open files, processes (64, for a code sandbox a custom
-  verifier may start), no core dumps. **Environment**:
+  verifier may start), no core dumps. **Keyring**: a fresh, empty session keyring (joined before the
+  fork, so neither the waiter nor the worker possesses evalkit's keys). **System calls**: the code
+  sandbox's seccomp filter (:func:`evalkit.grading.sandbox.seccomp_filter`: no keyrings, memfd, SysV
+  shared memory or userfaultfd, no file locks, no ptrace, no mounts or new namespaces). **Environment**:
   scrubbed (no tokens or keys of the harness reach a verifier). stdin, stdout and stderr are /dev/null.
 - **Answers that are code**: an audit hook (PEP 578), active only while an item is verified. Code compiled
   from a string (what ``eval``, ``exec`` and sympy's ``parse_expr`` run) that names anything starting with
@@ -44,14 +47,14 @@ The pool's hard wall-clock kill from outside is unchanged (verdict ``timeout``).
 
 Fall-backs, reported in the layers :func:`enter` returns (the pool's ``isolation``): where user namespaces
 are refused, root still gets the other namespaces and a host throw-away uid; anyone else gets only the
-rlimits, the scrubbed environment, the dropped capabilities and the audit hook, and the pool logs a
-warning in the parent (the worker's own stderr is /dev/null by then).
+rlimits, the scrubbed environment, the dropped capabilities, the keyring, the filter and the audit hook,
+and the pool logs a warning in the parent (the worker's own stderr is /dev/null by then).
 On other systems than Linux only the audit hook and the environment apply.
 
 Not covered:
 
-- No seccomp filter and no CPU-time rlimit (a worker lives for many items; the pool's wall-clock kill
-  bounds each one).
+- No CPU-time rlimit (a worker lives for many items; the pool's wall-clock kill bounds each one). The
+  seccomp filter refuses a list of calls; every other call an unprivileged process may make is allowed.
 - The worker's ``__main__`` module (re-imported by multiprocessing's spawn) is imported before
   :func:`enter`: one that starts threads costs the worker its user namespace (``userns`` is then missing
   from the layers, and the pool warns).
@@ -296,6 +299,8 @@ def enter(memory_mb: int | None = MEMORY_MB, extra_roots: tuple[str, ...] | list
         THREADS_AT_ENTER = len(os.listdir("/proc/self/task"))
     if THREADS_AT_ENTER is not None and THREADS_AT_ENTER > 1:
         log.warning("verifier worker: %d threads before confinement; no user namespace", THREADS_AT_ENTER)
+    # Before anything else: neither the waiter nor the worker keeps the session keyring of evalkit.
+    sandbox.join_fresh_keyring(libc, layers)
     if libc is not None:
         cfg: dict[str, Any] = {"network": False, "uid": sandbox._SANDBOX_UID_BASE + secrets.randbelow(1 << 24)}
         if os.geteuid() == 0:
@@ -324,6 +329,7 @@ def enter(memory_mb: int | None = MEMORY_MB, extra_roots: tuple[str, ...] | list
         layers.append("rlimits")
         if cfg.get("target_uid") is not None or "userns" in layers:
             layers.append("nproc")  # a uid of its own, or counted per user namespace
+        sandbox.install_seccomp(libc, layers)  # the sandbox's filter: keyrings, memfd, locks, mounts...
     os.environ.clear()
     os.environ.update({**sandbox._ENV, "HOME": "/tmp", "TMPDIR": "/tmp"})
     _silence_stdio()  # from here on, the parent (the pool) warns about partial isolation

@@ -27,7 +27,8 @@ Implemented:
 - ``confine=True`` (what evalkit's verification uses for every family but the code families, whose
   programs the code sandbox confines): each worker confines itself for good while it has one thread
   (:mod:`evalkit.verify.confine`: namespaces, a minimal read-only root, a throw-away uid, rlimits, a
-  scrubbed environment, no network, an audit hook for answers that are code), then loads ``fn`` (sent
+  fresh keyring, a seccomp filter, a scrubbed environment, no network, an audit hook for answers that
+  are code), then loads ``fn`` (sent
   as pickled bytes, so that its modules, which may start threads, are imported only now) and reports
   the active layers (``WorkerPool.isolation``); the parent logs a warning when one of
   ``_EXPECTED_LAYERS`` is missing. A refused item is recorded with ``on_crash(item, "refused: ...")``
@@ -80,7 +81,7 @@ _MAX_STARTUP_FAILURES = 3
 # On normal return, how long idle workers get to exit by themselves before they are killed.
 _GRACEFUL_EXIT_S = 1.0
 # Layers a confined worker should report; without one of them the parent logs a warning (once per pool).
-_EXPECTED_LAYERS = ("minimal-root", "no-caps", "rlimits")
+_EXPECTED_LAYERS = ("minimal-root", "no-caps", "rlimits", "seccomp")
 
 log = logging.getLogger(__name__)
 
