@@ -1260,6 +1260,11 @@ class SandboxResult:
     isolation: tuple[str, ...] = ()
 
 
+def verdict_isolation(result: SandboxResult) -> str:
+    """The ``isolation`` of a verdict decided by this run (see :class:`evalkit.types.Verdict`)."""
+    return "sandbox:" + ",".join(result.isolation)
+
+
 _HARNESS_PYC: bytes | None = None
 
 

@@ -281,6 +281,8 @@ def pickled_module_roots(data: bytes) -> list[str]:
 
 # Threads this process had when :func:`enter` began (a new user namespace needs exactly one).
 THREADS_AT_ENTER: int | None = None
+# The layers :func:`enter` made (None: this process is not confined); verdicts made here record them.
+LAYERS: tuple[str, ...] | None = None
 
 
 def enter(memory_mb: int | None = MEMORY_MB, extra_roots: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
@@ -292,7 +294,7 @@ def enter(memory_mb: int | None = MEMORY_MB, extra_roots: tuple[str, ...] | list
     the address-space limit to a later :func:`limit_memory` (once the verifiers are imported, so that what
     they map does not count against it).
     """
-    global THREADS_AT_ENTER
+    global THREADS_AT_ENTER, LAYERS
     layers: list[str] = ["clean-env", "audit-hook"]
     libc = sandbox._Libc() if sys.platform.startswith("linux") else None
     with contextlib.suppress(OSError):
@@ -334,7 +336,8 @@ def enter(memory_mb: int | None = MEMORY_MB, extra_roots: tuple[str, ...] | list
     os.environ.update({**sandbox._ENV, "HOME": "/tmp", "TMPDIR": "/tmp"})
     _silence_stdio()  # from here on, the parent (the pool) warns about partial isolation
     install_hook()
-    return tuple(layers)
+    LAYERS = tuple(layers)
+    return LAYERS
 
 
 def _become_pid_1(libc: sandbox._Libc) -> None:
