@@ -107,8 +107,8 @@ compile, raised outside the tests, exited early, was killed by a signal, or the 
 When a feature is unavailable, the run goes on with less and says so in ``SandboxResult.isolation``
 (which layers were active): without user namespaces (some containers' seccomp profiles forbid them) root
 still gets every layer but ``userns`` and ``no-nested-userns`` (the throw-away uids are host uids; the
-system-call filter still refuses new namespaces);
-anyone else gets no PID, network or mount isolation, no minimal or read-only root and no private /tmp.
+system-call filter still refuses new namespaces); anyone else gets no PID, network or mount isolation, no
+minimal or read-only root and no private /tmp.
 The processes then run in the temp directory, in the outer harness's process group; as root evalkit still
 runs them under throw-away uids, counts their processes and, after the run, kills every process of those
 uids. Without the minimal root, the throw-away uid reads only what any user may read: an interpreter under
@@ -134,7 +134,8 @@ Not covered:
   directories and the interpreter's prefix, and /proc of its own namespace; /sys is not mounted.
 - Memory is capped per process (``RLIMIT_AS``), not in total: with ``max_processes`` processes a program
   can use up to ``max_processes * memory_mb`` plus the two tmpfs (no cgroup is used; cgroup delegation is
-  not available everywhere). The OOM-killer preference limits the damage to the sandbox.
+  not available everywhere; memory outside both, memfd and SysV shared memory, is refused by the filter).
+  The OOM-killer preference limits the damage to the sandbox.
 - CPU: ``RLIMIT_CPU`` is per process; the wall-clock kill is the bound for a run.
 - Functions the test code takes from the program run in the program process: without ``prompt`` (or
   for a helper the prompt does not define), a program that redefines a helper the tests call changes
@@ -146,8 +147,9 @@ Not covered:
   processes that left the process group survive and the temp directory is not removed.
 - Run from a process that is itself confined (a worker of :mod:`evalkit.verify.confine`: no capabilities, no
   nested user namespaces), the sandbox gets only the session, rlimits, scrubbed environment, separate
-  tests process, OOM preference and dropped capabilities: no throw-away uids, no PID namespace, no
-  minimal root. The program can then reach the confirmation pipe through ``/proc`` and leave daemons
+  tests process, OOM preference, dropped capabilities and the system-call filter (the worker's and its
+  own; the worker's fresh keyring instead of its own): no throw-away uids, no PID namespace, no minimal
+  root. The program can then reach the confirmation pipe through ``/proc`` and leave daemons
   behind. evalkit therefore verifies its code families in unconfined workers (:mod:`evalkit.verify`).
 """
 
@@ -1244,7 +1246,8 @@ class SandboxResult:
         tests_passed: Tests the harness saw pass.
         tests_total: Tests in the test code (0 for ``run_python``).
         detail: A short reason: the first failing test, the exception, the limit that was hit.
-        isolation: The isolation layers that were active (e.g. ``userns``, ``netns``, ``ro-root``).
+        isolation: The isolation layers that were active (e.g. ``userns``, ``netns``, ``ro-root``,
+            ``seccomp``, ``own-keyring``; see the module docstring).
     """
 
     status: SandboxStatus
