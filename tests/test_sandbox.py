@@ -1,4 +1,4 @@
-"""evalkit.grading.sandbox against hostile programs (BAD_INPUTS rows 9, 14-20): one behaviour per test.
+"""evalkit.grading.sandbox against hostile programs (BAD_INPUTS rows 9, 14-20, 44): one behaviour per test.
 
 Every run happens in a temp directory under the test's ``tmp_path`` (``tempfile.tempdir`` is pointed
 there), so every sandbox process carries that path in its command line; after each run the test checks
