@@ -28,11 +28,11 @@ Implemented:
   programs the code sandbox confines): each worker confines itself for good while it has one thread
   (:mod:`evalkit.verify.confine`: namespaces, a minimal read-only root, a throw-away uid, rlimits, a
   fresh keyring, a seccomp filter, a scrubbed environment, no network, an audit hook for answers that
-  are code), then loads ``fn`` (sent
-  as pickled bytes, so that its modules, which may start threads, are imported only now) and reports
-  the active layers (``WorkerPool.isolation``); the parent logs a warning when one of
-  ``_EXPECTED_LAYERS`` is missing. A refused item is recorded with ``on_crash(item, "refused: ...")``
-  and its worker is replaced. :class:`WorkerPool` keeps workers across ``map`` calls.
+  are code), then loads ``fn`` (sent as pickled bytes, so that its modules, which may start threads, are
+  imported only now) and reports the active layers (``WorkerPool.isolation``); the parent logs a
+  warning when one of ``_EXPECTED_LAYERS`` is missing. A refused item is recorded with
+  ``on_crash(item, "refused: ...")`` and its worker is replaced. :class:`WorkerPool` keeps workers across
+  ``map`` calls.
 
 Not implemented here:
 
