@@ -228,3 +228,29 @@ def test_session_keyring_of_evalkit_is_out_of_reach(layers: tuple[str, ...]) -> 
 def test_memfd_create_is_refused(layers: tuple[str, ...]) -> None:
     need(layers, "seccomp")
     assert confined(("memfd", None)) == ["refused:1"]
+
+
+def test_worker_that_cannot_load_its_function_says_why() -> None:
+    # a confined worker's stderr is /dev/null: the reason must reach the parent's error
+    import types
+
+    from evalkit.errors import EvalkitError
+
+    ghost = types.ModuleType("evalkit_test_ghost_module")
+    exec("def fn(x):\n    return x\n", ghost.__dict__)
+    sys.modules[ghost.__name__] = ghost
+    try:
+        with pytest.raises(EvalkitError, match="loading the worker function failed: ModuleNotFoundError"):
+            run_pool(ghost.fn, [1], timeout_s=30, on_timeout=lambda i: None, on_crash=lambda i, m: m, confine=True)
+    finally:
+        del sys.modules[ghost.__name__]
+
+
+def test_partial_isolation_is_logged_by_the_parent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from evalkit.verify import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_EXPECTED_LAYERS", ("a-layer-no-machine-has",))
+    assert confined(("env", None))
+    assert "verifier workers run with partial isolation" in caplog.text
