@@ -849,3 +849,45 @@ def test_seccomp_filter_is_active_where_the_kernel_has_it(marker: str) -> None:
             pytest.skip("this kernel has no seccomp")
     r = run_python("print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])\n")
     assert "seccomp" in r.isolation and r.stdout.strip() == "2", r  # 2: a filter
+
+
+def _run_bpf(program: list[tuple[int, int, int, int]], nr: int, arch: int, args: tuple[int, ...] = ()) -> int:
+    """What a classic-BPF seccomp program returns for one call (only the instructions the filter uses)."""
+    import struct
+
+    data = struct.pack("<iIQ6Q", nr, arch, 0, *(list(args) + [0] * 6)[:6])
+    pc = acc = 0
+    while True:
+        code, jt, jf, k = program[pc]
+        if code == 0x20:  # BPF_LD | BPF_W | BPF_ABS
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif code == 0x06:  # BPF_RET | BPF_K
+            return k
+        elif code in (0x15, 0x35, 0x45):  # BPF_JMP | JEQ, JGE, JSET (| BPF_K)
+            taken = acc == k if code == 0x15 else acc >= k if code == 0x35 else bool(acc & k)
+            pc += jt if taken else jf
+        else:
+            raise AssertionError(f"unexpected instruction {code:#x}")
+        pc += 1
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_seccomp_filter_decides_each_kind_of_call(machine: str) -> None:
+    # the filter of either architecture, run by a small BPF interpreter: refused, allowed and the argument rules
+    program = sandbox.seccomp_filter(machine)
+    assert program is not None and len(program) < 256
+    arch = sandbox._SECCOMP_ARCH[machine]
+    eperm, enosys, allow = sandbox._SECCOMP_RET_EPERM, sandbox._SECCOMP_RET_ENOSYS, sandbox._SECCOMP_RET_ALLOW
+    fcntl, clone = sandbox._SYS_FCNTL[machine], sandbox._SYS_CLONE[machine]
+    read = {"x86_64": 0, "aarch64": 63}[machine]
+    for nr in sandbox._SECCOMP_DENIED[machine]:
+        assert _run_bpf(program, nr, arch) == eperm, nr
+    assert _run_bpf(program, read, arch) == allow
+    assert _run_bpf(program, fcntl, arch, (3, 1)) == allow  # F_GETFD
+    assert [_run_bpf(program, fcntl, arch, (3, cmd)) for cmd in (6, 7, 37, 38)] == [eperm] * 4  # lock commands
+    assert _run_bpf(program, clone, arch, (17,)) == allow  # fork: SIGCHLD only
+    assert _run_bpf(program, clone, arch, (0x10000000 | 17,)) == eperm  # CLONE_NEWUSER
+    assert _run_bpf(program, sandbox._SYS_CLONE3, arch) == enosys
+    assert _run_bpf(program, read, 0x40000003) == eperm  # another architecture's table (i386)
+    assert _run_bpf(program, read | sandbox._X32_SYSCALL_BIT, arch) == eperm  # x32
+    assert sandbox.seccomp_filter("riscv64") is None  # unknown here: no filter, the layer is missing
