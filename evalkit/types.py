@@ -66,9 +66,15 @@ class Verdict:
         score: Continuous reward in [0, 1] (equal to ``passed`` for exact-answer tasks).
         status: ok, empty, truncated, timeout or error.
         detail: A short human-readable reason (the extracted answer, the exception message...).
+        isolation: The isolation layers that held while the verifier ran, as ``kind:layer,layer,...``:
+            ``confined:`` for a confined verifier worker (:mod:`evalkit.verify.confine`), ``sandbox:`` for a
+            program run by the code sandbox (:mod:`evalkit.grading.sandbox`). Empty when not recorded: a
+            verdict made in the parent (a timeout, a crashed worker), an empty completion that ran nothing,
+            a run verified before evalkit recorded it. Not compared: it says how a verdict was reached.
     """
 
     passed: bool
     score: float
     status: Status
     detail: str = ""
+    isolation: str = field(default="", compare=False)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.grading.sandbox import run_tests
+from evalkit.grading.sandbox import run_tests, verdict_isolation
 from evalkit.tasks import TaskFamily, register
 from evalkit.types import Problem, Verdict
 
@@ -169,4 +169,5 @@ class HumanEval(TaskFamily):
             detail = result.detail or "tests failed"
         else:
             detail = f"{result.status}: {result.detail}"
-        return Verdict(passed=result.confirmed, score=float(result.confirmed), status=status, detail=detail[:200])
+        isolation = verdict_isolation(result)
+        return Verdict(result.confirmed, float(result.confirmed), status, detail[:200], isolation)

@@ -91,4 +91,36 @@ def behave(item: tuple[str, Any]) -> Any:
             return str(parse_expr(arg))
         except Exception as e:
             return f"raised:{type(e).__name__}"
+    if kind == "threads_at_confinement":
+        from evalkit.verify import confine
+
+        return confine.THREADS_AT_ENTER
+    if kind == "keyring":  # arg: (serial of a key in the parent's session keyring, keyctl's and add_key's numbers)
+        return _keyring_attack(*arg)
+    if kind == "memfd":
+        try:
+            os.memfd_create("hoard")
+            return "created"
+        except OSError as e:
+            return f"refused:{e.errno}"
     raise ValueError(kind)
+
+
+def behave_beside(preloaded: Any, item: tuple[str, Any]) -> Any:
+    """:func:`behave`, as a ``functools.partial`` that also carries ``preloaded`` (a module's function or
+    class): loading the partial in a worker imports that module, as the verification stage's does."""
+    return behave(item)
+
+
+def _keyring_attack(serial: int, keyctl_nr: int, add_key_nr: int) -> list[int]:
+    """Read, update and unlink the key ``serial``, and add a key to the session keyring; the return values."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    n, buf = ctypes.c_long, ctypes.create_string_buffer(4096)
+    return [
+        int(libc.syscall(n(keyctl_nr), n(11), n(serial), buf, n(4096))),  # KEYCTL_READ
+        int(libc.syscall(n(keyctl_nr), n(2), n(serial), b"pwned", n(5))),  # KEYCTL_UPDATE
+        int(libc.syscall(n(keyctl_nr), n(9), n(serial), n(-3))),  # KEYCTL_UNLINK from the session keyring
+        int(libc.syscall(n(add_key_nr), b"user", b"planted", b"x", n(1), n(-3))),
+    ]

@@ -181,3 +181,76 @@ def test_fork_bomb_is_bounded(layers: tuple[str, ...]) -> None:
     need(layers, "nproc")
     (got,) = confined(("fork_bomb", 500))
     assert got < 64, got
+
+
+def test_worker_confines_itself_while_it_has_one_thread() -> None:
+    # the verification stage's worker function imports pyarrow (which starts threads) when it is loaded;
+    # a worker that loaded it before confining itself could not enter a user namespace
+    import functools
+
+    from evalkit.grading.sandbox import run_python
+    from evalkit.verify import stage
+
+    fn = functools.partial(h.behave_beside, stage.judge)
+    with WorkerPool(fn, 1, 30, lambda i: None, lambda i, m: f"crash:{m}", confine=True) as pool:
+        assert pool.map([("threads_at_confinement", None)]) == [1]
+        if "userns" in run_python("pass\n").isolation:  # this machine offers user namespaces
+            assert "userns" in pool.isolation, pool.isolation
+
+
+def test_session_keyring_of_evalkit_is_out_of_reach(layers: tuple[str, ...]) -> None:
+    import ctypes
+    import uuid
+
+    from evalkit.grading import sandbox
+
+    add_key_nr = {"x86_64": 248, "aarch64": 217}.get(os.uname().machine)
+    keyctl_nr = sandbox._SYS_KEYCTL.get(os.uname().machine)
+    if add_key_nr is None or keyctl_nr is None:
+        pytest.skip("keyrings are tested on x86_64 and aarch64")
+    libc = ctypes.CDLL(None, use_errno=True)
+    n = ctypes.c_long
+    secret = b"host-secret-" + uuid.uuid4().hex.encode()
+    name = b"evalkit-test-" + uuid.uuid4().hex.encode()
+    serial = int(libc.syscall(n(add_key_nr), b"user", name, secret, ctypes.c_size_t(len(secret)), n(-3)))
+    if serial < 0:
+        pytest.skip(f"the kernel refuses keyrings here ({os.strerror(ctypes.get_errno())})")
+    try:
+        (got,) = confined(("keyring", (serial, keyctl_nr, add_key_nr)))
+        buf = ctypes.create_string_buffer(4096)
+        assert libc.syscall(n(keyctl_nr), n(11), n(serial), buf, n(4096)) == len(secret)
+        assert buf.raw[: len(secret)] == secret  # neither updated nor unlinked
+        assert all(r < 0 for r in got), got  # nothing read, changed, unlinked or added
+    finally:
+        libc.syscall(n(keyctl_nr), n(9), n(serial), n(-3))
+
+
+def test_memfd_create_is_refused(layers: tuple[str, ...]) -> None:
+    need(layers, "seccomp")
+    assert confined(("memfd", None)) == ["refused:1"]
+
+
+def test_worker_that_cannot_load_its_function_says_why() -> None:
+    # a confined worker's stderr is /dev/null: the reason must reach the parent's error
+    import types
+
+    from evalkit.errors import EvalkitError
+
+    ghost = types.ModuleType("evalkit_test_ghost_module")
+    exec("def fn(x):\n    return x\n", ghost.__dict__)
+    sys.modules[ghost.__name__] = ghost
+    try:
+        with pytest.raises(EvalkitError, match="loading the worker function failed: ModuleNotFoundError"):
+            run_pool(ghost.fn, [1], timeout_s=30, on_timeout=lambda i: None, on_crash=lambda i, m: m, confine=True)
+    finally:
+        del sys.modules[ghost.__name__]
+
+
+def test_partial_isolation_is_logged_by_the_parent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from evalkit.verify import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_EXPECTED_LAYERS", ("a-layer-no-machine-has",))
+    assert confined(("env", None))
+    assert "verifier workers run with partial isolation" in caplog.text

@@ -1,4 +1,4 @@
-"""evalkit.grading.sandbox against hostile programs (BAD_INPUTS rows 9, 14-20): one behaviour per test.
+"""evalkit.grading.sandbox against hostile programs (BAD_INPUTS rows 9, 14-20, 44): one behaviour per test.
 
 Every run happens in a temp directory under the test's ``tmp_path`` (``tempfile.tempdir`` is pointed
 there), so every sandbox process carries that path in its command line; after each run the test checks
@@ -19,6 +19,7 @@ import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -611,3 +612,282 @@ def test_bound_paths_under_tmp_are_not_hidden_by_the_private_tmp(monkeypatch: py
         import shutil
 
         shutil.rmtree(shared, ignore_errors=True)
+
+
+# -- row 44: the session keyring, memory outside the caps, locks on bound files, control-flow exceptions ----
+
+_SYS_ADD_KEY = {"x86_64": 248, "aarch64": 217}
+_KEY_SPEC_SESSION_KEYRING = -3
+_KEYCTL_UNLINK, _KEYCTL_READ = 9, 11
+
+
+def _keyctl(*args: int) -> tuple[int, bytes]:
+    """keyctl(args...) in this process; with a read, the bytes read (at most 4 KiB)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(4096)
+    rest = [ctypes.c_long(a) for a in args] + ([buf, ctypes.c_long(4096)] if args[0] == _KEYCTL_READ else [])
+    n = int(libc.syscall(ctypes.c_long(sandbox._SYS_KEYCTL[os.uname().machine]), *rest))
+    return n, buf.raw[: max(n, 0)] if args[0] == _KEYCTL_READ else b""
+
+
+@pytest.fixture()
+def host_key() -> Iterator[tuple[int, bytes]]:
+    """A user key with a secret in this process's session keyring; (serial, secret). Removed afterwards."""
+    import ctypes
+
+    machine = os.uname().machine
+    if not LINUX or machine not in _SYS_ADD_KEY:
+        pytest.skip("keyrings are tested on Linux x86_64 and aarch64")
+    secret = b"host-secret-" + uuid.uuid4().hex.encode()
+    libc = ctypes.CDLL(None, use_errno=True)
+    args = (b"user", b"evalkit-test-" + uuid.uuid4().hex.encode(), secret, ctypes.c_size_t(len(secret)))
+    serial = int(libc.syscall(ctypes.c_long(_SYS_ADD_KEY[machine]), *args, ctypes.c_long(_KEY_SPEC_SESSION_KEYRING)))
+    if serial < 0:
+        pytest.skip(f"the kernel refuses keyrings here ({os.strerror(ctypes.get_errno())})")
+    yield serial, secret
+    _keyctl(_KEYCTL_UNLINK, serial, _KEY_SPEC_SESSION_KEYRING)
+
+
+def test_session_keyring_of_evalkit_is_out_of_reach(both_modes: str, marker: str, host_key: tuple[int, bytes]) -> None:
+    serial, secret = host_key
+    _, keyring_before = _keyctl(_KEYCTL_READ, _KEY_SPEC_SESSION_KEYRING)
+    machine = os.uname().machine
+    program = py(
+        f"""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        keyctl, add_key = ctypes.c_long({sandbox._SYS_KEYCTL[machine]}), ctypes.c_long({_SYS_ADD_KEY[machine]})
+        buf = ctypes.create_string_buffer(4096)
+        L = ctypes.c_long
+        print("read", libc.syscall(keyctl, L(11), L({serial}), buf, L(4096)), buf.raw[:64])
+        print("update", libc.syscall(keyctl, L(2), L({serial}), b"pwned", L(5)))
+        print("unlink", libc.syscall(keyctl, L(9), L({serial}), L(-3)))
+        print("add", libc.syscall(add_key, b"user", b"planted", b"x", L(1), L(-3)))
+        print("search", libc.syscall(keyctl, L(10), L(-3), b"user", b"evalkit-test", L(0)))
+        """
+    )
+    r = run_python(program)
+    assert secret.decode() not in r.stdout + r.stderr + r.detail, r
+    assert _keyctl(_KEYCTL_READ, serial) == (len(secret), secret)  # neither read, updated nor unlinked ...
+    assert _keyctl(_KEYCTL_READ, _KEY_SPEC_SESSION_KEYRING)[1] == keyring_before  # ... and nothing planted
+    assert_nothing_left(marker)
+
+
+@pytest.mark.skipif(not LINUX, reason="memfd_create is Linux's")
+def test_memfd_create_is_refused(both_modes: str, marker: str) -> None:
+    # a memfd is memory that no rlimit counts: 1 GiB of them under memory_mb=128 must not be possible
+    program = py(
+        """
+        import os
+        try:
+            fd = os.memfd_create("hoard")
+        except OSError as e:
+            print("refused", e.errno)
+        else:
+            for _ in range(1024):
+                os.write(fd, bytes(1 << 20))
+            print("held", os.fstat(fd).st_size >> 20, "MiB")
+        """
+    )
+    r = run_python(program, memory_mb=128, timeout_s=10.0)
+    needs("seccomp", r)
+    assert r.stdout.strip() == "refused 1", r
+
+
+@pytest.mark.skipif(not LINUX, reason="SysV shared memory is tested on Linux")
+def test_sysv_shared_memory_is_refused(both_modes: str, marker: str) -> None:
+    program = py(
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        shmid = libc.shmget(0, ctypes.c_size_t(256 << 20), 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+        print("shmget", shmid, ctypes.get_errno())
+        """
+    )
+    r = run_python(program, memory_mb=128)
+    needs("seccomp", r)
+    assert r.stdout.strip() == "shmget -1 1", r
+
+
+def test_dev_shm_holds_no_more_than_its_cap(marker: str) -> None:
+    # POSIX shared memory (shm_open) lives in /dev/shm: a private tmpfs whose size is capped
+    program = py(
+        """
+        import os
+        written = 0
+        try:
+            with open("/dev/shm/hoard", "wb") as f:
+                while written < (1 << 30):
+                    f.write(bytes(1 << 20))
+                    f.flush()
+                    written += 1 << 20
+        except OSError as e:
+            print("stopped", e.errno, written >> 20)
+        else:
+            print("held", written >> 20)
+        """
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    r = run_python(program, memory_mb=128, timeout_s=20.0)
+    needs("private-tmp", r)
+    words = r.stdout.split()
+    assert words[:2] == ["stopped", "28"] and int(words[2]) <= sandbox._SHM_MB, r  # ENOSPC at the cap
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before < 256 * 1024  # KiB
+    assert_nothing_left(marker)
+
+
+@pytest.mark.skipif(not LINUX, reason="locks on bound files are tested on Linux")
+def test_bound_interpreter_files_cannot_be_locked(both_modes: str, marker: str) -> None:
+    import fcntl
+
+    paths = [os.path.realpath(sys.executable), os.path.realpath(os.__file__)]
+    program = py(
+        f"""
+        import fcntl, struct, time
+        for path in {paths!r}:
+            f = open(path, "rb")
+            for name, lock in [
+                ("flock", lambda: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)),
+                ("lockf", lambda: fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB)),
+                ("ofd", lambda: fcntl.fcntl(f, 37, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 0, 0, 0))),
+            ]:
+                try:
+                    lock()
+                    print(name, "locked")
+                except OSError as e:
+                    print(name, "refused", e.errno)
+        print("holding", flush=True)
+        time.sleep(1.5)
+        """
+    )
+    results: list[SandboxResult] = []
+    t = threading.Thread(target=lambda: results.append(run_python(program, timeout_s=10.0)))
+    t.start()
+    blocked = []
+    files = [open(p, "rb") for p in paths]  # noqa: SIM115
+    try:
+        while t.is_alive():  # meanwhile the host takes (and drops) the exclusive locks it always could
+            for f in files:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(f, fcntl.LOCK_UN)
+                except OSError:
+                    blocked.append(f.name)
+            time.sleep(0.02)
+    finally:
+        for f in files:
+            f.close()
+        t.join()
+    (r,) = results
+    needs("seccomp", r)
+    if both_modes == "no-namespaces" and "Error" in r.detail:
+        assert not blocked, blocked
+        pytest.skip(f"without namespaces the throw-away uid cannot open this interpreter's files ({r.detail})")
+    assert r.stdout.count("refused 1") == 6 and "locked" not in r.stdout, r
+    assert not blocked, blocked
+
+
+@pytest.mark.skipif(not LINUX, reason="namespaces are Linux-only")
+def test_new_namespaces_are_refused(both_modes: str, marker: str) -> None:
+    # a user namespace of its own would give the program every capability inside it (and a way to mount)
+    program = py(
+        f"""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        print("unshare", libc.unshare(0x10000000), ctypes.get_errno())
+        clone = ctypes.c_long({sandbox._SYS_CLONE.get(os.uname().machine, -1)})
+        print("clone", libc.syscall(clone, ctypes.c_long(0x10000000 | 17), 0, 0, 0, 0), ctypes.get_errno())
+        """
+    )
+    r = run_python(program)
+    needs("seccomp", r)
+    assert r.stdout.split() == ["unshare", "-1", "1", "clone", "-1", "1"], r
+
+
+STOP_PROGRAM = "def is_ok(x):\n    raise StopIteration\n"
+
+
+@pytest.mark.parametrize("form", ["all(map(candidate, [1, 2, 3]))", "all(candidate(x) for x in [1, 2, 3])"])
+def test_stop_iteration_from_the_candidate_fails_the_test(form: str, marker: str) -> None:
+    r = run_tests(STOP_PROGRAM, f"def check(candidate):\n    assert {form}\n", "is_ok")
+    assert (r.confirmed, r.score) == (False, 0.0), r
+    assert "StopIteration" in r.detail, r
+
+
+def test_stop_iteration_fails_an_mbpp_assert(marker: str) -> None:
+    r = run_tests(STOP_PROGRAM, "assert all(map(is_ok, [1, 2, 3]))\n", None)
+    assert (r.confirmed, r.tests_passed) == (False, 0), r
+
+
+@pytest.mark.skipif(not LINUX or os.geteuid() != 0, reason="root's fall-back without a user namespace")
+def test_fallback_without_user_namespace_leaves_host_sysctls_alone(
+    monkeypatch: pytest.MonkeyPatch, marker: str
+) -> None:
+    # /proc/sys/user/max_user_namespaces belongs to the writer's user namespace: written from the host's
+    # own one (root without a user namespace), it would forbid user namespaces on the whole machine
+    sysctl = Path("/proc/sys/user/max_user_namespaces")
+    before = sysctl.read_text()
+    monkeypatch.setattr(sandbox, "_USER_NAMESPACES", False)
+    try:
+        r = run_python("pass\n")
+        assert "userns" not in r.isolation and "pidns" in r.isolation, r  # the fall-back ran
+        assert "no-nested-userns" not in r.isolation, r
+        assert sysctl.read_text() == before
+    finally:
+        if sysctl.read_text() != before:
+            sysctl.write_text(before)  # repair the host before failing
+
+
+@pytest.mark.skipif(
+    not LINUX or os.uname().machine not in ("x86_64", "aarch64"), reason="the filter is built for x86_64 and aarch64"
+)
+def test_seccomp_filter_is_active_where_the_kernel_has_it(marker: str) -> None:
+    with open("/proc/self/status") as f:
+        if "Seccomp:" not in f.read():
+            pytest.skip("this kernel has no seccomp")
+    r = run_python("print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])\n")
+    assert "seccomp" in r.isolation and r.stdout.strip() == "2", r  # 2: a filter
+
+
+def _run_bpf(program: list[tuple[int, int, int, int]], nr: int, arch: int, args: tuple[int, ...] = ()) -> int:
+    """What a classic-BPF seccomp program returns for one call (only the instructions the filter uses)."""
+    import struct
+
+    data = struct.pack("<iIQ6Q", nr, arch, 0, *(list(args) + [0] * 6)[:6])
+    pc = acc = 0
+    while True:
+        code, jt, jf, k = program[pc]
+        if code == 0x20:  # BPF_LD | BPF_W | BPF_ABS
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif code == 0x06:  # BPF_RET | BPF_K
+            return k
+        elif code in (0x15, 0x35, 0x45):  # BPF_JMP | JEQ, JGE, JSET (| BPF_K)
+            taken = acc == k if code == 0x15 else acc >= k if code == 0x35 else bool(acc & k)
+            pc += jt if taken else jf
+        else:
+            raise AssertionError(f"unexpected instruction {code:#x}")
+        pc += 1
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_seccomp_filter_decides_each_kind_of_call(machine: str) -> None:
+    # the filter of either architecture, run by a small BPF interpreter: refused, allowed and the argument rules
+    program = sandbox.seccomp_filter(machine)
+    assert program is not None and len(program) < 256
+    arch = sandbox._SECCOMP_ARCH[machine]
+    eperm, enosys, allow = sandbox._SECCOMP_RET_EPERM, sandbox._SECCOMP_RET_ENOSYS, sandbox._SECCOMP_RET_ALLOW
+    fcntl, clone = sandbox._SYS_FCNTL[machine], sandbox._SYS_CLONE[machine]
+    read = {"x86_64": 0, "aarch64": 63}[machine]
+    for nr in sandbox._SECCOMP_DENIED[machine]:
+        assert _run_bpf(program, nr, arch) == eperm, nr
+    assert _run_bpf(program, read, arch) == allow
+    assert _run_bpf(program, fcntl, arch, (3, 1)) == allow  # F_GETFD
+    assert [_run_bpf(program, fcntl, arch, (3, cmd)) for cmd in (6, 7, 37, 38)] == [eperm] * 4  # lock commands
+    assert _run_bpf(program, clone, arch, (17,)) == allow  # fork: SIGCHLD only
+    assert _run_bpf(program, clone, arch, (0x10000000 | 17,)) == eperm  # CLONE_NEWUSER
+    assert _run_bpf(program, sandbox._SYS_CLONE3, arch) == enosys
+    assert _run_bpf(program, read, 0x40000003) == eperm  # another architecture's table (i386)
+    assert _run_bpf(program, read | sandbox._X32_SYSCALL_BIT, arch) == eperm  # x32
+    assert sandbox.seccomp_filter("riscv64") is None  # unknown here: no filter, the layer is missing

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from evalkit import tasks as registry
 from evalkit.errors import EvalkitError
-from evalkit.tasks import TaskSpec, get_family, make_problems, task_names
+from evalkit.tasks import TaskSpec, get_family, make_problems, registry, task_names
 from evalkit.tasks.taskdir import AnswerFileTask, CodeFileTask, extract_program, register_tasks_dir
 from evalkit.types import Problem
 from evalkit.verify.stage import verify_items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -489,3 +490,77 @@ def test_dedup_keys_are_fast_on_hostile_text(hostile: str) -> None:
     rg.extract_tagged_answer(hostile)
     extract_program(hostile, "f")
     assert time.monotonic() - started < 2.0
+
+
+# -- every verdict records the isolation layers that held ---------------------------------------------------
+
+
+def test_confined_verdicts_record_the_worker_layers(add_problems: list[Problem]) -> None:
+    p = add_problems[0]
+    verdicts = verify_items([(p, p.reference, "stop"), (p, "   ", "stop")], workers=1, timeout_s=30)
+    for v in verdicts:
+        kind, _, layers = v.isolation.partition(":")
+        assert kind == "confined" and {"clean-env", "audit-hook"} <= set(layers.split(",")), v
+
+
+def test_code_verdicts_record_the_sandbox_layers(tmp_path: Path) -> None:
+    from evalkit.tasks import unregister_factory
+    from evalkit.tasks.taskdir import register_tasks_dir
+
+    row = {"problem_id": "d", "prompt": "Write double(x).", "entry_point": "double", "tests": "assert double(2) == 4\n"}
+    (tmp_path / "isolated_code.jsonl").write_text(json.dumps(row) + "\n")
+    register_tasks_dir(tmp_path)
+    try:
+        (p,) = make_problems(TaskSpec.parse("isolated_code"), 0, 1)
+    finally:
+        unregister_factory("isolated_code")
+    (v,) = verify_items([(p, "def double(x):\n    return 2 * x\n", "stop")], workers=1, timeout_s=30)
+    kind, _, layers = v.isolation.partition(":")
+    assert v.passed and kind == "sandbox" and {"session", "split-tests"} <= set(layers.split(",")), v
+
+
+def _run_with_isolation(root: Path, isolations: list[str]) -> Path:
+    problems = [Problem(f"p{i}", "add", f"{i}+1=", str(i + 1), {}) for i in range(len(isolations))]
+    store, _ = RunStore.create_or_resume(root, {"model": "m"}, {"n": 1}, problems)
+    store.append_completions(Completion(p.id, 0, p.reference, 1, "stop", 0) for p in problems)
+    store.append_verdicts(
+        (p.id, 0, Verdict(True, 1.0, "ok", "d", iso)) for p, iso in zip(problems, isolations, strict=True)
+    )
+    return root
+
+
+FULL = "confined:clean-env,audit-hook,userns,minimal-root,no-caps,rlimits,seccomp"
+
+
+def test_summary_warns_when_a_verdict_held_fewer_layers_than_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evalkit.cli import main
+
+    run = _run_with_isolation(tmp_path / "run", [FULL, FULL.replace("userns,", ""), FULL])
+    assert main(["summary", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 of 3 verdicts ran with fewer isolation layers" in err and "confined userns" in err, err
+    assert main(["summary", "--json", str(run)]) == 0
+    assert "warning: 1 of 3 verdicts" in capsys.readouterr().err
+
+
+def test_summary_does_not_warn_when_every_verdict_held_every_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evalkit.cli import main
+
+    run = _run_with_isolation(tmp_path / "run", [FULL, FULL, ""])  # "": not recorded (a timeout, an old run)
+    assert main(["summary", str(run)]) == 0
+    assert "isolation" not in capsys.readouterr().err
+
+
+def test_verdict_shards_written_before_isolation_was_recorded_stay_readable(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    run = _run_with_isolation(tmp_path / "run", [FULL, FULL])
+    (shard,) = (run / "verdicts").glob("*.parquet")
+    pq.write_table(pq.read_table(shard).drop_columns(["isolation"]), shard)  # the format before the column
+    verdicts = RunStore.open(run).verdicts()
+    assert [(v.passed, v.isolation) for v in verdicts.values()] == [(True, ""), (True, "")]
+    assert RunStore.open(run).verdict_table(["problem_id", "isolation"]).column("isolation").null_count == 2

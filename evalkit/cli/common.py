@@ -130,3 +130,14 @@ def print_run_summary(run: Path) -> None:
         )
     if summary["unverified"]:
         typer.echo(f"note: {summary['unverified']} completions have no verdict yet; run `evalkit score`", err=True)
+    warn_isolation(run)
+
+
+def warn_isolation(run: Path) -> None:
+    """Warn on stderr when verdicts of the run at ``run`` held fewer isolation layers than they could have."""
+    from evalkit.store import RunStore
+    from evalkit.verify.stage import isolation_shortfall
+
+    shortfall = isolation_shortfall(RunStore.open(run))
+    if shortfall:
+        typer.echo(f"warning: {shortfall}", err=True)

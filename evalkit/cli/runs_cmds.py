@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from evalkit.cli.common import TaskOpt, TasksDirOpt, _Command, _specs, _use_tasks_dir, app, print_run_summary
+from evalkit.cli.common import (
+    TaskOpt,
+    TasksDirOpt,
+    _Command,
+    _specs,
+    _use_tasks_dir,
+    app,
+    print_run_summary,
+    warn_isolation,
+)
 from evalkit.errors import EvalkitError
 
 
@@ -101,9 +110,11 @@ def summary_cmd(
         raise EvalkitError("--json and --csv: choose one")
     if as_json:
         typer.echo(json.dumps(summarize(load_run(run)), indent=1))
+        warn_isolation(run)
     elif as_csv:
         from evalkit.store.frame import summary_csv
 
         typer.echo(summary_csv(summarize(load_run(run))), nl=False)
+        warn_isolation(run)
     else:
         print_run_summary(run)

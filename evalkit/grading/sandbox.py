@@ -26,11 +26,13 @@ sandbox must be in this one stdlib-only file, which the parent compiles and runs
   it only what the interpreter needs (:func:`interpreter_binds`: /usr, /lib*, /bin, /sbin, a few /etc
   files, the interpreter's prefix, a virtual environment's ``bin``) read-only, ``nosuid`` and ``nodev``,
   adds /dev/null, zero, random and urandom (each its own read-only bind; nothing else exists in /dev),
-  a fresh /proc (only the sandbox's processes), private size-capped tmpfs on /tmp (the working
-  directory, also HOME and TMPDIR) and /dev/shm, then ``pivot_root``s into it and detaches the old root.
+  a fresh /proc (only the sandbox's processes), private tmpfs on /tmp (the working directory, also HOME
+  and TMPDIR; ``memory_mb``) and /dev/shm (where POSIX shared memory lives; ``_SHM_MB``), each capped in
+  size and in number of files, then ``pivot_root``s into it and detaches the old root.
   No home directory, /run, /var or host /tmp exists inside, so no path-named unix socket of the host
   is reachable; writes outside /tmp and /dev/shm fail with EROFS; files the program writes vanish with
-  the namespace. Nested user namespaces are forbidden (``/proc/sys/user/max_user_namespaces`` = 0).
+  the namespace. Nested user namespaces are forbidden (``/proc/sys/user/max_user_namespaces`` = 0, written
+  only inside the sandbox's own user namespace: written from the host's, it would change the host's limit).
 - **Credentials.** Both processes drop every capability (bounding set emptied, ``capset`` to zero) and set
   ``no_new_privs``. When evalkit runs as root, the program runs under a throw-away uid (random, from
   ``_SANDBOX_UID_BASE`` up, or from the upper half of the mapped uids inside a container that maps only
@@ -41,6 +43,20 @@ sandbox must be in this one stdlib-only file, which the parent compiles and runs
   A uid of their own is also what makes ``RLIMIT_NPROC`` work (the kernel does not enforce it for uid 0,
   not even mapped into a user namespace). Not root: the namespace's uid 0 maps to the caller's own uid,
   which the kernel already treats as unprivileged.
+- **Keyring.** The outer harness leaves evalkit's session keyring for a fresh, empty, anonymous one
+  (``keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)``) before anything else, so no process of the run possesses
+  evalkit's keys (keyrings are not namespaced, and a setuid keeps the session keyring).
+- **System-call filter** (seccomp-BPF, built with ctypes for x86_64 and aarch64; :func:`seccomp_filter`),
+  installed by the tests process after the harness's own set-up and before it forks the program, so both
+  processes and everything the program starts run under it: refused with EPERM are the key management
+  calls (``keyctl``, ``add_key``, ``request_key``), memory that no rlimit or tmpfs cap counts
+  (``memfd_create``, ``memfd_secret``, SysV ``shmget``, ``userfaultfd``), locks that would reach the host's
+  bound files (``flock``; ``fcntl`` with ``F_SETLK``, ``F_SETLKW``, ``F_OFD_SETLK``, ``F_OFD_SETLKW``,
+  ``F_SETLEASE``), reaching other processes (``ptrace``, ``process_vm_readv``/``writev``,
+  ``perf_event_open``), the mount family and namespace calls (``mount``, ``umount2``, ``pivot_root``, the
+  new mount API, ``mount_setattr``, ``unshare``, ``setns``, ``clone`` with a namespace flag; ``clone3`` gets
+  ENOSYS, so the C library falls back to ``clone``) and every call of another architecture's table (i386,
+  arm32, x32).
 - **rlimits** (soft = hard, so the program cannot raise them): CPU seconds (timeout + 1), address space
   (``memory_mb``), file size, open files (256), processes and threads (``max_processes``; counted per
   user namespace, so only the sandbox's own tasks count), no core dumps. ``oom_score_adj`` = 1000, so
@@ -62,7 +78,10 @@ sandbox must be in this one stdlib-only file, which the parent compiles and runs
   result cross as plain data only (None, bool, int, float, complex, str, bytes, list, tuple, set, frozenset,
   dict; exact types, at most 100 deep and ``_WIRE_CAP`` bytes). A returned object of any other type (a
   user-defined class whose ``__eq__`` is always true, a generator) fails the test, and an exception the
-  program raises arrives as the built-in type of the same name (others as an error). With ``run_tests(...,
+  program raises arrives as the built-in type of the same name (others as an error), except the ones that
+  steer control flow (``StopIteration``, ``StopAsyncIteration``, ``GeneratorExit``, ``KeyboardInterrupt``,
+  ``SystemExit``): raised as themselves, a ``StopIteration`` would end ``all(map(candidate, cases))`` early
+  and make it true, so they arrive as an error that fails the test. With ``run_tests(...,
   prompt=...)`` the trusted prompt's top-level definitions other than the entry point (a helper such as
   HumanEval's ``poly`` or ``encode_cyclic``, its imports; :func:`prompt_definitions`) run in the tests process
   itself, so the tests compute with the prompt's helpers whatever the program redefines (the program's own
@@ -87,8 +106,9 @@ compile, raised outside the tests, exited early, was killed by a signal, or the 
 
 When a feature is unavailable, the run goes on with less and says so in ``SandboxResult.isolation``
 (which layers were active): without user namespaces (some containers' seccomp profiles forbid them) root
-still gets every layer (``userns`` is then missing from the list, and the throw-away uids are host uids);
-anyone else gets no PID, network or mount isolation, no minimal or read-only root and no private /tmp.
+still gets every layer but ``userns`` and ``no-nested-userns`` (the throw-away uids are host uids; the
+system-call filter still refuses new namespaces); anyone else gets no PID, network or mount isolation, no
+minimal or read-only root and no private /tmp.
 The processes then run in the temp directory, in the outer harness's process group; as root evalkit still
 runs them under throw-away uids, counts their processes and, after the run, kills every process of those
 uids. Without the minimal root, the throw-away uid reads only what any user may read: an interpreter under
@@ -99,16 +119,23 @@ their number plus ``max_processes``). Where a user namespace is granted without 
 (Ubuntu's AppArmor restriction), the PID and network layers stay and the filesystem layers go. Without
 ``mount_setattr`` (Linux < 5.12) the sandbox does not start (status ``error``). On other systems than
 Linux only the session, the rlimits, the scrubbed environment, the separate tests process and the kill of
-the process group apply.
+the process group apply. The filter (``seccomp``) needs Linux on x86_64 or aarch64 and a kernel with
+seccomp; the fresh keyring (``own-keyring``) needs a kernel with keyrings and a keyctl that is not refused
+already (a container's own seccomp profile often refuses it: then no key is reachable either).
 
 Not covered:
 
-- No seccomp filter: every system call the kernel allows an unprivileged process is available.
+- The system-call filter is a list of refusals, not of permissions: every other system call the kernel
+  allows an unprivileged process is available (``io_uring`` among them). Its lock rule refuses every
+  lock, also on the program's own files in /tmp (sqlite3 on a file there fails; in memory it works).
+- Without a minimal root (no namespaces), /dev/shm is the host's: POSIX shared memory the program creates
+  there is bounded only by ``RLIMIT_FSIZE`` per file and outlives the run.
 - Reading: inside the minimal root, the program reads what any user may read of the bound system
   directories and the interpreter's prefix, and /proc of its own namespace; /sys is not mounted.
 - Memory is capped per process (``RLIMIT_AS``), not in total: with ``max_processes`` processes a program
   can use up to ``max_processes * memory_mb`` plus the two tmpfs (no cgroup is used; cgroup delegation is
-  not available everywhere). The OOM-killer preference limits the damage to the sandbox.
+  not available everywhere; memory outside both, memfd and SysV shared memory, is refused by the filter).
+  The OOM-killer preference limits the damage to the sandbox.
 - CPU: ``RLIMIT_CPU`` is per process; the wall-clock kill is the bound for a run.
 - Functions the test code takes from the program run in the program process: without ``prompt`` (or
   for a helper the prompt does not define), a program that redefines a helper the tests call changes
@@ -120,8 +147,9 @@ Not covered:
   processes that left the process group survive and the temp directory is not removed.
 - Run from a process that is itself confined (a worker of :mod:`evalkit.verify.confine`: no capabilities, no
   nested user namespaces), the sandbox gets only the session, rlimits, scrubbed environment, separate
-  tests process, OOM preference and dropped capabilities: no throw-away uids, no PID namespace, no
-  minimal root. The program can then reach the confirmation pipe through ``/proc`` and leave daemons
+  tests process, OOM preference, dropped capabilities and the system-call filter (the worker's and its
+  own; the worker's fresh keyring instead of its own): no throw-away uids, no PID namespace, no minimal
+  root. The program can then reach the confirmation pipe through ``/proc`` and leave daemons
   behind. evalkit therefore verifies its code families in unconfined workers (:mod:`evalkit.verify`).
 """
 
@@ -149,6 +177,8 @@ _WIRE_CAP = 8 << 20  # largest value (bytes of JSON) passed between the tests an
 _RECORD_CHARS = 300  # longest argument of a confirmation record (error messages are cut to this)
 _CONFIRM_CAP = 1 << 20  # bytes of the confirmation pipe the parent keeps
 _NAMESPACES = True  # tests switch this off to exercise the fallback without namespaces
+_USER_NAMESPACES = True  # tests switch this off to exercise root's fallback without a user namespace
+_TMPFS_INODES = 16384  # files a private tmpfs may hold: inodes are kernel memory that its size does not count
 _EXIT_GRACE_S = 0.5  # after the harness exits, how long stray holders of the pipes may keep them open
 _KILL_WAIT_S = 2.0  # after a kill, how long to wait for the namespace's init to be gone
 
@@ -179,6 +209,42 @@ _MS_BIND = 0x1000
 _MNT_DETACH = 2
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
 _PR_SET_DUMPABLE = 4
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+# The seccomp filter (see :func:`install_seccomp`): per architecture its audit arch (linux/audit.h) and the
+# numbers of the refused system calls (x86_64: asm/unistd_64.h; aarch64: the generic table,
+# asm-generic/unistd.h). Refused with EPERM: the key management calls (keyctl, add_key, request_key),
+# memory outside the rlimits and the tmpfs caps (memfd_create, memfd_secret, SysV shmget, userfaultfd),
+# locks on bound host files (flock; fcntl only with a lock-setting command, below), reaching other
+# processes (ptrace, process_vm_readv/writev, perf_event_open) and the mount family and namespace calls
+# (mount, umount2, pivot_root, the new mount API, mount_setattr, unshare, setns; clone with a namespace
+# flag, below).
+_SECCOMP_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_SECCOMP_DENIED = {
+    # keyctl, add_key, request_key, memfd_create, memfd_secret, shmget, userfaultfd, flock, ptrace,
+    # process_vm_readv, process_vm_writev, perf_event_open, mount, umount2, pivot_root, open_tree,
+    # move_mount, fsopen, fsconfig, fsmount, fspick, mount_setattr, unshare, setns
+    "x86_64": (
+        250, 248, 249, 319, 447, 29, 323, 73, 101, 310, 311, 298, 165, 166, 155, 428, 429, 430, 431, 432, 433, 442,
+        272, 308,
+    ),
+    "aarch64": (
+        219, 217, 218, 279, 447, 194, 282, 32, 117, 270, 271, 241, 40, 39, 41, 428, 429, 430, 431, 432, 433, 442,
+        97, 268,
+    ),
+}  # fmt: skip
+_SYS_FCNTL = {"x86_64": 72, "aarch64": 25}
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+_SYS_CLONE3 = 435  # the same number on every architecture
+# CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (CLONE_NEWTIME is clone3's and unshare's only)
+_CLONE_NAMESPACES = 0x7E020000
+_FCNTL_LOCK_COMMANDS = (6, 7, 37, 38, 1024)  # F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE
+_X32_SYSCALL_BIT = 0x40000000  # x86_64's x32 ABI: same audit arch, numbers with this bit set
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_EPERM = 0x00050000 | 1  # SECCOMP_RET_ERRNO | EPERM
+_SECCOMP_RET_ENOSYS = 0x00050000 | 38  # SECCOMP_RET_ERRNO | ENOSYS
 # What a minimal root holds besides the interpreter: system libraries and programs, and the few /etc files
 # that the C library reads (shared library cache, time zone, user names). Nothing else of the host is
 # visible: no home directories, no /run, /var, /srv, /mnt, no host /tmp, no device other than _DEV_NODES.
@@ -270,6 +336,88 @@ class _Libc:
         self.call("capset", header, data)
 
 
+def join_fresh_keyring(libc: _Libc | None, layers: list[str] | None) -> None:
+    """Leave the session keyring inherited from evalkit for a new, empty, anonymous one.
+
+    Keyrings are not namespaced by the mount or PID namespace, and a setuid keeps the session keyring: a
+    process that possesses evalkit's session keyring may read, change or unlink its keys. Where the kernel
+    has no keyrings or a seccomp profile already refuses keyctl, nothing is joined (and nothing is
+    reachable either); the layer ``own-keyring`` is then missing.
+    """
+    number = _SYS_KEYCTL.get(os.uname().machine)
+    if libc is None or number is None:
+        return
+    c = ctypes
+    try:
+        libc.call("syscall", c.c_long(number), c.c_long(_KEYCTL_JOIN_SESSION_KEYRING), c.c_void_p(None))
+    except OSError:
+        return
+    if layers is not None:
+        layers.append("own-keyring")
+
+
+def seccomp_filter(machine: str) -> list[tuple[int, int, int, int]] | None:
+    """The seccomp-BPF program (``(code, jt, jf, k)`` instructions) for ``machine``; None when unknown.
+
+    Every call of another architecture (i386 or arm32 compatibility calls, x32) is refused; of the native
+    ones, those of ``_SECCOMP_DENIED``, fcntl with a lock-setting command and clone with a namespace flag
+    are refused with EPERM, and clone3 (whose flags the filter cannot read) with ENOSYS, which makes the C
+    library fall back to clone.
+    """
+    arch, denied = _SECCOMP_ARCH.get(machine), _SECCOMP_DENIED.get(machine)
+    fcntl, clone = _SYS_FCNTL.get(machine), _SYS_CLONE.get(machine)
+    if arch is None or denied is None or fcntl is None or clone is None:
+        return None
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|{JEQ,JGE,JSET}|K, BPF_RET|K
+    # struct seccomp_data: int nr (0), u32 arch (4), u64 ip (8), u64 args[6] (16). fcntl's cmd is an int, the
+    # low half of args[1]; clone's namespace flags are in the low half of args[0].
+    low = 0 if sys.byteorder == "little" else 4
+    # Instructions whose jump-if-true goes to a label; the label's instruction index is filled in below.
+    code: list[tuple[int, int | str, int, int]] = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, _SECCOMP_RET_EPERM)]
+    code += [(ld, 0, 0, 0), (jge, "deny", 0, _X32_SYSCALL_BIT)]
+    code += [(jeq, "deny", 0, nr) for nr in denied]
+    code += [(jeq, "enosys", 0, _SYS_CLONE3), (jeq, "clone", 0, clone), (jeq, "fcntl", 0, fcntl)]
+    code += [(ret, 0, 0, _SECCOMP_RET_ALLOW)]
+    labels = {"clone": len(code)}
+    code += [(ld, 0, 0, 16 + low), (jset, "deny", 0, _CLONE_NAMESPACES), (ret, 0, 0, _SECCOMP_RET_ALLOW)]
+    labels["fcntl"] = len(code)
+    code += [(ld, 0, 0, 24 + low)] + [(jeq, "deny", 0, cmd) for cmd in _FCNTL_LOCK_COMMANDS]
+    code += [(ret, 0, 0, _SECCOMP_RET_ALLOW)]
+    labels["deny"] = len(code)
+    code += [(ret, 0, 0, _SECCOMP_RET_EPERM)]
+    labels["enosys"] = len(code)
+    code += [(ret, 0, 0, _SECCOMP_RET_ENOSYS)]
+    return [(c, labels[jt] - i - 1 if isinstance(jt, str) else jt, jf, k) for i, (c, jt, jf, k) in enumerate(code)]
+
+
+def install_seccomp(libc: _Libc | None, layers: list[str] | None) -> None:
+    """Install :func:`seccomp_filter` in this process (and so in every process it forks from now on).
+
+    Sets ``no_new_privs`` first (what an unprivileged process needs to install a filter). On an
+    architecture without a filter here, or where the kernel refuses, the layer ``seccomp`` is missing.
+    """
+    program = seccomp_filter(os.uname().machine) if libc is not None else None
+    if libc is None or program is None:
+        return
+    c = ctypes
+
+    class _Instruction(c.Structure):
+        _fields_ = (("code", c.c_uint16), ("jt", c.c_uint8), ("jf", c.c_uint8), ("k", c.c_uint32))
+
+    class _Program(c.Structure):
+        _fields_ = (("len", c.c_ushort), ("filter", c.POINTER(_Instruction)))
+
+    instructions = (_Instruction * len(program))(*(_Instruction(*ins) for ins in program))
+    fprog = _Program(len(program), c.cast(instructions, c.POINTER(_Instruction)))
+    try:
+        libc.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        libc.call("prctl", c.c_int(_PR_SET_SECCOMP), c.c_ulong(_SECCOMP_MODE_FILTER), c.byref(fprog))
+    except OSError:
+        return
+    if layers is not None:
+        layers.append("seccomp")
+
+
 def _write_file(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
@@ -304,6 +452,7 @@ def _harness_main(argv: list[str]) -> int:
     layers: list[str] = ["session", "rlimits", "clean-env", "split-tests"]
     os.umask(0o022)
     try:
+        join_fresh_keyring(libc, layers)  # nothing in the sandbox possesses evalkit's session keyring
         if linux:
             try:
                 _write_file("/proc/self/oom_score_adj", "1000")
@@ -408,6 +557,8 @@ def enter_namespaces(libc: _Libc, cfg: dict[str, Any], layers: list[str]) -> boo
         os.close(done_w)
     try:
         try:
+            if not cfg.get("user_namespaces", True):
+                raise OSError("user namespaces switched off")
             libc.call("unshare", ctypes.c_int(flags | _CLONE_NEWUSER))
             in_userns = True
         except OSError:
@@ -508,7 +659,8 @@ def build_root(libc: _Libc, binds: list[str], tmp_mb: int, with_proc: bool, laye
     # then land on top of the tmpfs instead of being hidden by it.
     for name, mb in (("tmp", tmp_mb), ("dev/shm", _SHM_MB)):
         os.makedirs(f"{base}/{name}", 0o755, exist_ok=True)
-        libc.mount("tmpfs", f"{base}/{name}", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={mb}m,mode=1777")
+        options = f"size={mb}m,nr_inodes={_TMPFS_INODES},mode=1777"
+        libc.mount("tmpfs", f"{base}/{name}", "tmpfs", _MS_NOSUID | _MS_NODEV, options)
     for path, fd in sources:
         target = base + path
         _mount_point(base, target, os.path.isdir(f"/proc/self/fd/{fd}"))
@@ -536,7 +688,9 @@ def build_root(libc: _Libc, binds: list[str], tmp_mb: int, with_proc: bool, laye
     os.chdir("/")
     libc.mount_setattr("/", ro, recursive=False)  # the skeleton; /tmp and /dev/shm stay writable
     layers += ["minimal-root", "ro-root", "minimal-dev", "private-tmp"] + (["private-proc"] if with_proc else [])
-    if with_proc:
+    if with_proc and "userns" in layers:
+        # The limit belongs to the user namespace of the writer: only in one of our own does it stay inside.
+        # Root without a user namespace (the fall-back) would set it for the whole host, so it does not.
         with contextlib.suppress(OSError):
             _write_file("/proc/sys/user/max_user_namespaces", "0")
             layers.append("no-nested-userns")
@@ -728,7 +882,13 @@ def decode_plain(value: Any) -> Any:
 
 
 class _CandidateError(Exception):
-    """An exception the program raised that is not a built-in exception type."""
+    """An exception the program raised that is not a built-in exception type, or one of ``_CONTROL_FLOW``."""
+
+
+# Built-in exceptions that steer the caller's control flow rather than report an error: raised as themselves
+# in the tests process, a StopIteration from the candidate would end ``all(map(candidate, cases))`` early
+# and make it true. They arrive as a _CandidateError naming them, which fails the test.
+_CONTROL_FLOW = frozenset(("StopIteration", "StopAsyncIteration", "GeneratorExit", "KeyboardInterrupt", "SystemExit"))
 
 
 class _Remote:
@@ -774,7 +934,7 @@ class _Channel:
             kind, message = str(reply["raise"][0]), str(reply["raise"][1])
             if kind == "MemoryError":
                 self.oom = self.oom or message
-            exc = getattr(builtins, kind, None)
+            exc = None if kind in _CONTROL_FLOW else getattr(builtins, kind, None)
             if isinstance(exc, type) and issubclass(exc, Exception) and exc.__module__ == "builtins":
                 raise exc(message)
             raise _CandidateError(f"{kind}: {message}")
@@ -807,6 +967,9 @@ def _tests_main(libc: _Libc | None, cfg: dict[str, Any], rec: _Recorder, layers:
     rec.pid = os.getpid()
     to_r, to_w = os.pipe()
     from_r, from_w = os.pipe()
+    # The harness's own set-up that needs a refused call (mounts, namespaces, the keyring) is done: from
+    # here on both processes, and whatever the program starts, run under the filter (it cannot be removed).
+    install_seccomp(libc, layers)
     child = os.fork()
     if child == 0:
         try:
@@ -1083,7 +1246,8 @@ class SandboxResult:
         tests_passed: Tests the harness saw pass.
         tests_total: Tests in the test code (0 for ``run_python``).
         detail: A short reason: the first failing test, the exception, the limit that was hit.
-        isolation: The isolation layers that were active (e.g. ``userns``, ``netns``, ``ro-root``).
+        isolation: The isolation layers that were active (e.g. ``userns``, ``netns``, ``ro-root``,
+            ``seccomp``, ``own-keyring``; see the module docstring).
     """
 
     status: SandboxStatus
@@ -1097,6 +1261,11 @@ class SandboxResult:
     tests_total: int = 0
     detail: str = ""
     isolation: tuple[str, ...] = ()
+
+
+def verdict_isolation(result: SandboxResult) -> str:
+    """The ``isolation`` of a verdict decided by this run (see :class:`evalkit.types.Verdict`)."""
+    return "sandbox:" + ",".join(result.isolation)
 
 
 _HARNESS_PYC: bytes | None = None
@@ -1234,7 +1403,10 @@ def prompt_definitions(prompt: str, entry_point: str) -> str:
 def interpreter_binds(extra: tuple[str, ...] = ()) -> list[str]:
     """The host paths a minimal root needs to run this interpreter (see :func:`build_root`): the system
     library and program directories, a few /etc files, the interpreter's prefixes and, for a virtual
-    environment, its ``bin`` directory and ``pyvenv.cfg``; then ``extra``. Real paths, none inside another."""
+    environment, its ``bin`` directory and ``pyvenv.cfg``; then ``extra``. Real paths, none inside another,
+    and the symbolic links on the way to them (``/lib -> usr/lib``, a package directory that is a link in
+    its ``sys.path`` entry), which the minimal root holds as links, so that a path still resolves there as
+    it does on the host (a module imported after :func:`build_root` is found under the name Python uses)."""
     paths = [*_SYSTEM_PATHS, *(os.path.join("/etc", name) for name in _ETC_FILES)]
     paths += [sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))]
     if sys.prefix != sys.base_prefix:
@@ -1244,13 +1416,26 @@ def interpreter_binds(extra: tuple[str, ...] = ()) -> list[str]:
     for path in paths:
         if not os.path.lexists(path):
             continue
-        path = path if os.path.islink(path) and os.path.dirname(path) == "/" else os.path.realpath(path)
-        if path in ("/", "/proc", "/dev", "/tmp", "/sys", "/run", "/root", "/home"):
-            continue  # never the whole of these (a prefix would have to live deeper inside them)
-        if path not in out:
-            out.append(path)
+        path = os.path.abspath(path)
+        # A link whose parent directory is real is kept as a link (build_root copies it as one).
+        links = [
+            p
+            for p in _prefixes(path)
+            if os.path.islink(p) and os.path.realpath(os.path.dirname(p)) == os.path.dirname(p)
+        ]
+        for entry in [*links, os.path.realpath(path)]:
+            if entry in ("/", "/proc", "/dev", "/tmp", "/sys", "/run", "/root", "/home"):
+                continue  # never the whole of these (a prefix would have to live deeper inside them)
+            if entry not in out:
+                out.append(entry)
     # Drop paths inside another one (mounting inside a bind mount would write to the host).
     return sorted(p for p in out if not any(q != p and p.startswith(q.rstrip("/") + "/") for q in out))
+
+
+def _prefixes(path: str) -> list[str]:
+    """``/a``, ``/a/b``, ``/a/b/c`` for the absolute path ``/a/b/c``."""
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _harness_pyc() -> bytes:
@@ -1306,6 +1491,7 @@ def _run(
             "uid": uid,
             "network": network,
             "namespaces": _NAMESPACES,
+            "user_namespaces": _USER_NAMESPACES,
             "workdir": workdir,
             "env": _ENV,
             "cpu_s": math.ceil(timeout_s) + 1,

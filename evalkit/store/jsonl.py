@@ -73,7 +73,8 @@ def read_verdicts(shard: Path) -> Iterator[tuple[str, int, Verdict]]:
             status = row["status"]
             if status not in STATUSES:
                 raise ValueError(f"unknown status {status!r}")
-            verdict = Verdict(bool(row["passed"]), float(row["score"]), status, row.get("detail", ""))
+            detail, isolation = row.get("detail", ""), str(row.get("isolation") or "")
+            verdict = Verdict(bool(row["passed"]), float(row["score"]), status, detail, isolation)
             pid, idx = row["problem_id"], int(row["sample_idx"])
         except (KeyError, TypeError, ValueError) as exc:
             raise EvalkitError(f"{shard}:{lineno}: bad verdict record ({exc})") from None

@@ -26,7 +26,7 @@ from evalkit.types import STATUSES, Completion, Verdict
 
 SUFFIX = ".parquet"
 COMPRESSION = "zstd"
-_DICTIONARY_COLUMNS = ("problem_id", "finish_reason", "status", "detail")
+_DICTIONARY_COLUMNS = ("problem_id", "finish_reason", "status", "detail", "isolation")
 COMPLETION_ROW_GROUP = 1024  # rows per row group: about 4 MiB of 4 KB texts, the unit a problem filter skips
 
 COMPLETION_SCHEMA = pa.schema(
@@ -48,8 +48,12 @@ VERDICT_SCHEMA = pa.schema(
         pa.field("score", pa.float64(), nullable=False),
         pa.field("status", pa.string(), nullable=False),
         pa.field("detail", pa.string(), nullable=False),
+        # added later: a shard written before holds no such column and reads as null (see read_table)
+        pa.field("isolation", pa.string()),
     ]
 )
+# Nullable columns a shard may lack (written before they existed): read_table gives them as nulls.
+_LATER_COLUMNS = frozenset(("isolation",))
 
 
 def completions_table(completions: Iterable[Completion]) -> pa.Table:
@@ -83,6 +87,7 @@ def verdicts_table(verdicts: Iterable[tuple[str, int, Verdict]]) -> pa.Table:
         # a verdict's detail quotes the completion; a lone surrogate there (a text that is not valid UTF-8) is
         # written as its escape (\\udcff): the detail is for reading, the text itself is kept losslessly
         cols["detail"].append(v.detail.encode("utf-8", "backslashreplace").decode("utf-8"))
+        cols["isolation"].append(v.isolation or None)
     return pa.table(cols, schema=VERDICT_SCHEMA)
 
 
@@ -133,6 +138,9 @@ def read_table(
     Returns:
         A table with ``columns`` in that order, rows in file order.
 
+    A nullable column added to the format later (``_LATER_COLUMNS``) that an older shard lacks is read as
+    nulls.
+
     Raises:
         EvalkitError: naming the file when it is not readable Parquet, lacks a column, holds another type
             or holds nulls in a required column.
@@ -140,6 +148,15 @@ def read_table(
     try:
         shard = pq.ParquetFile(path)
         have = shard.schema_arrow
+        later = [name for name in columns if name in _LATER_COLUMNS and name not in have.names]
+        if later:
+            present = [name for name in columns if name not in later] or ["problem_id"]
+            table = read_table(path, schema, present, problem_ids)
+            nulls = {name: pa.nulls(table.num_rows, schema.field(name).type) for name in later}
+            return pa.table(
+                [nulls[n] if n in nulls else table.column(n) for n in columns],
+                schema=pa.schema([schema.field(n) for n in columns]),
+            )
         for name in columns:
             want = schema.field(name)
             if name not in have.names or not have.field(name).type.equals(want.type):
@@ -229,5 +246,5 @@ def read_verdicts(path: Path) -> Iterator[tuple[str, int, Verdict]]:
     table = read_table(path, VERDICT_SCHEMA, VERDICT_SCHEMA.names)
     check_statuses(path, table)
     rows = zip(*(table.column(name).to_pylist() for name in VERDICT_SCHEMA.names), strict=True)
-    for pid, idx, passed, score, status, detail in rows:
-        yield pid, idx, Verdict(passed, score, status, detail)
+    for pid, idx, passed, score, status, detail, isolation in rows:
+        yield pid, idx, Verdict(passed, score, status, detail, isolation or "")

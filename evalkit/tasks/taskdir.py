@@ -181,7 +181,7 @@ def code_verdict(problem: Problem, text: str, entry_point: str | None, prompt: s
             None for MBPP-style asserts that each run and count.
         prompt: The trusted prompt whose helpers the tests may call.
     """
-    from evalkit.grading.sandbox import run_tests
+    from evalkit.grading.sandbox import run_tests, verdict_isolation
 
     if not text.strip():
         return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
@@ -201,7 +201,8 @@ def code_verdict(problem: Problem, text: str, entry_point: str | None, prompt: s
         detail = f"{result.tests_passed}/{result.tests_total} tests passed: {result.detail}"
     else:
         detail = f"{result.status}: {result.detail}"
-    return Verdict(passed=result.confirmed, score=float(result.score), status=status, detail=detail[:200])
+    isolation = verdict_isolation(result)
+    return Verdict(result.confirmed, float(result.score), status, detail[:200], isolation)
 
 
 def file_family(path: Path) -> TaskFamily:

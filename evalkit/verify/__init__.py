@@ -7,8 +7,8 @@
   rlimits, no network).
 
 The checks the verifiers are made of live in :mod:`evalkit.grading`. This package's ``__init__`` imports
-nothing: a confined worker imports :mod:`.confine` before anything heavy (pyarrow starts threads), and the
-names below load on first use.
+nothing: a confined worker imports :mod:`.confine` and confines itself before anything heavy (pyarrow
+starts threads) is imported, and the names below load on first use.
 """
 
 from typing import TYPE_CHECKING

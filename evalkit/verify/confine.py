@@ -6,9 +6,11 @@ evaluation and in GRPO's reward) runs in a worker of :mod:`evalkit.verify.pool` 
 Code families (HumanEval, task folders' code files) are the exception: their verifiers run model text only
 through :mod:`evalkit.grading.sandbox`, which needs an unconfined worker to build all its layers (separate
 throw-away uids for the program and the tests process, a PID namespace of its own), so
-:mod:`evalkit.verify` runs them in unconfined workers. A confined worker imports its verifiers first,
-then calls :func:`enter` once, and handles items for as long as it lives, so the cost of confinement is
-paid per worker, not per item.
+:mod:`evalkit.verify` runs them in unconfined workers. A confined worker calls :func:`enter` once, while it
+still has one thread (a process with more, such as one that has imported pyarrow, cannot enter a user
+namespace), then loads its verifier function (and so imports the verifiers' modules, which the minimal
+root binds: :func:`pickled_module_roots`), and handles items for as long as it lives, so the cost of
+confinement is paid per worker, not per item.
 
 What :func:`enter` does (Linux; the same building blocks as :mod:`evalkit.grading.sandbox`, which see):
 
@@ -18,15 +20,19 @@ What :func:`enter` does (Linux; the same building blocks as :mod:`evalkit.gradin
   still ends everything: the child dies with it (``PR_SET_PDEATHSIG``), and with pid 1 the namespace.
 - **Minimal root** (:func:`evalkit.grading.sandbox.build_root`): the system libraries, the interpreter's
   prefixes, the virtual environment, and the directory (or file) of every top-level module or package
-  the worker has loaded (evalkit, the built-in tasks, a user's task folder) are bind-mounted read-only;
+  the worker has loaded or will load for its function (evalkit, the built-in tasks, a user's module) are
+  bind-mounted read-only, with the symbolic links on the way to them;
   /dev holds only null, zero, random and urandom; /proc is the namespace's own; /tmp is a 16 MiB tmpfs.
   No home directory, /run, /var or host /tmp exists inside: no path-named unix socket is reachable, and
   nothing of the host can be written.
 - **Credentials**: as root, a throw-away uid of its own (every id, the file system uid included); always
-  no capabilities and ``no_new_privs``. **rlimits**: address space (what the worker has mapped plus
-  ``memory_mb``), file size, open files, processes (64, for a code sandbox a custom verifier may start),
-  no core dumps. **Environment**: scrubbed (no tokens or keys of the harness reach a verifier). stdin,
-  stdout and stderr are /dev/null.
+  no capabilities and ``no_new_privs``. **rlimits**: address space (what the worker has mapped, its
+  verifiers loaded, plus ``memory_mb``), file size, open files, processes (64, for a code sandbox a custom
+  verifier may start), no core dumps. **Keyring**: a fresh, empty session keyring (joined before the
+  fork, so neither the waiter nor the worker possesses evalkit's keys). **System calls**: the code
+  sandbox's seccomp filter (:func:`evalkit.grading.sandbox.seccomp_filter`: no keyrings, memfd, SysV
+  shared memory or userfaultfd, no file locks, no ptrace, no mounts or new namespaces). **Environment**:
+  scrubbed (no tokens or keys of the harness reach a verifier). stdin, stdout and stderr are /dev/null.
 - **Answers that are code**: an audit hook (PEP 578), active only while an item is verified. Code compiled
   from a string (what ``eval``, ``exec`` and sympy's ``parse_expr`` run) that names anything starting with
   an underscore (``__import__``, ``__class__``, ``__globals__``...) or a builtin that reaches the
@@ -41,13 +47,17 @@ The pool's hard wall-clock kill from outside is unchanged (verdict ``timeout``).
 
 Fall-backs, reported in the layers :func:`enter` returns (the pool's ``isolation``): where user namespaces
 are refused, root still gets the other namespaces and a host throw-away uid; anyone else gets only the
-rlimits, the scrubbed environment, the dropped capabilities and the audit hook, and a warning is logged.
+rlimits, the scrubbed environment, the dropped capabilities, the keyring, the filter and the audit hook,
+and the pool logs a warning in the parent (the worker's own stderr is /dev/null by then).
 On other systems than Linux only the audit hook and the environment apply.
 
 Not covered:
 
-- No seccomp filter and no CPU-time rlimit (a worker lives for many items; the pool's wall-clock kill
-  bounds each one).
+- No CPU-time rlimit (a worker lives for many items; the pool's wall-clock kill bounds each one). The
+  seccomp filter refuses a list of calls; every other call an unprivileged process may make is allowed.
+- The worker's ``__main__`` module (re-imported by multiprocessing's spawn) is imported before
+  :func:`enter`: one that starts threads costs the worker its user namespace (``userns`` is then missing
+  from the layers, and the pool warns).
 - The audit hook is a second line, not a boundary: string-compiled code that uses only plain names and
   attributes (``random.seed``, a sympy function with global state) is allowed to run; what it can reach
   is confined by the layers above, but it could change state that later items of the same worker see.
@@ -224,20 +234,81 @@ def module_roots() -> list[str]:
     return roots
 
 
-def enter(memory_mb: int = MEMORY_MB) -> tuple[str, ...]:
+def pickled_module_roots(data: bytes) -> list[str]:
+    """Where the top-level packages (or modules) of every module that a pickle names are, found without
+    importing them: what the minimal root must bind for loading the pickle after :func:`enter`."""
+    import importlib.util
+    import pickletools
+
+    names: set[str] = set()
+    memo: dict[int, object] = {}
+    pushed: list[object] = []  # what the last opcodes pushed (str or None): STACK_GLOBAL pops two strs
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
+                pushed.append(arg)
+            elif op.name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1] if pushed else None
+            elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[int(arg)] = pushed[-1] if pushed else None  # type: ignore[arg-type]
+            elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+                pushed.append(memo.get(int(arg)))  # type: ignore[arg-type]
+            elif op.name == "GLOBAL" and isinstance(arg, str):
+                names.add(arg.split(" ", 1)[0])
+                pushed.append(None)
+            elif op.name == "STACK_GLOBAL":
+                if len(pushed) >= 2 and isinstance(pushed[-2], str):
+                    names.add(str(pushed[-2]))
+                pushed.append(None)
+            else:
+                pushed.append(None)
+    except (ValueError, EOFError):
+        pass  # a malformed pickle: loading it fails later and says so
+    roots: list[str] = []
+    for top in sorted({name.split(".", 1)[0] for name in names} - set(sys.builtin_module_names)):
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            roots += [p for p in spec.submodule_search_locations if os.path.isabs(p)]
+        elif spec.origin and os.path.isabs(spec.origin):
+            roots.append(spec.origin)
+    return [r for r in roots if os.path.exists(r)]
+
+
+# Threads this process had when :func:`enter` began (a new user namespace needs exactly one).
+THREADS_AT_ENTER: int | None = None
+# The layers :func:`enter` made (None: this process is not confined); verdicts made here record them.
+LAYERS: tuple[str, ...] | None = None
+
+
+def enter(memory_mb: int | None = MEMORY_MB, extra_roots: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
     """Confine this process for good (see the module docstring); returns the layers that are active.
 
-    Must be called in a single-threaded process, after the verifiers are imported. The caller's process
-    becomes a waiter that never returns from this call; the confined process (its child) returns.
+    Must be called in a single-threaded process, after the verifiers are imported (or with their
+    locations in ``extra_roots``: see :func:`pickled_module_roots`). The caller's process becomes a waiter
+    that never returns from this call; the confined process (its child) returns. ``memory_mb`` None leaves
+    the address-space limit to a later :func:`limit_memory` (once the verifiers are imported, so that what
+    they map does not count against it).
     """
+    global THREADS_AT_ENTER, LAYERS
     layers: list[str] = ["clean-env", "audit-hook"]
     libc = sandbox._Libc() if sys.platform.startswith("linux") else None
+    with contextlib.suppress(OSError):
+        THREADS_AT_ENTER = len(os.listdir("/proc/self/task"))
+    if THREADS_AT_ENTER is not None and THREADS_AT_ENTER > 1:
+        log.warning("verifier worker: %d threads before confinement; no user namespace", THREADS_AT_ENTER)
+    # Before anything else: neither the waiter nor the worker keeps the session keyring of evalkit.
+    sandbox.join_fresh_keyring(libc, layers)
     if libc is not None:
         cfg: dict[str, Any] = {"network": False, "uid": sandbox._SANDBOX_UID_BASE + secrets.randbelow(1 << 24)}
         if os.geteuid() == 0:
             cfg["uid"] = sandbox._usable_uid(cfg["uid"])
             cfg["target_uid"] = cfg["uid"]
-        binds = sandbox.interpreter_binds((sys.prefix, sys.exec_prefix, *module_roots()))
+        binds = sandbox.interpreter_binds((sys.prefix, sys.exec_prefix, *module_roots(), *extra_roots))
         in_ns = False
         try:
             in_ns = sandbox.enter_namespaces(libc, cfg, layers)
@@ -254,17 +325,19 @@ def enter(memory_mb: int = MEMORY_MB) -> tuple[str, ...]:
                 os.chdir("/tmp")
         sandbox.drop_privileges(libc, cfg.get("target_uid"), layers)
         libc.prctl(sandbox._PR_SET_PDEATHSIG, sandbox._SIGKILL)  # credential changes cleared it
-        _set_rlimits(memory_mb)
+        _set_rlimits()
+        if memory_mb is not None:
+            limit_memory(memory_mb)
         layers.append("rlimits")
         if cfg.get("target_uid") is not None or "userns" in layers:
             layers.append("nproc")  # a uid of its own, or counted per user namespace
+        sandbox.install_seccomp(libc, layers)  # the sandbox's filter: keyrings, memfd, locks, mounts...
     os.environ.clear()
     os.environ.update({**sandbox._ENV, "HOME": "/tmp", "TMPDIR": "/tmp"})
-    _silence_stdio()
+    _silence_stdio()  # from here on, the parent (the pool) warns about partial isolation
     install_hook()
-    if "minimal-root" not in layers:
-        log.warning("verifier worker runs with partial isolation: %s", ",".join(layers))
-    return tuple(layers)
+    LAYERS = tuple(layers)
+    return LAYERS
 
 
 def _become_pid_1(libc: sandbox._Libc) -> None:
@@ -284,25 +357,38 @@ def _become_pid_1(libc: sandbox._Libc) -> None:
         os._exit(sandbox._exit_code(status))
 
 
-def _set_rlimits(memory_mb: int) -> None:
+def limit_memory(memory_mb: int = MEMORY_MB) -> None:
+    """Cap the address space at what this process has mapped now plus ``memory_mb`` (``RLIMIT_AS``)."""
     import resource
 
     mapped = 0
     with contextlib.suppress(OSError, ValueError), open("/proc/self/statm") as f:
         mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _set_limit(resource.RLIMIT_AS, mapped + (memory_mb << 20) if mapped else resource.RLIM_INFINITY)
+
+
+def _set_rlimits() -> None:
+    import resource
+
     limits = {
-        resource.RLIMIT_AS: mapped + (memory_mb << 20) if mapped else resource.RLIM_INFINITY,
         resource.RLIMIT_FSIZE: _FSIZE,
         resource.RLIMIT_NOFILE: _NOFILE,
         resource.RLIMIT_NPROC: _MAX_PROCESSES,
         resource.RLIMIT_CORE: 0,
     }
     for which, value in limits.items():
-        hard = resource.getrlimit(which)[1]
-        if hard != resource.RLIM_INFINITY and (value == resource.RLIM_INFINITY or value > hard):
-            value = hard
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(which, (value, value))
+        _set_limit(which, value)
+
+
+def _set_limit(which: int, value: int) -> None:
+    """Soft and hard limit ``value``, or the current hard limit when that is lower."""
+    import resource
+
+    hard = resource.getrlimit(which)[1]
+    if hard != resource.RLIM_INFINITY and (value == resource.RLIM_INFINITY or value > hard):
+        value = hard
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(which, (value, value))
 
 
 def _silence_stdio() -> None:

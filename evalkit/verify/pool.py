@@ -25,11 +25,14 @@ Implemented:
   retried a few times, then ``EvalkitError`` is raised instead of looping forever.
 
 - ``confine=True`` (what evalkit's verification uses for every family but the code families, whose
-  programs the code sandbox confines): each worker, once it has imported ``fn``, confines
-  itself for good (:mod:`evalkit.verify.confine`: namespaces, a minimal read-only root, a throw-away uid,
-  rlimits, a scrubbed environment, no network, an audit hook for answers that are code) and reports the
-  active layers (``WorkerPool.isolation``). A refused item is recorded with ``on_crash(item, "refused:
-  ...")`` and its worker is replaced. :class:`WorkerPool` keeps workers across ``map`` calls.
+  programs the code sandbox confines): each worker confines itself for good while it has one thread
+  (:mod:`evalkit.verify.confine`: namespaces, a minimal read-only root, a throw-away uid, rlimits, a
+  fresh keyring, a seccomp filter, a scrubbed environment, no network, an audit hook for answers that
+  are code), then loads ``fn`` (sent as pickled bytes, so that its modules, which may start threads, are
+  imported only now) and reports the active layers (``WorkerPool.isolation``); the parent logs a
+  warning when one of ``_EXPECTED_LAYERS`` is missing. A refused item is recorded with
+  ``on_crash(item, "refused: ...")`` and its worker is replaced. :class:`WorkerPool` keeps workers across
+  ``map`` calls.
 
 Not implemented here:
 
@@ -53,6 +56,7 @@ Notes for callers:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
@@ -65,7 +69,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from evalkit.errors import EvalkitError
-from evalkit.verify.worker import _READY, _RESULT, _RETIRE, _describe, _worker_main
+from evalkit.verify.worker import _FAILED, _READY, _RESULT, _RETIRE, _describe, _worker_main
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -76,6 +80,10 @@ _STARTUP_TIMEOUT_S = 120.0
 _MAX_STARTUP_FAILURES = 3
 # On normal return, how long idle workers get to exit by themselves before they are killed.
 _GRACEFUL_EXIT_S = 1.0
+# Layers a confined worker should report; without one of them the parent logs a warning (once per pool).
+_EXPECTED_LAYERS = ("minimal-root", "no-caps", "rlimits", "seccomp")
+
+log = logging.getLogger(__name__)
 
 
 def run_pool(
@@ -107,7 +115,7 @@ def run_pool(
         chunk_size: Largest number of items sent to a worker at once. Chunks shrink towards the end of the
             run so that workers finish together.
         progress: Called in the parent with the number of items newly finished (a positive int).
-        confine: Confine each worker once it has imported ``fn`` (:func:`evalkit.verify.confine.enter`): for
+        confine: Confine each worker before it loads ``fn`` (:func:`evalkit.verify.confine.enter`): for
             functions that read untrusted text. An item that the confinement refuses gets
             ``on_crash(item, "refused: ...")`` and its worker is replaced.
 
@@ -154,6 +162,7 @@ class _Worker:
         self.ready = False
         self.dead = False
         self.exitcode: int | None = None
+        self.failure = ""  # why it could not start, when it said so
         # Indices of the items sent and not yet answered; the first one is in flight.
         self.chunk: deque[int] = deque()
         # When the item in flight started (or, before ready, when the process was started).
@@ -178,6 +187,7 @@ class WorkerPool:
         if workers < 1 or not timeout_s > 0 or chunk_size < 1:
             raise ValueError("need workers >= 1, timeout_s > 0 and chunk_size >= 1")
         self.fn = fn
+        self.fn_pickle: bytes | None = None
         self.items: Sequence[Any] = ()
         self.max_workers = workers
         self.timeout_s = timeout_s
@@ -195,6 +205,7 @@ class WorkerPool:
         self.startup_failures = 0
         # The isolation layers the last confined worker reported (empty without ``confine``).
         self.isolation: tuple[str, ...] = ()
+        self.warned = False  # a partial isolation was logged
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -250,10 +261,13 @@ class WorkerPool:
             idle_capacity += 1
 
     def _start_worker(self) -> None:
+        if self.fn_pickle is None:
+            # As bytes, so that a confined worker loads fn (and imports its modules) only once confined.
+            self.fn_pickle = pickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL)
         parent_conn, child_conn = self.ctx.Pipe(duplex=True)
         process = self.ctx.Process(
             target=_worker_main,
-            args=(child_conn, self.fn, os.getpid(), self.confine),
+            args=(child_conn, self.fn_pickle, os.getpid(), self.confine),
             name="evalkit-pool",
             daemon=True,
         )
@@ -388,6 +402,13 @@ class WorkerPool:
             w.ready = True
             self.startup_failures = 0
             self.isolation = tuple(msg[1])
+            if self.confine and not self.warned and not set(_EXPECTED_LAYERS) <= set(self.isolation):
+                # Said here: the worker's own stderr is /dev/null once it is confined.
+                self.warned = True
+                log.warning("verifier workers run with partial isolation: %s", ",".join(self.isolation))
+            return
+        if kind == _FAILED:
+            w.failure = str(msg[1])  # the worker exits right after; _handle_death reports it
             return
         if kind == _RETIRE:
             # The worker refused an item and exits: what it has not started goes to another worker.
@@ -408,7 +429,7 @@ class WorkerPool:
     def _handle_death(self, w: _Worker) -> None:
         self._kill(w)
         if not w.ready:
-            self._startup_failed(w, f"exit code {w.exitcode}")
+            self._startup_failed(w, w.failure or f"exit code {w.exitcode}")
             return
         message = _death_message(w.exitcode)
         self._give_up_current(w, lambda item: self.on_crash(item, message))

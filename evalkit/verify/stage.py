@@ -29,6 +29,7 @@ of the run, and a kill loses at most the block in flight. The dedup cache lives 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -38,7 +39,8 @@ from evalkit.errors import EvalkitError
 from evalkit.store import KeySet, RunStore
 from evalkit.tasks.registry import TaskFamily, family_class_for, sandbox_only
 from evalkit.types import STATUSES, Completion, Problem, Verdict
-from evalkit.verify.pool import WorkerPool, run_pool
+from evalkit.verify import confine as confinement
+from evalkit.verify.pool import _EXPECTED_LAYERS, WorkerPool, run_pool
 
 VERIFY_CHARS = 100_000  # completions longer than this are cut before they reach a verifier
 BLOCK = 20_000  # completions verified (and their verdicts persisted) per block
@@ -51,7 +53,10 @@ Job = tuple[type[TaskFamily], Problem, str]
 
 
 def judge(job: Job) -> Verdict:
-    """The checked verdict of the family's verifier for one text, before the finish reason is applied."""
+    """The checked verdict of the family's verifier for one text, before the finish reason is applied.
+
+    In a confined worker, a verdict that does not say how it was reached (a program in the code sandbox
+    says ``sandbox:...``) records the worker's layers (``confined:...``)."""
     family, problem, text = job
     verdict = family().verify(problem, text[:VERIFY_CHARS])
     if not isinstance(verdict, Verdict):
@@ -63,14 +68,16 @@ def judge(job: Job) -> Verdict:
     if verdict.status not in STATUSES:
         raise ValueError(f"verifier of task {problem.task!r} returned unknown status {verdict.status!r}")
     if verdict.passed and verdict.status != "ok":
-        verdict = Verdict(False, verdict.score, verdict.status, verdict.detail)
+        verdict = dataclasses.replace(verdict, passed=False)
+    if confinement.LAYERS is not None and not verdict.isolation.startswith("sandbox:"):
+        verdict = dataclasses.replace(verdict, isolation="confined:" + ",".join(confinement.LAYERS))
     return verdict
 
 
 def with_finish_reason(verdict: Verdict, finish_reason: str) -> Verdict:
     """The only way a finish reason changes a verdict: a non-passing ``ok`` cut at max tokens is ``truncated``."""
     if not verdict.passed and verdict.status == "ok" and finish_reason == "length":
-        return Verdict(False, verdict.score, "truncated", verdict.detail)
+        return dataclasses.replace(verdict, status="truncated")
     return verdict
 
 
@@ -283,6 +290,46 @@ def verify_run(
         if progress is not None:
             progress(finished, total)
     return finished
+
+
+# Layers without which a verdict of each kind (see Verdict.isolation) counts as weakly isolated, whatever
+# the rest of its run had.
+EXPECTED_LAYERS = {"confined": _EXPECTED_LAYERS, "sandbox": ("pidns", "minimal-root", "seccomp", "no-caps")}
+
+
+def isolation_shortfall(store: RunStore) -> str | None:
+    """A one-line warning when some verdicts of the run held fewer isolation layers than they could have.
+
+    A verdict (of kind ``confined`` or ``sandbox``, see :attr:`evalkit.types.Verdict.isolation`) falls
+    short when it lacks a layer that another verdict of the same kind in this run had (the machine
+    offered it: a worker that lost its user namespace, a fall-back in the middle of a run), or one of
+    :data:`EXPECTED_LAYERS`. Verdicts that record no layers (older runs, timeouts) are not judged. Reads
+    only the ``isolation`` column. None when nothing falls short.
+    """
+    import pyarrow.compute as pc
+
+    counts: dict[str, int] = {}
+    for table in store.verdict_batches(("isolation",)):
+        for row in pc.value_counts(table.column("isolation")).to_pylist():
+            if row["values"]:
+                counts[row["values"]] = counts.get(row["values"], 0) + int(row["counts"])
+    offered: dict[str, set[str]] = {}
+    for value in counts:
+        kind, _, layers = value.partition(":")
+        offered.setdefault(kind, set(EXPECTED_LAYERS.get(kind, ()))).update(layers.split(","))
+    short, missing = 0, set()
+    for value, n in counts.items():
+        kind, _, layers = value.partition(":")
+        lacking = offered[kind] - set(layers.split(","))
+        if lacking:
+            short += n
+            missing |= {f"{kind} {layer}" for layer in lacking}
+    if not short:
+        return None
+    return (
+        f"{short} of {sum(counts.values())} verdicts ran with fewer isolation layers than the machine offers "
+        f"(missing: {', '.join(sorted(missing))}); re-verify them with `evalkit score` where every layer holds"
+    )
 
 
 def _todo(store: RunStore, done: KeySet) -> Iterator[Completion]:

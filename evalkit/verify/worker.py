@@ -2,8 +2,10 @@
 
 A worker leads its own process group, dies with its parent (``PR_SET_PDEATHSIG``), confines itself when
 asked (:mod:`evalkit.verify.confine`), then receives chunks of pickled items and sends one message per item.
-This module imports only the standard library and :mod:`evalkit.verify.confine`, so a spawned worker starts
-with one thread.
+This module imports only the standard library and :mod:`evalkit.verify.confine`, and the worker's function
+arrives as pickled bytes that are loaded only after the worker has confined itself: loading it imports the
+function's modules (the verification stage imports pyarrow, which starts threads), and a process with more
+than one thread cannot enter a new user namespace.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ _MAX_MESSAGE_CHARS = 500
 # How often the worker's watchdog thread checks that the parent is still alive.
 _PARENT_POLL_S = 0.5
 # Messages from worker to parent: (_READY, isolation layers) once, then (_RESULT, idx, value) or (_RAISED, idx,
-# message) per item; (_RETIRE,) after an item whose verification was refused by the confinement's audit hook.
+# message) per item; (_RETIRE,) after an item whose verification was refused by the confinement's audit hook;
+# (_FAILED, message) instead of _READY when the worker's function could not be loaded.
 _READY = 0
 _RESULT = 1
 _RAISED = 2
 _RETIRE = 3
+_FAILED = 4
 
 
 def _describe(e: BaseException) -> str:
@@ -72,8 +76,16 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="evalkit-pool-watchdog", daemon=True).start()
 
 
-def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int, confine: bool = False) -> None:
-    """Worker loop: receive chunks of pickled items, send one message per item, exit on None or EOF."""
+def _no_limit() -> None:
+    """The unconfined worker's memory limit: none."""
+
+
+def _worker_main(conn: Connection, fn_pickle: bytes, parent_pid: int, confine: bool = False) -> None:
+    """Worker loop: receive chunks of pickled items, send one message per item, exit on None or EOF.
+
+    ``fn_pickle`` is the pickled worker function; with ``confine`` it is loaded (and its modules imported)
+    only after :func:`evalkit.verify.confine.enter`, whose minimal root binds the modules it names.
+    """
     # Lead a new process group: the parent's killpg then also reaches subprocesses fn starts, and a
     # terminal Ctrl-C (sent to the foreground group) reaches only the parent, which cleans up.
     if hasattr(os, "setpgid"):
@@ -82,11 +94,20 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int, co
     _die_with_parent(parent_pid)
     layers: tuple[str, ...] = ()
     watch: Callable[[], Any] = contextlib.nullcontext
+    limit_memory: Callable[[], object] = _no_limit
     if confine:
         from evalkit.verify import confine as confinement
 
-        layers = confinement.enter()
-        watch = confinement.watch
+        # The address-space limit waits until fn is loaded: what its modules map does not count against it.
+        layers = confinement.enter(None, extra_roots=confinement.pickled_module_roots(fn_pickle))
+        watch, limit_memory = confinement.watch, confinement.limit_memory
+    try:
+        fn: Callable[[Any], Any] = pickle.loads(fn_pickle)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            conn.send((_FAILED, f"loading the worker function failed: {_describe(e)}"))
+        raise
+    limit_memory()
     conn.send((_READY, layers))
     while True:
         try:
