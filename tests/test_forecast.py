@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
+from test_compare_gate import make_run
 
 from evalkit.cli import main
 from evalkit.stats.forecast import (
@@ -18,7 +19,6 @@ from evalkit.stats.forecast import (
     fit_beta_binomial,
     forecast_pass_at_k,
 )
-from tests.test_compare_gate import make_run
 
 
 def test_gradient_matches_finite_differences() -> None:

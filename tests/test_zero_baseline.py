@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_compare_gate import make_run
 
 from evalkit.cli import main
 from evalkit.compare.results import load_run
 from evalkit.sampling.runner import import_samples
 from evalkit.tasks import TaskSpec, make_problems, unregister_factory
 from evalkit.tasks.taskdir import register_tasks_dir
-from tests.test_compare_gate import make_run
 
 BASE = [[True, False] * 4, [False] * 8, [False] * 8, [True] * 8, [False] * 8, [False, True] * 4]
 NEVER = [1, 2, 4]  # problems the base never solved
