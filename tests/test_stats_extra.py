@@ -343,7 +343,8 @@ def test_bca_counts_replicate_ties_within_round_off() -> None:
     m1c, _ = _bootstrap_moments(x, 0, 2000)
     exact = m1c.copy()
     exact[np.abs(exact) < 1e-12] = 0.0  # the replicates' exact deviations (multiples of 1/1280)
-    assert np.sum(exact == 0) > 10 * max(1, int(np.sum(m1c == 0)))  # round-off hid most of the ties
+    # round-off hid ties (how many depends on the BLAS kernel and numpy's summation order, not on evalkit)
+    assert np.sum(exact == 0) > np.sum(m1c == 0)
     for alternative in ("two-sided", "less", "greater"):
         got = _bca_bounds(x, m1c, 0.95, alternative)
         want = _bca_bounds(x, exact, 0.95, alternative)
