@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "unknown"]
+FINISH_REASONS: tuple[FinishReason, ...] = ("stop", "length", "unknown")
 Status = Literal["ok", "empty", "truncated", "timeout", "error"]
 STATUSES: tuple[Status, ...] = ("ok", "empty", "truncated", "timeout", "error")
 
@@ -45,7 +46,8 @@ class Completion:
         sample_idx: Index in 0..n-1; (problem_id, sample_idx) is unique within a run.
         text: The generated text, stored losslessly (lone surrogates and NUL included).
         n_tokens: Number of generated tokens (0 when unknown, e.g. imported completions).
-        finish_reason: "stop" (end of sequence or stop string) or "length" (hit max tokens).
+        finish_reason: "stop" (end of sequence or stop string), "length" (hit max tokens) or "unknown"
+            (imported without one: never assumed to be "stop").
         seed: The seed that produced this sample (-1 when unknown).
     """
 
@@ -66,9 +68,14 @@ class Verdict:
         score: Continuous reward in [0, 1] (equal to ``passed`` for exact-answer tasks).
         status: ok, empty, truncated, timeout or error.
         detail: A short human-readable reason (the extracted answer, the exception message...).
+        requires: How the completion must have ended for a pass to stand, for verdicts read by a rule
+            that a cut-off text cannot use: ``stop`` (known to have stopped by itself), ``not length``
+            (not cut at max tokens), or "" (any). Applied by ``evalkit.verify.with_finish_reason``; not
+            stored, and not part of equality.
     """
 
     passed: bool
     score: float
     status: Status
     detail: str = ""
+    requires: str = field(default="", compare=False)

@@ -121,7 +121,7 @@ def answer_verdict(
         passed = True
         joined = "; ".join(found.group)[:DETAIL_CHARS]
         detail = found.describe(joined, f"boxed[final {len(found.group)}]")
-    return Verdict(passed=passed, score=float(passed), status="ok", detail=detail)
+    return Verdict(passed=passed, score=float(passed), status="ok", detail=detail, requires=found.requires)
 
 
 def quiet_math_verify() -> None:

@@ -68,7 +68,19 @@ def judge(job: Job) -> Verdict:
 
 
 def with_finish_reason(verdict: Verdict, finish_reason: str) -> Verdict:
-    """The only way a finish reason changes a verdict: a non-passing ``ok`` cut at max tokens is ``truncated``."""
+    """The only ways a finish reason changes a verdict.
+
+    A pass read by a rule that a cut-off text cannot use (``verdict.requires``: the last-number fallback
+    needs a completion not cut at max tokens, an unclosed last box one known to have stopped) does not
+    stand otherwise: it becomes a miss whose detail says why. Then a non-passing ``ok`` cut at max tokens
+    is ``truncated``. An ``unknown`` finish reason (imported completions) is not ``stop``.
+    """
+    if verdict.passed and (
+        (verdict.requires == "not length" and finish_reason == "length")
+        or (verdict.requires == "stop" and finish_reason != "stop")
+    ):
+        why = "cut at max tokens" if finish_reason == "length" else "not known to have stopped"
+        verdict = Verdict(False, 0.0, "ok", f"{verdict.detail} (not counted: the completion was {why})"[:300])
     if not verdict.passed and verdict.status == "ok" and finish_reason == "length":
         return Verdict(False, verdict.score, "truncated", verdict.detail)
     return verdict
