@@ -115,7 +115,7 @@ class Math(AnswerVerified, TaskFamily):
     description = "final-answer math from a JSONL file (default: a bundled sample), checked with math-verify"
     Config = MathConfig
     default_max_tokens = 4096  # step-by-step solutions
-    takes_prompt_template = True  # answer_verdict reads the completion and the reference, never the prompt
+    takes_prompt_template = True  # answer_verdict reads the prompt only to refuse a restated question
 
     def load(self, config: MathConfig) -> list[Problem]:
         # cached per (file, mtime, size): GRPO and the tests build problems many times

@@ -38,6 +38,7 @@ from evalkit.grading.extraction import (
     extract_boxed,
     extract_last_number,
 )
+from evalkit.grading.restated import restates
 from evalkit.types import Problem, Verdict
 
 __all__ = [
@@ -94,7 +95,12 @@ def answer_key(
 
 
 def answer_verdict(
-    reference: str, text: str, answer_format: str = "auto", think: str = "strip", strict: bool = False
+    reference: str,
+    text: str,
+    answer_format: str = "auto",
+    think: str = "strip",
+    strict: bool = False,
+    prompt: str = "",
 ) -> Verdict:
     """Verdict of a completion against a reference answer (see the module docstring).
 
@@ -104,6 +110,8 @@ def answer_verdict(
         answer_format: ``auto``, ``boxed``, ``answer_is`` or ``last_number``.
         think: ``strip`` or ``keep`` the reasoning block.
         strict: Never guess (no last-number fallback).
+        prompt: The question; when given, an answer that is the question's own expression left unevaluated
+            (:func:`evalkit.grading.restated.restates`) is not an answer.
 
     Returns:
         ``passed`` and ``score`` 1 when the answer matches; ``empty`` for a blank completion; a plain
@@ -114,8 +122,10 @@ def answer_verdict(
     found = extract(text, answer_format, think, strict)
     if found.answer is None:
         return Verdict(passed=False, score=0.0, status="ok", detail=found.describe()[:200])
-    passed = math_equivalent(reference, found.answer)
     detail = found.describe(found.answer[:DETAIL_CHARS])
+    if prompt and restates(found.answer, prompt, reference):
+        return Verdict(False, 0.0, "ok", f"{detail} (restated question: the question's expression, unevaluated)")
+    passed = math_equivalent(reference, found.answer)
     several = len(found.group) >= 2 and is_collection(reference)
     if not passed and several and elements_equivalent(reference, list(found.group)):
         passed = True
@@ -142,7 +152,7 @@ class AnswerVerified:
         return f"The answer is $\\boxed{{{problem.reference}}}$."
 
     def verify(self, problem: Problem, text: str) -> Verdict:
-        return answer_verdict(problem.reference, text, *_reading(problem))
+        return answer_verdict(problem.reference, text, *_reading(problem), prompt=problem.prompt)
 
     def dedup_key(self, problem: Problem, text: str) -> str | None:
         return answer_key(text, *_reading(problem), reference=problem.reference)
