@@ -3,6 +3,8 @@ looping text, and how the finish reason decides whether a fallback reading count
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from evalkit.grading.answers import answer_verdict
@@ -157,3 +159,20 @@ def test_the_last_number_never_passes_a_cut_text(text: str, finish: str, passed:
 
 def test_requires_is_not_part_of_equality_and_not_stored() -> None:
     assert Verdict(True, 1.0, "ok", "x", "stop") == Verdict(True, 1.0, "ok", "x")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x " * 50_000,
+        "step " + " ".join(str(i % 7) for i in range(20_000)) + " a" * 3_000,  # periodic tail, not most of it
+        " ".join(str(i) for i in range(20_000)),
+        "\\boxed{" + "{" * 50_000,
+    ],
+    ids=["one-word", "partial-loop", "no-loop", "open-braces"],
+)
+def test_reading_stays_fast_on_long_text(text: str) -> None:
+    started = time.monotonic()
+    extract(text)
+    loop(text)
+    assert time.monotonic() - started < 2.0

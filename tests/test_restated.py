@@ -3,6 +3,8 @@ tasks), in evaluation and, through the same verifiers, in the GRPO reward."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from evalkit.grading.answers import answer_verdict
@@ -66,3 +68,10 @@ def test_the_reward_path_refuses_a_restated_question_too() -> None:
     restated, right = verify_items(items, workers=1, timeout_s=30.0)
     assert (restated.passed, restated.score) == (False, 0.0) and RULE in restated.detail
     assert (right.passed, right.score) == (True, 1.0)
+
+
+def test_a_long_answer_is_not_searched_in_the_prompt() -> None:
+    answer = "1+" * 50_000 + "1"
+    started = time.monotonic()
+    assert not restates(answer, "What is " + "1 + " * 20_000 + "1?", "50001")
+    assert time.monotonic() - started < 2.0

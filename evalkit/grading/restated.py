@@ -13,6 +13,8 @@ import re
 
 from evalkit.grading.equivalence import normalise
 
+RESTATED_CHARS = 300  # longer answers are not looked for in the prompt (a copied expression is short)
+
 _FRAC_TOKEN_RE = re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}|\\frac\s*(\d)\s*(\d)")
 _OPERATION_RE = re.compile(r"\\(?:times|cdot|div)(?![A-Za-z])|[*^]|(?<=[\w})\]!.])\s*[-+/]")
 _LOWEST_TERMS_RE = re.compile(r"^[-+]?\(?(\d+)\)?/\(?(\d+)\)?$")
@@ -53,7 +55,7 @@ def restates(answer: str, prompt: str, reference: str) -> bool:
     if not a or not prompt or a == g or not unevaluated(a):
         return False
     compact = _canonical(a).replace(" ", "")
-    if len(compact) < 3 or compact == _canonical(g).replace(" ", ""):
+    if not 3 <= len(compact) <= RESTATED_CHARS or compact == _canonical(g).replace(" ", ""):
         return False
     pattern = r"\s*".join(re.escape(ch) for ch in compact)
     text = _canonical(" ".join(normalise(prompt).split()))
