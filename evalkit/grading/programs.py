@@ -116,6 +116,26 @@ def bare_program(text: str) -> str:
     return text
 
 
+def fenced_blocks(text: str) -> list[str]:
+    """The completion's fenced code blocks, dedented, empty ones left out (rule 1)."""
+    return [block for block in (textwrap.dedent(b) for b in _FENCE_RE.findall(text)) if block.strip()]
+
+
+def defines(entry_point: str) -> re.Pattern[str]:
+    """A pattern for a line that defines ``entry_point`` (``def`` or ``async def``, indented or not)."""
+    # [^\S\n]* rather than \s*: the same lines match (a "def" after blank lines also starts its own line),
+    # but a run of blank lines is not rescanned from every line start (quadratic; this also runs as a dedup key)
+    return re.compile(rf"^[^\S\n]*(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", re.M)
+
+
+def final_block(text: str, entry_point: str) -> str | None:
+    """The last fenced block that defines ``entry_point``, with its helpers (rules 1 and 2); None if none."""
+    blocks = fenced_blocks(text)
+    pattern = defines(entry_point)
+    defining = [i for i, b in enumerate(blocks) if pattern.search(b)]
+    return with_helpers(blocks, defining[-1]) if defining else None
+
+
 def extract_program(text: str, entry_point: str) -> str:
     """The program in a completion (see the module docstring)."""
     fences = list(_FENCE_LINE_RE.finditer(text))
@@ -124,14 +144,8 @@ def extract_program(text: str, entry_point: str) -> str:
         before = text[: fences[0].start()]
         if _CODE_START_RE.search(before):
             return bare_program(before)
-    blocks = [textwrap.dedent(b) for b in _FENCE_RE.findall(text)]
-    blocks = [b for b in blocks if b.strip()]
+    blocks = fenced_blocks(text)
     if not blocks:
         return bare_program(text)
-    # [^\S\n]* rather than \s*: the same lines match (a "def" after blank lines also starts its own line),
-    # but a run of blank lines is not rescanned from every line start (quadratic; this also runs as a dedup key)
-    defines = re.compile(rf"^[^\S\n]*(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", re.M)
-    defining = [i for i, b in enumerate(blocks) if defines.search(b)]
-    if not defining:
-        return blocks[-1]
-    return with_helpers(blocks, defining[-1])
+    final = final_block(text, entry_point)
+    return blocks[-1] if final is None else final
