@@ -176,3 +176,26 @@ def test_reading_stays_fast_on_long_text(text: str) -> None:
     extract(text)
     loop(text)
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "open_end"),
+    [
+        ("Answer: 9", True),
+        ("So the answer is 91", True),
+        ("**Answer:** 12", True),
+        ("Final answer:\n\n42", True),
+        ("Answer: 9.", False),
+        ("The answer is $42$", False),
+        ("The answer is 12 apples in total.", False),
+        ("The answer is 3.\nLet me double check: 1+2 = 3", False),
+        ("Final answer:\n\n42\n\nDone.", False),
+    ],
+)
+def test_an_answer_phrase_that_ends_the_text_counts_only_if_not_cut(text: str, open_end: bool) -> None:
+    found = extract(text)
+    assert found.open_end is open_end
+    assert judged(found.answer or "", text, "stop").passed
+    assert judged(found.answer or "", text, "unknown").passed
+    cut = judged(found.answer or "", text, "length")
+    assert (cut.passed, cut.status) == ((False, "truncated") if open_end else (True, "ok")), cut.detail

@@ -83,7 +83,7 @@ def answer_key(
 ) -> str:
     """Everything :func:`answer_verdict` reads from a completion, as a dedup key (see ``TaskFamily.dedup_key``).
 
-    The extraction exactly as the verdict sees it (answer, rule, region, reason; the final group of boxes
+    The extraction exactly as the verdict sees it (answer, rule, region, reason, open end; the final group of boxes
     too unless ``reference`` is given and single-valued, when the verdict never reads it), not normalised,
     because the verdict's detail quotes it. "empty" cannot collide with an extraction.
     """
@@ -91,7 +91,7 @@ def answer_key(
         return "empty"
     found = extract(text, answer_format, think, strict)
     group = found.group if reference is None or is_collection(reference) else ()
-    return "x:" + json.dumps([found.answer, found.rule, found.region, group, found.reason])
+    return "x:" + json.dumps([found.answer, found.rule, found.region, group, found.reason, found.open_end])
 
 
 def answer_verdict(

@@ -26,6 +26,9 @@ The rules, in the order they apply:
    ("12 apples"). A phrase with nothing at all after it ends the text: the answer was cut off, and
    there is no answer. A phrase that ends its line and is followed by a numbered or bulleted item
    ("verify the final answer:" then "1. **Identify ...") introduces steps, not an answer, and is skipped.
+   An answer with nothing at all after it (``Answer: 9`` ending the text) may have been cut itself: it
+   counts only for a completion not cut at max tokens (:attr:`Extraction.requires`); ``Answer: 9.``,
+   ``$9$`` or a following line show that it ended.
 4. **Last number** (not in strict mode), a fallback: the last number of the text read (integers,
    decimals, simple fractions ``3/4``, a leading minus, also before a currency sign ``-$1,234.50``,
    Unicode minus, thousands separators ``1,234`` and ``11,\\!111`` dropped; a time or ratio ``11:00`` is
@@ -106,6 +109,7 @@ class Extraction:
         region: Where it was read: ``after </think>`` or "" (the whole text).
         group: For ``boxed[last]``: the final group of boxes, in order, ending with ``answer``.
         reason: Why there is no answer (None ``answer`` only).
+        open_end: For ``answer is``: nothing at all follows the answer (``Answer: 9`` at the end of the text).
     """
 
     answer: str | None
@@ -113,11 +117,16 @@ class Extraction:
     region: str = ""
     group: tuple[str, ...] = ()
     reason: str = ""
+    open_end: bool = False
 
     @property
     def requires(self) -> str:
         """How the completion must have ended for this reading to count (``Verdict.requires``): ``stop``
-        for an unclosed last box, ``not length`` for the last number, "" for a box or an answer phrase."""
+        for an unclosed last box, ``not length`` for the last number and for an answer phrase whose answer
+        runs to the very end of the text (``open_end``: a cut there may have cut the answer), "" for a box
+        or a complete answer phrase."""
+        if self.rule == "answer is":
+            return "not length" if self.open_end else ""
         return {"boxed[unclosed]": "stop", "last number": "not length"}.get(self.rule, "")
 
     def describe(self, answer: str | None = None, rule: str | None = None) -> str:
@@ -260,24 +269,27 @@ def _box_end(text: str) -> int:
     return len(text) if end is None else end + 1
 
 
-def _answer_is(text: str) -> tuple[str | None, bool]:
-    """(the span after the last "the answer is" phrase, whether the text ends at that phrase)."""
+def _answer_is(text: str) -> tuple[str | None, bool, bool]:
+    """(the span after the last "the answer is" phrase, whether the text ends at that phrase, whether the
+    span runs to the very end of the text)."""
     matches = list(_ANSWER_IS_RE.finditer(text))
     if matches and not text[matches[-1].end() :].strip():
-        return None, True  # the text ends at the phrase: the answer was cut off
+        return None, True, False  # the text ends at the phrase: the answer was cut off
     for match in reversed(matches):
         # a window, not text[match.end():]: no copy of the rest of the text per match (linear time)
         window = text[match.end() : match.end() + SPAN_WINDOW]
         line, newline, after = window.partition("\n")
         next_line = "\n" in match.group(0)  # the phrase's trailing spaces ran over the line's end
         if not line.strip() and newline:
-            line, next_line = after.lstrip().partition("\n")[0], True
+            line, _, after = after.lstrip().partition("\n")
+            next_line = True
         if next_line and _ITEM_RE.match(line):
             continue  # "verify the final answer:\n\n1. **Identify...": a list of steps follows, not an answer
         span = answer_span(line)
         if span is not None:
-            return span, False
-    return None, False
+            whole = len(text) - match.end() <= SPAN_WINDOW  # the window reaches the end of the text
+            return span, False, whole and not after.strip() and line.rstrip().endswith(span)
+    return None, False, False
 
 
 def extract_answer_is(text: str) -> str | None:
@@ -343,9 +355,9 @@ def extract(text: str, answer_format: str = "auto", think: str = "strip", strict
         if group:
             return Extraction(None, region=where, reason="the last \\boxed{} is empty")
     if answer_format in ("auto", "answer_is"):
-        span, cut = _answer_is(region)
+        span, cut, open_end = _answer_is(region)
         if span is not None:
-            return Extraction(span, "answer is", where)
+            return Extraction(span, "answer is", where, open_end=open_end)
         if cut:
             return Extraction(None, region=where, reason='nothing after "the answer is" (cut off)')
     if answer_format == "last_number" or (answer_format == "auto" and not strict):
