@@ -15,9 +15,14 @@ box alone, so a self-correction (``\\boxed{4}`` ... ``\\boxed{5}``) is judged on
 The verdict's detail names the rule and the answer, e.g. ``boxed[last] after </think>: 72``,
 ``boxed[final 2]: 2; 3``, ``answer is: 12``, ``last number: 7``, or why there is none
 (``no answer: the last \\boxed{} is cut off``), so a surprising verdict can be audited from the report.
-The finish reason is applied afterwards by :func:`evalkit.verify.with_finish_reason` (a non-passing
-completion cut at max tokens is ``truncated``); the reading itself needs no finish reason, because a cut-off
-answer shows in the text (an unclosed box, an unclosed reasoning block, a text ending at "the answer is").
+The finish reason is applied afterwards by :func:`evalkit.verify.with_finish_reason`: a non-passing
+completion cut at max tokens is ``truncated``, and a pass read by a rule that a cut-off text cannot use
+stands only when the completion ended as that rule needs (``Verdict.requires``): the last number and an
+answer phrase that ends the text need a completion not cut at max tokens, an unclosed last box one known
+to have stopped. Other cut-off answers show in the text (an unclosed reasoning block, a text ending at
+"the answer is"). With the question (``prompt``), an answer that is the question's own expression left
+unevaluated (:func:`evalkit.grading.restated.restates`: ``17 + 25`` for "What is 17 + 25?") is not an
+answer: detail ``... (restated question: ...)``.
 """
 
 from __future__ import annotations

@@ -19,9 +19,10 @@ the same program; see :meth:`evalkit.tasks.TaskFamily.dedup_key`) are verified o
 The key is computed in this process on the text as the verifier sees it (cut at :data:`VERIFY_CHARS`),
 scoped by problem id, tagged apart from the raw-text fallback (a key of None, or a ``dedup_key`` that
 raised) and compared as a 128-bit BLAKE2 digest, so that the cache stays small whatever the texts.
-The finish reason is not part of the key: a verdict depends on it only through one rule applied after
-the verifier (:func:`with_finish_reason`: a non-passing ``ok`` cut at max tokens is ``truncated``),
-and that rule is applied to every completion on its own.
+The finish reason is not part of the key: a verdict depends on it only through the rules applied after
+the verifier (:func:`with_finish_reason`: a pass whose ``requires`` the finish reason does not meet is
+a miss, and a non-passing ``ok`` cut at max tokens is ``truncated``), which are applied to every
+completion on its own; ``requires`` follows from the reading, which the key holds.
 
 :func:`verify_run` streams a run's completions in blocks of :data:`BLOCK`: memory stays flat in the size
 of the run, and a kill loses at most the block in flight. The dedup cache lives for one block.
