@@ -199,3 +199,16 @@ def test_an_answer_phrase_that_ends_the_text_counts_only_if_not_cut(text: str, o
     assert judged(found.answer or "", text, "unknown").passed
     cut = judged(found.answer or "", text, "length")
     assert (cut.passed, cut.status) == ((False, "truncated") if open_end else (True, "ok")), cut.detail
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("So the total is\n42. That is the answer.", "42"),  # one numbered line is not a list
+        ("Steps:\n1. Add the parts\n2. Check them", None),
+        ("Now:\n1. **Identify** the numbers", None),
+        ("We get 17 and 25.\n1. Add them\n2. Double check", "25"),
+    ],
+)
+def test_item_markers(text: str, number: str | None) -> None:
+    assert extract_last_number(text) == number

@@ -92,7 +92,7 @@ _LATEX_THOUSANDS_RE = re.compile(r"(?<=\d)(?:,\s*\\[!,;: ]|\\[!,;: ]|\{,\})\s*(?
 # a numbered or bulleted item starting a line: "1. **Identify", "2) Compute", "- Step" (a list, not an answer)
 _ITEM_RE = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|Step\s+\d+[.:])\s+\S", re.IGNORECASE)
 # the marker of a numbered item ("1. **Identify", "2) Compute") is not a number of the text
-_ITEM_MARKER_RE = re.compile(r"^[ \t]*\d{1,2}[.)](?=[ \t]+\S)", re.MULTILINE)
+_ITEM_MARKER_RE = re.compile(r"^[ \t]*(\d{1,2})[.)](?=[ \t]+(\*\*)?\S)", re.MULTILINE)
 LOOP_MIN_REPEATS = 3  # a block repeated this many times at the end of a text ...
 LOOP_SHARE = 0.5  # ... making up at least this share of its words is a loop
 LOOP_MAX_BLOCK = 400  # the longest block (in words) looked for
@@ -301,9 +301,18 @@ def extract_last_number(text: str) -> str | None:
     """The last number in the text (thousands separators and currency signs removed, a minus kept; a time
     or ratio ``11:00`` whole; the marker of a numbered item, ``1. **Identify``, is not a number); None if
     there is none."""
-    text = _ITEM_MARKER_RE.sub("", _LATEX_THOUSANDS_RE.sub(",", text.translate(_MINUSES)))
+    text = _without_item_markers(_LATEX_THOUSANDS_RE.sub(",", text.translate(_MINUSES)))
     matches = _NUMBER_RE.findall(text)
     return _CURRENCY_RE.sub("", matches[-1]).replace(",", "") if matches else None
+
+
+def _without_item_markers(text: str) -> str:
+    """``text`` without the markers of its numbered items: a marker before bold text (``1. **Add**``), or any
+    marker when the text numbers at least two items (``42. That is all.`` alone keeps its 42)."""
+    numbers = {m.group(1) for m in _ITEM_MARKER_RE.finditer(text)}
+    if len(numbers) >= 2:
+        return _ITEM_MARKER_RE.sub("", text)
+    return _ITEM_MARKER_RE.sub(lambda m: "" if m.group(2) else m.group(0), text)
 
 
 def loop(text: str) -> tuple[int, int] | None:
