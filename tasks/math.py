@@ -28,7 +28,9 @@ Verification: :func:`evalkit.grading.answers.answer_verdict` — extraction (:mo
 equivalence (:mod:`evalkit.grading.equivalence`: normal forms, the reference's shape, exact numbers, math-verify with
 its signal timeouts off); the verifier pool's hard timeout ends hangs such as ``5^{5^{5^{5^5}}}`` with
 verdict ``timeout``. The verdict's detail names the rule that read the answer
-(``boxed[last] after </think>: 72``). The dedup key is the extraction (:func:`evalkit.grading.answers.answer_key`):
+(``boxed[last] after </think>: 72``). The prompt is read only to refuse an answer that restates the
+question unevaluated (:mod:`evalkit.grading.restated`); the fallback readings (the last number, an answer
+phrase or unclosed box that ends the text) never pass a completion cut at max tokens or that loops. The dedup key is the extraction (:func:`evalkit.grading.answers.answer_key`):
 completions of a problem that give the same answer are checked once.
 """
 
@@ -115,7 +117,7 @@ class Math(AnswerVerified, TaskFamily):
     description = "final-answer math from a JSONL file (default: a bundled sample), checked with math-verify"
     Config = MathConfig
     default_max_tokens = 4096  # step-by-step solutions
-    takes_prompt_template = True  # answer_verdict reads the completion and the reference, never the prompt
+    takes_prompt_template = True  # answer_verdict reads the prompt only to refuse a restated question
 
     def load(self, config: MathConfig) -> list[Problem]:
         # cached per (file, mtime, size): GRPO and the tests build problems many times

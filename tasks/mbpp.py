@@ -8,8 +8,9 @@ Prompt (the usual MBPP convention): the task text and the first test, so that th
 signature are known, then a request for a fenced code block; the template's fields are ``{prompt}`` (the task
 text) and ``{test}`` (the first assert). Default ``max_tokens`` 1024.
 
-Verification: the program is the last fenced code block that defines the function under test, else the last
-fenced block, else the whole completion (:func:`evalkit.tasks.taskdir.extract_program`). It runs in evalkit's code
+Verification: the program is the last fenced code block that defines the function under test, with the helpers
+it uses from earlier blocks, else the last fenced block, else the code in the completion
+(:func:`evalkit.grading.programs.extract_program`). It runs in evalkit's code
 sandbox with every assert of ``test_list``, after the row's ``test_imports``, exactly like ``humaneval``'s
 tests: :func:`evalkit.grading.sandbox.run_tests` runs the program and the tests in separate confined processes;
 ``passed`` is the sandbox's positive confirmation that every assert passed, ``score`` the fraction that

@@ -39,6 +39,12 @@ params, seed and index, refusing (verdict ``error``) if the regenerated question
 Scorers evalkit tightens (:data:`TIGHTENED`): an answer is checked by evalkit first, and one it refuses gets
 score 0 and ``passed`` False with the reason in the detail, without reaching the scorer.
 
+- Every dataset (:func:`refusal`): an answer that calls a sympy operation (:data:`SYMPY_CALLS`:
+  ``integrate(<the integrand>, x)``, ``Integral(...)``, ``expand(<the question's product>)``, ``diff``,
+  ``simplify``, ``factor``, ``solve``, ``.doit()``...) is refused, since the scorers that sympify answers
+  would carry the operation out and score the question itself as solved; where the scorer reads sympy
+  (:data:`SYMPY_SCORED`), so is the question's own expression left unevaluated.
+
 - ``countdown`` and ``puzzle24``: the scorers hand the answer to sympy's ``parse_expr``, which accepts
   symbols and constants (``x/oo`` is 0, ``E/E`` is 1: a sum of those reaches any target with the numbers
   "used"), and puzzle24's checks neither that the numbers are the puzzle's (``6*4*1*1`` passed every
@@ -76,6 +82,7 @@ from reasoning_gym.factory import DATASETS
 
 from evalkit.errors import EvalkitError
 from evalkit.grading.extraction import final_region
+from evalkit.grading.restated import restates
 from evalkit.tasks import TaskFamily
 from evalkit.types import Problem, Verdict
 
@@ -340,6 +347,41 @@ def _puzzle24(answer: str, entry: dict[str, Any], config: Any) -> str | None:
 
 # Datasets whose scorer evalkit tightens (the module docstring says why): dataset -> check returning why an
 # answer is refused, or None to hand it to the scorer.
+# sympy operations that a scorer's parse_expr/sympify would carry out for the model: integrate(f, x) passes
+# simple_integration, expand(<the question's product>) passes polynomial_multiplication
+SYMPY_CALLS = (
+    "integrate", "Integral", "diff", "Derivative", "expand", "simplify", "factor", "solve", "solveset",
+    "dsolve", "limit", "Limit", "summation", "Sum", "Product", "series", "apart", "together", "cancel",
+    "collect", "nsimplify", "trigsimp", "powsimp", "radsimp", "expand_trig", "roots", "Subs", "sympify",
+    "parse_expr", "lambdify", "doit", "evalf", "subs",
+)  # fmt: skip
+_SYMPY_CALL_RE = re.compile(rf"(?<![\w])(?:{'|'.join(SYMPY_CALLS)})\s*\(")
+# datasets whose scorer reads the answer as a sympy expression (a restated question would be evaluated)
+SYMPY_SCORED = frozenset({"simple_integration", "intermediate_integration", "polynomial_multiplication"})
+
+
+def operation_call(answer: str) -> str | None:
+    """Why an answer that calls a sympy operation is refused (``integrate(x**2, x)``, ``expand((x+1)*(x-1))``,
+    ``Integral(...).doit()``), or None: it asks the scorer to do the work it names."""
+    match = _SYMPY_CALL_RE.search(answer)
+    if match is None:
+        return None
+    call = match.group(0).lstrip(".").rstrip("( ").strip()
+    return f"sympy call: {call}() is an operation left to the scorer, not an answer"
+
+
+def refusal(dataset: str, answer: str, prompt: str, reference: str) -> str | None:
+    """Why evalkit refuses an answer of any reasoning-gym dataset before its scorer sees it, or None: a sympy
+    operation call (:func:`operation_call`), or, where the scorer reads sympy, the question's own expression
+    left unevaluated (:func:`evalkit.grading.restated.restates`)."""
+    why = operation_call(answer)
+    if why is None and dataset in SYMPY_SCORED:
+        caret = [text.replace("**", "^") for text in (answer, prompt, reference)]  # powers written one way
+        if restates(*caret):
+            why = "restated question: the question's expression, unevaluated"
+    return why
+
+
 TIGHTENED: dict[str, Callable[[str, dict[str, Any], Any], str | None]] = {
     "countdown": _countdown,
     "puzzle24": _puzzle24,
@@ -446,11 +488,12 @@ class ReasoningGym(TaskFamily):
                 entry = dataset[info["index"]]
             if _prompt(entry) != problem.prompt:
                 return Verdict(False, 0.0, "error", "regenerated reasoning-gym entry differs from the stored prompt")
+        why = refusal(info["dataset"], answer, problem.prompt, problem.reference)
         tightened = TIGHTENED.get(info["dataset"])
-        if tightened is not None:
+        if why is None and tightened is not None:
             why = tightened(answer, entry, getattr(dataset, "config", None))
-            if why is not None:
-                return Verdict(passed=False, score=0.0, status="ok", detail=f"{detail} (refused by evalkit: {why})")
+        if why is not None:
+            return Verdict(passed=False, score=0.0, status="ok", detail=f"{detail} (refused by evalkit: {why})")
         with _quiet():
             score = float(dataset.score_answer(answer, entry))
         return Verdict(passed=score == 1.0, score=score, status="ok", detail=detail)

@@ -147,9 +147,12 @@ def test_an_unclosed_reasoning_block_has_no_answer() -> None:
 
 
 def test_a_cut_off_last_box_is_never_replaced_by_an_earlier_one() -> None:
-    text = "First guess: \\boxed{5}. Hmm, wrong rule; redoing it, the result is \\boxed{7"
+    text = "First guess: \\boxed{5}. Hmm, wrong rule; redoing it, the result is \\boxed{\\frac{7}{"
     verdict = answer_verdict("5", text)
     assert not verdict.passed and verdict.detail == "no answer: the last \\boxed{} is cut off"
+    text = "First guess: \\boxed{5}. Hmm, wrong rule; redoing it, the result is \\boxed{7"
+    verdict = answer_verdict("5", text)  # only the last box's closing brace is missing: it is read, as 7
+    assert not verdict.passed and verdict.detail == "boxed[unclosed]: 7"
     assert extract_answer("The answer is 3. Recomputing, the answer is") is None
 
 

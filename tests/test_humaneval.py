@@ -91,3 +91,31 @@ def test_both_shapes_pass_and_fail_in_the_sandbox(problems: dict[str, Problem]) 
         assert humaneval.verify(p, right).passed, name
         verdict = humaneval.verify(p, wrong)
         assert (verdict.passed, verdict.status) == (False, "ok"), (name, verdict)
+
+
+def test_the_final_fenced_block_runs_not_the_draft(problems: dict[str, Problem]) -> None:
+    p = problems["HumanEval/34"]
+    draft = "```python\ndef unique(l: list):\n    return l\n```\n"
+    final = "```python\ndef unique(l: list):\n    return sorted(set(l))\n```\n"
+    program = _build(p, "Draft:\n" + draft + "That keeps duplicates. Final version:\n" + final)
+    assert "return sorted(set(l))" in program and "    return l\n" not in program
+    assert get_family("humaneval").verify(p, "Draft:\n" + draft + "Final:\n" + final).passed
+    helper = "```python\ndef dedup(l):\n    return set(l)\n```\n"
+    uses = "```python\ndef unique(l: list):\n    return sorted(dedup(l))\n```\n"
+    assert "def dedup" in _build(p, helper + "Then:\n" + uses)  # a helper from an earlier block comes along
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def unique(l: list):\n    return sorted(set(l))\n```\n",
+        "def unique(l: list):\n    return sorted(set(l))\nThis returns the sorted unique elements.",
+        "    return sorted(set(l))\n```\n",  # a continuation closed by a fence the prompt never opened
+        "    return sorted(set(l))\n\nThis removes duplicates and sorts.",
+    ],
+)
+def test_code_followed_by_a_fence_or_prose_compiles(problems: dict[str, Problem], text: str) -> None:
+    p = problems["HumanEval/34"]
+    program = _build(p, text)
+    ast.parse(program)
+    assert "return sorted(set(l))" in program

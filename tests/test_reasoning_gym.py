@@ -327,3 +327,56 @@ def test_real_solutions_still_pass(name: str) -> None:
         spaced = f"<answer> ( {p.reference} ) </answer>"  # the same solution, written differently
         assert fam.verify(p, spaced).passed, spaced
     assert rg.arithmetic_problem("-4 + 7*4", [4, 7, 4], Fraction(24), OPS) is None  # a leading minus sign
+
+
+# -- answers that ask the scorer to do the work: sympy operation calls, the question restated -------------------
+
+
+def _entry_meta(p: Problem) -> dict[str, Any]:
+    return dict(rg.decode(p.meta["rg"]["entry"])["metadata"])
+
+
+@pytest.mark.parametrize("name", ["simple_integration", "intermediate_integration"])
+def test_integration_answers_that_call_sympy_are_refused(name: str) -> None:
+    fam = rg.ReasoningGym()
+    for p in arithmetic_problems(name, 3):
+        meta = _entry_meta(p)
+        f, x = meta["integrand"], meta["variable"]
+        for answer in (f"integrate({f}, {x})", f"Integral({f}, {x}).doit()", f"Integral({f}, {x})", f"integrate({f})"):
+            v = fam.verify(p, f"<answer>{answer}</answer>")
+            assert (v.passed, v.score) == (False, 0.0) and "sympy call" in v.detail, (answer, v)
+        assert fam.verify(p, f"<answer>{p.reference}</answer>").passed
+
+
+def test_polynomial_answers_that_call_sympy_are_refused() -> None:
+    fam = rg.ReasoningGym()
+    for p in arithmetic_problems("polynomial_multiplication", 3):
+        product = _entry_meta(p)["polynomial_expr"]
+        for answer in (f"expand({product})", f"simplify({product})", f"factor({p.reference})", f"({product}).expand()"):
+            v = fam.verify(p, f"</think><answer>{answer}</answer>")
+            assert (v.passed, v.score) == (False, 0.0) and "refused by evalkit" in v.detail, (answer, v)
+        assert fam.verify(p, f"<answer>{p.reference}</answer>").passed
+
+
+def test_operation_call_and_refusal() -> None:
+    assert rg.operation_call("diff(x**3, x)") is not None
+    assert rg.operation_call("solve(x - 2, x)") is not None
+    assert rg.operation_call("3*x**2 + 2*x") is None
+    assert rg.operation_call("differentiate the function") is None  # a word, not a call
+    assert rg.operation_call("the expanded form") is None
+    prompt = "Calculate the following: (x + 1)*(x - 1)\nUse ** instead of ^."
+    assert rg.refusal("polynomial_multiplication", "(x + 1)*(x - 1)", prompt, "x**2 - 1") is not None
+    assert rg.refusal("polynomial_multiplication", "x**2 - 1", prompt, "x**2 - 1") is None
+    assert rg.refusal("leg_counting", "(x + 1)*(x - 1)", prompt, "4") is None  # not a sympy-scored dataset
+
+
+def test_the_reward_path_refuses_sympy_calls_too() -> None:
+    [p] = arithmetic_problems("simple_integration", 1)
+    meta = _entry_meta(p)
+    items = [
+        (p, f"<answer>integrate({meta['integrand']}, {meta['variable']})</answer>", "stop"),
+        (p, f"<answer>{p.reference}</answer>", "stop"),
+    ]
+    called, right = verify_items(items, workers=1, timeout_s=60.0)
+    assert (called.passed, called.score) == (False, 0.0) and "sympy call" in called.detail
+    assert right.passed

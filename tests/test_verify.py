@@ -255,9 +255,11 @@ def test_math_dedup_key_is_the_extraction() -> None:
         "so \\boxed{ \\frac{3}{4} }",
         "first \\boxed{7}, then on reflection \\boxed{\\frac{3}{4}}",  # one value: the group is not read
     ]
-    phrased = ["Thus the answer is $\\frac{3}{4}$.", "**Answer:** \\frac{3}{4}"]
+    phrased = ["Thus the answer is $\\frac{3}{4}$.", "**Answer:** \\frac{3}{4}\n\nThat is all."]
     assert len({math.dedup_key(p, t) for t in boxed}) == 1
     assert len({math.dedup_key(p, t) for t in phrased}) == 1
+    # an answer that ends the text counts only if the completion was not cut there: another key
+    assert math.dedup_key(p, "**Answer:** \\frac{3}{4}") != math.dedup_key(p, phrased[1])
     # the verdict's detail names the rule, so another rule is another key
     assert math.dedup_key(p, boxed[0]) != math.dedup_key(p, phrased[0])
     assert math.dedup_key(p, "") == math.dedup_key(p, " \n\t") == "empty"

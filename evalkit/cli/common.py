@@ -119,7 +119,16 @@ def print_run_summary(run: Path) -> None:
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
         typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
     truncated = float(summary["rates"].get("truncated", 0.0))
-    typer.echo(f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit")
+    unknown = float(summary["rates"].get("finish_unknown", 0.0))
+    if unknown >= 1.0:
+        typer.echo("truncated  unknown: the completions were stored without finish reasons")
+    elif unknown > 0:
+        typer.echo(
+            f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit "
+            f"(finish reason unknown for {100 * unknown:.1f}%)"
+        )
+    else:
+        typer.echo(f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit")
     if truncated > TRUNCATION_WARN:
         limit = results.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
         at = f" --max-tokens {limit}" if limit else " the token limit"

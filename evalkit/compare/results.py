@@ -30,7 +30,8 @@ class RunResults:
         example: For each problem id, one correct completion (the lowest sample_idx), if any (read from the
             store on first use).
         unverified: Completions stored without a verdict (not counted anywhere).
-        rates: Fraction of verified completions per status, plus "truncated" from finish reasons.
+        rates: Fraction of verified completions per status, plus "truncated" and "finish_unknown" from finish
+            reasons (imported completions may have none: their truncation is unknown, not 0).
     """
 
     root: Path
@@ -116,15 +117,17 @@ def load_run(root: Path) -> RunResults:
     cut: dict[str, np.ndarray] = {}
     for table in store.completion_batches(("problem_id", "sample_idx", "finish_reason")):
         idx = table.column("sample_idx").to_numpy()
-        length = pc.equal(table.column("finish_reason"), "length").to_numpy(zero_copy_only=False)
+        finish = table.column("finish_reason")
+        length = pc.equal(finish, "length").to_numpy(zero_copy_only=False)
+        unknown = pc.equal(finish, "unknown").to_numpy(zero_copy_only=False)
         for pid, rows in by_problem(table.column("problem_id")):
             top = int(idx[rows].max())
             _grow(stored, pid, top, 0)[idx[rows]] = 1
-            _grow(cut, pid, top, 0)[idx[rows]] = length[rows]
+            _grow(cut, pid, top, 0)[idx[rows]] = length[rows] | (unknown[rows] << 1)  # bit 1: cut, bit 2: unknown
     passed: dict[str, np.ndarray] = {}
     first: dict[str, int] = {}
     status_counts = np.zeros(len(STATUSES), dtype=np.int64)
-    unverified = truncated = 0
+    unverified = truncated = finish_unknown = 0
     for pid, flags in stored.items():
         pid_codes = codes.get(pid, np.zeros(0, dtype=np.uint8))
         aligned = np.full(flags.size, _NO_VERDICT, dtype=np.uint8)
@@ -136,7 +139,8 @@ def load_run(root: Path) -> RunResults:
             continue
         outcome = aligned[indices]
         passed[pid] = (outcome & _PASS_BIT) != 0
-        truncated += int(np.count_nonzero(cut[pid][indices]))
+        truncated += int(np.count_nonzero(cut[pid][indices] & 1))
+        finish_unknown += int(np.count_nonzero(cut[pid][indices] & 2))
         status_counts += np.bincount(outcome & (_PASS_BIT - 1), minlength=len(STATUSES))[: len(STATUSES)]
         if passed[pid].any():
             first[pid] = int(indices[np.argmax(passed[pid])])
@@ -144,6 +148,7 @@ def load_run(root: Path) -> RunResults:
     counts = dict(zip(STATUSES, (int(x) for x in status_counts), strict=True))
     rates = {s: (counts[s] / total if total else 0.0) for s in ("empty", "timeout", "error")}
     rates["truncated"] = truncated / total if total else 0.0
+    rates["finish_unknown"] = finish_unknown / total if total else 0.0
     return RunResults(Path(root), manifest, problems, passed, Examples(store, first), unverified, rates)
 
 

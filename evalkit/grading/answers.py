@@ -15,9 +15,14 @@ box alone, so a self-correction (``\\boxed{4}`` ... ``\\boxed{5}``) is judged on
 The verdict's detail names the rule and the answer, e.g. ``boxed[last] after </think>: 72``,
 ``boxed[final 2]: 2; 3``, ``answer is: 12``, ``last number: 7``, or why there is none
 (``no answer: the last \\boxed{} is cut off``), so a surprising verdict can be audited from the report.
-The finish reason is applied afterwards by :func:`evalkit.verify.with_finish_reason` (a non-passing
-completion cut at max tokens is ``truncated``); the reading itself needs no finish reason, because a cut-off
-answer shows in the text (an unclosed box, an unclosed reasoning block, a text ending at "the answer is").
+The finish reason is applied afterwards by :func:`evalkit.verify.with_finish_reason`: a non-passing
+completion cut at max tokens is ``truncated``, and a pass read by a rule that a cut-off text cannot use
+stands only when the completion ended as that rule needs (``Verdict.requires``): the last number and an
+answer phrase that ends the text need a completion not cut at max tokens, an unclosed last box one known
+to have stopped. Other cut-off answers show in the text (an unclosed reasoning block, a text ending at
+"the answer is"). With the question (``prompt``), an answer that is the question's own expression left
+unevaluated (:func:`evalkit.grading.restated.restates`: ``17 + 25`` for "What is 17 + 25?") is not an
+answer: detail ``... (restated question: ...)``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from evalkit.grading.extraction import (
     extract_boxed,
     extract_last_number,
 )
+from evalkit.grading.restated import restates
 from evalkit.types import Problem, Verdict
 
 __all__ = [
@@ -82,7 +88,7 @@ def answer_key(
 ) -> str:
     """Everything :func:`answer_verdict` reads from a completion, as a dedup key (see ``TaskFamily.dedup_key``).
 
-    The extraction exactly as the verdict sees it (answer, rule, region, reason; the final group of boxes
+    The extraction exactly as the verdict sees it (answer, rule, region, reason, open end; the final group of boxes
     too unless ``reference`` is given and single-valued, when the verdict never reads it), not normalised,
     because the verdict's detail quotes it. "empty" cannot collide with an extraction.
     """
@@ -90,11 +96,16 @@ def answer_key(
         return "empty"
     found = extract(text, answer_format, think, strict)
     group = found.group if reference is None or is_collection(reference) else ()
-    return "x:" + json.dumps([found.answer, found.rule, found.region, group, found.reason])
+    return "x:" + json.dumps([found.answer, found.rule, found.region, group, found.reason, found.open_end])
 
 
 def answer_verdict(
-    reference: str, text: str, answer_format: str = "auto", think: str = "strip", strict: bool = False
+    reference: str,
+    text: str,
+    answer_format: str = "auto",
+    think: str = "strip",
+    strict: bool = False,
+    prompt: str = "",
 ) -> Verdict:
     """Verdict of a completion against a reference answer (see the module docstring).
 
@@ -104,6 +115,8 @@ def answer_verdict(
         answer_format: ``auto``, ``boxed``, ``answer_is`` or ``last_number``.
         think: ``strip`` or ``keep`` the reasoning block.
         strict: Never guess (no last-number fallback).
+        prompt: The question; when given, an answer that is the question's own expression left unevaluated
+            (:func:`evalkit.grading.restated.restates`) is not an answer.
 
     Returns:
         ``passed`` and ``score`` 1 when the answer matches; ``empty`` for a blank completion; a plain
@@ -114,14 +127,16 @@ def answer_verdict(
     found = extract(text, answer_format, think, strict)
     if found.answer is None:
         return Verdict(passed=False, score=0.0, status="ok", detail=found.describe()[:200])
-    passed = math_equivalent(reference, found.answer)
     detail = found.describe(found.answer[:DETAIL_CHARS])
+    if prompt and restates(found.answer, prompt, reference):
+        return Verdict(False, 0.0, "ok", f"{detail} (restated question: the question's expression, unevaluated)")
+    passed = math_equivalent(reference, found.answer)
     several = len(found.group) >= 2 and is_collection(reference)
     if not passed and several and elements_equivalent(reference, list(found.group)):
         passed = True
         joined = "; ".join(found.group)[:DETAIL_CHARS]
         detail = found.describe(joined, f"boxed[final {len(found.group)}]")
-    return Verdict(passed=passed, score=float(passed), status="ok", detail=detail)
+    return Verdict(passed=passed, score=float(passed), status="ok", detail=detail, requires=found.requires)
 
 
 def quiet_math_verify() -> None:
@@ -142,7 +157,7 @@ class AnswerVerified:
         return f"The answer is $\\boxed{{{problem.reference}}}$."
 
     def verify(self, problem: Problem, text: str) -> Verdict:
-        return answer_verdict(problem.reference, text, *_reading(problem))
+        return answer_verdict(problem.reference, text, *_reading(problem), prompt=problem.prompt)
 
     def dedup_key(self, problem: Problem, text: str) -> str | None:
         return answer_key(text, *_reading(problem), reference=problem.reference)

@@ -3,22 +3,37 @@
 The comparison, in order:
 
 1. **Normal form** of both sides: surrounding ``$``/``\\(``/``\\[`` removed, Unicode minus signs read as
-   ``-``, ``\\dfrac``/``\\tfrac`` as ``\\frac``, ``\\left``/``\\right``, LaTeX spaces (``\\,`` ``\\!``...),
-   ``\\displaystyle``, degree marks, ``\\$`` removed, ``\\text{...}`` (and ``\\textbf``, ``\\mathrm``, ``\\mbox``)
-   unwrapped, a final period dropped, whitespace collapsed. Equal normal forms match.
+   ``-``, ``\\dfrac``/``\\tfrac`` as ``\\frac``, ``\\left``/``\\right``, LaTeX spaces (``\\,`` ``\\!``...; a
+   row break ``\\\\`` is kept whole), LaTeX thousands separators (``11,\\!111``, ``1\\,234``, ``1{,}234``, a
+   comma or space before exactly three digits) read as ``,``, ``\\displaystyle``, degree marks, currency
+   signs (``\\$`` and ``$``: ``-\\$1,234.50`` is -1234.5), ``\\sqrt(x)`` read as ``\\sqrt{x}``,
+   ``\\text{...}`` (and ``\\textbf``, ``\\mathrm``, ``\\mbox``) unwrapped, a final period dropped, whitespace
+   collapsed. Equal normal forms match; otherwise a side that divides by zero (``\\frac{7}{0}``, ``7/0``)
+   matches nothing, since sympy reads every such value as the same ``zoo``.
 2. **Shape of the reference** decides how the answer is read: a set ``\\{a, b\\}`` or a plain list
    ``a, b`` matches an answer with the same elements in any order (an answer written as a set or a list);
    a tuple or interval ``(a, b)``, ``[a, b)`` matches element by element in order, with the same brackets
    (a plain list ``a, b`` also matches a round-bracket tuple: coordinates written without parentheses).
-   A number with thousands separators (``1,234``) is a number, not a list. Elements are compared by
-   these same rules.
+   A matrix (``pmatrix``, ``bmatrix``, ``vmatrix``, ``matrix``, ``array``) matches a matrix of the same
+   shape, element by element; a vector (one row or one column) also matches the tuple ``(a, b, c)`` of its
+   elements. A number with thousands separators (``1,234``) is a number, not a list. Elements are
+   compared by these same rules.
 3. **Choice letters**: a reference ``B`` or ``(B)`` matches ``B``, ``(B)``, ``\\text{(B)}`` or ``(B) 12``.
+   **Times and ratios** (``11:00``, ``3:45:10``, ``7:30 pm``, ``2:3``) match only each other, part by part
+   (``1:00`` is not ``12:00``, ``5:0`` is not ``2:0``, ``4:6`` is not ``2:3``); ``pm`` adds 12 hours, and
+   when only one side says am or pm the hours compare on a 12-hour clock.
 4. **Exact numbers** (integers, decimals, thousands separators, scientific notation ``2e-7`` and
    ``2 \\times 10^{-7}``, integer powers ``2^{-98}``, ``\\frac{a}{b}``, ``a/b``, percentages, and units
-   or words after the number, ``12 \\text{ cm}``): compared as exact rationals, so 2^-98 and 2^-99,
+   after the number, ``12 \\text{ cm}``, ``5\\text{ m/s}``): compared as exact rationals, so 2^-98 and 2^-99,
    or 2e-7 and 1e-7, differ. A decimal against a value with no finite decimal expansion (1/3 against
-   0.333333) is a rounded value and matches within a relative tolerance of :data:`REL_TOL`. A percentage
-   matches its number with or without the ``%`` (50% = 50 = 0.5).
+   0.333333) is a rounded value and matches within a relative tolerance of :data:`REL_TOL`.
+   A unit is dropped from either side (``5`` matches ``5\\text{ m/s}``); a unit is a word after a space
+   (two letters or more, or one of :data:`SINGLE_LETTER_UNITS`: ``5 m``), or a unit of
+   :data:`ATTACHED_UNITS` written against the number (``12cm``); any other letter is a variable (``3x`` is
+   not 3). **Percent rule**: ``p%`` is the value p/100, so it matches a reference p/100 (``50%`` for 0.5);
+   it also matches a reference ``p`` that dropped its percent sign, when |p| >= 1 (``50%`` for 50), but a
+   reference below 1 without ``%`` is a proportion (``\\frac{1}{2}\\%`` is not 0.5). A reference ``p%``
+   matches ``p`` and ``p/100``.
 5. **Words** (a reference of letters only, two or more, with a vowel: ``Monday``, ``even``): equal ignoring
    case and spacing.
 6. **Anything else** goes to math-verify (``parse``/``verify``): symbolic equality, sets, intervals,
@@ -46,7 +61,11 @@ MAX_EXPONENT = 4_000  # integer powers up to this exponent are evaluated exactly
 
 _MINUSES = str.maketrans({"\u2212": "-", "\u2012": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-"})
 _TEXT_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_SPACES_RE = re.compile(r"\\[,;:! ]|\\q?quad\b|~")
+# a LaTeX row break ``\\\\`` is kept whole (its second backslash is not the space ``\\ ``)
+_SPACES_RE = re.compile(r"(\\\\)|\\[,;:! ]|\\q?quad\b|~")
+# thousands written the LaTeX way: ``11,\\!111``, ``1\\,234``, ``1{,}234`` (exactly three digits follow)
+_LATEX_THOUSANDS_RE = re.compile(r"(?<=\d)(?:,\s*\\[!,;: ]|\\[!,;: ]|\{,\})\s*(?=\d{3}(?!\d))")
+_SQRT_PAREN_RE = re.compile(r"(?:\\|(?<![A-Za-z\\]))sqrt\s*\(([^()]*)\)")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree\b")
 _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])")
 _ASSIGN_RE = re.compile(r"^\\?[A-Za-z]+(?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
@@ -63,7 +82,46 @@ _TIMES_TEN_RE = re.compile(rf"^({_DEC})(?:\\times|\\cdot|\*|×)10\^{_EXP}$")
 _POWER_RE = re.compile(rf"^(\d+|\({_DEC}\)|\{{{_DEC}\}})\^{_EXP}$")
 _FRAC_RE = re.compile(r"^\\frac(?:\{([+-]?\d+)\}\{([+-]?\d+)\}|(\d)(\d))$")
 _SLASH_RE = re.compile(r"^(\d+)/(\d+)$")
-_UNIT_RE = re.compile(r"^(.*?[\d}%])\s*(?:[A-Za-z]+\.?(?:\^\{?\d\}?)?\s*)+$")
+_UNIT_TOKEN = r"[A-Za-z]+\.?(?:\^\{?-?\d\}?)?"
+_UNIT_RE = re.compile(rf"^(.*?[\d}}%])(\s*)({_UNIT_TOKEN}(?:\s*(?:/|\\cdot|\*|\s)\s*{_UNIT_TOKEN})*)$")
+SINGLE_LETTER_UNITS = frozenset("mgsLlKNJWVAh")  # after a space: 5 m, 3 s; any other letter is a variable
+ATTACHED_UNITS = frozenset(  # written against the number (12cm); any other word there is a product (3x, 2ab)
+    (
+        "mm",
+        "cm",
+        "dm",
+        "km",
+        "kg",
+        "mg",
+        "lb",
+        "lbs",
+        "oz",
+        "ft",
+        "yd",
+        "mi",
+        "mph",
+        "kmh",
+        "kph",
+        "sec",
+        "min",
+        "hr",
+        "hrs",
+        "ml",
+        "mL",
+        "Hz",
+        "kHz",
+    )
+)
+# times and ratios: 11:00, 3:45:10, 2:3, 5:0, 7:30 pm
+_COLON_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?(?::\d+(?:\.\d+)?)+)\s*([ap])?(?:\.?m\.?)?$", re.IGNORECASE)
+# a division by zero: \frac{7}{0}, \frac70, 7/0
+_DIV_ZERO_RE = re.compile(
+    r"\\frac\s*(?:\{[^{}]*\}|\d)\s*(?:\{\s*[+-]?0+(?:\.0*)?\s*\}|0)|/\s*\(?\s*[+-]?0+(?:\.0*)?(?![\d.])"
+)
+_MATRIX_RE = re.compile(
+    r"^[(\[]?\s*\\begin\{(?P<env>[pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(?P<body>.*)\\end\{(?P=env)\}\s*[)\]]?$",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +144,10 @@ def normalise(answer: str) -> str:
                 s, changed = s[len(opening) : len(s) - len(closing)].strip(), True
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
     s = _LEFT_RIGHT_RE.sub("", s)
-    s = _SPACES_RE.sub("", s).replace("{,}", ",").replace("\\$", "").replace("\\%", "%")
+    s = _LATEX_THOUSANDS_RE.sub(",", s)
+    s = _SPACES_RE.sub(lambda m: m.group(1) or "", s).replace("{,}", ",").replace("\\%", "%")
+    s = s.replace("\\$", "").replace("$", "")  # a currency sign, escaped or not (the math delimiters are gone)
+    s = _SQRT_PAREN_RE.sub(r"\\sqrt{\1}", s)
     s = _DEGREE_RE.sub("", s)
     for _ in range(3):  # nested \text{\textbf{...}}
         s = _TEXT_RE.sub(r"\1", s)
@@ -145,8 +206,10 @@ def _terminates(value: Fraction) -> bool:
 
 def numbers_equal(gold: Number, answer: Number) -> bool:
     """Rule 4: exact equality, or :data:`REL_TOL` for a decimal against a value it cannot write exactly."""
-    pairs = [(gold.value, answer.value)]
-    if gold.percent != answer.percent:  # 50% against 0.5 as well as against 50
+    pairs = []
+    if not answer.percent or gold.percent or abs(gold.value) >= 1:  # the % is a unit the reference dropped
+        pairs.append((gold.value, answer.value))
+    if gold.percent != answer.percent:  # the value: 50% is 0.5
         pairs.append((gold.value / 100, answer.value) if gold.percent else (gold.value, answer.value / 100))
     for g, a in pairs:
         if g == a:
@@ -161,8 +224,99 @@ def _number_with_units(s: str) -> Number | None:
     number = exact_number(s)
     if number is None:
         m = _UNIT_RE.match(s)
-        number = exact_number(m.group(1)) if m else None
+        number = exact_number(m.group(1)) if m and is_unit(m.group(3), bool(m.group(2))) else None
     return number
+
+
+_NOT_UNITS = frozenset(["pi", "sqrt", "log", "ln", "sin", "cos", "tan", "cot", "exp", "infty"])
+
+
+def is_unit(unit: str, spaced: bool) -> bool:
+    """Whether the words after a number are a unit (rule 4): ``5 m/s``, ``12 cm``, ``12cm`` yes; ``3x``,
+    ``3 x``, ``2 pi`` no. After a space, a word of two letters or more, or one of
+    :data:`SINGLE_LETTER_UNITS`; written against the number, only :data:`ATTACHED_UNITS`."""
+    word = re.match(r"[A-Za-z]+", unit)
+    if word is None or word.group(0) in _NOT_UNITS:
+        return False
+    if spaced:
+        return len(word.group(0)) >= 2 or word.group(0) in SINGLE_LETTER_UNITS
+    return word.group(0) in ATTACHED_UNITS
+
+
+# -- times, ratios, matrices -------------------------------------------------------------------------------
+
+
+def colon_form(s: str) -> tuple[list[Fraction], str] | None:
+    """(the numbers, the meridiem ``a``/``p`` or "") of a time or ratio ``h:mm``, ``h:mm:ss``, ``a:b``."""
+    m = _COLON_RE.match(s.replace(" ", ""))
+    if m is None:
+        return None
+    return [Fraction(part) for part in m.group(1).split(":")], (m.group(2) or "").lower()
+
+
+def _hours(parts: list[Fraction], meridiem: str) -> list[Fraction]:
+    hour = parts[0]
+    if meridiem == "p" and hour < 12:
+        hour += 12
+    elif meridiem == "a" and hour == 12:
+        hour = Fraction(0)
+    return [hour, *parts[1:]]
+
+
+def colons_equal(gold: tuple[list[Fraction], str], answer: tuple[list[Fraction], str]) -> bool:
+    """Times and ratios compare part by part (5:0 is not 2:0, 1:00 is not 12:00); ``pm`` adds 12 hours, and
+    when only one side says am or pm the hours compare on a 12-hour clock."""
+    (g_parts, g_mer), (a_parts, a_mer) = gold, answer
+    if len(g_parts) != len(a_parts):
+        return False
+    g_parts, a_parts = _hours(g_parts, g_mer), _hours(a_parts, a_mer)
+    if bool(g_mer) != bool(a_mer):
+        g_parts = [g_parts[0] % 12, *g_parts[1:]]
+        a_parts = [a_parts[0] % 12, *a_parts[1:]]
+    return g_parts == a_parts
+
+
+def matrix(s: str) -> list[list[str]] | None:
+    """The rows of a normalised ``\\begin{pmatrix}...\\end{pmatrix}`` (also bmatrix, vmatrix, matrix, array),
+    each a list of its cells; None when ``s`` is not one matrix or its rows differ in length."""
+    m = _MATRIX_RE.match(s)
+    if m is None:
+        return None
+    rows = [row.strip() for row in m.group("body").split("\\\\")]
+    if rows and not rows[-1]:
+        rows.pop()  # a row break after the last row
+    cells = [[cell.strip() for cell in row.split("&")] for row in rows]
+    if not cells or any(not cell for row in cells for cell in row) or len({len(row) for row in cells}) != 1:
+        return None
+    return cells
+
+
+def _vector(cells: list[list[str]]) -> list[str] | None:
+    if all(len(row) == 1 for row in cells):
+        return [row[0] for row in cells]
+    return cells[0] if len(cells) == 1 else None
+
+
+def matrices_equal(g: str, a: str) -> bool | None:
+    """Rule 2 for matrices: the same shape and every element equal (:func:`math_equivalent`); a vector also
+    matches a tuple ``(a, b, c)`` of its elements in order. None when neither side is a matrix."""
+    g_cells, a_cells = matrix(g), matrix(a)
+    if g_cells is None and a_cells is None:
+        return None
+    if g_cells is not None and a_cells is not None:
+        if len(g_cells) != len(a_cells) or len(g_cells[0]) != len(a_cells[0]):
+            return False
+        flat_g = [cell for row in g_cells for cell in row]
+        pairs = list(zip(flat_g, [cell for row in a_cells for cell in row], strict=True))
+    else:
+        vector = _vector(g_cells if g_cells is not None else a_cells or [])
+        kind, parts, brackets = shape(a if g_cells is not None else g)
+        if vector is None or kind != "tuple" or brackets != "()" or len(parts) != len(vector):
+            return False
+        pairs = list(zip(vector, parts, strict=True)) if g_cells is not None else list(zip(parts, vector, strict=True))
+    if len(pairs) > MAX_ELEMENTS:
+        return None
+    return all(math_equivalent(ge, ae) for ge, ae in pairs)
 
 
 # -- shapes ---------------------------------------------------------------------------------------------
@@ -267,6 +421,11 @@ def math_equivalent(gold: str, answer: str) -> bool:
         return False
     if g == a:
         return True
+    if _DIV_ZERO_RE.search(g) or _DIV_ZERO_RE.search(a):
+        return False  # a division by zero equals nothing but its own text (sympy makes every one zoo)
+    decided_matrix = matrices_equal(g, a)
+    if decided_matrix is not None:
+        return decided_matrix
     g_kind, g_parts, g_brackets = shape(g)
     if g_kind != "scalar":
         a_kind, a_parts, a_brackets = shape(a)
@@ -292,6 +451,9 @@ def _scalar_equivalent(g: str, a: str) -> bool:
         a = _ASSIGN_RE.sub("", a)
         if g == a:
             return True
+    g_colon, a_colon = colon_form(g), colon_form(a)
+    if g_colon is not None or a_colon is not None:
+        return g_colon is not None and a_colon is not None and colons_equal(g_colon, a_colon)
     g_number, a_number = _number_with_units(g), _number_with_units(a)
     if g_number is not None and a_number is not None:
         return numbers_equal(g_number, a_number)
@@ -306,12 +468,19 @@ def _math_verify_equal(g: str, a: str) -> bool:
     # Wrapped in $...$ so that math-verify reads the whole string as one LaTeX expression.
     gold_parsed = parse(f"${g}$", parsing_timeout=None)
     answer_parsed = parse(f"${a}$", parsing_timeout=None)
-    if not gold_parsed or not answer_parsed:
+    if not gold_parsed or not answer_parsed or _undefined(gold_parsed[0]) or _undefined(answer_parsed[0]):
         return False
     numeric = _sympy_numbers_equal(gold_parsed[0], answer_parsed[0])
     if numeric is not None:
         return numeric
     return bool(verify(gold_parsed, answer_parsed, timeout_seconds=None))
+
+
+def _undefined(value: Any) -> bool:
+    """Whether a parsed value is or holds an undefined number (sympy's ``zoo`` or ``nan``: 7/0, 0/0)."""
+    from sympy import Basic, nan, zoo
+
+    return isinstance(value, Basic) and (value.has(zoo) or value.has(nan))
 
 
 def _sympy_numbers_equal(x: Any, y: Any) -> bool | None:

@@ -9,21 +9,35 @@ The rules, in the order they apply:
    the completion stopped inside its reasoning: there is no final answer, and a box inside the
    reasoning is not taken for one. ``keep`` reads the whole text.
 2. **Boxes** (``\\boxed{...}``, ``\\fbox{...}``, braces balanced, escaped ``\\{`` ``\\}`` skipped): the
-   *last* box decides. If it never closes (a completion cut at max tokens) there is no answer: an earlier
-   box is never read in its place, since the model had moved on from it. The boxes just before the last
-   one that are joined to it by a short connector (at most :data:`JOIN_CHARS` characters with no word of
-   retraction such as "wait", "no", "wrong") form the *final group*, e.g. ``x = \\boxed{2}`` and
-   ``x = \\boxed{3}``; the comparison uses the group only when the reference is a list or a set (see
-   :mod:`evalkit.grading.equivalence`).
+   *last* box decides. If it never closes there is no answer from an earlier box, which is never read
+   in its place, since the model had moved on from it; only when the unclosed box ends the text and
+   lacks nothing but its own closing brace (``... so \\boxed{12``) is its content read
+   (``boxed[unclosed]``), and that reading counts only for a completion known to have stopped by itself
+   (finish reason ``stop``, see :attr:`Extraction.requires`): a cut-off box is not a final answer.
+   The boxes just before the last one that are joined to it by a short connector (at most
+   :data:`JOIN_CHARS` characters with no word of retraction such as "wait", "no", "wrong") form the
+   *final group*, e.g. ``x = \\boxed{2}`` and ``x = \\boxed{3}``; the comparison uses the
+   group only when the reference is a list or a set (see :mod:`evalkit.grading.equivalence`).
 3. **"The answer is"** (also "answer:", "final answer is", "answer would be"; case-insensitive): the last
    such phrase; its span is what follows on the same line (or the next line when the phrase ends its line),
    and it stops at the answer: a ``$...$`` or ``\\(...\\)`` math span, a box, a choice letter ``(B)``, or
    else the text up to the end of the sentence, a comma or parenthesis followed by words ("12, since ...",
    "12 (twelve)"), a conjunction ("because", "since", "which"...) or a word right after a number
    ("12 apples"). A phrase with nothing at all after it ends the text: the answer was cut off, and
-   there is no answer.
-4. **Last number** (not in strict mode): the last number of the text read (integers, decimals, simple
-   fractions ``3/4``, a leading minus, Unicode minus, thousands separators ``1,234`` dropped).
+   there is no answer. A phrase that ends its line and is followed by a numbered or bulleted item
+   ("verify the final answer:" then "1. **Identify ...") introduces steps, not an answer, and is skipped.
+   An answer with nothing at all after it (``Answer: 9`` ending the text) may have been cut itself: it
+   counts only for a completion not cut at max tokens (:attr:`Extraction.requires`); ``Answer: 9.``,
+   ``$9$`` or a following line show that it ended.
+4. **Last number** (not in strict mode), a fallback: the last number of the text read (integers,
+   decimals, simple fractions ``3/4``, a leading minus, also before a currency sign ``-$1,234.50``,
+   Unicode minus, thousands separators ``1,234`` and ``11,\\!111`` dropped; a time or ratio ``11:00`` is
+   one answer, never its last part). It never reads a completion that **loops** (:func:`loop`: a block
+   of words repeated at least :data:`LOOP_MIN_REPEATS` times at the end, making up at least
+   :data:`LOOP_SHARE` of the text; a model repeating the question until its token limit) and never
+   counts for a completion cut at max tokens (finish reason ``length``, :attr:`Extraction.requires`).
+   A box or an answer phrase is an explicit answer statement: a completion that states its answer and
+   then repeats that statement is read as that answer.
 
 ``auto`` tries 2, 3, 4 in that order on the text after rule 1; ``boxed``, ``answer_is`` and
 ``last_number`` use one rule. The rules follow how math-verify (``LatexExtractionConfig`` with boxed
@@ -44,6 +58,7 @@ THINK_MODES: tuple[str, ...] = get_args(ThinkMode)
 
 JOIN_CHARS = 80  # the most text between two boxes of one final group
 SPAN_WINDOW = 2_000  # the most text read after "the answer is" (an answer is shorter)
+UNCLOSED_CHARS = 100  # the longest content of an unclosed last box read as an answer
 
 _THINK_CLOSE_RE = re.compile(r"</think(?:ing)?>", re.IGNORECASE)
 _THINK_OPEN_RE = re.compile(r"<think(?:ing)?>", re.IGNORECASE)
@@ -64,8 +79,23 @@ _SPAN_END_RE = re.compile(
     r"|\s+(?:since|because|as|which|so|where|when|if|for|hence|thus|therefore|that|from|in|of|per)\b"
     r"|(?<=[\d}%])\s*(?!(?:and|or|pi|sqrt)\b)(?=[A-Za-z]{2})"  # "12 apples", "12apples"
 )
-# -1,234.5 | 3/4 | .5 ; the thousands group needs exactly three digits so "1,2,3" stays three numbers
-_NUMBER_RE = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|(?<![\w.])-?\.\d+")
+# 11:00 | -$1,234.5 | 3/4 | .5 ; the thousands group needs exactly three digits so "1,2,3" stays three numbers;
+# a time or ratio h:mm is one answer (never its last part), and a minus before a currency sign is kept
+_NUMBER_RE = re.compile(
+    r"(?<![\w.:])\d+(?::\d+)+(?![\d:])"
+    r"|(?<![\w.])(?<!\d:)(?:-\s*\\?\$\s*|\\?\$\s*-|-)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\d:])"
+    r"|(?<![\w.])-?\.\d+"
+)
+_CURRENCY_RE = re.compile(r"\\?\$|\s+")
+# LaTeX thousands separators (11,\!111 | 1\,234 | 1{,}234) read as a comma before the last number is sought
+_LATEX_THOUSANDS_RE = re.compile(r"(?<=\d)(?:,\s*\\[!,;: ]|\\[!,;: ]|\{,\})\s*(?=\d{3}(?!\d))")
+# a numbered or bulleted item starting a line: "1. **Identify", "2) Compute", "- Step" (a list, not an answer)
+_ITEM_RE = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|Step\s+\d+[.:])\s+\S", re.IGNORECASE)
+# the marker of a numbered item ("1. **Identify", "2) Compute") is not a number of the text
+_ITEM_MARKER_RE = re.compile(r"^[ \t]*(\d{1,2})[.)](?=[ \t]+(\*\*)?\S)", re.MULTILINE)
+LOOP_MIN_REPEATS = 3  # a block repeated this many times at the end of a text ...
+LOOP_SHARE = 0.5  # ... making up at least this share of its words is a loop
+LOOP_MAX_BLOCK = 400  # the longest block (in words) looked for
 _MINUSES = str.maketrans({"\u2212": "-", "\u2012": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-"})
 
 
@@ -79,6 +109,7 @@ class Extraction:
         region: Where it was read: ``after </think>`` or "" (the whole text).
         group: For ``boxed[last]``: the final group of boxes, in order, ending with ``answer``.
         reason: Why there is no answer (None ``answer`` only).
+        open_end: For ``answer is``: nothing at all follows the answer (``Answer: 9`` at the end of the text).
     """
 
     answer: str | None
@@ -86,6 +117,17 @@ class Extraction:
     region: str = ""
     group: tuple[str, ...] = ()
     reason: str = ""
+    open_end: bool = False
+
+    @property
+    def requires(self) -> str:
+        """How the completion must have ended for this reading to count (``Verdict.requires``): ``stop``
+        for an unclosed last box, ``not length`` for the last number and for an answer phrase whose answer
+        runs to the very end of the text (``open_end``: a cut there may have cut the answer), "" for a box
+        or a complete answer phrase."""
+        if self.rule == "answer is":
+            return "not length" if self.open_end else ""
+        return {"boxed[unclosed]": "stop", "last number": "not length"}.get(self.rule, "")
 
     def describe(self, answer: str | None = None, rule: str | None = None) -> str:
         """The verdict detail: ``boxed[last] after </think>: 72``, or why there is no answer."""
@@ -154,6 +196,28 @@ def boxes(text: str) -> tuple[tuple[str, ...], bool]:
     return tuple(group), False
 
 
+def unclosed_box(text: str) -> str | None:
+    """The content of a last box that only lacks its own closing brace at the very end of the text
+    (``... so \\boxed{12``, ``\\boxed{\\frac{1}{2}$.``): one line of at most :data:`UNCLOSED_CHARS` characters
+    with balanced braces inside; None otherwise (``\\boxed{\\frac{24}{`` was cut inside its content)."""
+    matches = list(_BOX_RE.finditer(text))
+    if not matches:
+        return None
+    content = text[matches[-1].end() :].strip().rstrip("$.").strip()
+    if not content or len(content) > UNCLOSED_CHARS or "\n" in content:
+        return None
+    depth, i = 0, 0
+    while i < len(content):
+        if content[i] == "\\":
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(content[i], 0)
+        if depth < 0:
+            return None
+        i += 1
+    return content if depth == 0 else None
+
+
 def _joins(connector: str) -> bool:
     return len(connector) <= JOIN_CHARS and _RETRACT_RE.search(connector) is None
 
@@ -205,21 +269,27 @@ def _box_end(text: str) -> int:
     return len(text) if end is None else end + 1
 
 
-def _answer_is(text: str) -> tuple[str | None, bool]:
-    """(the span after the last "the answer is" phrase, whether the text ends at that phrase)."""
+def _answer_is(text: str) -> tuple[str | None, bool, bool]:
+    """(the span after the last "the answer is" phrase, whether the text ends at that phrase, whether the
+    span runs to the very end of the text)."""
     matches = list(_ANSWER_IS_RE.finditer(text))
     if matches and not text[matches[-1].end() :].strip():
-        return None, True  # the text ends at the phrase: the answer was cut off
+        return None, True, False  # the text ends at the phrase: the answer was cut off
     for match in reversed(matches):
         # a window, not text[match.end():]: no copy of the rest of the text per match (linear time)
         window = text[match.end() : match.end() + SPAN_WINDOW]
         line, newline, after = window.partition("\n")
+        next_line = "\n" in match.group(0)  # the phrase's trailing spaces ran over the line's end
         if not line.strip() and newline:
-            line = after.lstrip().partition("\n")[0]
+            line, _, after = after.lstrip().partition("\n")
+            next_line = True
+        if next_line and _ITEM_RE.match(line):
+            continue  # "verify the final answer:\n\n1. **Identify...": a list of steps follows, not an answer
         span = answer_span(line)
         if span is not None:
-            return span, False
-    return None, False
+            whole = len(text) - match.end() <= SPAN_WINDOW  # the window reaches the end of the text
+            return span, False, whole and not after.strip() and line.rstrip().endswith(span)
+    return None, False, False
 
 
 def extract_answer_is(text: str) -> str | None:
@@ -228,9 +298,41 @@ def extract_answer_is(text: str) -> str | None:
 
 
 def extract_last_number(text: str) -> str | None:
-    """The last number in the text (thousands separators removed); None if there is none."""
-    matches = _NUMBER_RE.findall(text.translate(_MINUSES))
-    return matches[-1].replace(",", "") if matches else None
+    """The last number in the text (thousands separators and currency signs removed, a minus kept; a time
+    or ratio ``11:00`` whole; the marker of a numbered item, ``1. **Identify``, is not a number); None if
+    there is none."""
+    text = _without_item_markers(_LATEX_THOUSANDS_RE.sub(",", text.translate(_MINUSES)))
+    matches = _NUMBER_RE.findall(text)
+    return _CURRENCY_RE.sub("", matches[-1]).replace(",", "") if matches else None
+
+
+def _without_item_markers(text: str) -> str:
+    """``text`` without the markers of its numbered items: a marker before bold text (``1. **Add**``), or any
+    marker when the text numbers at least two items (``42. That is all.`` alone keeps its 42)."""
+    numbers = {m.group(1) for m in _ITEM_MARKER_RE.finditer(text)}
+    if len(numbers) >= 2:
+        return _ITEM_MARKER_RE.sub("", text)
+    return _ITEM_MARKER_RE.sub(lambda m: "" if m.group(2) else m.group(0), text)
+
+
+def loop(text: str) -> tuple[int, int] | None:
+    """(block length in words, repeats) when the text ends in a loop, else None.
+
+    A loop: the words at the end of the text repeat a block of at most :data:`LOOP_MAX_BLOCK` words at
+    least :data:`LOOP_MIN_REPEATS` times in a row, and that repeated run is at least :data:`LOOP_SHARE`
+    of the text's words (a model that repeats the question, or a step, until its token limit). The last
+    word is left out (a cut text may end inside a word). The shortest such block is reported.
+    """
+    words = text.split()[:-1]
+    n = len(words)
+    for block in range(1, min(LOOP_MAX_BLOCK, n // LOOP_MIN_REPEATS) + 1):
+        i = n - 1
+        while i - block >= 0 and words[i] == words[i - block]:
+            i -= 1
+        run = n - 1 - i + block  # words in the periodic tail, the first block included
+        if run >= LOOP_MIN_REPEATS * block and run >= LOOP_SHARE * n:
+            return block, run // block
+    return None
 
 
 def extract(text: str, answer_format: str = "auto", think: str = "strip", strict: bool = False) -> Extraction:
@@ -253,18 +355,26 @@ def extract(text: str, answer_format: str = "auto", think: str = "strip", strict
     if answer_format in ("auto", "boxed"):
         group, unclosed = boxes(region)
         if unclosed:
-            return Extraction(None, region=where, reason="the last \\boxed{} is cut off")
+            content = unclosed_box(region)
+            if content is None or loop(region) is not None:
+                return Extraction(None, region=where, reason="the last \\boxed{} is cut off")
+            return Extraction(content, "boxed[unclosed]", where)
         if group and group[-1]:
             return Extraction(group[-1], "boxed[last]", where, group)
         if group:
             return Extraction(None, region=where, reason="the last \\boxed{} is empty")
     if answer_format in ("auto", "answer_is"):
-        span, cut = _answer_is(region)
+        span, cut, open_end = _answer_is(region)
         if span is not None:
-            return Extraction(span, "answer is", where)
+            return Extraction(span, "answer is", where, open_end=open_end)
         if cut:
             return Extraction(None, region=where, reason='nothing after "the answer is" (cut off)')
     if answer_format == "last_number" or (answer_format == "auto" and not strict):
+        looping = loop(region)
+        if looping is not None:
+            block, repeats = looping
+            reason = f"the text loops (a block of {block} words repeated {repeats} times) and states no answer"
+            return Extraction(None, region=where, reason=reason)
         number = extract_last_number(region)
         if number is not None:
             return Extraction(number, "last number", where)

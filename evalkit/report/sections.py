@@ -215,6 +215,10 @@ def rates_context(rates: Any) -> dict[str, Any] | None:
         for r in per_model:
             v = num(r.get(key))
             hot = v is not None and v > 0 and key in ("timeout", "error")
+            unknown = num(r.get("finish_unknown"))
+            if key == "truncated" and unknown is not None and unknown >= 1:  # imported without finish reasons
+                cells.append(Cell("unknown", "num"))
+                continue
             cells.append(Cell(pct(v), "num hot" if hot else "num"))
         table.append((key, cells))
     return {"rows": table}

@@ -1,7 +1,8 @@
 """The replay backend: completions produced elsewhere, read from a JSON-lines file.
 
 Each line is ``{"problem_id": str, "completion": str}`` with optional ``sample_idx`` (int),
-``n_tokens`` (int) and ``finish_reason`` ("stop" or "length"). Lines without ``sample_idx`` take the
+``n_tokens`` (int) and ``finish_reason`` ("stop", "length" or "unknown"; a line without one is stored as
+"unknown", never assumed to have stopped by itself). Lines without ``sample_idx`` take the
 next free index of their problem in file order. Bad lines are errors naming the file and line.
 """
 
@@ -18,7 +19,7 @@ from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig
 from evalkit.store import KeySet
 from evalkit.tasks.datafile import file_sha256
-from evalkit.types import Completion, Problem
+from evalkit.types import FINISH_REASONS, Completion, Problem
 
 MAX_TEXT_CHARS = 1_000_000  # longer completions are cut (and marked finish_reason "length")
 
@@ -59,9 +60,9 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
                 raise EvalkitError(f"{where}: problem {pid}: sample_idx {idx} appears twice")
             seen.add(pid, idx)
             next_idx[pid] = max(next_idx[pid], idx + 1)
-            finish = row.get("finish_reason", "stop")
-            if finish not in ("stop", "length"):
-                raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop' or 'length'")
+            finish = row.get("finish_reason", "unknown")
+            if finish not in FINISH_REASONS:
+                raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop', 'length' or 'unknown'")
             if len(text) > MAX_TEXT_CHARS:
                 text, finish = text[:MAX_TEXT_CHARS], "length"
             n_tokens = row.get("n_tokens", 0)

@@ -36,7 +36,20 @@ def write_completions(path: Path, completions: Iterable[Completion]) -> int:
 
 def write_verdicts(path: Path, verdicts: Iterable[tuple[str, int, Verdict]]) -> int:
     """Write (problem_id, sample_idx, verdict) records as a new shard at ``path``; returns the records written."""
-    rows = [dumps({"problem_id": pid, "sample_idx": idx, **asdict(v)}) + "\n" for pid, idx, v in verdicts]
+    rows = [
+        dumps(
+            {
+                "problem_id": pid,
+                "sample_idx": idx,
+                "passed": v.passed,
+                "score": v.score,
+                "status": v.status,
+                "detail": v.detail,
+            }
+        )
+        + "\n"
+        for pid, idx, v in verdicts
+    ]
     if rows:
         write_atomic(path, "".join(rows))
     return len(rows)

@@ -307,7 +307,7 @@ class Benchmark(TaskFamily):
     id_field: ClassVar[str | None] = None  # the data set's id column; None: rows are numbered
     id_fallback: ClassVar[str] = "{index:05d}"  # the id of row ``index`` when there is no id column
     question_fields: ClassVar[tuple[str, ...]] = ()  # the data set's fields a template may name besides {prompt}
-    takes_prompt_template = True  # verifiers read meta and the reference, never the prompt
+    takes_prompt_template = True  # verifiers read meta and the reference (the prompt only for restatements)
     Config: type[Any] = BenchmarkConfig
 
     def build_config(self, params: dict[str, Any]) -> Any:

@@ -10,7 +10,8 @@ The kind of a file is read from its first record:
 - **code task** (a record has ``tests`` or ``entry_point``, MBPP-style): ``problem_id``, ``prompt``,
   ``tests`` (a list of ``assert`` strings, or test code with ``assert`` lines or a ``def check(candidate)``),
   ``entry_point``, optionally ``solution``. The program is the last fenced code block of the completion
-  that defines ``entry_point`` (else its last fenced block, else the whole completion), run with the tests
+  that defines ``entry_point``, with the helpers it uses from earlier blocks (else its last fenced block,
+  else the code in the completion; :mod:`evalkit.grading.programs`), run with the tests
   by :func:`evalkit.grading.sandbox.run_tests` (``timeout_s``, ``memory_mb`` spec parameters). ``passed`` is the
   sandbox's positive confirmation that every test passed; ``score`` is the fraction of asserts that passed.
   Helpers the tests call are taken from the prompt when it defines them (the prompt as Python, else its
@@ -34,20 +35,18 @@ verify with :class:`AnswerFileTask` or :class:`CodeFileTask` constructed with no
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.grading.answers import AnswerVerified, check_reading, quiet_math_verify
+from evalkit.grading.programs import extract_program
 from evalkit.tasks.datafile import Row, answer_problems, code_problems, file_sha256, read_jsonl, row_kind
 from evalkit.tasks.registry import TaskFamily, register_factory
 from evalkit.types import Problem, Verdict
 
 quiet_math_verify()
-
-_FENCE_RE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)  # an unclosed fence (cut at max tokens) runs to the end
 
 
 @dataclass(frozen=True)
@@ -122,18 +121,6 @@ class AnswerFileTask(AnswerVerified, _FileTask):
             "verifier": "tasks-dir:answer",
         }
         return answer_problems(_read(self._file()), self.name, f"{self.name}:", meta)
-
-
-def extract_program(text: str, entry_point: str) -> str:
-    """The program in a completion: see the module docstring."""
-    blocks = _FENCE_RE.findall(text)
-    # [^\S\n]* rather than \s*: the same lines match (a "def" after blank lines also starts its own line),
-    # but a run of blank lines is not rescanned from every line start (quadratic; this also runs as a dedup key)
-    defines = re.compile(rf"^[^\S\n]*def\s+{re.escape(entry_point)}\s*\(", re.M)
-    defining = [b for b in blocks if defines.search(b)]
-    if defining:
-        return str(defining[-1])
-    return str(blocks[-1]) if blocks else text
 
 
 class CodeFileTask(_FileTask):

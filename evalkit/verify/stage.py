@@ -19,9 +19,10 @@ the same program; see :meth:`evalkit.tasks.TaskFamily.dedup_key`) are verified o
 The key is computed in this process on the text as the verifier sees it (cut at :data:`VERIFY_CHARS`),
 scoped by problem id, tagged apart from the raw-text fallback (a key of None, or a ``dedup_key`` that
 raised) and compared as a 128-bit BLAKE2 digest, so that the cache stays small whatever the texts.
-The finish reason is not part of the key: a verdict depends on it only through one rule applied after
-the verifier (:func:`with_finish_reason`: a non-passing ``ok`` cut at max tokens is ``truncated``),
-and that rule is applied to every completion on its own.
+The finish reason is not part of the key: a verdict depends on it only through the rules applied after
+the verifier (:func:`with_finish_reason`: a pass whose ``requires`` the finish reason does not meet is
+a miss, and a non-passing ``ok`` cut at max tokens is ``truncated``), which are applied to every
+completion on its own; ``requires`` follows from the reading, which the key holds.
 
 :func:`verify_run` streams a run's completions in blocks of :data:`BLOCK`: memory stays flat in the size
 of the run, and a kill loses at most the block in flight. The dedup cache lives for one block.
@@ -75,7 +76,19 @@ def judge(job: Job) -> Verdict:
 
 
 def with_finish_reason(verdict: Verdict, finish_reason: str) -> Verdict:
-    """The only way a finish reason changes a verdict: a non-passing ``ok`` cut at max tokens is ``truncated``."""
+    """The only ways a finish reason changes a verdict.
+
+    A pass read by a rule that a cut-off text cannot use (``verdict.requires``: the last-number fallback
+    needs a completion not cut at max tokens, an unclosed last box one known to have stopped) does not
+    stand otherwise: it becomes a miss whose detail says why. Then a non-passing ``ok`` cut at max tokens
+    is ``truncated``. An ``unknown`` finish reason (imported completions) is not ``stop``.
+    """
+    if verdict.passed and (
+        (verdict.requires == "not length" and finish_reason == "length")
+        or (verdict.requires == "stop" and finish_reason != "stop")
+    ):
+        why = "cut at max tokens" if finish_reason == "length" else "not known to have stopped"
+        verdict = Verdict(False, 0.0, "ok", f"{verdict.detail} (not counted: the completion was {why})"[:300])
     if not verdict.passed and verdict.status == "ok" and finish_reason == "length":
         return dataclasses.replace(verdict, status="truncated")
     return verdict
