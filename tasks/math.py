@@ -30,8 +30,9 @@ its signal timeouts off); the verifier pool's hard timeout ends hangs such as ``
 verdict ``timeout``. The verdict's detail names the rule that read the answer
 (``boxed[last] after </think>: 72``). The prompt is read only to refuse an answer that restates the
 question unevaluated (:mod:`evalkit.grading.restated`); the fallback readings (the last number, an answer
-phrase or unclosed box that ends the text) never pass a completion cut at max tokens or that loops. The dedup key is the extraction (:func:`evalkit.grading.answers.answer_key`):
-completions of a problem that give the same answer are checked once.
+phrase or unclosed box that ends the text) never pass a completion cut at max tokens or that loops. The dedup
+key is the extraction (:func:`evalkit.grading.answers.answer_key`): completions of a problem that give the same
+answer are checked once.
 """
 
 from __future__ import annotations
