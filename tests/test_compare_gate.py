@@ -89,8 +89,9 @@ def test_compare_carries_intervals_and_frontier_test(tmp_path: Path) -> None:
     assert len(chance) == 1 and "not evidence of expansion" in chance[0]
     fr = sec["frontier"]
     assert fr["rl_only"] == 2 and fr["simultaneous"]["problems"] == 2
-    # simultaneous over 2 problems: Clopper-Pearson at 1 - 0.05/2 for 0 of 8
-    assert fr["simultaneous"]["base_rate_below"] == pytest.approx(1 - 0.025 ** (1 / 8))
+    # family-wise over all 6 compared problems (not the 2 RL-only ones): Clopper-Pearson at 1 - 0.05/6 for 0 of 8
+    assert fr["simultaneous"]["base_rate_below"] == pytest.approx(1 - (0.05 / 6) ** (1 / 8))
+    assert fr["simultaneous"]["family"] == 6
     assert fr["mcnemar"]["p_rl_solves_more"] == pytest.approx(0.5)  # 2 RL-only vs 1 base-only: P(Bin(3,.5) >= 2)
     # delta cells: two-sided sign-flip p-values, Holm over every cell; six problems show nothing
     cells = [c for s in [summary["overall"], *summary["tasks"].values()] for c in s["delta"].values()]

@@ -12,8 +12,11 @@ What the summary states about RL-only problems, in three separate statements (``
 (a) per problem: RL's c/m with its two-sided Clopper-Pearson interval, and the base's 0/m with its
     one-sided 95% upper bound on the per-sample rate (about 3/m);
 (b) across the K RL-only problems at once: the base's rate is below X on every one of them, 95%
-    family-wise (Clopper-Pearson at 1 - 0.05/K each, Bonferroni). Only (a) and (b) bear on
-    "expansion", and only as "the base's rate is below X", never "the base cannot solve it";
+    family-wise over all N compared problems (one-sided Clopper-Pearson at 1 - 0.05/N each, Bonferroni
+    over every compared problem of the scope, a family fixed before the data are seen; Bonferroni over the
+    K RL-only problems would let the data choose the family and fails in simulation when some problems are
+    rare but reachable). It says "the base's rate is below X", never "the base cannot solve it", and on its
+    own it is not expansion;
 (c) the chance test: RL more often solves problems the base misses than equal per-problem rates would
     give (:func:`evalkit.stats.frontier_class_test`). A small p-value means RL is better on some
     problems, which pure sharpening also produces; it is not evidence of expansion. The exact McNemar-type
@@ -193,15 +196,24 @@ def frontier_statements(
     k_rl = int(rl_only.sum())
     out: dict[str, Any] = {"confidence": confidence, "rl_only": k_rl, "base_only": int(base_only.sum())}
     if k_rl:
-        level = 1.0 - (1.0 - confidence) / k_rl
+        # Bonferroni over every compared problem, a number fixed before the data are seen: each problem's
+        # one-sided bound misses its rate with probability <= alpha / N, so all N hold at once with
+        # probability >= 1 - alpha, and then so do those of the RL-only problems, whichever the data chose.
+        # (Bonferroni over the K RL-only problems alone would let the data choose the family.)
+        n_all = int(m.size)
+        level = 1.0 - (1.0 - confidence) / n_all
         bound = max(zero_success_upper_bound(int(mm), level) for mm in np.unique(m[rl_only]))
         out["simultaneous"] = {
             "base_rate_below": bound,
             "problems": k_rl,
+            "family": n_all,
+            "level_each": level,
+            "method": f"one-sided Clopper-Pearson at 1 - {1.0 - confidence:g}/{n_all} per problem, Bonferroni over "
+            f"all {n_all} compared problems",
             "statement": (
                 f"The base's per-sample success rate is below {bound:.4f} on every one of these {k_rl} "
-                f"RL-only problems, {confidence:.0%} family-wise (Clopper-Pearson at {level:.4f} each, "
-                "Bonferroni)."
+                f"RL-only problems, {confidence:.0%} family-wise over all {n_all} compared problems "
+                f"(Clopper-Pearson at {level:.5f} each, Bonferroni)."
             ),
         }
     else:

@@ -57,7 +57,8 @@ def _frontier(section: Mapping[str, Any]) -> str:
         if simultaneous:
             text += (
                 f"; the base's per-sample success rate is below {simultaneous['base_rate_below']:.4f} on every "
-                f"one of them ({frontier.get('confidence', 0.95):.0%} family-wise), which bounds its reach "
+                f"one of them ({frontier.get('confidence', 0.95):.0%} family-wise over all "
+                f"{simultaneous.get('family', section.get('n_problems'))} compared problems), which bounds its reach "
                 "there but does not say it cannot solve them"
             )
     text += f"; {base_only} problem(s) were solved by the base and never by RL"
