@@ -235,6 +235,10 @@ def test_evidence_without_likelihood_has_auc_and_matrix_only(tmp_path: Path) -> 
     summary = compare_runs(base, rl)
     ev = summary["evidence"]
     assert len(summary["verdict"]) == 4  # no likelihood sentence without likelihood files
+    # RL-only problems without likelihood evidence: bounded to the budget, never called expansion
+    assert "expansion" not in {c["kind"] for c in summary["claims"]}
+    assert "rl_only_bounded" in {c["kind"] for c in summary["claims"]}
+    assert "expansion" not in summary["verdict"][-1] and "bounded to this budget" in summary["verdict"][-1]
     assert set(ev) == {"overall", "tasks"}
     ov = ev["overall"]
     assert set(ov) == {"pass_at_k_auc", "matrix_at_k", "cover_at_tau"}
@@ -291,6 +295,12 @@ def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path:
     assert "at most 10^-3.0" in verdict[3] and "1 lie below 1e-06 and 1 have a token it cannot draw" in verdict[3]
     assert "base-only problems a probability of at most 10^-8.0" in verdict[3]
     assert "other correct solutions may exist" in verdict[3]
+    # claims: problem 1's scored RL text is outside the base's reach, so (and only so) "expansion" is said
+    kinds = [c["kind"] for c in summary["claims"]]
+    assert {"likelihood_figures", "out_of_support", "expansion", "rl_only_bounded"} <= set(kinds)
+    expansion = next(c for c in summary["claims"] if c["kind"] == "expansion")
+    assert expansion["problems"] == 1 and expansion["error_rate"] == 0.05 and expansion["scope"]["tasks"] == ["add"]
+    assert "evidence of expansion there" in verdict[-1]
 
 
 def test_a_likelihood_file_of_an_earlier_run_is_ignored_and_another_sampler_is_noted(tmp_path: Path) -> None:

@@ -125,7 +125,12 @@ def report_cmd(
 
 
 def _print_compare(summary: dict[str, Any]) -> None:
-    for name, sec in [("overall", summary["overall"]), *summary["tasks"].items()]:
+    # "overall" only when every task shares n; otherwise one line per n group (never pooled at one k)
+    if summary.get("overall") is not None:
+        scopes = [("overall", summary["overall"])]
+    else:
+        scopes = [(f"n={sec['n']}", sec) for sec in summary.get("groups", []) if len(sec["scope"]["tasks"]) > 1]
+    for name, sec in [*scopes, *summary["tasks"].items()]:
         ks = [str(k) for k in (1, sec["n"])]
         b, r = sec["pass_at_k"]["base"], sec["pass_at_k"]["rl"]
         cls = sec["classes"]

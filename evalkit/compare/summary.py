@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from evalkit import __version__
+from evalkit.compare.claims import scope_claims
 from evalkit.compare.evidence import evidence_summary
 from evalkit.compare.results import RunResults, _bucket
 from evalkit.compare.verdict import verdict_sentences
@@ -268,6 +269,65 @@ def _frontier_for(
     return frontier_statements(c_b, c_r, m, chance, confidence)
 
 
+def _groups(
+    base: RunResults,
+    rl: RunResults,
+    problems: list[Problem],
+    upto: dict[str, int],
+    tasks: dict[str, dict[str, Any]],
+    confidence: float,
+) -> list[dict[str, Any]]:
+    """One section per n (the scopes of the verdict's claims), each with ``scope`` = {"tasks", "n"}.
+
+    Tasks are grouped by their n (the common samples per problem); a group of one task is that task's
+    section, a group of several is a section over their problems, and a single group covers every problem."""
+    by_n: dict[int, list[str]] = defaultdict(list)
+    for name, sec in sorted(tasks.items()):
+        by_n[int(sec["n"])].append(name)
+    groups = []
+    for n, names in sorted(by_n.items(), key=lambda item: -item[0]):
+        if len(names) == 1 and len(by_n) > 1:
+            sec = tasks[names[0]]
+        else:
+            probs = [p for p in problems if p.task in names]
+            sec = _section(base, rl, probs, upto, confidence)
+            sec["frontier_test"] = frontier_evidence(base, rl, probs, upto)
+            sec["frontier"] = _frontier_for(base, rl, probs, upto, sec["frontier_test"], confidence)
+            sec["buckets"] = {}
+        sec["scope"] = {"tasks": names, "n": n}
+        groups.append(sec)
+    return groups
+
+
+def _frontier_notes(sec: dict[str, Any], notes: list[str], several: bool) -> None:
+    """The notes on one scope's frontier classes, bound and tests."""
+    m_all = sec["n"]
+    ub = zero_success_upper_bound(m_all)
+    cls, ft, fr = sec["classes"], sec["frontier_test"], sec["frontier"]
+    prefix = f"Tasks {', '.join(sec['scope']['tasks'])} (n = {m_all}): " if several else ""
+    notes.append(
+        f"{prefix}RL-only problems: {cls['rl_only']}; base-only: {cls['base_only']} (of {sec['n_problems']}). Per "
+        f"problem: '0 of {m_all}' means that model's per-sample success rate there is below {ub:.4f} with 95% "
+        "confidence (one-sided Clopper-Pearson), not that it is impossible."
+    )
+    if fr["simultaneous"] is not None:
+        notes.append(
+            prefix + fr["simultaneous"]["statement"] + " This bounds the base's reach at this budget; it is not "
+            "evidence of expansion without likelihood evidence."
+        )
+    notes.append(
+        f"{prefix}Chance test (not evidence of expansion): RL more often solves problems the base misses than equal "
+        f"per-problem rates would give? About {ft['expected_under_null']:.1f} one-sided problems are expected by "
+        f"chance; p = {ft['p_rl_only_exact']:.3g} for {cls['rl_only']} RL-only, p = {ft['p_base_only_exact']:.3g} "
+        f"for {cls['base_only']} base-only (exact conditional test; Benjamini-Hochberg across tasks in the JSON). "
+        "A small p means RL is better on some problems, which sharpening alone also gives."
+    )
+    notes.append(
+        f"{prefix}McNemar-type exact test at k = {m_all}: p = {fr['mcnemar']['p_rl_solves_more']:.3g} that RL solves "
+        f"more problems than the base, p = {fr['mcnemar']['p_base_solves_more']:.3g} for the reverse."
+    )
+
+
 def compare_runs(
     base: RunResults, rl: RunResults, title: str = "evalkit: base vs RL", confidence: float = 0.95
 ) -> dict[str, Any]:
@@ -292,11 +352,10 @@ def compare_runs(
             for name, bp in sorted(buckets.items())
         }
         tasks[task] = section
-    overall = _section(base, rl, problems, upto, confidence)
-    overall["frontier_test"] = frontier_evidence(base, rl, problems, upto)
-    overall["frontier"] = _frontier_for(base, rl, problems, upto, overall["frontier_test"], confidence)
-    overall["buckets"] = {}
-    _adjust_delta_cells([overall, *tasks.values()], confidence)
+    groups = _groups(base, rl, problems, upto, tasks, confidence)
+    overall = groups[0] if len(groups) == 1 else None  # pooled only when every task shares n
+    unique = {id(sec): sec for sec in [*groups, *tasks.values()]}
+    _adjust_delta_cells(list(unique.values()), confidence)
     # Benjamini-Hochberg across tasks: a few tasks showing RL-only problems by chance is expected
     names = sorted(tasks)
     for key in ("rl_only", "base_only"):
@@ -326,30 +385,9 @@ def compare_runs(
                 "example_rl": rl.example.get(p.id, "")[:EXAMPLE_CHARS] if cr else None,
             }
         )
-    m_all = overall["n"]
-    ub = zero_success_upper_bound(m_all)
-    cls = overall["classes"]
-    ft = overall["frontier_test"]
-    fr = overall["frontier"]
-    notes.append(
-        f"RL-only problems: {cls['rl_only']}; base-only: {cls['base_only']} (of {len(problems)}). Per problem: "
-        f"'0 of {m_all}' means that model's per-sample success rate there is below {ub:.4f} with 95% confidence "
-        "(one-sided Clopper-Pearson), not that it is impossible."
-    )
-    if fr["simultaneous"] is not None:
-        notes.append(fr["simultaneous"]["statement"] + " Only this and the per-problem bounds speak to expansion.")
-    notes.append(
-        f"Chance test (not evidence of expansion): RL more often solves problems the base misses than equal "
-        f"per-problem rates would give? About {ft['expected_under_null']:.1f} one-sided problems are expected by "
-        f"chance; p = {ft['p_rl_only_exact']:.3g} for {cls['rl_only']} RL-only, p = {ft['p_base_only_exact']:.3g} "
-        f"for {cls['base_only']} base-only (exact conditional test; Benjamini-Hochberg across tasks in the JSON). "
-        "A small p means RL is better on some problems, which sharpening alone also gives."
-    )
-    notes.append(
-        f"McNemar-type exact test at k = {m_all}: p = {fr['mcnemar']['p_rl_solves_more']:.3g} that RL solves more "
-        f"problems than the base, p = {fr['mcnemar']['p_base_solves_more']:.3g} for the reverse."
-    )
-    n_sig = sum(1 for sec in [overall, *tasks.values()] for cell in sec["delta"].values() if cell.get("significant"))
+    for sec in groups:
+        _frontier_notes(sec, notes, len(groups) > 1)
+    n_sig = sum(1 for sec in unique.values() for cell in sec["delta"].values() if cell.get("significant"))
     notes.append(
         f"Delta cells marked significant: {n_sig}, from two-sided paired sign-flip tests with Holm's adjustment "
         f"over all delta cells (tasks, k and overall) at {1 - confidence:.0%} family-wise."
@@ -359,8 +397,10 @@ def compare_runs(
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "evalkit_version": __version__,
         "runs": {"base": run_info(base), "rl": run_info(rl)},
-        "ks": powers_of_two(m_all),
+        "ks": powers_of_two(min(sec["n"] for sec in groups)),
         "overall": overall,
+        # one section per n: tasks sampled at different n are never pooled at one k
+        "groups": groups,
         "tasks": tasks,
         "problems": rows,
         "rates": {"base": base.rates, "rl": rl.rates},
@@ -371,6 +411,7 @@ def compare_runs(
         "evidence": evidence_summary(base, rl, problems, upto, confidence, notes=notes),
         "notes": notes,
     }
+    summary["claims"] = [claim for sec in groups for claim in scope_claims(sec, rows, summary["evidence"])]
     summary["verdict"] = verdict_sentences(summary)
     return summary
 
