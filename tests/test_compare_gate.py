@@ -79,6 +79,11 @@ def test_compare_carries_intervals_and_frontier_test(tmp_path: Path) -> None:
     for label in ("base", "rl"):
         for k, (lo, hi) in sec["pass_at_k_ci"][label].items():
             assert lo <= sec["pass_at_k"][label][k] <= hi
+    # the method beside each interval: at k = n = 8 every problem's pass@8 is 0 or 1 (exact Clopper-Pearson), and
+    # every paired difference -1, 0 or 1; at k = 1 with six problems, the betting interval
+    assert sec["pass_at_k_ci_method"]["base"]["8"].startswith("exact: Clopper-Pearson")
+    assert "gained and lost" in sec["delta"]["8"]["ci_method"]
+    assert sec["delta"]["1"]["ci_method"].startswith("betting")
     d1 = sec["delta"]["1"]
     assert d1["delta"] == pytest.approx(sec["pass_at_k"]["rl"]["1"] - sec["pass_at_k"]["base"]["1"])
     assert d1["ci"][0] <= d1["delta"] <= d1["ci"][1]

@@ -178,18 +178,24 @@ def test_cover_comparison_matches_a_direct_count(m: int, problems: int, seed: in
 
 
 @pytest.mark.parametrize("gained", [0, 3, 5, 6, 9])
-def test_cover_interval_is_the_exact_sign_test(gained: int) -> None:
-    """RL gains ``gained`` problems at every tau and loses none: the 95% interval excludes 0 exactly when the
-    exact one-sided sign test rejects at 2.5%, i.e. 0.5**gained <= 0.025 (gained >= 6)."""
+def test_cover_interval_is_clopper_pearson_on_gained_and_lost(gained: int) -> None:
+    """RL gains ``gained`` problems at tau = 1 and loses none: the 95% interval is L(pi_plus) - U(pi_minus),
+    U(pi_plus) - L(pi_minus), each share's Clopper-Pearson bound at 1 - 0.05/4 (scipy's exact interval as
+    the independent reference). With nothing gained it is [-u, u], u = 1 - 0.0125^(1/P), never [0, 0]."""
     problems, m = 40, 8
     cb = np.array([0] * gained + [3] * (problems - gained))
     cr = np.array([m] * gained + [3] * (problems - gained))
     got = cover_comparison(np.full(problems, m), cb, cr, m)
-    lo_top = got["delta_ci"][-1][0]  # tau = 1: only the gained problems differ
-    assert (lo_top > 1e-6) == (0.5**gained <= 0.025)
+    plus = stats.binomtest(gained, problems).proportion_ci(confidence_level=0.975, method="exact")
+    minus = stats.binomtest(0, problems).proportion_ci(confidence_level=0.975, method="exact")
+    lo_top, hi_top = got["delta_ci"][-1]  # tau = 1: only the gained problems differ
+    assert lo_top == pytest.approx(plus.low - minus.high, abs=1e-9)
+    assert hi_top == pytest.approx(plus.high - minus.low, abs=1e-9)
     assert got["delta"][-1] == pytest.approx(gained / problems)
-    if gained == 0:  # every problem tied at every tau: the interval is exactly [0, 0], no -0.0 from round-off
-        assert all(lo == 0.0 and hi == 0.0 and math.copysign(1, lo) == 1 for lo, hi in got["delta_ci"])
+    assert "Clopper-Pearson" in got["delta_ci_method"]
+    if gained == 0:
+        u = 1 - 0.0125 ** (1 / problems)
+        assert all(lo == pytest.approx(-u) and hi == pytest.approx(u) for lo, hi in got["delta_ci"])
 
 
 # -- the summary's evidence key ----------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def _check_comparable(base: Any, rl: Any, refuse: bool) -> None:
 
 
 def _compare_with_trajectory(runs: list[Any], title: str | None = None) -> dict[str, Any]:
-    from evalkit.compare.summary import compare_with_trajectory
+    from evalkit.compare.trajectories import compare_with_trajectory
 
     return compare_with_trajectory(runs, title)
 

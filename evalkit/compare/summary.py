@@ -45,16 +45,13 @@ from evalkit.compare.verdict import verdict_sentences
 from evalkit.errors import EvalkitError
 from evalkit.stats import (
     benjamini_hochberg,
-    bootstrap_ci,
     clopper_pearson,
     frontier_class_test,
-    gain_correlation,
     holm,
-    paired_regime,
     pass_at_k,
     powers_of_two,
+    problem_mean_ci,
     sign_flip_test,
-    split_half_gain_inputs,
     zero_success_upper_bound,
 )
 from evalkit.types import Problem
@@ -126,15 +123,18 @@ def per_problem_table(results: RunResults, problems: list[Problem], ks: list[int
 
 
 def _intervals(
-    table: np.ndarray, ks: list[int], confidence: float, bounds: tuple[float, float] = (0.0, 1.0)
-) -> dict[str, list[float] | None]:
-    """Bootstrap interval of the mean over problems for each k, clipped to ``bounds`` (the values' range;
-    (-1, 1) for paired deltas). None with fewer than two problems."""
+    table: np.ndarray, ks: list[int], confidence: float, paired: bool = False
+) -> tuple[dict[str, list[float] | None], dict[str, str | None]]:
+    """Interval of the mean over problems for each k, and the method of each (None with fewer than two
+    problems): exact where every value is 0 or 1 (-1, 0 or 1 for paired deltas), betting with few problems,
+    the studentized bootstrap otherwise (:func:`evalkit.stats.exact.problem_mean_ci`)."""
     if table.shape[0] < 2:
-        return {str(k): None for k in ks}
-    _est, low, high = bootstrap_ci(table, confidence=confidence, seed=0)
-    low, high = np.clip(low, *bounds), np.clip(high, *bounds)
-    return {str(k): [float(lo), float(hi)] for k, lo, hi in zip(ks, low, high, strict=True)}
+        return {str(k): None for k in ks}, {str(k): None for k in ks}
+    cis = problem_mean_ci(table, confidence, paired=paired, seed=0)
+    return (
+        {str(k): [float(lo), float(hi)] for k, (_e, lo, hi, _m) in zip(ks, cis, strict=True)},
+        {str(k): method for k, (*_v, method) in zip(ks, cis, strict=True)},
+    )
 
 
 def _section(
@@ -147,17 +147,21 @@ def _section(
         counts[classify(base.c(p.id, upto[p.id]), rl.c(p.id, upto[p.id]))] += 1
     # pass@k with each problem cut to its common n, so both models are judged on equal budgets
     tb, tr = per_problem_table(base, problems, ks, upto), per_problem_table(rl, problems, ks, upto)
-    delta_ci = _intervals(tr - tb, ks, confidence, (-1.0, 1.0))  # paired: the same problems resampled for both
+    delta_ci, delta_method = _intervals(tr - tb, ks, confidence, paired=True)  # per-problem differences
+    base_ci, base_method = _intervals(tb, ks, confidence)
+    rl_ci, rl_method = _intervals(tr, ks, confidence)
     p_delta = _two_sided_p(tr - tb)
     return {
         "n_problems": len(problems),
         "n": m,
         "pass_at_k": {"base": _means(tb, ks), "rl": _means(tr, ks)},
-        "pass_at_k_ci": {"base": _intervals(tb, ks, confidence), "rl": _intervals(tr, ks, confidence)},
+        "pass_at_k_ci": {"base": base_ci, "rl": rl_ci},
+        "pass_at_k_ci_method": {"base": base_method, "rl": rl_method},
         "delta": {
             str(k): {
                 "delta": float(tr[:, j].mean() - tb[:, j].mean()),
                 "ci": delta_ci[str(k)],
+                "ci_method": delta_method[str(k)],
                 "p_value": float(p_delta[j]),
             }
             for j, k in enumerate(ks)
@@ -432,86 +436,3 @@ def training_log(results: RunResults, name: str = "train_log.jsonl") -> list[dic
         except json.JSONDecodeError:
             continue
     return rows or None
-
-
-def _halfwidth(interval: list[float] | None) -> float:
-    return (interval[1] - interval[0]) / 2 if interval else 0.0
-
-
-def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, Any]:
-    """pass@1 and pass@n across three or more checkpoints (base first, in training order), with ProRL's
-    regime per task from paired comparisons on the shared problems (diminish / plateau / sustained, or
-    inconclusive when the paired bounds show none; see :func:`evalkit.stats.paired_regime`), and the rank
-    correlation across tasks of the base's pass@h with the final gain in pass@h, both from independent
-    halves of the base's samples (:func:`evalkit.stats.split_half_gain_inputs`), so that the base's
-    sampling error does not make a correlation by itself."""
-    if len(runs) < 3:
-        raise EvalkitError("a trajectory needs at least three runs (base, intermediate..., final)")
-    shared = set.intersection(*({p.id for p in r.problems if r.n(p.id)} for r in runs))
-    problems = [p for p in runs[0].problems if p.id in shared]
-    if not problems:
-        raise EvalkitError("the runs of the trajectory share no problem with verified samples")
-    upto = {p.id: min(r.n(p.id) for r in runs) for p in problems}
-    by_task: dict[str, list[Problem]] = defaultdict(list)
-    for p in problems:
-        by_task[p.task].append(p)
-    tasks: dict[str, Any] = {}
-    split: dict[str, tuple[float, float, int]] = {}
-    for task, probs in sorted(by_task.items()):
-        m = min(upto[p.id] for p in probs)
-        rows: list[dict[str, Any]] = []
-        tables = []
-        for r in runs:
-            table = per_problem_table(r, probs, [1, m], upto)
-            tables.append(table)
-            ci = _intervals(table, [1, m], confidence)
-            half = [_halfwidth(ci[str(k)]) for k in (1, m)]
-            rows.append(
-                {
-                    "run": str(r.root),
-                    "pass@1": float(table[:, 0].mean()),
-                    f"pass@{m}": float(table[:, 1].mean()),
-                    "halfwidth@1": half[0],
-                    f"halfwidth@{m}": half[1],
-                }
-            )
-        regime = paired_regime([t[:, 0] for t in tables], [t[:, 1] for t in tables], confidence)
-        tasks[task] = {
-            "n": m,
-            "n_problems": len(probs),
-            "checkpoints": rows,
-            "regime": regime["regime"],
-            "regime_sentence": regime["sentence"],
-            "regime_evidence": regime["evidence"],
-        }
-        if m >= 2:
-            split[task] = split_half_gain_inputs(
-                [runs[0].passed[p.id][:m] for p in probs], [runs[-1].passed[p.id][:m] for p in probs]
-            )
-    names = sorted(split)
-    method = (
-        "Spearman over tasks; x = base pass@h from the even-indexed half of its samples, gain = final - base "
-        "pass@h from the odd-indexed halves (independent of x's sampling error)"
-    )
-    if len(names) >= 3:
-        rho, p_value = gain_correlation([split[t][0] for t in names], [split[t][1] for t in names])
-        correlation: dict[str, Any] = {"spearman_rho": rho, "p_value": p_value, "tasks": len(names),
-                                       "h": {t: split[t][2] for t in names}, "method": method}  # fmt: skip
-    else:
-        correlation = {"spearman_rho": None, "p_value": None, "tasks": len(names),
-                       "reason": "needs at least three tasks", "method": method}  # fmt: skip
-    return {"tasks": tasks, "gain_correlation": correlation, "confidence": confidence}
-
-
-def compare_with_trajectory(runs: list[RunResults], title: str | None = None) -> dict[str, Any]:
-    """compare_runs on the first (base) and last (final) run; with 3+ runs also their trajectory."""
-    summary = compare_runs(runs[0], runs[-1]) if title is None else compare_runs(runs[0], runs[-1], title=title)
-    if len(runs) >= 3:
-        traj = trajectory(runs)
-        summary["trajectory"] = traj
-        for task, row in traj["tasks"].items():
-            summary["notes"].append(
-                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}. "
-                f"{row['regime_sentence']}"
-            )
-    return summary

@@ -30,7 +30,9 @@ from typing import Any
 def _change(claim: Mapping[str, Any]) -> tuple[str, str | None]:
     """The sentence for a gain_at_k / loss_at_k / no_change_shown claim and its direction (None: no change)."""
     k, ci = claim["k"], claim.get("ci")
-    method = f" ({claim['ci_method']})" if claim.get("ci_method") else ""
+    # the method's name only (the claim holds it in full): "exact", "conservative", "betting confidence set", ...
+    name = str(claim.get("ci_method") or "").split(":")[0].split(" (")[0]
+    method = f" ({name})" if name else ""
     interval = f", 95% interval {ci[0]:+.3f} to {ci[1]:+.3f}{method}" if ci else ""
     direction = {"gain_at_k": "up", "loss_at_k": "down"}.get(claim["kind"])
     shown = {"up": "a gain shown at 95%", "down": "a loss shown at 95%"}.get(str(direction), "no change shown at 95%")
