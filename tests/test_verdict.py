@@ -143,3 +143,16 @@ def test_tasks_of_different_n_are_never_pooled(tmp_path: Path) -> None:
     assert any(s.startswith("Task reverse (n = 4): pass@4") for s in summary["verdict"])
     html = write_report(summary, tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert 'id="verdict"' in html
+
+
+def test_claims_under_known_truths_quick() -> None:
+    # a fast version of `python -m evalkit.compare.calibration --claims` (the full table is in reports/BENCHMARKS.md):
+    # pure sharpening never yields an expansion claim; base rate exactly 0 on RL-solved problems does (with
+    # likelihood files), and the rare-but-reachable bound is false in no more than its 5%
+    from evalkit.compare.claims_calibration import Truth, _expansion, _sharpening, claim_error_rates
+
+    sharp = {r.kind: r for r in claim_error_rates(Truth("sharp", _sharpening(4.0, 60), 32), reps=15, seed=1)}
+    assert sharp["expansion"].made == 0 and sharp["out_of_support"].made == 0 and sharp["gain_at_k"].false == 0
+    assert sharp["base_only_excess"].false == 0
+    grown = {r.kind: r for r in claim_error_rates(Truth("exp", _expansion(60, 10), 32), reps=15, seed=1)}
+    assert grown["expansion"].made >= 0.8 and grown["expansion"].false == 0 and grown["rl_only_bounded"].false == 0

@@ -12,6 +12,9 @@ Methods checked: the studentized, BCa and percentile bootstrap (:func:`evalkit.s
 engine of ``pass_at_k_ci`` / ``paired_delta_ci``) and the CLT interval with the clustered standard error (the
 engine of ``pass_at_k_se_ci`` / ``paired_delta_se_ci``).
 
+``--claims`` runs :mod:`evalkit.compare.claims_calibration` instead: how often each kind of verdict claim is
+false under known truths (identical models, pure sharpening, true expansion, rare-but-reachable problems).
+
 Run ``python -m evalkit.compare.calibration`` for the full table (``--reps`` to change its size, ``--problems 20 50
 200`` for one table per number of problems); the tests run a quick version with an acceptance band derived
 from the binomial standard error of the coverage. The studentized bootstrap holds 93-97% (two- and
@@ -365,8 +368,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gate", action="store_true", help="the gate's false alarm rate and power instead")
+    parser.add_argument(
+        "--claims", action="store_true", help="how often each kind of verdict claim is false, per simulated truth"
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.claims:
+        from evalkit.compare.claims_calibration import TRUTHS, claim_error_rates, format_claim_table
+
+        print(
+            f"Verdict claims through compare_runs: {args.reps} data sets per truth; 'made' = share of data sets "
+            "with a claim of that kind, 'false' = share with at least one false claim of that kind (nominal "
+            f"<= 0.05). Binomial SE of a rate near 0.05: {math.sqrt(0.05 * 0.95 / args.reps):.4f}."
+        )
+        print(format_claim_table([]), flush=True)
+        for truth in TRUTHS:
+            for claim_row in claim_error_rates(truth, reps=args.reps, seed=args.seed):
+                print(format_claim_table([claim_row]).splitlines()[-1], flush=True)
+        print(f"{time.perf_counter() - t0:.0f}s")
+        return
     if args.gate:
         # A larger max_drop can only raise each check's p-value (the test's p-value is non-increasing in the
         # hypothesised delta), so max_drop = 0 is the worst case of the false alarm rate.
