@@ -37,7 +37,7 @@ import numpy as np
 from scipy import stats as sps
 from scipy.special import betaln
 
-from evalkit.stats import pass_at_k
+from evalkit.stats import pass_at_k, problem_mean_ci
 from evalkit.stats.intervals import _bootstrap_moments, _interval_from_boot
 
 
@@ -67,6 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 METHODS: tuple[str, ...] = ("studentized", "bca", "percentile", "se")
+#: "reported": :func:`evalkit.stats.problem_mean_ci`, the interval compare_runs and evalkit summary print (exact
+#: for 0/1 values and -1/0/+1 differences, betting below 100 problems, the studentized bootstrap otherwise).
+ALL_METHODS: tuple[str, ...] = (*METHODS, "reported")
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def coverage(
         confidence: Nominal level of the two-sided interval and of each one-sided bound.
         n_boot: Bootstrap resamples per interval.
         seed: Seed; dataset r uses ``default_rng([seed, r])`` and bootstrap seed r.
-        methods: Any of "studentized", "bca", "percentile", "se".
+        methods: Any of "studentized", "bca", "percentile", "se", "reported" (the interval evalkit prints).
 
     Returns:
         One :class:`CoverageRow` per (k, method).
@@ -147,9 +150,16 @@ def coverage(
         values = pass_at_k(n, rng.binomial(n, pa)[:, None], ks_a[None, :])
         if pb is not None:
             values = pass_at_k(n, rng.binomial(n, pb)[:, None], ks_a[None, :]) - values
-        moments = _bootstrap_moments(values, r, n_boot) if set(methods) - {"se"} else None
+        moments = _bootstrap_moments(values, r, n_boot) if set(methods) - {"se", "reported"} else None
         for m in methods:
-            if m == "se":
+            if m == "reported":
+                paired = setting.b is not None
+                cols = [problem_mean_ci(values, confidence, alt, paired=paired, seed=r)
+                        for alt in ("two-sided", "less", "greater")]  # fmt: skip
+                lo2, hi2 = (np.array([c[i] for c in cols[0]]) for i in (1, 2))
+                hi1 = np.array([c[2] for c in cols[1]])
+                lo1 = np.array([c[1] for c in cols[2]])
+            elif m == "se":
                 lo2, hi2, hi1, lo1 = _se_bounds(values, confidence)
             else:
                 assert moments is not None
@@ -367,6 +377,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=128, help="samples per problem")
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS,
+        help="intervals to check ('reported': the one evalkit prints, evalkit.stats.problem_mean_ci)",
+    )  # fmt: skip
     parser.add_argument("--gate", action="store_true", help="the gate's false alarm rate and power instead")
     parser.add_argument(
         "--claims", action="store_true", help="how often each kind of verdict claim is false, per simulated truth"
@@ -408,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for problems in args.problems:
         rows: list[CoverageRow] = []
         for s in SETTINGS:
-            rows += coverage(s, problems=problems, n=args.n, reps=args.reps, n_boot=args.n_boot, seed=args.seed)
+            rows += coverage(s, problems=problems, n=args.n, reps=args.reps, n_boot=args.n_boot, seed=args.seed,
+                             methods=args.methods)  # fmt: skip
         print(
             f"Coverage of nominal 95% intervals: {args.reps} datasets per setting, P={problems} problems, "
             f"n={args.n} samples, {args.n_boot} resamples. 2-sided = two-sided interval; upper / lower = "
