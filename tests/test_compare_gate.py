@@ -79,6 +79,11 @@ def test_compare_carries_intervals_and_frontier_test(tmp_path: Path) -> None:
     for label in ("base", "rl"):
         for k, (lo, hi) in sec["pass_at_k_ci"][label].items():
             assert lo <= sec["pass_at_k"][label][k] <= hi
+    # the method beside each interval: at k = n = 8 every problem's pass@8 is 0 or 1 (exact Clopper-Pearson), and
+    # every paired difference -1, 0 or 1; at k = 1 with six problems, the betting interval
+    assert sec["pass_at_k_ci_method"]["base"]["8"].startswith("exact: Clopper-Pearson")
+    assert "gained and lost" in sec["delta"]["8"]["ci_method"]
+    assert sec["delta"]["1"]["ci_method"].startswith("betting")
     d1 = sec["delta"]["1"]
     assert d1["delta"] == pytest.approx(sec["pass_at_k"]["rl"]["1"] - sec["pass_at_k"]["base"]["1"])
     assert d1["ci"][0] <= d1["delta"] <= d1["ci"][1]
@@ -89,8 +94,9 @@ def test_compare_carries_intervals_and_frontier_test(tmp_path: Path) -> None:
     assert len(chance) == 1 and "not evidence of expansion" in chance[0]
     fr = sec["frontier"]
     assert fr["rl_only"] == 2 and fr["simultaneous"]["problems"] == 2
-    # simultaneous over 2 problems: Clopper-Pearson at 1 - 0.05/2 for 0 of 8
-    assert fr["simultaneous"]["base_rate_below"] == pytest.approx(1 - 0.025 ** (1 / 8))
+    # family-wise over all 6 compared problems (not the 2 RL-only ones): Clopper-Pearson at 1 - 0.05/6 for 0 of 8
+    assert fr["simultaneous"]["base_rate_below"] == pytest.approx(1 - (0.05 / 6) ** (1 / 8))
+    assert fr["simultaneous"]["family"] == 6
     assert fr["mcnemar"]["p_rl_solves_more"] == pytest.approx(0.5)  # 2 RL-only vs 1 base-only: P(Bin(3,.5) >= 2)
     # delta cells: two-sided sign-flip p-values, Holm over every cell; six problems show nothing
     cells = [c for s in [summary["overall"], *summary["tasks"].values()] for c in s["delta"].values()]

@@ -25,6 +25,7 @@ def verdict(tmp_path: Path, base: list[int], rl: list[int]) -> list[str]:
         load_run(make_run(tmp_path, "base", rows(base))), load_run(make_run(tmp_path, "rl", rows(rl)))
     )
     assert summary["verdict"] == verdict_sentences(summary)
+    assert verdict_sentences({"claims": summary["claims"]}) == summary["verdict"]  # from the claims alone
     return summary["verdict"]
 
 
@@ -32,8 +33,14 @@ def verdict(tmp_path: Path, base: list[int], rl: list[int]) -> list[str]:
 CASES = {
     # RL turns 2/16 into 14/16 everywhere: better at k = 1, the same problems at k = n
     "sharpening": ([2] * P, [14] * P, "RL sharpened (better at k = 1); no change at k = 16 was shown", "expansion"),
-    # half the problems: base 0/16, RL 8/16; the rest identical
-    "expansion": ([0] * 20 + [8] * 20, [8] * 20 + [8] * 20, "evidence of expansion", "sharpened"),
+    # half the problems: base 0/16, RL 8/16; the rest identical. Without likelihood evidence the RL-only
+    # problems are bounded to the budget, never called expansion
+    "rl_only_without_likelihood": (
+        [0] * 20 + [8] * 20,
+        [8] * 20 + [8] * 20,
+        "solves more problems at k = 16; the 20 problem(s) solved only by RL are bounded to this budget",
+        "expansion",
+    ),
     # RL loses 20 problems the base solved once, and is better on the other 20 at k = 1
     "sharpen_and_shrink": (
         [1] * 20 + [2] * 20,
@@ -47,7 +54,7 @@ CASES = {
         [4] * 36 + [0] * 4,
         [4] * 36 + [1] * 4,
         "no change at k = 1 or k = 16 was shown",
-        "evidence of expansion",
+        "expansion",
     ),
 }
 
@@ -82,3 +89,70 @@ def test_report_shows_the_verdict_first(tmp_path: Path) -> None:
     html = write_report(summary, tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert html.index('id="verdict"') < html.index('id="notes"')
     assert "RL sharpened" in html
+
+
+def test_claims_are_machine_readable(tmp_path: Path) -> None:
+    base = load_run(make_run(tmp_path, "base", rows([0] * 20 + [8] * 20)))
+    summary = compare_runs(base, load_run(make_run(tmp_path, "rl", rows([8] * 40))))
+    claims = summary["claims"]
+    assert all({"kind", "scope", "test", "error_rate"} <= set(c) for c in claims)
+    assert all(c["scope"] == {"tasks": ["add"], "n": N} for c in claims)
+    by_kind = {c["kind"]: c for c in claims}
+    assert by_kind["gain_at_k"]["error_rate"] == 0.05 and "sign-flip" in by_kind["gain_at_k"]["test"]
+    assert by_kind["sharpened"]["k"] == 1
+    bounded = by_kind["rl_only_bounded"]
+    assert bounded["problems"] == 20 and bounded["family"] == 40 and "Bonferroni" in bounded["test"]
+    assert "expansion" not in by_kind and "base_only_excess" not in by_kind
+
+
+def test_a_shown_base_only_excess_is_always_in_the_closing_sentence(tmp_path: Path) -> None:
+    # RL sharpens 20 problems (2 -> 14 of 16) and loses 20 others the base solved twice: a base-only excess
+    sentences = verdict(tmp_path, [2] * 20 + [2] * 20, [14] * 20 + [0] * 20)
+    assert "the base solved 20 problem(s) that RL never did" in sentences[-1]
+    assert "RL lost reach on some problems" in sentences[-1]
+
+
+def test_tasks_of_different_n_are_never_pooled(tmp_path: Path) -> None:
+    import json
+
+    from evalkit.sampling.runner import import_samples
+    from evalkit.tasks import TaskSpec, make_problems
+
+    specs = [TaskSpec.parse("add"), TaskSpec.parse("reverse")]
+
+    def run(name: str, solved: int) -> Path:
+        path = tmp_path / f"{name}.jsonl"
+        with path.open("w") as fh:
+            for spec, n in zip(specs, (16, 4), strict=True):
+                for i, p in enumerate(make_problems(spec, 0, 6)):
+                    for j in range(n):
+                        ok = j < (solved if i % 2 else 1)
+                        text = p.reference if ok else p.reference + "0"
+                        fh.write(json.dumps({"problem_id": p.id, "completion": text, "sample_idx": j}) + "\n")
+        import_samples(path, specs, tmp_path / name, limit=6, quiet=True)
+        return tmp_path / name
+
+    summary = compare_runs(load_run(run("b", 1)), load_run(run("r", 3)))
+    assert summary["overall"] is None
+    assert [g["scope"] for g in summary["groups"]] == [{"tasks": ["add"], "n": 16}, {"tasks": ["reverse"], "n": 4}]
+    assert {(c["scope"]["n"], tuple(c["scope"]["tasks"])) for c in summary["claims"]} == {
+        (16, ("add",)),
+        (4, ("reverse",)),
+    }
+    assert any(s.startswith("Task add (n = 16): pass@16") for s in summary["verdict"])
+    assert any(s.startswith("Task reverse (n = 4): pass@4") for s in summary["verdict"])
+    html = write_report(summary, tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'id="verdict"' in html
+
+
+def test_claims_under_known_truths_quick() -> None:
+    # a fast version of `python -m evalkit.compare.calibration --claims` (the full table is in reports/BENCHMARKS.md):
+    # pure sharpening never yields an expansion claim; base rate exactly 0 on RL-solved problems does (with
+    # likelihood files), and the rare-but-reachable bound is false in no more than its 5%
+    from evalkit.compare.claims_calibration import Truth, _expansion, _sharpening, claim_error_rates
+
+    sharp = {r.kind: r for r in claim_error_rates(Truth("sharp", _sharpening(4.0, 60), 32), reps=15, seed=1)}
+    assert sharp["expansion"].made == 0 and sharp["out_of_support"].made == 0 and sharp["gain_at_k"].false == 0
+    assert sharp["base_only_excess"].false == 0
+    grown = {r.kind: r for r in claim_error_rates(Truth("exp", _expansion(60, 10), 32), reps=15, seed=1)}
+    assert grown["expansion"].made >= 0.8 and grown["expansion"].false == 0 and grown["rl_only_bounded"].false == 0

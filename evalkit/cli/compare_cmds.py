@@ -95,7 +95,7 @@ def _check_comparable(base: Any, rl: Any, refuse: bool) -> None:
 
 
 def _compare_with_trajectory(runs: list[Any], title: str | None = None) -> dict[str, Any]:
-    from evalkit.compare.summary import compare_with_trajectory
+    from evalkit.compare.trajectories import compare_with_trajectory
 
     return compare_with_trajectory(runs, title)
 
@@ -133,7 +133,12 @@ def report_cmd(
 
 
 def _print_compare(summary: dict[str, Any]) -> None:
-    for name, sec in [("overall", summary["overall"]), *summary["tasks"].items()]:
+    # "overall" only when every task shares n; otherwise one line per n group (never pooled at one k)
+    if summary.get("overall") is not None:
+        scopes = [("overall", summary["overall"])]
+    else:
+        scopes = [(f"n={sec['n']}", sec) for sec in summary.get("groups", []) if len(sec["scope"]["tasks"]) > 1]
+    for name, sec in [*scopes, *summary["tasks"].items()]:
         ks = [str(k) for k in (1, sec["n"])]
         b, r = sec["pass_at_k"]["base"], sec["pass_at_k"]["rl"]
         cls = sec["classes"]

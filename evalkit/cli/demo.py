@@ -35,7 +35,7 @@ import typer
 
 from evalkit.compare.gate import run_gate
 from evalkit.compare.results import load_run
-from evalkit.compare.summary import compare_with_trajectory
+from evalkit.compare.trajectories import compare_with_trajectory
 from evalkit.determinism import pin_cpu_numerics, pin_cpu_numerics_env
 from evalkit.likelihood import LikelihoodRequest, score_run
 from evalkit.report import write_report

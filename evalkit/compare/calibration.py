@@ -12,6 +12,9 @@ Methods checked: the studentized, BCa and percentile bootstrap (:func:`evalkit.s
 engine of ``pass_at_k_ci`` / ``paired_delta_ci``) and the CLT interval with the clustered standard error (the
 engine of ``pass_at_k_se_ci`` / ``paired_delta_se_ci``).
 
+``--claims`` runs :mod:`evalkit.compare.claims_calibration` instead: how often each kind of verdict claim is
+false under known truths (identical models, pure sharpening, true expansion, rare-but-reachable problems).
+
 Run ``python -m evalkit.compare.calibration`` for the full table (``--reps`` to change its size, ``--problems 20 50
 200`` for one table per number of problems); the tests run a quick version with an acceptance band derived
 from the binomial standard error of the coverage. The studentized bootstrap holds 93-97% (two- and
@@ -34,7 +37,7 @@ import numpy as np
 from scipy import stats as sps
 from scipy.special import betaln
 
-from evalkit.stats import pass_at_k
+from evalkit.stats import pass_at_k, problem_mean_ci
 from evalkit.stats.intervals import _bootstrap_moments, _interval_from_boot
 
 
@@ -64,6 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 METHODS: tuple[str, ...] = ("studentized", "bca", "percentile", "se")
+#: "reported": :func:`evalkit.stats.problem_mean_ci`, the interval compare_runs and evalkit summary print (exact
+#: for 0/1 values and -1/0/+1 differences, betting below 100 problems, the studentized bootstrap otherwise).
+ALL_METHODS: tuple[str, ...] = (*METHODS, "reported")
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ def coverage(
         confidence: Nominal level of the two-sided interval and of each one-sided bound.
         n_boot: Bootstrap resamples per interval.
         seed: Seed; dataset r uses ``default_rng([seed, r])`` and bootstrap seed r.
-        methods: Any of "studentized", "bca", "percentile", "se".
+        methods: Any of "studentized", "bca", "percentile", "se", "reported" (the interval evalkit prints).
 
     Returns:
         One :class:`CoverageRow` per (k, method).
@@ -144,9 +150,16 @@ def coverage(
         values = pass_at_k(n, rng.binomial(n, pa)[:, None], ks_a[None, :])
         if pb is not None:
             values = pass_at_k(n, rng.binomial(n, pb)[:, None], ks_a[None, :]) - values
-        moments = _bootstrap_moments(values, r, n_boot) if set(methods) - {"se"} else None
+        moments = _bootstrap_moments(values, r, n_boot) if set(methods) - {"se", "reported"} else None
         for m in methods:
-            if m == "se":
+            if m == "reported":
+                paired = setting.b is not None
+                cols = [problem_mean_ci(values, confidence, alt, paired=paired, seed=r)
+                        for alt in ("two-sided", "less", "greater")]  # fmt: skip
+                lo2, hi2 = (np.array([c[i] for c in cols[0]]) for i in (1, 2))
+                hi1 = np.array([c[2] for c in cols[1]])
+                lo1 = np.array([c[1] for c in cols[2]])
+            elif m == "se":
                 lo2, hi2, hi1, lo1 = _se_bounds(values, confidence)
             else:
                 assert moments is not None
@@ -364,9 +377,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=128, help="samples per problem")
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS,
+        help="intervals to check ('reported': the one evalkit prints, evalkit.stats.problem_mean_ci)",
+    )  # fmt: skip
     parser.add_argument("--gate", action="store_true", help="the gate's false alarm rate and power instead")
+    parser.add_argument(
+        "--claims", action="store_true", help="how often each kind of verdict claim is false, per simulated truth"
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.claims:
+        from evalkit.compare.claims_calibration import TRUTHS, claim_error_rates, format_claim_table
+
+        print(
+            f"Verdict claims through compare_runs: {args.reps} data sets per truth; 'made' = share of data sets "
+            "with a claim of that kind, 'false' = share with at least one false claim of that kind (nominal "
+            f"<= 0.05). Binomial SE of a rate near 0.05: {math.sqrt(0.05 * 0.95 / args.reps):.4f}."
+        )
+        print(format_claim_table([]), flush=True)
+        for truth in TRUTHS:
+            for claim_row in claim_error_rates(truth, reps=args.reps, seed=args.seed):
+                print(format_claim_table([claim_row]).splitlines()[-1], flush=True)
+        print(f"{time.perf_counter() - t0:.0f}s")
+        return
     if args.gate:
         # A larger max_drop can only raise each check's p-value (the test's p-value is non-increasing in the
         # hypothesised delta), so max_drop = 0 is the worst case of the false alarm rate.
@@ -388,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for problems in args.problems:
         rows: list[CoverageRow] = []
         for s in SETTINGS:
-            rows += coverage(s, problems=problems, n=args.n, reps=args.reps, n_boot=args.n_boot, seed=args.seed)
+            rows += coverage(s, problems=problems, n=args.n, reps=args.reps, n_boot=args.n_boot, seed=args.seed,
+                             methods=args.methods)  # fmt: skip
         print(
             f"Coverage of nominal 95% intervals: {args.reps} datasets per setting, P={problems} problems, "
             f"n={args.n} samples, {args.n_boot} resamples. 2-sided = two-sided interval; upper / lower = "

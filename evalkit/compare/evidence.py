@@ -37,8 +37,10 @@ product of two unbiased estimates is unbiased); at k = m it is the frontier clas
 2510.08325): the fraction of problems whose success rate c/m is at least tau, on a grid of tau from 1/m (solved
 at least once: pass@m) to 1 (solved by every sample). It separates "solves reliably" from "solved once in m".
 The paired difference RL - base at each tau is the mean of per-problem differences of two indicators, each
--1, 0 or +1 and mostly 0, where the bootstrap is unreliable; its interval comes from the exact paired
-sign-flip test (:func:`evalkit.stats.sign_flip_test`), one one-sided bound at (1 + confidence) / 2 each side.
+-1, 0 or +1 and mostly 0, where the bootstrap is unreliable; its interval is conservative by construction:
+Clopper-Pearson bounds on the shares of problems gained and lost, Bonferroni
+(:func:`evalkit.stats.exact.ternary_mean_ci`). With no discordant problem it is [-u, u] (u about
+1 - (alpha/4)^(1/P)), not [0, 0].
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.stats import bootstrap_ci, clopper_pearson, cover_at_tau, pass_at_k, sign_flip_test
+from evalkit.stats import clopper_pearson, cover_at_tau, pass_at_k, problem_mean_ci
+from evalkit.stats.exact import METHOD_TERNARY, ternary_mean_ci
 
 EPSILON = 1e-6
 CATEGORIES = ("preservation", "expansion", "out_of_support", "shrinkage", "neither")
@@ -147,18 +150,19 @@ def auc_comparison(
 ) -> dict[str, Any]:
     """pass@k area on log k for both runs and their paired difference with a bootstrap interval over problems."""
     a_b, a_r = pass_at_k_auc(n, c_base, m), pass_at_k_auc(n, c_rl, m)
-    ci = None
+    ci, ci_method = None, None
     if a_b.size >= 2:
-        _est, lo, hi = bootstrap_ci((a_r - a_b)[:, None], confidence=confidence, seed=0)
-        ci = [float(np.clip(lo[0], -1, 1)), float(np.clip(hi[0], -1, 1))]
+        _est, lo, hi, ci_method = problem_mean_ci((a_r - a_b)[:, None], confidence, paired=True, seed=0)[0]
+        ci = [float(lo), float(hi)]
     return {
         "k_max": m,
         "base": float(a_b.mean()),
         "rl": float(a_r.mean()),
         "delta": float((a_r - a_b).mean()),
         "delta_ci": ci,
+        "delta_ci_method": ci_method,
         "confidence": confidence,
-        "method": "trapezoid over every k = 1..k_max on ln k, divided by ln k_max; bootstrap over problems",
+        "method": "trapezoid over every k = 1..k_max on ln k, divided by ln k_max; interval over problems",
     }
 
 
@@ -192,11 +196,6 @@ def cover_grid(m: int) -> list[float]:
     return [1.0 / m, *(t for t in COVER_TAUS if t > 1.0 / m)]
 
 
-def _snap_zero(x: np.ndarray) -> np.ndarray:
-    """``x`` with entries within 1e-6 of zero set to 0.0 (round-off never shows as a sign)."""
-    return np.where(np.abs(x) < 1e-6, 0.0, x)
-
-
 def cover_comparison(
     n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, m: int, confidence: float = 0.95
 ) -> dict[str, Any]:
@@ -223,19 +222,17 @@ def cover_comparison(
     ind_b = (cb / n_a)[:, None] >= taus[None, :]
     ind_r = (cr / n_a)[:, None] >= taus[None, :]
     d = ind_r.astype(np.float64) - ind_b.astype(np.float64)  # (P, tau): -1, 0 or +1
-    one_sided = 1.0 - (1.0 - confidence) / 2.0
-    # bounds within 1e-6 of 0 are 0: the exact test's tie tolerance leaves all-tied columns at about -1e-9
-    upper = _snap_zero(sign_flip_test(d, 0.0, one_sided).upper)
-    lower = _snap_zero(-sign_flip_test(-d, 0.0, one_sided).upper)
+    cis = [ternary_mean_ci(d[:, j], confidence) for j in range(d.shape[1])]
     return {
         "k_max": m,
         "tau": [float(t) for t in taus],
         "base": [float(v) for v in base],
         "rl": [float(v) for v in rl],
         "delta": [float(v) for v in d.mean(axis=0)],
-        "delta_ci": [[float(max(lo, -1.0)), float(min(hi, 1.0))] for lo, hi in zip(lower, upper, strict=True)],
+        "delta_ci": [[float(lo), float(hi)] for _est, lo, hi in cis],
+        "delta_ci_method": METHOD_TERNARY,
         "confidence": confidence,
-        "method": "share of problems with c/m >= tau; exact paired sign-flip interval over problems",
+        "method": "share of problems with c/m >= tau; " + METHOD_TERNARY,
     }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from evalkit.errors import EvalkitError
-from evalkit.stats import bootstrap_ci, pass_at_k, powers_of_two
+from evalkit.stats import pass_at_k, powers_of_two, problem_mean_ci
 from evalkit.store import RunStore, by_problem
 from evalkit.types import STATUSES, Problem
 
@@ -189,15 +189,26 @@ def task_table(
 def _task_intervals(
     results: RunResults, problems: list[Problem], ks: list[int], confidence: float
 ) -> dict[str, list[float] | None]:
-    """Bootstrap interval over problems of mean pass@k, per k (None with fewer than two problems)."""
+    """Interval over problems of mean pass@k, per k (None with fewer than two problems), by
+    :func:`evalkit.stats.problem_mean_ci` (exact where every value is 0 or 1, betting with few problems, the
+    studentized bootstrap otherwise)."""
     if len(problems) < 2:
         return {str(k): None for k in ks}
     n = np.array([results.n(p.id) for p in problems])
     c = np.array([results.c(p.id) for p in problems])
     table = pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :])
-    _est, low, high = bootstrap_ci(table, confidence=confidence, seed=0)
-    low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
-    return {str(k): [float(lo), float(hi)] for k, lo, hi in zip(ks, low, high, strict=True)}
+    cis = problem_mean_ci(table, confidence, seed=0)
+    return {str(k): [float(lo), float(hi)] for k, (_e, lo, hi, _m) in zip(ks, cis, strict=True)}
+
+
+def _task_methods(results: RunResults, problems: list[Problem], ks: list[int]) -> dict[str, str | None]:
+    """The method of each interval of :func:`_task_intervals`."""
+    if len(problems) < 2:
+        return {str(k): None for k in ks}
+    n = np.array([results.n(p.id) for p in problems])
+    c = np.array([results.c(p.id) for p in problems])
+    cis = problem_mean_ci(pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :]))
+    return {str(k): m for k, (*_v, m) in zip(ks, cis, strict=True)}
 
 
 def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
@@ -222,6 +233,7 @@ def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
             "n_max": max(ns),
             "pass_at_k": task_table(results, probs, ks),
             "pass_at_k_ci": _task_intervals(results, probs, ks, confidence),
+            "pass_at_k_ci_method": _task_methods(results, probs, ks),
             "confidence": confidence,
         }
     return {

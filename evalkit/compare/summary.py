@@ -12,8 +12,11 @@ What the summary states about RL-only problems, in three separate statements (``
 (a) per problem: RL's c/m with its two-sided Clopper-Pearson interval, and the base's 0/m with its
     one-sided 95% upper bound on the per-sample rate (about 3/m);
 (b) across the K RL-only problems at once: the base's rate is below X on every one of them, 95%
-    family-wise (Clopper-Pearson at 1 - 0.05/K each, Bonferroni). Only (a) and (b) bear on
-    "expansion", and only as "the base's rate is below X", never "the base cannot solve it";
+    family-wise over all N compared problems (one-sided Clopper-Pearson at 1 - 0.05/N each, Bonferroni
+    over every compared problem of the scope, a family fixed before the data are seen; Bonferroni over the
+    K RL-only problems would let the data choose the family and fails in simulation when some problems are
+    rare but reachable). It says "the base's rate is below X", never "the base cannot solve it", and on its
+    own it is not expansion;
 (c) the chance test: RL more often solves problems the base misses than equal per-problem rates would
     give (:func:`evalkit.stats.frontier_class_test`). A small p-value means RL is better on some
     problems, which pure sharpening also produces; it is not evidence of expansion. The exact McNemar-type
@@ -35,22 +38,20 @@ from typing import Any
 import numpy as np
 
 from evalkit import __version__
+from evalkit.compare.claims import scope_claims
 from evalkit.compare.evidence import evidence_summary
 from evalkit.compare.results import RunResults, _bucket
 from evalkit.compare.verdict import verdict_sentences
 from evalkit.errors import EvalkitError
 from evalkit.stats import (
     benjamini_hochberg,
-    bootstrap_ci,
     clopper_pearson,
     frontier_class_test,
-    gain_correlation,
     holm,
-    paired_regime,
     pass_at_k,
     powers_of_two,
+    problem_mean_ci,
     sign_flip_test,
-    split_half_gain_inputs,
     zero_success_upper_bound,
 )
 from evalkit.types import Problem
@@ -122,15 +123,18 @@ def per_problem_table(results: RunResults, problems: list[Problem], ks: list[int
 
 
 def _intervals(
-    table: np.ndarray, ks: list[int], confidence: float, bounds: tuple[float, float] = (0.0, 1.0)
-) -> dict[str, list[float] | None]:
-    """Bootstrap interval of the mean over problems for each k, clipped to ``bounds`` (the values' range;
-    (-1, 1) for paired deltas). None with fewer than two problems."""
+    table: np.ndarray, ks: list[int], confidence: float, paired: bool = False
+) -> tuple[dict[str, list[float] | None], dict[str, str | None]]:
+    """Interval of the mean over problems for each k, and the method of each (None with fewer than two
+    problems): exact where every value is 0 or 1 (-1, 0 or 1 for paired deltas), betting with few problems,
+    the studentized bootstrap otherwise (:func:`evalkit.stats.exact.problem_mean_ci`)."""
     if table.shape[0] < 2:
-        return {str(k): None for k in ks}
-    _est, low, high = bootstrap_ci(table, confidence=confidence, seed=0)
-    low, high = np.clip(low, *bounds), np.clip(high, *bounds)
-    return {str(k): [float(lo), float(hi)] for k, lo, hi in zip(ks, low, high, strict=True)}
+        return {str(k): None for k in ks}, {str(k): None for k in ks}
+    cis = problem_mean_ci(table, confidence, paired=paired, seed=0)
+    return (
+        {str(k): [float(lo), float(hi)] for k, (_e, lo, hi, _m) in zip(ks, cis, strict=True)},
+        {str(k): method for k, (*_v, method) in zip(ks, cis, strict=True)},
+    )
 
 
 def _section(
@@ -143,17 +147,21 @@ def _section(
         counts[classify(base.c(p.id, upto[p.id]), rl.c(p.id, upto[p.id]))] += 1
     # pass@k with each problem cut to its common n, so both models are judged on equal budgets
     tb, tr = per_problem_table(base, problems, ks, upto), per_problem_table(rl, problems, ks, upto)
-    delta_ci = _intervals(tr - tb, ks, confidence, (-1.0, 1.0))  # paired: the same problems resampled for both
+    delta_ci, delta_method = _intervals(tr - tb, ks, confidence, paired=True)  # per-problem differences
+    base_ci, base_method = _intervals(tb, ks, confidence)
+    rl_ci, rl_method = _intervals(tr, ks, confidence)
     p_delta = _two_sided_p(tr - tb)
     return {
         "n_problems": len(problems),
         "n": m,
         "pass_at_k": {"base": _means(tb, ks), "rl": _means(tr, ks)},
-        "pass_at_k_ci": {"base": _intervals(tb, ks, confidence), "rl": _intervals(tr, ks, confidence)},
+        "pass_at_k_ci": {"base": base_ci, "rl": rl_ci},
+        "pass_at_k_ci_method": {"base": base_method, "rl": rl_method},
         "delta": {
             str(k): {
                 "delta": float(tr[:, j].mean() - tb[:, j].mean()),
                 "ci": delta_ci[str(k)],
+                "ci_method": delta_method[str(k)],
                 "p_value": float(p_delta[j]),
             }
             for j, k in enumerate(ks)
@@ -193,15 +201,24 @@ def frontier_statements(
     k_rl = int(rl_only.sum())
     out: dict[str, Any] = {"confidence": confidence, "rl_only": k_rl, "base_only": int(base_only.sum())}
     if k_rl:
-        level = 1.0 - (1.0 - confidence) / k_rl
+        # Bonferroni over every compared problem, a number fixed before the data are seen: each problem's
+        # one-sided bound misses its rate with probability <= alpha / N, so all N hold at once with
+        # probability >= 1 - alpha, and then so do those of the RL-only problems, whichever the data chose.
+        # (Bonferroni over the K RL-only problems alone would let the data choose the family.)
+        n_all = int(m.size)
+        level = 1.0 - (1.0 - confidence) / n_all
         bound = max(zero_success_upper_bound(int(mm), level) for mm in np.unique(m[rl_only]))
         out["simultaneous"] = {
             "base_rate_below": bound,
             "problems": k_rl,
+            "family": n_all,
+            "level_each": level,
+            "method": f"one-sided Clopper-Pearson at 1 - {1.0 - confidence:g}/{n_all} per problem, Bonferroni over "
+            f"all {n_all} compared problems",
             "statement": (
                 f"The base's per-sample success rate is below {bound:.4f} on every one of these {k_rl} "
-                f"RL-only problems, {confidence:.0%} family-wise (Clopper-Pearson at {level:.4f} each, "
-                "Bonferroni)."
+                f"RL-only problems, {confidence:.0%} family-wise over all {n_all} compared problems "
+                f"(Clopper-Pearson at {level:.5f} each, Bonferroni)."
             ),
         }
     else:
@@ -256,6 +273,65 @@ def _frontier_for(
     return frontier_statements(c_b, c_r, m, chance, confidence)
 
 
+def _groups(
+    base: RunResults,
+    rl: RunResults,
+    problems: list[Problem],
+    upto: dict[str, int],
+    tasks: dict[str, dict[str, Any]],
+    confidence: float,
+) -> list[dict[str, Any]]:
+    """One section per n (the scopes of the verdict's claims), each with ``scope`` = {"tasks", "n"}.
+
+    Tasks are grouped by their n (the common samples per problem); a group of one task is that task's
+    section, a group of several is a section over their problems, and a single group covers every problem."""
+    by_n: dict[int, list[str]] = defaultdict(list)
+    for name, sec in sorted(tasks.items()):
+        by_n[int(sec["n"])].append(name)
+    groups = []
+    for n, names in sorted(by_n.items(), key=lambda item: -item[0]):
+        if len(names) == 1 and len(by_n) > 1:
+            sec = tasks[names[0]]
+        else:
+            probs = [p for p in problems if p.task in names]
+            sec = _section(base, rl, probs, upto, confidence)
+            sec["frontier_test"] = frontier_evidence(base, rl, probs, upto)
+            sec["frontier"] = _frontier_for(base, rl, probs, upto, sec["frontier_test"], confidence)
+            sec["buckets"] = {}
+        sec["scope"] = {"tasks": names, "n": n}
+        groups.append(sec)
+    return groups
+
+
+def _frontier_notes(sec: dict[str, Any], notes: list[str], several: bool) -> None:
+    """The notes on one scope's frontier classes, bound and tests."""
+    m_all = sec["n"]
+    ub = zero_success_upper_bound(m_all)
+    cls, ft, fr = sec["classes"], sec["frontier_test"], sec["frontier"]
+    prefix = f"Tasks {', '.join(sec['scope']['tasks'])} (n = {m_all}): " if several else ""
+    notes.append(
+        f"{prefix}RL-only problems: {cls['rl_only']}; base-only: {cls['base_only']} (of {sec['n_problems']}). Per "
+        f"problem: '0 of {m_all}' means that model's per-sample success rate there is below {ub:.4f} with 95% "
+        "confidence (one-sided Clopper-Pearson), not that it is impossible."
+    )
+    if fr["simultaneous"] is not None:
+        notes.append(
+            prefix + fr["simultaneous"]["statement"] + " This bounds the base's reach at this budget; it is not "
+            "evidence of expansion without likelihood evidence."
+        )
+    notes.append(
+        f"{prefix}Chance test (not evidence of expansion): RL more often solves problems the base misses than equal "
+        f"per-problem rates would give? About {ft['expected_under_null']:.1f} one-sided problems are expected by "
+        f"chance; p = {ft['p_rl_only_exact']:.3g} for {cls['rl_only']} RL-only, p = {ft['p_base_only_exact']:.3g} "
+        f"for {cls['base_only']} base-only (exact conditional test; Benjamini-Hochberg across tasks in the JSON). "
+        "A small p means RL is better on some problems, which sharpening alone also gives."
+    )
+    notes.append(
+        f"{prefix}McNemar-type exact test at k = {m_all}: p = {fr['mcnemar']['p_rl_solves_more']:.3g} that RL solves "
+        f"more problems than the base, p = {fr['mcnemar']['p_base_solves_more']:.3g} for the reverse."
+    )
+
+
 def compare_runs(
     base: RunResults, rl: RunResults, title: str = "evalkit: base vs RL", confidence: float = 0.95
 ) -> dict[str, Any]:
@@ -280,11 +356,10 @@ def compare_runs(
             for name, bp in sorted(buckets.items())
         }
         tasks[task] = section
-    overall = _section(base, rl, problems, upto, confidence)
-    overall["frontier_test"] = frontier_evidence(base, rl, problems, upto)
-    overall["frontier"] = _frontier_for(base, rl, problems, upto, overall["frontier_test"], confidence)
-    overall["buckets"] = {}
-    _adjust_delta_cells([overall, *tasks.values()], confidence)
+    groups = _groups(base, rl, problems, upto, tasks, confidence)
+    overall = groups[0] if len(groups) == 1 else None  # pooled only when every task shares n
+    unique = {id(sec): sec for sec in [*groups, *tasks.values()]}
+    _adjust_delta_cells(list(unique.values()), confidence)
     # Benjamini-Hochberg across tasks: a few tasks showing RL-only problems by chance is expected
     names = sorted(tasks)
     for key in ("rl_only", "base_only"):
@@ -314,30 +389,9 @@ def compare_runs(
                 "example_rl": rl.example.get(p.id, "")[:EXAMPLE_CHARS] if cr else None,
             }
         )
-    m_all = overall["n"]
-    ub = zero_success_upper_bound(m_all)
-    cls = overall["classes"]
-    ft = overall["frontier_test"]
-    fr = overall["frontier"]
-    notes.append(
-        f"RL-only problems: {cls['rl_only']}; base-only: {cls['base_only']} (of {len(problems)}). Per problem: "
-        f"'0 of {m_all}' means that model's per-sample success rate there is below {ub:.4f} with 95% confidence "
-        "(one-sided Clopper-Pearson), not that it is impossible."
-    )
-    if fr["simultaneous"] is not None:
-        notes.append(fr["simultaneous"]["statement"] + " Only this and the per-problem bounds speak to expansion.")
-    notes.append(
-        f"Chance test (not evidence of expansion): RL more often solves problems the base misses than equal "
-        f"per-problem rates would give? About {ft['expected_under_null']:.1f} one-sided problems are expected by "
-        f"chance; p = {ft['p_rl_only_exact']:.3g} for {cls['rl_only']} RL-only, p = {ft['p_base_only_exact']:.3g} "
-        f"for {cls['base_only']} base-only (exact conditional test; Benjamini-Hochberg across tasks in the JSON). "
-        "A small p means RL is better on some problems, which sharpening alone also gives."
-    )
-    notes.append(
-        f"McNemar-type exact test at k = {m_all}: p = {fr['mcnemar']['p_rl_solves_more']:.3g} that RL solves more "
-        f"problems than the base, p = {fr['mcnemar']['p_base_solves_more']:.3g} for the reverse."
-    )
-    n_sig = sum(1 for sec in [overall, *tasks.values()] for cell in sec["delta"].values() if cell.get("significant"))
+    for sec in groups:
+        _frontier_notes(sec, notes, len(groups) > 1)
+    n_sig = sum(1 for sec in unique.values() for cell in sec["delta"].values() if cell.get("significant"))
     notes.append(
         f"Delta cells marked significant: {n_sig}, from two-sided paired sign-flip tests with Holm's adjustment "
         f"over all delta cells (tasks, k and overall) at {1 - confidence:.0%} family-wise."
@@ -347,8 +401,10 @@ def compare_runs(
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "evalkit_version": __version__,
         "runs": {"base": run_info(base), "rl": run_info(rl)},
-        "ks": powers_of_two(m_all),
+        "ks": powers_of_two(min(sec["n"] for sec in groups)),
         "overall": overall,
+        # one section per n: tasks sampled at different n are never pooled at one k
+        "groups": groups,
         "tasks": tasks,
         "problems": rows,
         "rates": {"base": base.rates, "rl": rl.rates},
@@ -359,6 +415,7 @@ def compare_runs(
         "evidence": evidence_summary(base, rl, problems, upto, confidence, notes=notes),
         "notes": notes,
     }
+    summary["claims"] = [claim for sec in groups for claim in scope_claims(sec, rows, summary["evidence"])]
     summary["verdict"] = verdict_sentences(summary)
     return summary
 
@@ -379,86 +436,3 @@ def training_log(results: RunResults, name: str = "train_log.jsonl") -> list[dic
         except json.JSONDecodeError:
             continue
     return rows or None
-
-
-def _halfwidth(interval: list[float] | None) -> float:
-    return (interval[1] - interval[0]) / 2 if interval else 0.0
-
-
-def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, Any]:
-    """pass@1 and pass@n across three or more checkpoints (base first, in training order), with ProRL's
-    regime per task from paired comparisons on the shared problems (diminish / plateau / sustained, or
-    inconclusive when the paired bounds show none; see :func:`evalkit.stats.paired_regime`), and the rank
-    correlation across tasks of the base's pass@h with the final gain in pass@h, both from independent
-    halves of the base's samples (:func:`evalkit.stats.split_half_gain_inputs`), so that the base's
-    sampling error does not make a correlation by itself."""
-    if len(runs) < 3:
-        raise EvalkitError("a trajectory needs at least three runs (base, intermediate..., final)")
-    shared = set.intersection(*({p.id for p in r.problems if r.n(p.id)} for r in runs))
-    problems = [p for p in runs[0].problems if p.id in shared]
-    if not problems:
-        raise EvalkitError("the runs of the trajectory share no problem with verified samples")
-    upto = {p.id: min(r.n(p.id) for r in runs) for p in problems}
-    by_task: dict[str, list[Problem]] = defaultdict(list)
-    for p in problems:
-        by_task[p.task].append(p)
-    tasks: dict[str, Any] = {}
-    split: dict[str, tuple[float, float, int]] = {}
-    for task, probs in sorted(by_task.items()):
-        m = min(upto[p.id] for p in probs)
-        rows: list[dict[str, Any]] = []
-        tables = []
-        for r in runs:
-            table = per_problem_table(r, probs, [1, m], upto)
-            tables.append(table)
-            ci = _intervals(table, [1, m], confidence)
-            half = [_halfwidth(ci[str(k)]) for k in (1, m)]
-            rows.append(
-                {
-                    "run": str(r.root),
-                    "pass@1": float(table[:, 0].mean()),
-                    f"pass@{m}": float(table[:, 1].mean()),
-                    "halfwidth@1": half[0],
-                    f"halfwidth@{m}": half[1],
-                }
-            )
-        regime = paired_regime([t[:, 0] for t in tables], [t[:, 1] for t in tables], confidence)
-        tasks[task] = {
-            "n": m,
-            "n_problems": len(probs),
-            "checkpoints": rows,
-            "regime": regime["regime"],
-            "regime_sentence": regime["sentence"],
-            "regime_evidence": regime["evidence"],
-        }
-        if m >= 2:
-            split[task] = split_half_gain_inputs(
-                [runs[0].passed[p.id][:m] for p in probs], [runs[-1].passed[p.id][:m] for p in probs]
-            )
-    names = sorted(split)
-    method = (
-        "Spearman over tasks; x = base pass@h from the even-indexed half of its samples, gain = final - base "
-        "pass@h from the odd-indexed halves (independent of x's sampling error)"
-    )
-    if len(names) >= 3:
-        rho, p_value = gain_correlation([split[t][0] for t in names], [split[t][1] for t in names])
-        correlation: dict[str, Any] = {"spearman_rho": rho, "p_value": p_value, "tasks": len(names),
-                                       "h": {t: split[t][2] for t in names}, "method": method}  # fmt: skip
-    else:
-        correlation = {"spearman_rho": None, "p_value": None, "tasks": len(names),
-                       "reason": "needs at least three tasks", "method": method}  # fmt: skip
-    return {"tasks": tasks, "gain_correlation": correlation, "confidence": confidence}
-
-
-def compare_with_trajectory(runs: list[RunResults], title: str | None = None) -> dict[str, Any]:
-    """compare_runs on the first (base) and last (final) run; with 3+ runs also their trajectory."""
-    summary = compare_runs(runs[0], runs[-1]) if title is None else compare_runs(runs[0], runs[-1], title=title)
-    if len(runs) >= 3:
-        traj = trajectory(runs)
-        summary["trajectory"] = traj
-        for task, row in traj["tasks"].items():
-            summary["notes"].append(
-                f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}. "
-                f"{row['regime_sentence']}"
-            )
-    return summary

@@ -1,110 +1,130 @@
-"""The verdict in plain words: what RL gained at k = 1, what it gained or lost at k = n, and RL-only problems.
+"""The verdict in plain words, rendered from the comparison's claims alone (:mod:`evalkit.compare.claims`).
 
-Every sentence is read off the comparison summary (:func:`evalkit.compare.compare_runs`), never computed
-anew, so the report's verdict paragraph and ``evalkit demo``'s closing lines say the same thing:
+Every sentence is read off the ``claims`` of the comparison summary (:func:`evalkit.compare.compare_runs`), never
+computed anew, so the report's verdict paragraph, ``evalkit demo``'s closing lines and the JSON say the same
+thing. Per scope (tasks sharing n; tasks of different n are never pooled):
 
-1. pass@1, base -> RL, with the change, its 95% paired bootstrap interval and whether the change is shown
-   (two-sided paired sign-flip test, Holm-adjusted over every delta cell of the summary, as in the report).
-2. pass@n, likewise, at the largest k both runs share.
-3. RL-only problems (solved by RL, never by the base in n samples): how many, and the family-wise bound on
-   the base's per-sample rate across them. This is the only statement that speaks to expansion, and it says
-   "below X", never "cannot". Base-only problems are counted beside them.
-4. Only where ``evalkit likelihood`` files were found (``evidence.overall.likelihood``): how likely the base's
-   sampler is to produce RL's most likely correct text on the RL-only problems (the largest and median
-   probability, how many lie below the out-of-support threshold or have a token the sampler cannot draw),
-   and RL's probability of the base's texts on the base-only problems. About those texts only: other
-   correct solutions may exist.
-5. One summary sentence whose words follow the evidence: "sharpened" needs a shown gain at k = 1,
-   "shrank" a shown loss at k = n, and evidence of expansion needs both RL-only problems and a shown
-   gain at k = n. Otherwise the sentence says that no change was shown, which is not evidence of none.
+1. pass@1, base -> RL, with the change, its 95% interval (and the interval's method) and whether the change is
+   shown (a ``gain_at_k`` / ``loss_at_k`` claim: two-sided paired sign-flip test, Holm-adjusted over every delta
+   cell of the summary) or not (``no_change_shown``).
+2. pass@n, likewise, at the scope's n.
+3. RL-only and base-only problems (``frontier_counts``) and, with RL-only problems, the ``rl_only_bounded`` claim:
+   the base's per-sample rate is below X on every one of them, 95% family-wise over all compared problems. It
+   says "below X", never "cannot".
+4. Only with a ``likelihood_figures`` claim (``evalkit likelihood`` files): how likely the base's sampler is to
+   produce RL's most likely correct text on the RL-only problems, and RL's of the base's on the base-only ones.
+   About those texts only: other correct solutions may exist.
+5. The closing sentence, whose words follow the claims: "sharpened" needs a shown gain at k = 1, "fewer
+   problems" a shown loss at k = n; "expansion" appears only with an ``expansion`` claim (RL-only problems whose
+   scored correct texts the base's sampler gives a probability below epsilon); RL-only problems alone are said
+   to be bounded to the budget; a shown base-only excess (``base_only_excess``) is always said. Otherwise the
+   sentence says that no change was shown, which is not evidence of none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def _change(section: Mapping[str, Any], k: str) -> tuple[str, str | None]:
-    """The sentence for pass@k and its direction ("up", "down" or None when no change was shown)."""
-    base, rl = section["pass_at_k"]["base"][k], section["pass_at_k"]["rl"][k]
-    cell = section["delta"][k]
-    ci = cell.get("ci")
-    interval = f", 95% interval {ci[0]:+.3f} to {ci[1]:+.3f}" if ci else ""
-    direction = cell.get("direction") if cell.get("significant") else None
-    if direction == "up":
-        shown = "a gain shown at 95%"
-    elif direction == "down":
-        shown = "a loss shown at 95%"
-    else:
-        shown = "no change shown at 95%"
-    p = cell.get("p_holm", cell.get("p_value"))
+def _change(claim: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The sentence for a gain_at_k / loss_at_k / no_change_shown claim and its direction (None: no change)."""
+    k, ci = claim["k"], claim.get("ci")
+    # the method's name only (the claim holds it in full): "exact", "conservative", "betting confidence set", ...
+    name = str(claim.get("ci_method") or "").split(":")[0].split(" (")[0]
+    method = f" ({name})" if name else ""
+    interval = f", 95% interval {ci[0]:+.3f} to {ci[1]:+.3f}{method}" if ci else ""
+    direction = {"gain_at_k": "up", "loss_at_k": "down"}.get(claim["kind"])
+    shown = {"up": "a gain shown at 95%", "down": "a loss shown at 95%"}.get(str(direction), "no change shown at 95%")
+    p = claim.get("p_holm", claim.get("p_value"))
     p_text = f", Holm-adjusted p = {p:.2g}" if p is not None else ""
-    sentence = f"pass@{k}: base {base:.3f} -> RL {rl:.3f} ({cell['delta']:+.3f}{interval}): {shown}{p_text}."
+    sentence = (
+        f"pass@{k}: base {claim['base']:.3f} -> RL {claim['rl']:.3f} ({claim['delta']:+.3f}{interval}): "
+        f"{shown}{p_text}."
+    )
     return sentence, direction
 
 
-def _frontier(section: Mapping[str, Any]) -> str:
-    n = section["n"]
-    cls = section["classes"]
-    frontier = section.get("frontier") or {}
-    rl_only, base_only = cls["rl_only"], cls["base_only"]
+def _frontier(counts: Mapping[str, Any], bounded: Mapping[str, Any] | None) -> str:
+    n = counts["k"]
+    rl_only, base_only = counts["rl_only"], counts["base_only"]
     if rl_only == 0:
         text = f"No problem was solved by RL and never by the base in {n} samples each"
     else:
         text = f"{rl_only} problem(s) were solved by RL and never by the base in {n} samples each"
-        simultaneous = frontier.get("simultaneous")
-        if simultaneous:
+        if bounded:
             text += (
-                f"; the base's per-sample success rate is below {simultaneous['base_rate_below']:.4f} on every "
-                f"one of them ({frontier.get('confidence', 0.95):.0%} family-wise), which bounds its reach "
-                "there but does not say it cannot solve them"
+                f"; the base's per-sample success rate is below {bounded['base_rate_below']:.4f} on every one of "
+                f"them ({1 - bounded['error_rate']:.0%} family-wise over all {bounded['family']} compared problems), "
+                "which bounds its reach there but does not say it cannot solve them"
             )
     text += f"; {base_only} problem(s) were solved by the base and never by RL"
-    mcnemar = frontier.get("mcnemar")
-    if mcnemar and (rl_only or base_only):
+    if (rl_only or base_only) and counts.get("p_rl_solves_more") is not None:
         text += (
-            f" (exact McNemar test: p = {mcnemar['p_rl_solves_more']:.2g} that RL solves more problems, "
-            f"p = {mcnemar['p_base_solves_more']:.2g} that the base does)"
+            f" (exact McNemar test: p = {counts['p_rl_solves_more']:.2g} that RL solves more problems, "
+            f"p = {counts['p_base_solves_more']:.2g} that the base does)"
         )
     return text + "."
 
 
-def _overall(up1: str | None, upn: str | None, rl_only: int, n: int) -> str:
-    if upn == "up" and rl_only:
-        return (
-            f"In sum: RL solves more problems at k = {n}, including problems the base never solved: evidence of "
-            "expansion on this problem set, within the bounds above."
-        )
-    if up1 == "up" and upn == "down":
-        return f"In sum: RL sharpened (better at k = 1) and reaches fewer problems at k = {n}."
+def _changes(up1: str | None, upn: str | None, n: int) -> str:
+    """The first half of the closing sentence: what changed at k = 1 and k = n."""
     if up1 == "up":
-        return f"In sum: RL sharpened (better at k = 1); no change at k = {n} was shown."
+        tail = {"up": f" and solves more problems at k = {n}", "down": f" and reaches fewer problems at k = {n}"}
+        return "RL sharpened (better at k = 1)" + tail.get(str(upn), f"; no change at k = {n} was shown")
     if upn == "down":
-        return f"In sum: RL reaches fewer problems at k = {n}" + (
-            "; it is also worse at k = 1." if up1 == "down" else "; no gain at k = 1 was shown."
+        return f"RL reaches fewer problems at k = {n}" + (
+            "; it is also worse at k = 1" if up1 == "down" else "; no gain at k = 1 was shown"
         )
-    if up1 == "down" or upn == "up":
-        parts = [s for s, d in (("worse at k = 1", up1 == "down"), (f"better at k = {n}", upn == "up")) if d]
-        return "In sum: RL is " + " and ".join(parts) + "."
-    return (
-        f"In sum: no change at k = 1 or k = {n} was shown on these problems (which is not evidence that "
-        "nothing changed)."
-    )
+    if upn == "up":
+        return f"RL solves more problems at k = {n}" + (
+            "; it is worse at k = 1" if up1 == "down" else "; no change at k = 1 was shown"
+        )
+    if up1 == "down":
+        return f"RL is worse at k = 1; no change at k = {n} was shown"
+    return f"no change at k = 1 or k = {n} was shown on these problems (which is not evidence that nothing changed)"
+
+
+def _closing(claims: Sequence[Mapping[str, Any]], up1: str | None, upn: str | None, n: int) -> str:
+    """The closing sentence: the changes, then what the RL-only problems support, then a shown base-only excess.
+
+    "Expansion" appears only with an ``expansion`` claim (likelihood evidence); RL-only problems alone are
+    said to be bounded to the budget. A ``base_only_excess`` claim is always said."""
+    by_kind = {c["kind"]: c for c in claims}
+    text = "In sum: " + _changes(up1, upn, n)
+    expansion, bounded = by_kind.get("expansion"), by_kind.get("rl_only_bounded")
+    if expansion:
+        text += (
+            f"; on {expansion['problems']} problem(s) the base never solved in {n} samples (its rate there below "
+            f"{expansion['base_rate_below']:.4f}, {1 - expansion['error_rate']:.0%} family-wise), RL's scored correct "
+            f"texts lie outside the base's reach (probability below {expansion['epsilon']:g} under its sampler): "
+            "evidence of expansion there, about those texts (other correct solutions may exist)"
+        )
+    elif bounded:
+        text += (
+            f"; the {bounded['problems']} problem(s) solved only by RL are bounded to this budget (the base's rate "
+            f"there below {bounded['base_rate_below']:.4f}), which does not show that the base cannot reach them"
+        )
+    excess = by_kind.get("base_only_excess")
+    if excess:
+        text += (
+            f"; the base solved {excess['problems']} problem(s) that RL never did, more than equal per-problem rates "
+            f"would give (about {excess['expected_under_null']:.1f} expected, exact p = {excess['p_value']:.2g}): "
+            "RL lost reach on some problems"
+        )
+    return text + "."
 
 
 def _power(log10: float) -> str:
     return f"10^{log10:.1f}"
 
 
-def _likelihood(summary: Mapping[str, Any]) -> str:
-    """The sentence on the base's probability of RL's RL-only solutions ("" without likelihood evidence)."""
-    evidence = summary.get("evidence") or {}
-    lk = (evidence.get("overall") or {}).get("likelihood")
-    if not lk:
+def _likelihood(claim: Mapping[str, Any] | None) -> str:
+    """The sentence of a likelihood_figures claim ("" without one)."""
+    if not claim:
         return ""
-    rl_only, base_only = lk["rl_only_under_base"], lk["base_only_under_rl"]
-    eps = evidence.get("epsilon", 1e-6)
+    rl_only, base_only = claim["rl_only_under_base"], claim["base_only_under_rl"]
+    eps = claim.get("epsilon", 1e-6)
     parts = []
     if rl_only["scored"]:
         n = rl_only["scored"]
@@ -135,25 +155,50 @@ def _likelihood(summary: Mapping[str, Any]) -> str:
     return text[0].upper() + text[1:] + " (about these texts only: other correct solutions may exist)."
 
 
-def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
-    """The verdict of a comparison summary over all its problems, as a few plain sentences.
-
-    Args:
-        summary: What :func:`evalkit.compare.compare_runs` returns (``overall`` with ``pass_at_k``,
-            ``delta`` cells carrying ``ci``, ``significant`` and ``direction``, ``classes`` and
-            ``frontier``).
-
-    Returns:
-        Four sentences (pass@1, pass@n, the frontier classes, the summary sentence), five with likelihood
-        evidence (before the summary sentence).
-    """
-    ov = summary["overall"]
-    n = str(ov["n"])
-    first, up1 = _change(ov, "1")
-    if n == "1":
+def scope_sentences(claims: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The sentences of one scope's claims (pass@1, pass@n, the frontier, likelihood, the closing sentence)."""
+    deltas = {c["k"]: c for c in claims if c["kind"] in ("gain_at_k", "loss_at_k", "no_change_shown")}
+    by_kind = {c["kind"]: c for c in claims}
+    n = int(claims[0]["scope"]["n"])
+    first, up1 = _change(deltas[1])
+    if n == 1:
         last, upn = "", up1
     else:
-        last, upn = _change(ov, n)
-    summing_up = _overall(up1, upn, ov["classes"]["rl_only"], ov["n"])
-    sentences = [first, last, _frontier(ov), _likelihood(summary), summing_up]
+        last, upn = _change(deltas[n])
+    sentences = [
+        first,
+        last,
+        _frontier(by_kind["frontier_counts"], by_kind.get("rl_only_bounded")),
+        _likelihood(by_kind.get("likelihood_figures")),
+        _closing(claims, up1, upn, n),
+    ]
     return [s for s in sentences if s]
+
+
+def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
+    """The verdict of a comparison summary, as a few plain sentences per scope, rendered from its claims alone.
+
+    Args:
+        summary: What :func:`evalkit.compare.compare_runs` returns; only its ``claims`` are read.
+
+    Returns:
+        Per scope: four sentences (pass@1, pass@n, the frontier classes, the closing sentence), five with
+        likelihood evidence. With several scopes (tasks sampled at different n) each sentence of a scope
+        is prefixed with its tasks and n.
+    """
+    scopes: list[tuple[tuple[str, ...], int]] = []
+    grouped: dict[tuple[tuple[str, ...], int], list[Mapping[str, Any]]] = {}
+    for claim in summary["claims"]:
+        key = (tuple(claim["scope"]["tasks"]), int(claim["scope"]["n"]))
+        if key not in grouped:
+            scopes.append(key)
+            grouped[key] = []
+        grouped[key].append(claim)
+    if len(scopes) == 1:
+        return scope_sentences(grouped[scopes[0]])
+    out = []
+    for key in scopes:
+        tasks, n = key
+        label = f"Task{'s' if len(tasks) > 1 else ''} {', '.join(tasks)} (n = {n}): "
+        out += [label + s for s in scope_sentences(grouped[key])]
+    return out

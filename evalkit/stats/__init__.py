@@ -32,6 +32,12 @@ Frontier evidence:
 - :func:`frontier_class_test`: counts of RL-only / base-only solved problems with a conditional
   permutation p-value (and its exact Poisson-binomial value) under "same per-problem success rate".
 - :func:`benjamini_hochberg`: BH adjusted p-values (Benjamini & Hochberg 1995, JRSS-B 57:289).
+- :func:`problem_mean_ci`: the interval each reported mean gets, by the method that holds for its values:
+  exact Clopper-Pearson where every per-problem value is 0 or 1 (:func:`evalkit.stats.exact.binary_mean_ci`),
+  conservative Clopper-Pearson on gained and lost problems where every paired difference is -1, 0 or 1
+  (:func:`evalkit.stats.exact.ternary_mean_ci`), the betting confidence set of Waudby-Smith & Ramdas (2024)
+  with fewer than 100 problems (:func:`evalkit.stats.exact.betting_ci`), the studentized bootstrap
+  otherwise; it says which.
 - :func:`clopper_pearson`, :func:`zero_success_upper_bound`: exact binomial intervals (Clopper & Pearson
   1934), used to phrase "0 of 1024" as "rate below about 3/1024 with 95% confidence".
 
@@ -54,6 +60,7 @@ from evalkit.stats.estimators import (
     pass_hat_k,
     powers_of_two,
 )
+from evalkit.stats.exact import problem_mean_ci
 from evalkit.stats.frontier import benjamini_hochberg, frontier_class_test
 from evalkit.stats.intervals import (
     bootstrap_ci,
@@ -99,6 +106,7 @@ __all__ = [
     "pass_at_k_se_ci",
     "pass_hat_k",
     "powers_of_two",
+    "problem_mean_ci",
     "prorl_regime",
     "sign_flip_test",
     "split_half_gain_inputs",

@@ -217,7 +217,9 @@ def bootstrap_ci(
     mostly-zero paired deltas (one-sided 0.887-0.925; two-sided 0.96-0.99). At P = 20: pass@64 = 0.985
     0.718 / 0.710, pass@1 = 0.02 0.887 / 0.885, pass@1 = 0.25% 0.699 / 0.691 (pass@64 = 0.07: 0.880),
     mostly-zero paired deltas one-sided 0.873-0.907, a paired pass@1 gain of 0.10 one-sided 0.917; the
-    other settings 0.92-0.99. Where a decision must hold there, use :func:`evalkit.stats.sign_flip_test`.
+    other settings 0.92-0.99. Where a decision must hold there, use :func:`evalkit.stats.sign_flip_test`; the
+    intervals evalkit reports come from :func:`evalkit.stats.exact.problem_mean_ci`, which uses this only from
+    100 problems up and where the values are not all 0/1 (or -1/0/+1).
 
     Args:
         values: Per-problem values, shape (P,) or (P, K); finite.
