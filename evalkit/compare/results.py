@@ -30,6 +30,8 @@ class RunResults:
         example: For each problem id, one correct completion (the lowest sample_idx), if any (read from the
             store on first use).
         unverified: Completions stored without a verdict (not counted anywhere).
+        stored: For each problem id with completions, how many are stored (verified or not).
+        unverified_problems: Problems with at least one completion without a verdict.
         rates: Fraction of verified completions per status, plus "truncated" from finish reasons.
     """
 
@@ -40,6 +42,8 @@ class RunResults:
     example: Mapping[str, str]
     unverified: int
     rates: dict[str, float] = field(default_factory=dict)
+    stored: dict[str, int] = field(default_factory=dict)
+    unverified_problems: int = 0
 
     def n(self, pid: str) -> int:
         return int(self.passed[pid].size) if pid in self.passed else 0
@@ -124,13 +128,17 @@ def load_run(root: Path) -> RunResults:
     passed: dict[str, np.ndarray] = {}
     first: dict[str, int] = {}
     status_counts = np.zeros(len(STATUSES), dtype=np.int64)
-    unverified = truncated = 0
+    unverified = truncated = unverified_problems = 0
+    stored_n: dict[str, int] = {}
     for pid, flags in stored.items():
         pid_codes = codes.get(pid, np.zeros(0, dtype=np.uint8))
         aligned = np.full(flags.size, _NO_VERDICT, dtype=np.uint8)
         aligned[: min(flags.size, pid_codes.size)] = pid_codes[: flags.size]
         has = (flags == 1) & (aligned != _NO_VERDICT)
-        unverified += int(np.count_nonzero(flags == 1)) - int(np.count_nonzero(has))
+        stored_n[pid] = int(np.count_nonzero(flags == 1))
+        missing = stored_n[pid] - int(np.count_nonzero(has))
+        unverified += missing
+        unverified_problems += missing > 0
         indices = np.flatnonzero(has)
         if indices.size == 0:
             continue
@@ -144,7 +152,54 @@ def load_run(root: Path) -> RunResults:
     counts = dict(zip(STATUSES, (int(x) for x in status_counts), strict=True))
     rates = {s: (counts[s] / total if total else 0.0) for s in ("empty", "timeout", "error")}
     rates["truncated"] = truncated / total if total else 0.0
-    return RunResults(Path(root), manifest, problems, passed, Examples(store, first), unverified, rates)
+    return RunResults(
+        Path(root), manifest, problems, passed, Examples(store, first), unverified, rates, stored_n, unverified_problems
+    )
+
+
+def incompleteness(results: RunResults) -> dict[str, Any] | None:
+    """What a run lacks, or None when it is complete: problems without samples, problems with fewer
+    samples than the run's n, completions without a verdict, and the command that finishes them.
+
+    The returned dict (JSON-ready) has ``run``, ``problems``, ``unsampled``, ``short``, ``unverified``,
+    ``unverified_problems``, ``n`` (the run's samples per problem, None when not recorded), ``fix`` (the
+    command to run) and ``message`` (one sentence saying all of it).
+    """
+    n = results.manifest.get("info", {}).get("n")
+    n = int(n) if isinstance(n, int) and n > 0 else None
+    counts = [results.stored.get(p.id, 0) for p in results.problems]
+    unsampled = sum(1 for c in counts if c == 0)
+    short = sum(1 for c in counts if c > 0 and n is not None and c < n)
+    if not (unsampled or short or results.unverified):
+        return None
+    command = str(results.manifest.get("info", {}).get("command") or "").strip()
+    made = f"the `evalkit sample` command that made {results.root}"
+    rerun = f"`{command}`" if command.startswith("evalkit ") else made
+    fixes = []
+    if unsampled or short:
+        fixes.append(f"rerun {rerun} (it resumes)")
+    if results.unverified:
+        fixes.append(f"run `evalkit score {results.root}`")
+    lacks = []
+    total = len(results.problems)
+    if unsampled:
+        lacks.append(f"{unsampled} of {total} problems have no samples")
+    if short:
+        lacks.append(f"{short} of {total} problems have fewer than n = {n} samples")
+    if results.unverified:
+        lacks.append(f"{results.unverified} completions of {results.unverified_problems} problems have no verdict")
+    fix = " then ".join(fixes)
+    return {
+        "run": str(results.root),
+        "problems": total,
+        "unsampled": unsampled,
+        "short": short,
+        "unverified": results.unverified,
+        "unverified_problems": results.unverified_problems,
+        "n": n,
+        "fix": fix,
+        "message": f"{results.root} is not finished: {'; '.join(lacks)}. To finish it, {fix}.",
+    }
 
 
 def _grow(table: dict[str, np.ndarray], pid: str, idx: int, fill: int) -> np.ndarray:

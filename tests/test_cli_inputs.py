@@ -1,0 +1,105 @@
+"""Bad inputs at the command line: partial runs, unwritable outputs, misspelled paths, errors as JSON.
+
+Each case goes through ``evalkit.cli.main`` in process: the exit code, stdout and stderr are what a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_compare_gate import SPEC, make_run
+
+from evalkit import cli
+from evalkit.tasks import make_problems
+
+N_PROBLEMS, N = 12, 8
+GOOD = [[True, False] * (N // 2) for _ in range(N_PROBLEMS)]
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def add_unsampled_problems(run: Path, extra: int) -> None:
+    """Give ``run`` ``extra`` more problems that have no samples (as a `sample` run stopped early leaves them)."""
+    held = len((run / "problems.jsonl").read_text().splitlines())
+    with (run / "problems.jsonl").open("a") as fh:
+        for problem in make_problems(SPEC, 0, held + extra)[held:]:
+            fh.write(json.dumps(problem.to_json()) + "\n")
+
+
+def drop_verdicts(run: Path) -> None:
+    """Remove every verdict of ``run`` (as an interrupted verification leaves it)."""
+    shutil.rmtree(run / "verdicts")
+    (run / "verdicts").mkdir()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("partial")
+    out = {
+        "base": make_run(root, "base", GOOD),
+        "unsampled": make_run(root, "unsampled", GOOD),
+        "unverified": make_run(root, "unverified", GOOD),
+    }
+    add_unsampled_problems(out["unsampled"], 4)
+    drop_verdicts(out["unverified"])
+    return out
+
+
+@pytest.mark.parametrize("command", ["gate", "compare", "report"])
+@pytest.mark.parametrize(
+    ("which", "says"),
+    [("unsampled", "4 of 16 problems have no samples"), ("unverified", f"{N_PROBLEMS * N} completions of")],
+)
+def test_partial_runs_are_refused(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, which: str, says: str
+) -> None:
+    argv = [command, str(runs["base"]), str(runs[which])]
+    if command != "gate":
+        argv += ["--out", str(tmp_path / "out")]
+    code, out, err = run_main(argv, capsys)
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert says in lines[0] and "--allow-partial" in lines[0]
+    fix = "evalkit score" if which == "unverified" else "evalkit sample"
+    assert fix in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_partial_message_names_the_score_command(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_main(["gate", str(runs["base"]), str(runs["unverified"])], capsys)
+    assert code == 2 and f"`evalkit score {runs['unverified']}`" in err
+    assert "have no verdict" in err
+
+
+def test_gate_allow_partial_says_so(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run_main(["gate", str(runs["base"]), str(runs["unsampled"]), "--allow-partial"], capsys)
+    assert code == 0
+    assert out.splitlines()[0].startswith("partial input (--allow-partial): ")
+    code, out, _err = run_main(["gate", str(runs["base"]), str(runs["unsampled"]), "--allow-partial", "--json"], capsys)
+    assert code == 0
+    partial = json.loads(out)["partial"]
+    assert partial["allowed"] is True and partial["runs"][0]["unsampled"] == 4
+
+
+def test_compare_allow_partial_records_it(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["compare", str(runs["base"]), str(runs["unsampled"]), "--out", str(tmp_path), "--allow-partial"]
+    code, out, _err = run_main(argv, capsys)
+    assert code == 0 and "partial input (--allow-partial)" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["partial"]["runs"][0]["run"] == str(runs["unsampled"])
+    assert "partial input" in (tmp_path / "report.html").read_text()
+
+
+def test_complete_runs_carry_no_partial(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run_main(["gate", str(runs["base"]), str(runs["base"]), "--json"], capsys)
+    assert code == 0 and "partial" not in json.loads(out)
