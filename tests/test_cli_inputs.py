@@ -103,3 +103,79 @@ def test_compare_allow_partial_records_it(
 def test_complete_runs_carry_no_partial(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = run_main(["gate", str(runs["base"]), str(runs["base"]), "--json"], capsys)
     assert code == 0 and "partial" not in json.loads(out)
+
+
+WRITERS = [
+    ["compare", "BASE", "BASE", "--out", "OUT"],
+    ["report", "BASE", "BASE", "--out", "OUT"],
+    ["sample", "no-model", "--task", "add", "--out", "OUT"],
+    ["import", "SAMPLES", "--task", "add", "--out", "OUT"],
+    ["merge", "BASE", "BASE", "--out", "OUT"],
+    ["train", "sft", "--task", "add", "--steps", "1", "--out", "OUT"],
+    ["train", "grpo", "--model", "no-model", "--task", "add", "--out", "OUT"],
+    ["demo", "--quick", "--out", "OUT"],
+    ["likelihood", "no-model", "BASE", "--out", "OUT/scores.jsonl"],
+]
+
+
+def unwritable(tmp_path: Path, kind: str) -> Path:
+    if kind == "under-a-file":
+        (tmp_path / "file").write_text("x")
+        return tmp_path / "file" / "sub"
+    if kind == "is-a-file":
+        (tmp_path / "file").write_text("x")
+        return tmp_path / "file"
+    target = Path("/sys/evalkit-test-out")  # sysfs: creating a folder there is refused, even for root
+    try:
+        target.mkdir()
+    except OSError:
+        return target / "sub"
+    target.rmdir()
+    pytest.skip("/sys is writable here")
+
+
+@pytest.mark.parametrize("kind", ["under-a-file", "is-a-file", "read-only"])
+@pytest.mark.parametrize("template", WRITERS, ids=[" ".join(w[:2]) for w in WRITERS])
+def test_unwritable_out_is_refused_before_any_work(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], template: list[str], kind: str
+) -> None:
+    out = unwritable(tmp_path, kind)
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("")
+    values = {"BASE": str(runs["base"]), "SAMPLES": str(samples), "OUT": str(out)}
+    argv = [values.get(w, w.replace("OUT", str(out))) for w in template]
+    code, out_text, err = run_main(argv, capsys)
+    assert code == 2, (out_text, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --out "), err
+    assert "Traceback" not in err and out_text == ""
+
+
+def test_writable_out_is_left_as_it_was(tmp_path: Path) -> None:
+    from evalkit.cli.common import check_writable
+
+    target = tmp_path / "a" / "b" / "c"
+    check_writable(target)
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "kept").mkdir()
+    check_writable(tmp_path / "kept")
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_score_refuses_a_run_it_cannot_write(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    def denied(*_args: object, **_kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    before = sorted(p.name for p in (runs["base"] / "verdicts").iterdir())
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    code, _out, err = run_main(["score", str(runs["base"])], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"error: RUN {runs['base']}: cannot write there (Permission denied); "
+        "score writes the verdicts into the run directory"
+    )
+    assert sorted(p.name for p in (runs["base"] / "verdicts").iterdir()) == before

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from evalkit.cli.common import TaskOpt, _Command, _specs, app
+from evalkit.cli.common import TaskOpt, _Command, _specs, app, check_writable
 from evalkit.errors import EvalkitError
 
 AllowPartialOpt = Annotated[
@@ -72,6 +72,7 @@ def compare_cmd(
     from evalkit.compare.results import load_run
     from evalkit.report import write_report
 
+    check_writable(out)
     runs = []
     for label, path in (("base", base), ("rl", rl)):
         if (path / "manifest.json").is_file():
@@ -154,6 +155,7 @@ def report_cmd(
     from evalkit.compare.results import load_run
     from evalkit.report import write_report
 
+    check_writable(out)
     if len(runs) < 2:
         raise EvalkitError("evalkit report needs at least two run directories: BASE [INTERMEDIATE...] FINAL")
     for path in runs:

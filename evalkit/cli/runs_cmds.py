@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from evalkit.cli.common import TaskOpt, TasksDirOpt, _Command, _specs, _use_tasks_dir, app, print_run_summary
+from evalkit.cli.common import (
+    TaskOpt,
+    TasksDirOpt,
+    _Command,
+    _specs,
+    _use_tasks_dir,
+    app,
+    check_writable,
+    print_run_summary,
+)
 from evalkit.errors import EvalkitError
 
 
@@ -34,6 +43,7 @@ def import_cmd(
     The run holds the problems the file has samples for; evalkit says how many of each task's it lacks."""
     from evalkit.sampling.runner import import_samples
 
+    check_writable(out)
     _use_tasks_dir(tasks_dir)
     store = import_samples(samples, _specs(task), out, problem_seed, limit, force)
     print_run_summary(store.root)
@@ -47,6 +57,7 @@ def merge_cmd(
     """Combine shard runs into one run, equal to the unsharded run (refusing runs that differ)."""
     from evalkit.sampling.shard import merge_runs
 
+    check_writable(out)
     result = merge_runs(runs, out, command=" ".join(sys.argv))
     typer.echo(
         f"merged {len(runs)} runs into {out}: {result.problems} problems, {result.completions} samples"
@@ -70,6 +81,7 @@ def score_cmd(
     from evalkit.verify.stage import verify_run
 
     store = RunStore.open(run)
+    check_writable(run, option="RUN", advice="score writes the verdicts into the run directory")
     store.lock()
     count = verify_run(store, rescore=True, workers=workers, timeout_s=timeout)
     typer.echo(f"verified {count} completions", err=True)

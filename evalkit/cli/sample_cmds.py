@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from evalkit.cli.common import TaskOpt, TasksDirOpt, _Command, _specs, _use_tasks_dir, app, print_run_summary
+from evalkit.cli.common import (
+    TaskOpt,
+    TasksDirOpt,
+    _Command,
+    _specs,
+    _use_tasks_dir,
+    app,
+    check_writable,
+    print_run_summary,
+)
 from evalkit.errors import EvalkitError
 
 
@@ -76,6 +85,7 @@ def sample_cmd(
 ) -> None:
     """Sample N completions per problem, store them, verify them (resumable)."""
     _check_executor(executor, replicas, address)
+    check_writable(out)
     from evalkit.sampling.base import BACKENDS, SamplingConfig, make_backend
     from evalkit.sampling.runner import SampleRequest, sample
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from evalkit.cli.common import TaskOpt, _Command, _specs, app, train_app
+from evalkit.cli.common import TaskOpt, _Command, _specs, app, check_writable, train_app
 
 
 @train_app.command("sft", cls=_Command)
@@ -23,6 +23,7 @@ def train_sft_cmd(
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Stop after this many seconds.")] = None,
 ) -> None:
     """Train a tiny character-level Llama from scratch on procedural tasks (a base checkpoint)."""
+    check_writable(out)
     from evalkit.train.sft import SFTConfig, train_sft
     from evalkit.train.tinymodel import TinyConfig
 
@@ -67,6 +68,7 @@ def train_grpo_cmd(
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Stop after this many seconds.")] = None,
 ) -> None:
     """Train with GRPO and ProRL's controls: clip-higher, KL to a reference, resets, dynamic sampling."""
+    check_writable(out)
     from evalkit.train.grpo import GRPOConfig, train_grpo
 
     given = {
@@ -93,6 +95,7 @@ def demo_cmd(
     """Train a tiny base, RL it, sample both to n=1024, compare, report, gate: offline on a CPU.
 
     Fixed step counts and pinned CPU numerics: the same numbers on any machine with the same packages."""
+    check_writable(out)
     from evalkit.determinism import pin_cpu_numerics_env
 
     pin_cpu_numerics_env()  # before anything imports torch
