@@ -179,3 +179,65 @@ def test_score_refuses_a_run_it_cannot_write(
         "score writes the verdicts into the run directory"
     )
     assert sorted(p.name for p in (runs["base"] / "verdicts").iterdir()) == before
+
+
+MISSPELLED = ["ckpt/bse", "./ckpt/bse", "ckpt/bse/final", "ckpt/base/config.json", "afile/x", "bse"]
+
+
+def local_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A working folder holding ckpt/base (a checkpoint folder) and a regular file ``afile``; no hub access."""
+    (tmp_path / "ckpt" / "base").mkdir(parents=True)
+    (tmp_path / "ckpt" / "base" / "config.json").write_text("{}")
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.mark.parametrize("name", MISSPELLED)
+@pytest.mark.parametrize("command", ["sample", "grpo", "likelihood"])
+def test_misspelled_local_checkpoint_is_no_such_folder(
+    runs: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    name: str,
+) -> None:
+    local_checkpoints(tmp_path, monkeypatch)
+    argv = {
+        "sample": ["sample", name, "--task", "add", "--out", "run"],
+        "grpo": ["train", "grpo", "--model", name, "--task", "add", "--out", "run"],
+        "likelihood": ["likelihood", name, str(runs["base"]), "--out", "run/scores.jsonl"],
+    }[command]
+    code, out, err = run_main(argv, capsys)
+    assert code == 2, (out, err)
+    assert err.startswith(f"error: model {name!r}: no such checkpoint directory (") and len(err.splitlines()) == 1
+    assert "hub" not in err and "download" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("ckpt/bse", "no such folder: ckpt/bse; did you mean ckpt/base?"),
+        ("./ckpt/bse", "no such folder: ckpt/bse; did you mean ckpt/base?"),
+        ("ckpt/bse/final", "no such folder: ckpt/bse; did you mean ckpt/base?"),
+        ("ckpt/zzz", "no such folder: ckpt/zzz)"),
+        ("ckpt/base/config.json", "ckpt/base/config.json is a file, not a folder"),
+        ("afile/x", "afile is a file, not a folder"),
+    ],
+)
+def test_no_such_folder_names_the_missing_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, says: str
+) -> None:
+    local_checkpoints(tmp_path, monkeypatch)
+    code, _out, err = run_main(["sample", name, "--task", "add", "--out", "run"], capsys)
+    assert code == 2 and says in err
+
+
+def test_org_name_without_a_local_folder_is_still_a_hub_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local_checkpoints(tmp_path, monkeypatch)
+    code, _out, err = run_main(["sample", "some-org/some-model", "--task", "add", "--out", "run"], capsys)
+    assert code == 2 and "no such checkpoint directory" not in err and "hub" in err
