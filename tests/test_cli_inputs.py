@@ -241,3 +241,85 @@ def test_org_name_without_a_local_folder_is_still_a_hub_id(
     local_checkpoints(tmp_path, monkeypatch)
     code, _out, err = run_main(["sample", "some-org/some-model", "--task", "add", "--out", "run"], capsys)
     assert code == 2 and "no such checkpoint directory" not in err and "hub" in err
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('{"problem_id": "p", "completion": "a\tb"}', "Invalid control character at column 37"),
+        ('{"problem_id": "p", "completion": }', "Expecting value at column 35"),
+        ('{"problem_id": "p" "completion": "x"}', "Expecting ',' delimiter at column 20"),
+        ('{"problem_id": "p", "completion": "x"} trailing', "Extra data at column 40"),
+    ],
+)
+def test_corrupt_samples_line_is_a_whole_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, says: str
+) -> None:
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(line + "\n")
+    code, _out, err = run_main(["import", str(samples), "--task", "add", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"error: {samples}:1: not valid JSON ({says}); each line must be one JSON object "
+        '{"problem_id": ..., "completion": ...}'
+    )
+    assert not (tmp_path / "r").exists()
+
+
+ALIASES = [
+    (["sample", "m", "--samples", "4", "--out", "r"], "Did you mean --n?"),
+    (["sample", "m", "--num-samples", "4", "--out", "r"], "Did you mean --n?"),
+    (["sample", "m", "--n-samples", "4", "--out", "r"], "Did you mean --n?"),
+    (["sample", "m", "--sampels", "4", "--out", "r"], "Did you mean --n?"),
+    (["sample", "--model", "m", "--out", "r"], "Did you mean the MODEL argument (evalkit sample MODEL ...)?"),
+    (["compare", "a", "b", "--samples", "8"], "Did you mean --n?"),
+    (["compare", "a", "b", "-o", "x"], "Did you mean --out?"),
+    (["import", "s.jsonl", "--output", "x"], "Did you mean --out?"),
+    (["train", "sft", "--output-dir", "x"], "Did you mean --out?"),
+    (["likelihood", "--model", "m", "run"], "Did you mean the MODEL argument (evalkit likelihood MODEL ...)?"),
+]
+
+
+@pytest.mark.parametrize(("argv", "says"), ALIASES, ids=[" ".join(a) for a, _ in ALIASES])
+def test_option_names_of_other_tools_get_evalkits_name(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    code, _out, err = run_main(argv, capsys)
+    assert code == 2 and "Usage: evalkit" in err
+    assert f"No such option: {argv[argv.index(next(a for a in argv if a.startswith('-')))]}. {says}" in err
+
+
+def test_an_alias_is_only_suggested_where_the_command_has_its_target(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_main(["gate", "a", "b", "--samples", "8"], capsys)  # gate has no --n
+    assert code == 2 and "No such option: --samples" in err and "Did you mean" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["summary", "no-such-run", "--json"],
+        ["gate", "no-such-run", "other", "--json"],
+        ["compare", "no-such-run", "other", "--json"],
+        ["gate", "BASE", "UNSAMPLED", "--json"],
+        ["gate", "BASE", "BASE", "--json", "--k", "1000"],
+        ["gate", "BASE", "BASE", "--json", "--bogus"],
+        ["summary", "BASE", "--json", "--csv"],
+        ["compare", "BASE", "BASE", "--json", "--samples", "3"],
+    ],
+)
+def test_errors_with_json_print_a_json_object(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    argv = [{"BASE": str(runs["base"]), "UNSAMPLED": str(runs["unsampled"])}.get(a, a) for a in argv]
+    if argv[0] == "compare":
+        argv += ["--out", str(tmp_path / "out")]
+    code, out, err = run_main(argv, capsys)
+    assert code == 2
+    payload = json.loads(out)
+    assert payload["exit_code"] == 2 and payload["error"] and "\n" not in payload["error"]
+    assert payload["error"] in err
+
+
+def test_errors_without_json_print_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(["summary", "no-such-run"], capsys)
+    assert code == 2 and out == "" and err.startswith("error: ")

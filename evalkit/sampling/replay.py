@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, json_error_detail
 from evalkit.sampling.base import SamplingConfig
 from evalkit.store import KeySet
 from evalkit.tasks.datafile import file_sha256
@@ -42,7 +42,10 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise EvalkitError(f"{where}: not valid JSON ({exc.msg})") from None
+                raise EvalkitError(
+                    f"{where}: not valid JSON ({json_error_detail(exc)}); each line must be one JSON object "
+                    '{"problem_id": ..., "completion": ...}'
+                ) from None
             if not isinstance(row, dict):
                 raise EvalkitError(f"{where}: expected a JSON object")
             pid, text = row.get("problem_id"), row.get("completion")
