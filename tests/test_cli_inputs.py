@@ -323,3 +323,92 @@ def test_errors_with_json_print_a_json_object(
 def test_errors_without_json_print_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(["summary", "no-such-run"], capsys)
     assert code == 2 and out == "" and err.startswith("error: ")
+
+
+TWO_CONFIGS = ["add@digits=2", "add@digits=4"]
+
+
+def make_two_config_run(root: Path, name: str, solved: dict[str, float], per_task: int = 12, n: int = 8) -> Path:
+    """A run of add@digits=2 and add@digits=4: in each, the first ``solved[spec]`` of the problems are solved
+    in every sample, the others in none."""
+    from evalkit.sampling.runner import import_samples
+    from evalkit.tasks import TaskSpec
+
+    specs = [TaskSpec.parse(s) for s in TWO_CONFIGS]
+    path = root / f"{name}.jsonl"
+    with path.open("w") as fh:
+        for spec in specs:
+            problems = make_problems(spec, 0, per_task)
+            for i, problem in enumerate(problems):
+                ok = i < solved[spec.label()] * per_task
+                for j in range(n):
+                    text = problem.reference if ok else problem.reference + "0"
+                    fh.write(json.dumps({"problem_id": problem.id, "completion": text, "sample_idx": j}) + "\n")
+    import_samples(path, specs, root / name, limit=per_task, quiet=True)
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def two_configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("configs")
+    return {
+        "base": make_two_config_run(root, "base", {"add@digits=2": 1.0, "add@digits=4": 1.0}),
+        "rl": make_two_config_run(root, "rl", {"add@digits=2": 1.0, "add@digits=4": 0.25}),
+    }
+
+
+def test_summary_has_a_row_per_configuration(two_configs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run_main(["summary", str(two_configs["rl"]), "--json"], capsys)
+    assert code == 0
+    tasks = json.loads(out)["tasks"]
+    assert sorted(tasks) == TWO_CONFIGS
+    assert tasks["add@digits=2"]["pass_at_k"]["1"] == 1.0 and tasks["add@digits=4"]["pass_at_k"]["1"] == 0.25
+    code, out, _err = run_main(["summary", str(two_configs["rl"])], capsys)
+    assert [line.split()[0] for line in out.splitlines()[:2]] == TWO_CONFIGS
+
+
+def test_compare_has_a_row_per_configuration(
+    two_configs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["compare", str(two_configs["base"]), str(two_configs["rl"]), "--out", str(tmp_path)]
+    code, out, _err = run_main(argv, capsys)
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("overall", "add"))}
+    assert set(rows) == {"overall", *TWO_CONFIGS}
+    assert "pass@1 1.000 -> 0.250" in rows["add@digits=4"] and "pass@1 1.000 -> 1.000" in rows["add@digits=2"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(report["tasks"]) == TWO_CONFIGS
+
+
+@pytest.mark.parametrize(
+    ("tasks", "checked"),
+    [([], TWO_CONFIGS), (["add@digits=4"], ["add@digits=4"]), (["add"], TWO_CONFIGS)],
+)
+def test_gate_checks_each_configuration(
+    two_configs: dict[str, Path], capsys: pytest.CaptureFixture[str], tasks: list[str], checked: list[str]
+) -> None:
+    argv = ["gate", str(two_configs["base"]), str(two_configs["rl"]), "--json"]
+    for task in tasks:
+        argv += ["--task", task]
+    code, out, _err = run_main(argv, capsys)
+    result = json.loads(out)
+    assert [c["task"] for c in result["checks"]] == checked
+    assert [c["task"] for c in result["regressions"]] == ["add@digits=4"]
+    assert code == 1
+
+
+def test_gate_on_the_unchanged_configuration_passes(
+    two_configs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["gate", str(two_configs["base"]), str(two_configs["rl"]), "--task", "add@digits=2"]
+    code, out, _err = run_main(argv, capsys)
+    assert code == 0 and "task add@digits=2:" in out and "add@digits=4" not in out
+    code, _out, err = run_main([*argv[:3], "--task", "add@digits=3"], capsys)
+    assert code == 2 and "add@digits=3 not shared" in err and "shared: add@digits=2, add@digits=4" in err
+
+
+def test_a_task_with_one_configuration_keeps_its_name(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _err = run_main(["summary", str(runs["base"]), "--json"], capsys)
+    assert code == 0 and list(json.loads(out)["tasks"]) == ["add"]

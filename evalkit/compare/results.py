@@ -6,6 +6,8 @@ A completion without a verdict is not counted; :func:`load_run` says how many th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -105,7 +107,7 @@ def load_run(root: Path) -> RunResults:
     """
     store = RunStore.open(root)
     manifest = store.manifest()
-    problems = store.problems()
+    problems = scoped_problems(manifest, store.problems())
     status_code = {s: i for i, s in enumerate(STATUSES)}
     codes: dict[str, np.ndarray] = {}
     for table in store.verdict_batches(("problem_id", "sample_idx", "passed", "status")):
@@ -155,6 +157,43 @@ def load_run(root: Path) -> RunResults:
     return RunResults(
         Path(root), manifest, problems, passed, Examples(store, first), unverified, rates, stored_n, unverified_problems
     )
+
+
+def _value_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+
+
+def scoped_problems(manifest: Mapping[str, Any], problems: list[Problem]) -> list[Problem]:
+    """``problems`` with ``task`` set to their scope: the task name, or, for a task the run holds in more
+    than one configuration, its spec with the parameters that tell them apart (``add@digits=2``,
+    ``add@digits=4``), so that every summary row, comparison row and gate check covers one configuration.
+
+    A generated problem's id carries its configuration's hash (``add-<hash>-s0-00000``), which is matched
+    against the configurations the manifest lists.
+    """
+    from evalkit.tasks.registry import config_hash
+
+    tasks = manifest.get("identity", {}).get("tasks") or []
+    configs: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for entry in tasks:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("params"), dict):
+            configs[entry["name"]][json.dumps(entry["params"], sort_keys=True)] = entry["params"]
+    prefixes: dict[str, str] = {}
+    for name, distinct in configs.items():
+        if len(distinct) < 2:
+            continue
+        keys = sorted({k for params in distinct.values() for k in params})
+        differing = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in distinct.values()}) > 1]
+        for params in distinct.values():
+            label = name + "@" + ",".join(f"{k}={_value_text(params.get(k))}" for k in differing)
+            prefixes[f"{name}-{config_hash(name, params)}-"] = label
+    if not prefixes:
+        return problems
+    out = []
+    for problem in problems:
+        scope = next((label for prefix, label in prefixes.items() if problem.id.startswith(prefix)), None)
+        out.append(problem if scope is None else dataclasses.replace(problem, task=scope))
+    return out
 
 
 def incompleteness(results: RunResults) -> dict[str, Any] | None:
