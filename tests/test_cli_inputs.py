@@ -412,3 +412,35 @@ def test_a_task_with_one_configuration_keeps_its_name(
 ) -> None:
     code, out, _err = run_main(["summary", str(runs["base"]), "--json"], capsys)
     assert code == 0 and list(json.loads(out)["tasks"]) == ["add"]
+
+
+@pytest.mark.parametrize("extra", [1, 52_000_000])
+def test_import_refuses_a_completion_over_the_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: int
+) -> None:
+    from evalkit.sampling.replay import MAX_TEXT_CHARS
+
+    problem = make_problems(SPEC, 0, 1)[0]
+    samples = tmp_path / "s.jsonl"
+    with samples.open("w") as fh:
+        fh.write(json.dumps({"problem_id": problem.id, "completion": problem.reference}) + "\n")
+        giant = "x" * (MAX_TEXT_CHARS + extra - 1) + f" \\boxed{{{problem.reference}}}"
+        fh.write(json.dumps({"problem_id": problem.id, "completion": giant}) + "\n")
+    code, _out, err = run_main(["import", str(samples), "--task", "add", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2
+    assert err.startswith(f"error: {samples}:2: problem {problem.id}: the completion has {len(giant):,} characters")
+    assert "never cuts" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_import_keeps_a_long_completion_and_its_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from evalkit.store import RunStore
+
+    problem = make_problems(SPEC, 0, 1)[0]
+    long = "y" * 3_000_000 + problem.reference
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"problem_id": problem.id, "completion": long}) + "\n")
+    code, out, _err = run_main(["import", str(samples), "--task", "add", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0 and "0.0% of completions stopped at the token limit" in out
+    (stored,) = RunStore.open(tmp_path / "r").iter_completions()
+    assert stored.text == long and stored.finish_reason == "stop"

@@ -3,6 +3,10 @@
 Each line is ``{"problem_id": str, "completion": str}`` with optional ``sample_idx`` (int),
 ``n_tokens`` (int) and ``finish_reason`` ("stop" or "length"). Lines without ``sample_idx`` take the
 next free index of their problem in file order. Bad lines are errors naming the file and line.
+
+Completions are stored losslessly up to :data:`MAX_TEXT_CHARS` characters (8 million: about 2 million
+tokens, many times the longest output of current models); a longer one is refused, naming its file and line,
+and is never cut (a cut would lose the final answer and look like the model's own truncation).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from evalkit.store import KeySet
 from evalkit.tasks.datafile import file_sha256
 from evalkit.types import Completion, Problem
 
-MAX_TEXT_CHARS = 1_000_000  # longer completions are cut (and marked finish_reason "length")
+MAX_TEXT_CHARS = 8_000_000  # the longest completion stored; a longer one is refused, never cut
 
 
 def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Completion]:
@@ -66,7 +70,11 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
             if finish not in ("stop", "length"):
                 raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop' or 'length'")
             if len(text) > MAX_TEXT_CHARS:
-                text, finish = text[:MAX_TEXT_CHARS], "length"
+                raise EvalkitError(
+                    f"{where}: problem {pid}: the completion has {len(text):,} characters, more than the "
+                    f"{MAX_TEXT_CHARS:,} evalkit stores; no model output is this long, so check how the file was "
+                    "made (evalkit never cuts a completion: a cut would lose its answer)"
+                )
             n_tokens = row.get("n_tokens", 0)
             if not isinstance(n_tokens, int) or isinstance(n_tokens, bool) or n_tokens < 0:
                 raise EvalkitError(f"{where}: problem {pid}: 'n_tokens' must be an integer >= 0")
