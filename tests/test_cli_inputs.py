@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_compare_gate import SPEC, make_run
@@ -444,3 +445,71 @@ def test_import_keeps_a_long_completion_and_its_answer(tmp_path: Path, capsys: p
     assert code == 0 and "0.0% of completions stopped at the token limit" in out
     (stored,) = RunStore.open(tmp_path / "r").iter_completions()
     assert stored.text == long and stored.finish_reason == "stop"
+
+
+def test_compare_prints_the_verdict_and_the_report_opens_with_it(
+    two_configs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evalkit.compare.verdict import verdict_sentences
+
+    argv = ["compare", str(two_configs["base"]), str(two_configs["rl"]), "--out", str(tmp_path)]
+    code, out, _err = run_main(argv, capsys)
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    sentences = verdict_sentences(report)
+    assert sentences and f"verdict: {' '.join(sentences)}" in out.splitlines()
+    page = (tmp_path / "report.html").read_text()
+    first = page.index("<section id=")
+    assert page.index('<section id="verdict">') == first < page.index('<section id="runs">')
+
+
+def test_train_grpo_help_shows_every_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evalkit.train.grpo_config import GRPOConfig
+
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _err = run_main(["train", "grpo", "--help"], capsys)
+    assert code == 0
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│") and "--" in line}
+    defaults = GRPOConfig()
+    for option, field in [("--steps", "steps"), ("--group-size", "group_size"), ("--lr", "lr"), ("--beta", "beta")]:
+        assert f"[default: ({getattr(defaults, field)})]" in rows[option], rows[option]
+    assert "[default: (--scale-std)]" in rows["--scale-std"]
+
+
+def all_commands() -> list[tuple[str, Any]]:
+    import typer.main
+
+    from evalkit.cli.common import app
+
+    found: list[tuple[str, Any]] = []
+
+    def walk(command: Any, path: str) -> None:
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(sub, f"{path} {name}".strip())
+        else:
+            found.append((path, command))
+
+    walk(typer.main.get_command(app), "")
+    return found
+
+
+UNSET_MEANS_ABSENT = {"--tasks-dir", "--system", "--revision", "--base-url", "--api-key", "--shard", "--address"}
+UNSET_MEANS_ABSENT |= {"--prompt-template", "--title", "--model-run", "--temperature", "--top-p", "--top-k"}
+
+
+@pytest.mark.parametrize(("path", "command"), all_commands(), ids=[p for p, _ in all_commands()])
+def test_every_option_shows_its_default(path: str, command: Any) -> None:
+    """An option whose default is not a plain value says in its help (or its [default: ...]) what it does
+    when left out; only options whose absence means "not used" are exempt."""
+    for param in command.params:
+        opts = getattr(param, "opts", [])
+        if getattr(param, "param_type_name", "") == "argument" or param.required or "--help" in opts:
+            continue
+        if param.default is not None or param.show_default not in (None, True, False):
+            continue
+        if set(opts) & UNSET_MEANS_ABSENT:
+            continue
+        assert "default" in (param.help or "").lower(), f"evalkit {path} {opts[0]}: no default shown"

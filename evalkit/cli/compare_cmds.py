@@ -179,6 +179,8 @@ def _print_compare(summary: dict[str, Any]) -> None:
             f"{name:10s} pass@1 {b[ks[0]]:.3f} -> {r[ks[0]]:.3f}   pass@{ks[1]} {b[ks[1]]:.3f} -> {r[ks[1]]:.3f}   "
             f"rl-only {cls['rl_only']}  base-only {cls['base_only']}  both {cls['both']}  neither {cls['neither']}"
         )
+    if summary.get("verdict"):
+        typer.echo("verdict: " + " ".join(summary["verdict"]))
 
 
 @app.command("gate", cls=_Command)

@@ -73,7 +73,7 @@ def merge_cmd(
 @app.command("score", cls=_Command)
 def score_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
-    workers: int | None = None,
+    workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per verification.")] = 10.0,
 ) -> None:
     """Re-verify every completion of a run (replacing its verdicts)."""

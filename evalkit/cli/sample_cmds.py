@@ -49,7 +49,8 @@ def sample_cmd(
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16 (hf, vllm).")] = "auto",
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="GPUs (vllm).")] = 1,
     gpu_memory_utilization: Annotated[
-        float | None, typer.Option("--gpu-memory-utilization", help="Memory fraction vLLM reserves (vllm).")
+        float | None,
+        typer.Option("--gpu-memory-utilization", help="Memory fraction vLLM reserves (vllm; default: vLLM's own)."),
     ] = None,
     chat: Annotated[bool, typer.Option("--chat", help="Apply the tokenizer's chat template (hf, vllm).")] = False,
     system: Annotated[
