@@ -513,3 +513,24 @@ def test_every_option_shows_its_default(path: str, command: Any) -> None:
         if set(opts) & UNSET_MEANS_ABSENT:
             continue
         assert "default" in (param.help or "").lower(), f"evalkit {path} {opts[0]}: no default shown"
+
+
+def test_partial_message_repeats_the_recorded_sample_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run made by `evalkit sample` that stopped short: the refusal quotes the command that resumes it."""
+    import sys
+
+    from test_compare_gate import write_samples
+
+    monkeypatch.chdir(tmp_path)
+    write_samples(tmp_path / "s.jsonl", GOOD[:6], 6)
+    argv = ["sample", "s.jsonl", "--backend", "replay", "--task", "add", "--limit", "8", "--n", str(N), "--out", "r"]
+    monkeypatch.setattr(sys, "argv", ["/some/venv/bin/evalkit", *argv])
+    run_main(argv, capsys)  # its summary refuses the two problems the file lacks
+    code, _out, err = run_main(["gate", "r", "r"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        "error: r is not finished: 2 of 8 problems have no samples. To finish it, rerun "
+        f"`evalkit {' '.join(argv)}` (it resumes). Or pass --allow-partial to use the problems they finished."
+    )

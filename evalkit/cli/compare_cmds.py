@@ -26,7 +26,8 @@ def _partial(runs: list[Any], allow: bool) -> dict[str, Any] | None:
     that finishes them; with ``allow``, return what is missing (for the output and the JSON), else None."""
     from evalkit.compare.results import incompleteness
 
-    found = [x for x in (incompleteness(r) for r in runs) if x is not None]
+    distinct = {str(r.root.resolve()): r for r in runs}.values()  # a run given twice is said once
+    found = [x for x in (incompleteness(r) for r in distinct) if x is not None]
     if not found:
         return None
     if not allow:

@@ -196,6 +196,15 @@ def scoped_problems(manifest: Mapping[str, Any], problems: list[Problem]) -> lis
     return out
 
 
+def _evalkit_command(recorded: str) -> str:
+    """The recorded command line with its program as the user types it (``/venv/bin/evalkit sample ...`` or
+    ``.../evalkit/__main__.py sample ...`` -> ``evalkit sample ...``); empty when it was not an evalkit command."""
+    program, _, rest = recorded.strip().partition(" ")
+    if Path(program).name == "evalkit" or program.endswith(("evalkit/__main__.py", "evalkit")):
+        return f"evalkit {rest}".strip()
+    return ""
+
+
 def incompleteness(results: RunResults) -> dict[str, Any] | None:
     """What a run lacks, or None when it is complete: problems without samples, problems with fewer
     samples than the run's n, completions without a verdict, and the command that finishes them.
@@ -206,12 +215,14 @@ def incompleteness(results: RunResults) -> dict[str, Any] | None:
     """
     n = results.manifest.get("info", {}).get("n")
     n = int(n) if isinstance(n, int) and n > 0 else None
+    if results.manifest.get("identity", {}).get("backend") == "replay":
+        n = None  # an import holds as many samples of each problem as its file did
     counts = [results.stored.get(p.id, 0) for p in results.problems]
     unsampled = sum(1 for c in counts if c == 0)
     short = sum(1 for c in counts if c > 0 and n is not None and c < n)
     if not (unsampled or short or results.unverified):
         return None
-    command = str(results.manifest.get("info", {}).get("command") or "").strip()
+    command = _evalkit_command(str(results.manifest.get("info", {}).get("command") or ""))
     made = f"the `evalkit sample` command that made {results.root}"
     rerun = f"`{command}`" if command.startswith("evalkit ") else made
     fixes = []
