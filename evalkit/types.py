@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "unknown"]
 Status = Literal["ok", "empty", "truncated", "timeout", "error"]
 STATUSES: tuple[Status, ...] = ("ok", "empty", "truncated", "timeout", "error")
 
@@ -45,7 +45,8 @@ class Completion:
         sample_idx: Index in 0..n-1; (problem_id, sample_idx) is unique within a run.
         text: The generated text, stored losslessly (lone surrogates and NUL included).
         n_tokens: Number of generated tokens (0 when unknown, e.g. imported completions).
-        finish_reason: "stop" (end of sequence or stop string) or "length" (hit max tokens).
+        finish_reason: "stop" (end of sequence or stop string), "length" (hit max tokens) or "unknown" (an
+            imported completion whose file did not say).
         seed: The seed that produced this sample (-1 when unknown).
     """
 

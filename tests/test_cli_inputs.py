@@ -444,7 +444,7 @@ def test_import_keeps_a_long_completion_and_its_answer(tmp_path: Path, capsys: p
     code, out, _err = run_main(["import", str(samples), "--task", "add", "--out", str(tmp_path / "r")], capsys)
     assert code == 0 and "0.0% of completions stopped at the token limit" in out
     (stored,) = RunStore.open(tmp_path / "r").iter_completions()
-    assert stored.text == long and stored.finish_reason == "stop"
+    assert stored.text == long and stored.finish_reason == "unknown"
 
 
 def test_compare_prints_the_verdict_and_the_report_opens_with_it(
@@ -534,3 +534,36 @@ def test_partial_message_repeats_the_recorded_sample_command(
         "error: r is not finished: 2 of 8 problems have no samples. To finish it, rerun "
         f"`evalkit {' '.join(argv)}` (it resumes). Or pass --allow-partial to use the problems they finished."
     )
+
+
+@pytest.mark.parametrize(
+    ("finishes", "truncated", "unknown"),
+    [([None, None], "0.0%", "100.0%"), (["stop", None], "0.0%", "50.0%"), (["length", "stop"], "50.0%", None)],
+)
+def test_imported_finish_reasons_are_stored_as_given_or_unknown(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    finishes: list[str | None],
+    truncated: str,
+    unknown: str | None,
+) -> None:
+    from evalkit.store import RunStore
+
+    problem = make_problems(SPEC, 0, 1)[0]
+    samples = tmp_path / "s.jsonl"
+    with samples.open("w") as fh:
+        for finish in finishes:
+            row = {"problem_id": problem.id, "completion": problem.reference}
+            fh.write(json.dumps(row | ({"finish_reason": finish} if finish else {})) + "\n")
+    code, out, _err = run_main(["import", str(samples), "--task", "add", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0
+    stored = sorted(RunStore.open(tmp_path / "r").iter_completions(), key=lambda c: c.sample_idx)
+    assert [c.finish_reason for c in stored] == [f or "unknown" for f in finishes]
+    assert f"truncated  {truncated} of completions stopped at the token limit" in out
+    if unknown is None:
+        assert "no finish reason" not in out
+    else:
+        assert f"unknown    {unknown} of completions have no finish reason (imported without one)" in out
+    code, out, _err = run_main(["summary", str(tmp_path / "r"), "--json"], capsys)
+    rates = json.loads(out)["rates"]
+    assert rates["finish_unknown"] == float((unknown or "0").rstrip("%")) / 100

@@ -162,7 +162,13 @@ def print_run_summary(run: Path) -> None:
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
         typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
     truncated = float(summary["rates"].get("truncated", 0.0))
+    unknown = float(summary["rates"].get("finish_unknown", 0.0))
     typer.echo(f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit")
+    if unknown:
+        typer.echo(
+            f"unknown    {100 * unknown:.1f}% of completions have no finish reason (imported without one): "
+            "whether they stopped at the token limit is unknown"
+        )
     if truncated > TRUNCATION_WARN:
         limit = results.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
         at = f" --max-tokens {limit}" if limit else " the token limit"

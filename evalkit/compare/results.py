@@ -34,7 +34,8 @@ class RunResults:
         unverified: Completions stored without a verdict (not counted anywhere).
         stored: For each problem id with completions, how many are stored (verified or not).
         unverified_problems: Problems with at least one completion without a verdict.
-        rates: Fraction of verified completions per status, plus "truncated" from finish reasons.
+        rates: Fraction of verified completions per status, plus "truncated" (finish reason "length") and
+            "finish_unknown" (no finish reason recorded: imported without one) from finish reasons.
     """
 
     root: Path
@@ -60,6 +61,7 @@ class RunResults:
 
 _NO_VERDICT = 255
 _PASS_BIT = 0x80  # a verdict's code: its status's index in STATUSES, plus this bit when it passed
+_FINISH_UNKNOWN = 2  # a completion's finish flag: 0 stop, 1 length, 2 unknown
 
 
 class Examples(Mapping[str, str]):
@@ -122,7 +124,9 @@ def load_run(root: Path) -> RunResults:
     cut: dict[str, np.ndarray] = {}
     for table in store.completion_batches(("problem_id", "sample_idx", "finish_reason")):
         idx = table.column("sample_idx").to_numpy()
-        length = pc.equal(table.column("finish_reason"), "length").to_numpy(zero_copy_only=False)
+        finish = table.column("finish_reason")
+        length = pc.equal(finish, "length").to_numpy(zero_copy_only=False).astype(np.uint8)
+        length[pc.equal(finish, "unknown").to_numpy(zero_copy_only=False)] = _FINISH_UNKNOWN
         for pid, rows in by_problem(table.column("problem_id")):
             top = int(idx[rows].max())
             _grow(stored, pid, top, 0)[idx[rows]] = 1
@@ -130,7 +134,7 @@ def load_run(root: Path) -> RunResults:
     passed: dict[str, np.ndarray] = {}
     first: dict[str, int] = {}
     status_counts = np.zeros(len(STATUSES), dtype=np.int64)
-    unverified = truncated = unverified_problems = 0
+    unverified = truncated = finish_unknown = unverified_problems = 0
     stored_n: dict[str, int] = {}
     for pid, flags in stored.items():
         pid_codes = codes.get(pid, np.zeros(0, dtype=np.uint8))
@@ -146,7 +150,8 @@ def load_run(root: Path) -> RunResults:
             continue
         outcome = aligned[indices]
         passed[pid] = (outcome & _PASS_BIT) != 0
-        truncated += int(np.count_nonzero(cut[pid][indices]))
+        truncated += int(np.count_nonzero(cut[pid][indices] == 1))
+        finish_unknown += int(np.count_nonzero(cut[pid][indices] == _FINISH_UNKNOWN))
         status_counts += np.bincount(outcome & (_PASS_BIT - 1), minlength=len(STATUSES))[: len(STATUSES)]
         if passed[pid].any():
             first[pid] = int(indices[np.argmax(passed[pid])])
@@ -154,6 +159,7 @@ def load_run(root: Path) -> RunResults:
     counts = dict(zip(STATUSES, (int(x) for x in status_counts), strict=True))
     rates = {s: (counts[s] / total if total else 0.0) for s in ("empty", "timeout", "error")}
     rates["truncated"] = truncated / total if total else 0.0
+    rates["finish_unknown"] = finish_unknown / total if total else 0.0
     return RunResults(
         Path(root), manifest, problems, passed, Examples(store, first), unverified, rates, stored_n, unverified_problems
     )

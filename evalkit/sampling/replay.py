@@ -1,7 +1,8 @@
 """The replay backend: completions produced elsewhere, read from a JSON-lines file.
 
 Each line is ``{"problem_id": str, "completion": str}`` with optional ``sample_idx`` (int),
-``n_tokens`` (int) and ``finish_reason`` ("stop" or "length"). Lines without ``sample_idx`` take the
+``n_tokens`` (int) and ``finish_reason`` ("stop" or "length"; stored as "unknown" when absent, never
+guessed, so an imported completion is not counted as stopped or cut). Lines without ``sample_idx`` take the
 next free index of their problem in file order. Bad lines are errors naming the file and line.
 
 Completions are stored losslessly up to :data:`MAX_TEXT_CHARS` characters (8 million: about 2 million
@@ -66,9 +67,11 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
                 raise EvalkitError(f"{where}: problem {pid}: sample_idx {idx} appears twice")
             seen.add(pid, idx)
             next_idx[pid] = max(next_idx[pid], idx + 1)
-            finish = row.get("finish_reason", "stop")
-            if finish not in ("stop", "length"):
-                raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop' or 'length'")
+            finish = row.get("finish_reason", "unknown")
+            if finish not in ("stop", "length", "unknown"):
+                raise EvalkitError(
+                    f"{where}: problem {pid}: finish_reason must be 'stop' or 'length' (or absent when unknown)"
+                )
             if len(text) > MAX_TEXT_CHARS:
                 raise EvalkitError(
                     f"{where}: problem {pid}: the completion has {len(text):,} characters, more than the "
