@@ -163,8 +163,19 @@ def test_writable_out_is_left_as_it_was(tmp_path: Path) -> None:
     assert list((tmp_path / "kept").iterdir()) == []
 
 
-def test_score_refuses_a_run_it_cannot_write(
-    runs: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("command", "advice"),
+    [
+        ("score", "score writes the verdicts into the run directory"),
+        ("convert", "convert rewrites the run's shards in place"),
+    ],
+)
+def test_commands_on_a_run_refuse_one_they_cannot_write(
+    runs: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    advice: str,
 ) -> None:
     import tempfile
 
@@ -173,12 +184,9 @@ def test_score_refuses_a_run_it_cannot_write(
 
     before = sorted(p.name for p in (runs["base"] / "verdicts").iterdir())
     monkeypatch.setattr(tempfile, "mkstemp", denied)
-    code, _out, err = run_main(["score", str(runs["base"])], capsys)
+    code, _out, err = run_main([command, str(runs["base"])], capsys)
     assert code == 2
-    assert err.strip() == (
-        f"error: RUN {runs['base']}: cannot write there (Permission denied); "
-        "score writes the verdicts into the run directory"
-    )
+    assert err.strip() == f"error: RUN {runs['base']}: cannot write there (Permission denied); {advice}"
     assert sorted(p.name for p in (runs["base"] / "verdicts").iterdir()) == before
 
 

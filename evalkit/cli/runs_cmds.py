@@ -91,8 +91,10 @@ def score_cmd(
 @app.command("convert", cls=_Command)
 def convert_cmd(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Convert a run's JSON-line shards (store format 1) to Parquet (format 2), in place; safe to interrupt."""
-    from evalkit.store import convert_run
+    from evalkit.store import RunStore, convert_run
 
+    RunStore.open(run)  # a run directory, or a one-line error
+    check_writable(run, option="RUN", advice="convert rewrites the run's shards in place")
     result = convert_run(run)
     done = f"converted {result.completions} completions and {result.verdicts} verdicts to Parquet"
     typer.echo(done if result.converted else f"{run}: already store format 2", err=True)
