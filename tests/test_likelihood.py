@@ -169,14 +169,15 @@ def test_batching_and_segments_do_not_change_scores(scorer: Scorer, max_batch_to
 
 def make_run(tmp: Path, name: str, answers: list[list[str]]) -> Path:
     """A run of SPEC's first len(answers) problems whose sample j of problem i is ``answers[i][j]``
-    ("R" stands for the reference answer)."""
+    ("R" stands for the reference answer), each ended by the model (finish reason "stop")."""
     problems = make_problems(SPEC, 0, len(answers))
     path = tmp / f"{name}.jsonl"
     with path.open("w") as fh:
         for problem, row in zip(problems, answers, strict=True):
             for j, text in enumerate(row):
                 text = problem.reference if text == "R" else text
-                fh.write(json.dumps({"problem_id": problem.id, "completion": text, "sample_idx": j}) + "\n")
+                row = {"problem_id": problem.id, "completion": text, "sample_idx": j, "finish_reason": "stop"}
+                fh.write(json.dumps(row) + "\n")
     import_samples(path, [SPEC], tmp / name, limit=len(answers), quiet=True)
     return tmp / name
 

@@ -402,9 +402,9 @@ def test_read_samples_good_file(tmp_path: Path) -> None:
     )
     out = read_samples(path, {"a", "b"})
     assert out == {
-        ("a", 0): Completion("a", 0, "1", 0, "stop", -1),
+        ("a", 0): Completion("a", 0, "1", 0, "unknown", -1),
         ("a", 1): Completion("a", 1, "2", 3, "length", -1),
-        ("b", 0): Completion("b", 0, "\udcff\x00", 0, "stop", -1),
+        ("b", 0): Completion("b", 0, "\udcff\x00", 0, "unknown", -1),
     }
 
 
@@ -475,13 +475,19 @@ def test_read_samples_missing_file(tmp_path: Path) -> None:
         read_samples(tmp_path / "nope.jsonl")
 
 
-def test_read_samples_caps_a_giant_completion(tmp_path: Path) -> None:
-    giant = "7" * 2_000_000
-    path = _write(tmp_path / "s.jsonl", [{"problem_id": "a", "completion": giant}, GOOD])
+def test_read_samples_keeps_a_long_completion_whole(tmp_path: Path) -> None:
+    long = "7" * 2_000_000 + " \\boxed{42}"
+    path = _write(tmp_path / "s.jsonl", [{"problem_id": "a", "completion": long}, GOOD])
     out = read_samples(path)
-    assert len(out[("a", 0)].text) == MAX_TEXT_CHARS
-    assert out[("a", 0)].finish_reason == "length"
-    assert out[("a", 1)] == Completion("a", 1, "1", 0, "stop", -1)
+    assert out[("a", 0)].text == long and out[("a", 0)].finish_reason == "unknown"
+    assert out[("a", 1)] == Completion("a", 1, "1", 0, "unknown", -1)
+
+
+def test_read_samples_refuses_a_completion_over_the_limit(tmp_path: Path) -> None:
+    giant = "7" * (MAX_TEXT_CHARS + 1)
+    path = _write(tmp_path / "s.jsonl", [GOOD, {"problem_id": "a", "completion": giant}])
+    with pytest.raises(EvalkitError, match=r"s\.jsonl:2: problem a: the completion has 8,000,001 characters"):
+        read_samples(path)
 
 
 def test_replay_backend_serves_stored_samples(tmp_path: Path) -> None:

@@ -98,6 +98,49 @@ def _use_tasks_dir(tasks_dir: Path | None) -> None:
         register_tasks_dir(tasks_dir)
 
 
+def check_writable(path: Path, option: str = "--out", is_file: bool = False, advice: str | None = None) -> None:
+    """Refuse (one line, exit 2) an output that cannot be written, before any work starts.
+
+    The folder ``path`` (with ``is_file``: the folder that will hold the file ``path``) is created if it is
+    missing and a probe file is written and removed in it; folders made for the probe are removed again, so a
+    command that fails later leaves nothing behind. A path under a regular file, on a read-only file system or
+    without permission fails here, naming ``option`` and the reason, and ending with ``advice`` (default:
+    choose another ``option``).
+    """
+    import contextlib
+    import os
+    import tempfile
+
+    advice = advice or f"choose another {option}"
+    target = path.expanduser()
+    if is_file and target.is_dir():
+        raise EvalkitError(f"{option} {path}: is a folder; give a file path")
+    folder = target.parent if is_file else target
+    if folder.exists() and not folder.is_dir():
+        raise EvalkitError(f"{option} {path}: {folder} is a file, not a folder; {advice}")
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise EvalkitError(f"{option} {path}: cannot create it because {ancestor} is a file; {advice}")
+    made: list[Path] = []
+    try:
+        for part in reversed([folder, *folder.parents]):
+            if not part.exists():
+                part.mkdir()
+                made.append(part)
+        fd, probe = tempfile.mkstemp(prefix=".evalkit-write-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise EvalkitError(f"{option} {path}: cannot write there ({reason}); {advice}") from None
+    finally:
+        for part in reversed(made):
+            with contextlib.suppress(OSError):
+                part.rmdir()
+
+
 def _specs(tasks: list[str]) -> list[Any]:
     from evalkit.tasks.registry import TaskSpec
 

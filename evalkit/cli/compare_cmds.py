@@ -8,8 +8,39 @@ from typing import Annotated, Any
 
 import typer
 
-from evalkit.cli.common import TaskOpt, _Command, _specs, app
+from evalkit.cli.common import TaskOpt, _Command, _specs, app, check_writable
 from evalkit.errors import EvalkitError
+
+AllowPartialOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-partial",
+        help="Use runs where some problems lack samples or verdicts, on the problems they finished; the output "
+        "says so (default: refuse, exit 2).",
+    ),
+]
+
+
+def _partial(runs: list[Any], allow: bool) -> dict[str, Any] | None:
+    """Refuse (exit 2) runs where some problems lack samples or verdicts, naming how many and the command
+    that finishes them; with ``allow``, return what is missing (for the output and the JSON), else None."""
+    from evalkit.compare.results import incompleteness
+
+    distinct = {str(r.root.resolve()): r for r in runs}.values()  # a run given twice is said once
+    found = [x for x in (incompleteness(r) for r in distinct) if x is not None]
+    if not found:
+        return None
+    if not allow:
+        raise EvalkitError(
+            " ".join(x["message"] for x in found) + " Or pass --allow-partial to use the problems they finished."
+        )
+    return {"allowed": True, "runs": found}
+
+
+def _partial_lines(partial: dict[str, Any] | None) -> list[str]:
+    if partial is None:
+        return []
+    return [f"partial input (--allow-partial): {x['message']}" for x in partial["runs"]]
 
 
 @app.command("compare", cls=_Command)
@@ -34,6 +65,7 @@ def compare_cmd(
             help="Exit 2 when the runs differ in sampling config, prompt format or n (default: warn and compare).",
         ),
     ] = False,
+    allow_partial: AllowPartialOpt = False,
 ) -> None:
     """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
 
@@ -41,6 +73,7 @@ def compare_cmd(
     from evalkit.compare.results import load_run
     from evalkit.report import write_report
 
+    check_writable(out)
     runs = []
     for label, path in (("base", base), ("rl", rl)):
         if (path / "manifest.json").is_file():
@@ -65,8 +98,9 @@ def compare_cmd(
         else:
             raise EvalkitError(f"{path}: neither a run directory (manifest.json) nor a checkpoint (config.json)")
     loaded = [load_run(runs[0]), *(load_run(m) for m in mid), load_run(runs[1])]
+    partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
-    summary = _compare_with_trajectory(loaded)
+    summary = _with_partial(_compare_with_trajectory(loaded), partial)
     from evalkit.compare.forecast import attach_forecasts
 
     attach_forecasts(summary, loaded[0], loaded[-1])
@@ -94,6 +128,16 @@ def _check_comparable(base: Any, rl: Any, refuse: bool) -> None:
         typer.echo(f"warning: {difference}; the comparison is of unlike runs", err=True)
 
 
+def _with_partial(summary: dict[str, Any], partial: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary with ``partial`` recorded (JSON key ``partial``, and a note on the page), and said on stdout."""
+    if partial is not None:
+        summary["partial"] = partial
+        summary["notes"] = [*_partial_lines(partial), *summary.get("notes", [])]
+        for line in _partial_lines(partial):
+            typer.echo(line)
+    return summary
+
+
 def _compare_with_trajectory(runs: list[Any], title: str | None = None) -> dict[str, Any]:
     from evalkit.compare.trajectories import compare_with_trajectory
 
@@ -113,20 +157,23 @@ def report_cmd(
     ],
     out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path("reports/report"),
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
+    allow_partial: AllowPartialOpt = False,
 ) -> None:
     """Write the HTML report (and its JSON) for runs that already exist: base vs final, plus the
     checkpoint trajectory (ProRL regime per task) when intermediate runs are given."""
     from evalkit.compare.results import load_run
     from evalkit.report import write_report
 
+    check_writable(out)
     if len(runs) < 2:
         raise EvalkitError("evalkit report needs at least two run directories: BASE [INTERMEDIATE...] FINAL")
     for path in runs:
         if not (path / "manifest.json").is_file():
             raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
     loaded = [load_run(p) for p in runs]
+    partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse=False)
-    summary = _compare_with_trajectory(loaded, title)
+    summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
@@ -156,6 +203,8 @@ def _print_compare(summary: dict[str, Any]) -> None:
         )
     for scope, cross in (summary.get("forecast") or {}).get("crossover", {}).items():
         typer.echo(f"forecast   {scope}: {cross['text']}")
+    if summary.get("verdict"):
+        typer.echo("verdict: " + " ".join(summary["verdict"]))
 
 
 @app.command("gate", cls=_Command)
@@ -178,7 +227,8 @@ def gate_cmd(
             "(default: refuse, exit 2).",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    allow_partial: AllowPartialOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Exit 0 when the candidate did not regress, 1 when pass@k dropped more than --max-drop, 2 on bad input.
 
@@ -192,16 +242,18 @@ def gate_cmd(
     from evalkit.compare.gate import gate_summary, run_gate
     from evalkit.compare.results import load_run
 
+    runs = [load_run(baseline), load_run(candidate)]
+    partial = _partial(runs, allow_partial)
     result = run_gate(
-        load_run(baseline), load_run(candidate), list(k), max_drop, confidence, tasks=list(task) or None,
+        runs[0], runs[1], list(k), max_drop, confidence, tasks=list(task) or None,
         mismatch="warn" if allow_mismatch else "refuse",
     )  # fmt: skip
     for warning in result.warnings:
         typer.echo(warning, err=True)
     if as_json:
-        typer.echo(json.dumps(gate_summary(result), indent=1))
+        typer.echo(json.dumps(gate_summary(result) | ({"partial": partial} if partial else {}), indent=1))
     else:
-        for line in result.lines:
+        for line in [*_partial_lines(partial), *result.lines]:
             typer.echo(line)
         typer.echo("gate: PASS" if result.passed else "gate: FAIL (regression)")
     raise typer.Exit(0 if result.passed else 1)

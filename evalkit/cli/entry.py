@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -56,6 +58,61 @@ def _give_usage_context(exc: BaseException, args: list[str]) -> None:
         return
 
 
+# option names other tools use, and what evalkit calls them (an upper-case name is an argument)
+OPTION_ALIASES = {
+    "--samples": "--n",
+    "--num-samples": "--n",
+    "--n-samples": "--n",
+    "--num_samples": "--n",
+    "--output": "--out",
+    "--output-dir": "--out",
+    "--out-dir": "--out",
+    "-o": "--out",
+    "--model": "MODEL",
+    "--model-path": "MODEL",
+}
+
+
+def _is_argument(param: Any) -> bool:
+    """A positional argument (typer's TyperArgument is not a click Argument subclass in every version)."""
+    kinds = {c.__name__ for c in type(param).__mro__}
+    return bool(kinds & {"Argument", "TyperArgument"}) or getattr(param, "param_type_name", "") == "argument"
+
+
+def _suggest_alias(exc: BaseException) -> None:
+    """Turn click's "No such option: --samples" into "... Did you mean --n?" where ``--samples`` is another
+    tool's name for an option (or argument) of this command (:data:`OPTION_ALIASES`)."""
+    name = getattr(exc, "option_name", None)
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ != "NoSuchOption" or not isinstance(name, str) or ctx is None:
+        return
+    params = getattr(ctx.command, "params", [])
+    options = {o for p in params for o in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
+    arguments = {str(p.name).upper() for p in params if _is_argument(p)}
+    target = OPTION_ALIASES.get(name)
+    if target is None and not getattr(exc, "possibilities", None):  # a typo of an alias: --sampels
+        close = difflib.get_close_matches(name, sorted(OPTION_ALIASES), n=1, cutoff=0.8)
+        target = OPTION_ALIASES[close[0]] if close else None
+    if target in options:
+        suggestion = target
+    elif target in arguments:
+        suggestion = f"the {target} argument ({ctx.command_path} {target} ...)"
+    else:
+        return
+    exc.possibilities = None  # type: ignore[attr-defined]
+    exc.message = f"No such option: {name}. Did you mean {suggestion}?"  # type: ignore[attr-defined]
+
+
+def _wants_json(args: list[str]) -> bool:
+    """``--json`` among the options (before a ``--`` that ends them)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _json_error(message: str, code: int) -> None:
+    """The error as a JSON object on stdout (with ``--json``), for scripts that parse stdout."""
+    typer.echo(json.dumps({"error": message, "exit_code": code}))
+
+
 def _say_interrupted(command: str | None) -> int:
     hint = "; rerun the same command to resume" if command in _RESUMABLE else ""
     typer.echo(f"interrupted{hint}", err=True)
@@ -67,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Exit codes: 0 success, 1 a regression found by ``evalkit gate``, 2 a usage error (click's usage line and
     message, whichever click typer uses) or an :class:`~evalkit.errors.EvalkitError` (one line; ``--debug``
-    shows the traceback), 130 Ctrl-C (with how to resume).
+    shows the traceback), 130 Ctrl-C (with how to resume). With ``--json``, an error (exit 2) also prints
+    ``{"error": MESSAGE, "exit_code": 2}`` on stdout.
 
     Args:
         argv: The arguments after ``evalkit`` (default: ``sys.argv[1:]``).
@@ -84,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _DEBUG["on"]:
             raise
         typer.echo(f"error: {exc}", err=True)
+        if _wants_json(args):
+            _json_error(str(exc), 2)
         return 2
     except Interrupted as exc:
         return _say_interrupted(exc.command)
@@ -96,10 +156,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _say_interrupted(None)
         if _is_click_error(exc):
             _give_usage_context(exc, args)
+            _suggest_alias(exc)
             usage_error: Any = exc  # a ClickException of some click: it has show() and exit_code
             usage_error.show()
             # exit 1 means "regression" for the gate: a usage error is never 1
-            return max(2, int(getattr(exc, "exit_code", 2)))
+            code = max(2, int(getattr(exc, "exit_code", 2)))
+            if _wants_json(args):
+                _json_error(str(usage_error.format_message()), code)
+            return code
         raise
     if code == 130:  # recent typer turns Ctrl-C outside a command into a silent Exit(130)
         return _say_interrupted(None)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from evalkit.cli.common import TasksDirOpt, _Command, _use_tasks_dir, app
+from evalkit.cli.common import TasksDirOpt, _Command, _use_tasks_dir, app, check_writable
 from evalkit.errors import EvalkitError
 
 
@@ -54,6 +54,10 @@ def likelihood_cmd(
     top-k; a token outside top-p/top-k is unreachable), and the answer diversity. `evalkit compare` reads it."""
     from evalkit.likelihood import LikelihoodRequest, print_result, score_run
 
+    if out is not None:
+        check_writable(out, is_file=True)
+    elif (run / "manifest.json").is_file():
+        check_writable(run / "likelihood", option="RUN", advice="give --out FILE elsewhere")
     _use_tasks_dir(tasks_dir)
     if max_per_problem < 1:
         raise EvalkitError(f"--max-per-problem must be >= 1 (got {max_per_problem})")

@@ -16,6 +16,7 @@ from evalkit.cli.common import (
     _specs,
     _use_tasks_dir,
     app,
+    check_writable,
     print_run_summary,
     warn_isolation,
 )
@@ -43,6 +44,7 @@ def import_cmd(
     The run holds the problems the file has samples for; evalkit says how many of each task's it lacks."""
     from evalkit.sampling.runner import import_samples
 
+    check_writable(out)
     _use_tasks_dir(tasks_dir)
     store = import_samples(samples, _specs(task), out, problem_seed, limit, force)
     print_run_summary(store.root)
@@ -56,6 +58,7 @@ def merge_cmd(
     """Combine shard runs into one run, equal to the unsharded run (refusing runs that differ)."""
     from evalkit.sampling.shard import merge_runs
 
+    check_writable(out)
     result = merge_runs(runs, out, command=" ".join(sys.argv))
     typer.echo(
         f"merged {len(runs)} runs into {out}: {result.problems} problems, {result.completions} samples"
@@ -71,7 +74,7 @@ def merge_cmd(
 @app.command("score", cls=_Command)
 def score_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
-    workers: int | None = None,
+    workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per verification.")] = 10.0,
 ) -> None:
     """Re-verify every completion of a run (replacing its verdicts)."""
@@ -79,6 +82,7 @@ def score_cmd(
     from evalkit.verify.stage import verify_run
 
     store = RunStore.open(run)
+    check_writable(run, option="RUN", advice="score writes the verdicts into the run directory")
     store.lock()
     count = verify_run(store, rescore=True, workers=workers, timeout_s=timeout)
     typer.echo(f"verified {count} completions", err=True)
@@ -88,8 +92,10 @@ def score_cmd(
 @app.command("convert", cls=_Command)
 def convert_cmd(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Convert a run's JSON-line shards (store format 1) to Parquet (format 2), in place; safe to interrupt."""
-    from evalkit.store import convert_run
+    from evalkit.store import RunStore, convert_run
 
+    RunStore.open(run)  # a run directory, or a one-line error
+    check_writable(run, option="RUN", advice="convert rewrites the run's shards in place")
     result = convert_run(run)
     done = f"converted {result.completions} completions and {result.verdicts} verdicts to Parquet"
     typer.echo(done if result.converted else f"{run}: already store format 2", err=True)

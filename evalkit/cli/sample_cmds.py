@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from evalkit.cli.common import TaskOpt, TasksDirOpt, _Command, _specs, _use_tasks_dir, app, print_run_summary
+from evalkit.cli.common import (
+    TaskOpt,
+    TasksDirOpt,
+    _Command,
+    _specs,
+    _use_tasks_dir,
+    app,
+    check_writable,
+    print_run_summary,
+)
 from evalkit.errors import EvalkitError
 
 
@@ -40,7 +49,8 @@ def sample_cmd(
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16 (hf, vllm).")] = "auto",
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="GPUs (vllm).")] = 1,
     gpu_memory_utilization: Annotated[
-        float | None, typer.Option("--gpu-memory-utilization", help="Memory fraction vLLM reserves (vllm).")
+        float | None,
+        typer.Option("--gpu-memory-utilization", help="Memory fraction vLLM reserves (vllm; default: vLLM's own)."),
     ] = None,
     chat: Annotated[bool, typer.Option("--chat", help="Apply the tokenizer's chat template (hf, vllm).")] = False,
     system: Annotated[
@@ -76,6 +86,7 @@ def sample_cmd(
 ) -> None:
     """Sample N completions per problem, store them, verify them (resumable)."""
     _check_executor(executor, replicas, address)
+    check_writable(out)
     from evalkit.sampling.base import BACKENDS, SamplingConfig, make_backend
     from evalkit.sampling.runner import SampleRequest, sample
 

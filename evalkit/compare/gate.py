@@ -192,12 +192,16 @@ def run_gate(
     problems, notes = common_problems(baseline, candidate)
     shared_tasks = sorted({p.task for p in problems})
     if tasks:
-        unknown = sorted(set(tasks) - set(shared_tasks))
+        # a task held in several configurations is gated per configuration (add@digits=2, add@digits=4);
+        # its plain name selects all of them
+        chosen = {t: [s for s in shared_tasks if s == t or s.partition("@")[0] == t] for t in tasks}
+        unknown = sorted(t for t, scopes in chosen.items() if not scopes)
         if unknown:
             raise EvalkitError(
                 f"gate: task(s) {', '.join(unknown)} not shared by the two runs; shared: {', '.join(shared_tasks)}"
             )
-        problems = [p for p in problems if p.task in set(tasks)]
+        selected = {s for scopes in chosen.values() for s in scopes}
+        problems = [p for p in problems if p.task in selected]
     differences = comparability(baseline, candidate, [p.id for p in problems])
     if differences and mismatch == "refuse":
         raise EvalkitError(

@@ -6,6 +6,8 @@ A completion without a verdict is not counted; :func:`load_run` says how many th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +32,10 @@ class RunResults:
         example: For each problem id, one correct completion (the lowest sample_idx), if any (read from the
             store on first use).
         unverified: Completions stored without a verdict (not counted anywhere).
-        rates: Fraction of verified completions per status, plus "truncated" and "finish_unknown" from finish
-            reasons (imported completions may have none: their truncation is unknown, not 0).
+        stored: For each problem id with completions, how many are stored (verified or not).
+        unverified_problems: Problems with at least one completion without a verdict.
+        rates: Fraction of verified completions per status, plus "truncated" (finish reason "length") and
+            "finish_unknown" (no finish reason recorded: imported without one) from finish reasons.
     """
 
     root: Path
@@ -41,6 +45,8 @@ class RunResults:
     example: Mapping[str, str]
     unverified: int
     rates: dict[str, float] = field(default_factory=dict)
+    stored: dict[str, int] = field(default_factory=dict)
+    unverified_problems: int = 0
 
     def n(self, pid: str) -> int:
         return int(self.passed[pid].size) if pid in self.passed else 0
@@ -55,6 +61,7 @@ class RunResults:
 
 _NO_VERDICT = 255
 _PASS_BIT = 0x80  # a verdict's code: its status's index in STATUSES, plus this bit when it passed
+_FINISH_UNKNOWN = 2  # a completion's finish flag: 0 stop, 1 length, 2 unknown
 
 
 class Examples(Mapping[str, str]):
@@ -102,7 +109,7 @@ def load_run(root: Path) -> RunResults:
     """
     store = RunStore.open(root)
     manifest = store.manifest()
-    problems = store.problems()
+    problems = scoped_problems(manifest, store.problems())
     status_code = {s: i for i, s in enumerate(STATUSES)}
     codes: dict[str, np.ndarray] = {}
     for table in store.verdict_batches(("problem_id", "sample_idx", "passed", "status")):
@@ -118,8 +125,8 @@ def load_run(root: Path) -> RunResults:
     for table in store.completion_batches(("problem_id", "sample_idx", "finish_reason")):
         idx = table.column("sample_idx").to_numpy()
         finish = table.column("finish_reason")
-        length = pc.equal(finish, "length").to_numpy(zero_copy_only=False)
-        unknown = pc.equal(finish, "unknown").to_numpy(zero_copy_only=False)
+        length = pc.equal(finish, "length").to_numpy(zero_copy_only=False).astype(np.uint8)
+        length[pc.equal(finish, "unknown").to_numpy(zero_copy_only=False)] = _FINISH_UNKNOWN
         for pid, rows in by_problem(table.column("problem_id")):
             top = int(idx[rows].max())
             _grow(stored, pid, top, 0)[idx[rows]] = 1
@@ -127,20 +134,24 @@ def load_run(root: Path) -> RunResults:
     passed: dict[str, np.ndarray] = {}
     first: dict[str, int] = {}
     status_counts = np.zeros(len(STATUSES), dtype=np.int64)
-    unverified = truncated = finish_unknown = 0
+    unverified = truncated = finish_unknown = unverified_problems = 0
+    stored_n: dict[str, int] = {}
     for pid, flags in stored.items():
         pid_codes = codes.get(pid, np.zeros(0, dtype=np.uint8))
         aligned = np.full(flags.size, _NO_VERDICT, dtype=np.uint8)
         aligned[: min(flags.size, pid_codes.size)] = pid_codes[: flags.size]
         has = (flags == 1) & (aligned != _NO_VERDICT)
-        unverified += int(np.count_nonzero(flags == 1)) - int(np.count_nonzero(has))
+        stored_n[pid] = int(np.count_nonzero(flags == 1))
+        missing = stored_n[pid] - int(np.count_nonzero(has))
+        unverified += missing
+        unverified_problems += missing > 0
         indices = np.flatnonzero(has)
         if indices.size == 0:
             continue
         outcome = aligned[indices]
         passed[pid] = (outcome & _PASS_BIT) != 0
-        truncated += int(np.count_nonzero(cut[pid][indices] & 1))
-        finish_unknown += int(np.count_nonzero(cut[pid][indices] & 2))
+        truncated += int(np.count_nonzero(cut[pid][indices] == 1))
+        finish_unknown += int(np.count_nonzero(cut[pid][indices] == _FINISH_UNKNOWN))
         status_counts += np.bincount(outcome & (_PASS_BIT - 1), minlength=len(STATUSES))[: len(STATUSES)]
         if passed[pid].any():
             first[pid] = int(indices[np.argmax(passed[pid])])
@@ -149,7 +160,102 @@ def load_run(root: Path) -> RunResults:
     rates = {s: (counts[s] / total if total else 0.0) for s in ("empty", "timeout", "error")}
     rates["truncated"] = truncated / total if total else 0.0
     rates["finish_unknown"] = finish_unknown / total if total else 0.0
-    return RunResults(Path(root), manifest, problems, passed, Examples(store, first), unverified, rates)
+    return RunResults(
+        Path(root), manifest, problems, passed, Examples(store, first), unverified, rates, stored_n, unverified_problems
+    )
+
+
+def _value_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+
+
+def scoped_problems(manifest: Mapping[str, Any], problems: list[Problem]) -> list[Problem]:
+    """``problems`` with ``task`` set to their scope: the task name, or, for a task the run holds in more
+    than one configuration, its spec with the parameters that tell them apart (``add@digits=2``,
+    ``add@digits=4``), so that every summary row, comparison row and gate check covers one configuration.
+
+    A generated problem's id carries its configuration's hash (``add-<hash>-s0-00000``), which is matched
+    against the configurations the manifest lists.
+    """
+    from evalkit.tasks.registry import config_hash
+
+    tasks = manifest.get("identity", {}).get("tasks") or []
+    configs: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for entry in tasks:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("params"), dict):
+            configs[entry["name"]][json.dumps(entry["params"], sort_keys=True)] = entry["params"]
+    prefixes: dict[str, str] = {}
+    for name, distinct in configs.items():
+        if len(distinct) < 2:
+            continue
+        keys = sorted({k for params in distinct.values() for k in params})
+        differing = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in distinct.values()}) > 1]
+        for params in distinct.values():
+            label = name + "@" + ",".join(f"{k}={_value_text(params.get(k))}" for k in differing)
+            prefixes[f"{name}-{config_hash(name, params)}-"] = label
+    if not prefixes:
+        return problems
+    out = []
+    for problem in problems:
+        scope = next((label for prefix, label in prefixes.items() if problem.id.startswith(prefix)), None)
+        out.append(problem if scope is None else dataclasses.replace(problem, task=scope))
+    return out
+
+
+def _evalkit_command(recorded: str) -> str:
+    """The recorded command line with its program as the user types it (``/venv/bin/evalkit sample ...`` or
+    ``.../evalkit/__main__.py sample ...`` -> ``evalkit sample ...``); empty when it was not an evalkit command."""
+    program, _, rest = recorded.strip().partition(" ")
+    if Path(program).name == "evalkit" or program.endswith(("evalkit/__main__.py", "evalkit")):
+        return f"evalkit {rest}".strip()
+    return ""
+
+
+def incompleteness(results: RunResults) -> dict[str, Any] | None:
+    """What a run lacks, or None when it is complete: problems without samples, problems with fewer
+    samples than the run's n, completions without a verdict, and the command that finishes them.
+
+    The returned dict (JSON-ready) has ``run``, ``problems``, ``unsampled``, ``short``, ``unverified``,
+    ``unverified_problems``, ``n`` (the run's samples per problem, None when not recorded), ``fix`` (the
+    command to run) and ``message`` (one sentence saying all of it).
+    """
+    n = results.manifest.get("info", {}).get("n")
+    n = int(n) if isinstance(n, int) and n > 0 else None
+    if results.manifest.get("identity", {}).get("backend") == "replay":
+        n = None  # an import holds as many samples of each problem as its file did
+    counts = [results.stored.get(p.id, 0) for p in results.problems]
+    unsampled = sum(1 for c in counts if c == 0)
+    short = sum(1 for c in counts if c > 0 and n is not None and c < n)
+    if not (unsampled or short or results.unverified):
+        return None
+    command = _evalkit_command(str(results.manifest.get("info", {}).get("command") or ""))
+    made = f"the `evalkit sample` command that made {results.root}"
+    rerun = f"`{command}`" if command.startswith("evalkit ") else made
+    fixes = []
+    if unsampled or short:
+        fixes.append(f"rerun {rerun} (it resumes)")
+    if results.unverified:
+        fixes.append(f"run `evalkit score {results.root}`")
+    lacks = []
+    total = len(results.problems)
+    if unsampled:
+        lacks.append(f"{unsampled} of {total} problems have no samples")
+    if short:
+        lacks.append(f"{short} of {total} problems have fewer than n = {n} samples")
+    if results.unverified:
+        lacks.append(f"{results.unverified} completions of {results.unverified_problems} problems have no verdict")
+    fix = " then ".join(fixes)
+    return {
+        "run": str(results.root),
+        "problems": total,
+        "unsampled": unsampled,
+        "short": short,
+        "unverified": results.unverified,
+        "unverified_problems": results.unverified_problems,
+        "n": n,
+        "fix": fix,
+        "message": f"{results.root} is not finished: {'; '.join(lacks)}. To finish it, {fix}.",
+    }
 
 
 def _grow(table: dict[str, np.ndarray], pid: str, idx: int, fill: int) -> np.ndarray:

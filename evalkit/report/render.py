@@ -36,8 +36,9 @@ _Builder = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], "dict[str, Any
 
 #: (section id, nav label, template, context builder(summary, problems)) in page order.
 SECTIONS: tuple[tuple[str, str, str, _Builder], ...] = (
-    ("runs", "Runs", "runs.html.j2", lambda s, _p: overview.runs_context(s)),
+    # the answer first: the verdict paragraph, then what it was computed from
     ("verdict", "Verdict", "verdict.html.j2", lambda s, _p: overview.verdict_context(s.get("verdict"))),
+    ("runs", "Runs", "runs.html.j2", lambda s, _p: overview.runs_context(s)),
     ("notes", "Findings", "notes.html.j2", lambda s, _p: overview.notes_context(s.get("notes"))),
     ("headline", "Headline", "headline.html.j2", lambda s, _p: overview.headline_context(s)),
     ("curves", "pass@k curves", "curves.html.j2", lambda s, _p: sections.curves_context(s)),

@@ -43,7 +43,7 @@ REGIME_LABEL = {
     "sustained": "sustained: pass@k still rising",
     "inconclusive": "inconclusive",
 }
-RATE_KEYS = ("truncated", "empty", "timeout", "error")
+RATE_KEYS = ("truncated", "finish_unknown", "empty", "timeout", "error")
 CATEGORY_NAMES = ("preservation", "expansion", "out_of_support", "shrinkage", "neither")
 #: Cover@tau columns of the evidence table: the grid's first tau (1/m: solved at all) and these.
 COVER_COLUMNS = (0.1, 0.5, 1.0)

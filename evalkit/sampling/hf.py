@@ -21,7 +21,7 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig, sample_seed
-from evalkit.sampling.hub import check_hub_model
+from evalkit.sampling.hub import check_hub_model, is_local_name, no_such_folder
 from evalkit.sampling.identity import ModelIdentity, resolve_model
 from evalkit.types import Completion, Problem
 
@@ -83,9 +83,8 @@ def load_model_and_tokenizer(
     else:
         torch_dtype = getattr(torch, dtype)
     local = Path(model).expanduser()
-    looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1
-    if looks_local and not local.is_dir():
-        raise EvalkitError(f"model {model!r}: no such checkpoint directory")
+    if is_local_name(model) and not local.is_dir():
+        raise no_such_folder(model)
     source = str(local) if local.is_dir() else model
     commit = None
     if not local.is_dir():

@@ -113,6 +113,41 @@ def cached_commit(model: str, revision: str) -> str | None:
     return None
 
 
+def is_local_name(model: str) -> bool:
+    """Whether ``model`` names a local path rather than a hub id ``ORG/NAME``: it exists; it starts with ``./``,
+    ``../``, ``/`` or ``~``; it has no slash or more than one; or its first component exists here
+    (``ckpt/bse`` where ``ckpt/`` exists is a misspelled checkpoint, not a hub id)."""
+    if model.startswith((".", "/", "~")) or model.count("/") != 1:
+        return True
+    return Path(model).expanduser().exists() or Path(model.split("/")[0]).exists()
+
+
+def no_such_folder(model: str) -> EvalkitError:
+    """The error for a local checkpoint name that is not a checkpoint folder: the first path component that
+    does not exist (or the file in the way), and the closest folder name beside it."""
+    import difflib
+
+    path = Path(model).expanduser()
+    if path.exists():
+        return EvalkitError(f"model {model!r}: no such checkpoint directory ({path} is a file, not a folder)")
+    missing = path
+    while not missing.parent.exists() and missing.parent != missing:
+        missing = missing.parent
+    parent = missing.parent
+    hint = ""
+    if parent.is_dir():
+        try:
+            names = sorted(c.name for c in parent.iterdir() if c.is_dir())
+        except OSError:
+            names = []
+        close = difflib.get_close_matches(missing.name, names, n=1, cutoff=0.6)
+        if close:
+            hint = f"; did you mean {parent / close[0] if str(parent) != '.' else close[0]}?"
+    elif parent.exists():
+        return EvalkitError(f"model {model!r}: no such checkpoint directory ({parent} is a file, not a folder)")
+    return EvalkitError(f"model {model!r}: no such checkpoint directory (no such folder: {missing}{hint})")
+
+
 def refuse_revision_for_local(model: str, revision: str | None) -> None:
     """A ``--revision`` only means something for a hub id.
 
@@ -121,8 +156,7 @@ def refuse_revision_for_local(model: str, revision: str | None) -> None:
     """
     if revision is None:
         return
-    local = Path(model).expanduser()
-    if local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
+    if is_local_name(model):
         raise EvalkitError(
             f"--revision {revision}: {model!r} is a local checkpoint, not a hub id (its content hash identifies it)"
         )

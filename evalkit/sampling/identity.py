@@ -107,7 +107,7 @@ def resolve_model(backend: str, model: str, options: Mapping[str, Any] | None = 
         if not path.is_file():
             raise EvalkitError(f"{model}: no such samples file")
         return ModelIdentity(backend, model, f"replay:{path.resolve()}", file_hash(path))
-    from evalkit.sampling.hub import check_hub_model, refuse_revision_for_local
+    from evalkit.sampling.hub import check_hub_model, is_local_name, no_such_folder, refuse_revision_for_local
 
     revision = (options or {}).get("revision")
     local = Path(model).expanduser()
@@ -116,8 +116,8 @@ def resolve_model(backend: str, model: str, options: Mapping[str, Any] | None = 
         if not (local / "config.json").is_file():
             raise EvalkitError(f"model {model!r}: directory has no config.json; is it a checkpoint?")
         return ModelIdentity(backend, model, str(local.resolve()), checkpoint_hash(local), local_dir=local.resolve())
-    if local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
-        raise EvalkitError(f"model {model!r}: no such checkpoint directory (hub ids look like 'org/name')")
+    if is_local_name(model):
+        raise no_such_folder(model)
     # offline and not cached: a clear error before any run directory exists; online: the commit it serves
     commit = check_hub_model(model, revision)
     return ModelIdentity(backend, model, model, f"hub:{model}@{commit}", revision=commit)

@@ -4,6 +4,10 @@ Each line is ``{"problem_id": str, "completion": str}`` with optional ``sample_i
 ``n_tokens`` (int) and ``finish_reason`` ("stop", "length" or "unknown"; a line without one is stored as
 "unknown", never assumed to have stopped by itself). Lines without ``sample_idx`` take the
 next free index of their problem in file order. Bad lines are errors naming the file and line.
+
+Completions are stored losslessly up to :data:`MAX_TEXT_CHARS` characters (8 million: about 2 million
+tokens, many times the longest output of current models); a longer one is refused, naming its file and line,
+and is never cut (a cut would lose the final answer and look like the model's own truncation).
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, json_error_detail
 from evalkit.sampling.base import SamplingConfig
 from evalkit.store import KeySet
 from evalkit.tasks.datafile import file_sha256
 from evalkit.types import FINISH_REASONS, Completion, Problem
 
-MAX_TEXT_CHARS = 1_000_000  # longer completions are cut (and marked finish_reason "length")
+MAX_TEXT_CHARS = 8_000_000  # the longest completion stored; a longer one is refused, never cut
 
 
 def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Completion]:
@@ -43,7 +47,10 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise EvalkitError(f"{where}: not valid JSON ({exc.msg})") from None
+                raise EvalkitError(
+                    f"{where}: not valid JSON ({json_error_detail(exc)}); each line must be one JSON object "
+                    '{"problem_id": ..., "completion": ...}'
+                ) from None
             if not isinstance(row, dict):
                 raise EvalkitError(f"{where}: expected a JSON object")
             pid, text = row.get("problem_id"), row.get("completion")
@@ -64,7 +71,11 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
             if finish not in FINISH_REASONS:
                 raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop', 'length' or 'unknown'")
             if len(text) > MAX_TEXT_CHARS:
-                text, finish = text[:MAX_TEXT_CHARS], "length"
+                raise EvalkitError(
+                    f"{where}: problem {pid}: the completion has {len(text):,} characters, more than the "
+                    f"{MAX_TEXT_CHARS:,} evalkit stores; no model output is this long, so check how the file was "
+                    "made (evalkit never cuts a completion: a cut would lose its answer)"
+                )
             n_tokens = row.get("n_tokens", 0)
             if not isinstance(n_tokens, int) or isinstance(n_tokens, bool) or n_tokens < 0:
                 raise EvalkitError(f"{where}: problem {pid}: 'n_tokens' must be an integer >= 0")

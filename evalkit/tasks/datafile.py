@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, json_error_detail
 from evalkit.types import Problem
 
 ANSWER_FIELDS = ("problem_id", "prompt", "question", "answer")
@@ -71,7 +71,7 @@ def read_jsonl(path: Path) -> list[Row]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise EvalkitError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise EvalkitError(f"{where}: not valid JSON ({json_error_detail(exc)})") from None
         if not isinstance(data, dict):
             raise EvalkitError(f"{where}: expected a JSON object, got {type(data).__name__}")
         rows.append(Row(where, data))
