@@ -130,7 +130,7 @@ def load_run(root: Path) -> RunResults:
         for pid, rows in by_problem(table.column("problem_id")):
             top = int(idx[rows].max())
             _grow(stored, pid, top, 0)[idx[rows]] = 1
-            _grow(cut, pid, top, 0)[idx[rows]] = length[rows] | (unknown[rows] << 1)  # bit 1: cut, bit 2: unknown
+            _grow(cut, pid, top, 0)[idx[rows]] = length[rows]  # 0 stop, 1 length, _FINISH_UNKNOWN unknown
     passed: dict[str, np.ndarray] = {}
     first: dict[str, int] = {}
     status_counts = np.zeros(len(STATUSES), dtype=np.int64)
