@@ -51,6 +51,7 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     (["suite", "zero-baseline", "--out", "o"], "Missing argument"),
     (["audit", "contamination", "--out", "o"], "Missing argument"),
     (["audit", "contamination", "m"], "Missing option '--out'"),
+    (["audit", "guess"], "Missing argument"),
     (["train", "sft"], "Missing option '--out'"),
     (["train", "grpo", "--out", "o"], "Missing option '--model'"),
     (["train", "grpo", "--model", "m"], "Missing option '--out'"),
@@ -72,6 +73,7 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     (["train", "grpo", "--model", "m", "--out", "o", "--group", "4"], "No such option"),
     (["demo", "--quik"], "No such option"),
     (["audit", "contamination", "m", "--out", "o", "--fraction", "0.5"], "No such option"),
+    (["audit", "guess", "r", "--answer", "4"], "No such option"),
     (["--debg", "tasks"], "No such option"),
     # a value of the wrong type, or an option without its value
     (["sample", "m", "--out", "o", "--n", "abc"], "Invalid value"),
@@ -91,6 +93,7 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     (["suite", "zero-baseline", "r", "--out", "o", "--confidence", "high"], "Invalid value"),
     (["problems", "add", "--seed", "x"], "Invalid value"),
     (["audit", "contamination", "m", "--out", "o", "--max-tokens", "many"], "Invalid value"),
+    (["audit", "guess", "r", "--answers", "many"], "Invalid value"),
     (["train", "sft", "--out", "o", "--steps", "ten"], "Invalid value"),
     (["train", "grpo", "--model", "m", "--out", "o", "--beta", "big"], "Invalid value"),
     (["report", "a", "b", "--out"], "requires an argument"),

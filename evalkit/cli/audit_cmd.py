@@ -117,3 +117,39 @@ def print_contamination(report: dict[str, Any]) -> None:
     for row in report["problems"]:
         if row["flagged"]:
             typer.echo(f"flagged {row['problem_id']}: {row['reason']}")
+
+
+@audit_app.command("guess", cls=_Command)
+def guess_cmd(
+    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    answers: Annotated[
+        int | None,
+        typer.Option(help="Size of the answer space (default: the task's own; AIME tasks know 1000)."),
+    ] = None,
+    k: Annotated[
+        list[int] | None, typer.Option("--k", help="k to report (repeatable; default: powers of two).")
+    ] = None,
+    confidence: Annotated[float, typer.Option(help="Family-wise confidence of the 'above guessing' calls.")] = 0.95,
+    tasks_dir: TasksDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print per-problem and per-task rows as JSON.")] = False,
+) -> None:
+    """Compare each problem's pass@k with random guessing from the answer space (1 - (1 - 1/A)^k), and list the
+    problems whose success rate is not shown to be above guessing (exact binomial test, Holm over problems)."""
+    from evalkit.compare.results import load_run
+    from evalkit.validity.guess import guess_report
+
+    _use_tasks_dir(tasks_dir)
+    report = guess_report(load_run(run), answers, k, confidence)
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    for task, entry in report["tasks"].items():
+        typer.echo(
+            f"{task}: {entry['within_reach']} of {entry['problems']} problems within reach of guessing "
+            f"({entry['answers']} answers; {report['test']}, {100 * confidence:g}% family-wise)"
+        )
+        for kk, row in entry["pass_at_k"].items():
+            seen = "-" if row["observed"] is None else f"{row['observed']:.3f}"
+            typer.echo(
+                f"  k={kk:<6s} pass@k {seen}  guess {row['guess']:.3f}  distinct guesses {row['guess_distinct']:.3f}"
+            )
