@@ -112,7 +112,7 @@ def test_audit_flags_the_memorised_statements(memorised: tuple[Path, Path], tmp_
     for row in report["problems"]:
         assert set(row["by_fraction"]) == {"0.4", "0.6", "0.8"}
         assert all(s["reaches_answer"] is False for s in row["by_fraction"].values())  # no statement holds its answer
-    assert report["tasks"]["memo"]["flagged"] == len(flagged)
+    assert report["tasks"]["memo"]["flagged"] == len(flagged) and report["skipped"] == []
     # an ordinary run directory: greedy, n = 1, one problem per (problem, fraction), the fractions in its identity
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["identity"]["sampling"]["temperature"] == 0.0
@@ -137,8 +137,14 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
     (tasks / "six.jsonl").write_text(json.dumps(short[0]) + "\n")
     cases = [
         (["--task", "add"], "task add: its prompts are not text statements"),
-        (["--task", "short", "--tasks-dir", str(tasks)], "problem short:b: its statement has 3 words, too short"),
-        (["--task", "six", "--tasks-dir", str(tasks), "--fractions", "0.05"], "7 words, too short to cut at 0.05"),
+        (
+            ["--task", "short", "--tasks-dir", str(tasks)],
+            "problem short:b: its statement has 3 words, too short to cut (the audit needs at least 5); pass --skip",
+        ),
+        (
+            ["--task", "six", "--tasks-dir", str(tasks), "--fractions", "0.05"],
+            "problem six:a: its statement has 7 words, too short to cut at 0.05",
+        ),
         (["--task", "short", "--tasks-dir", str(tasks), "--fractions", "0.5,1.5"], "not strictly between 0 and 1"),
         (["--task", "short", "--tasks-dir", str(tasks), "--fractions", "x"], "'x' is not a number"),
         (["--task", "short", "--tasks-dir", str(tasks), "--backend", "replay"], "the audit decodes with a model"),
@@ -156,11 +162,14 @@ def test_missing_reference_is_refused() -> None:
     problem = Problem("t:1", "add", "one two three four five six", "", {})
     with pytest.raises(EvalkitError, match=r"problem t:1: no reference answer"):
         prefixed_problems([problem], (0.5,))
+    short = Problem("t:2", "add", "Compute $7!$.", "5040", {})
+    made, skipped = prefixed_problems([Problem("t:1", "add", "one two three four five six", "1"), short], (0.5,), True)
+    assert [p.id for p in made] == ["t:1@prefix=0.5"] and skipped == ["t:2"]
 
 
 def test_prefix_problems_and_scores() -> None:
     problem = Problem("add-1", "add", "ignored", "7", {"prompt_fields": {"prompt": "a b c d e f g h i j"}})
-    made = prefixed_problems([problem], (0.4, 0.6))
+    made, _ = prefixed_problems([problem], (0.4, 0.6))
     assert [p.id for p in made] == ["add-1@prefix=0.4", "add-1@prefix=0.6"]
     assert made[1].prompt == "a b c d e f" and made[1].reference == "7"
     assert made[1].meta["contamination"] == {"source": "add-1", "fraction": 0.6, "withheld": " g h i j"}

@@ -51,6 +51,9 @@ def contamination_cmd(
     workers: Annotated[int | None, typer.Option(help="Verifier processes (default: cores).")] = None,
     verify_timeout: Annotated[float, typer.Option("--verify-timeout", help="Seconds per verification.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
+    skip_short: Annotated[
+        bool, typer.Option("--skip-short", help="Leave out statements too short to cut (listed) instead of refusing.")
+    ] = False,
     tasks_dir: TasksDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the per-problem scores and flags as JSON.")] = False,
 ) -> None:
@@ -94,6 +97,7 @@ def contamination_cmd(
             workers=workers,
             verify_timeout_s=verify_timeout,
             quiet=as_json,
+            skip_short=skip_short,
         )
     )
     if as_json:
@@ -117,6 +121,8 @@ def print_contamination(report: dict[str, Any]) -> None:
     for row in report["problems"]:
         if row["flagged"]:
             typer.echo(f"flagged {row['problem_id']}: {row['reason']}")
+    if report["skipped"]:
+        typer.echo(f"not audited (statements too short to cut): {', '.join(report['skipped'])}")
 
 
 @audit_app.command("guess", cls=_Command)

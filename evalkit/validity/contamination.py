@@ -30,6 +30,9 @@ A problem is **flagged** as likely memorised when (thresholds stated, not tuned 
 * the completion reproduces the whole withheld rest exactly at some fraction whose rest has at least
   :data:`EXACT_MIN_WORDS` (5) words (shorter rests, such as a closing "Find $m+n$.", are too easy to guess).
 
+A statement too short to cut (under :data:`MIN_WORDS` words, e.g. MATH's "Compute $7!$.") is refused, naming
+it; with ``skip_short`` it is left out and listed in the report's ``skipped``.
+
 Not covered: paraphrased or translated contamination (the audit sees verbatim recall only), statements shorter
 than :data:`MIN_WORDS` words, chat-formatted prompts (the prefix is sent as raw text).
 """
@@ -77,6 +80,7 @@ class ContaminationRequest:
     workers: int | None = None
     verify_timeout_s: float = 10.0
     quiet: bool = False
+    skip_short: bool = False  # leave out statements too short to cut instead of refusing them
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -112,13 +116,36 @@ def prefix_id(problem_id: str, fraction: float) -> str:
     return f"{problem_id}@prefix={fraction:g}"
 
 
-def prefixed_problems(problems: Sequence[Problem], fractions: Sequence[float]) -> list[Problem]:
+def too_short(statement: str, fractions: Sequence[float]) -> str | None:
+    """Why ``statement`` cannot be cut at every fraction (fewer than :data:`MIN_WORDS` words, or a fraction that
+    keeps or withholds nothing), or None when it can."""
+    count = word_count(statement)
+    if count < MIN_WORDS:
+        return f"its statement has {count} words, too short to cut (the audit needs at least {MIN_WORDS})"
+    for fraction in fractions:
+        prefix, rest = cut_at_words(statement, fraction)
+        if not prefix or not rest.strip():
+            return f"its statement has {count} words, too short to cut at {fraction:g} (keep a word, withhold one)"
+    return None
+
+
+def prefixed_problems(
+    problems: Sequence[Problem], fractions: Sequence[float], skip_short: bool = False
+) -> tuple[list[Problem], list[str]]:
     """One problem per (problem, fraction): the statement's prefix as the prompt, the withheld rest in meta.
 
+    Args:
+        problems: The task problems to audit.
+        fractions: Shares of each statement shown, each strictly between 0 and 1.
+        skip_short: Leave out statements too short to cut (:func:`too_short`) instead of refusing them.
+
+    Returns:
+        (prefix problems, ids of the problems left out as too short).
+
     Raises:
-        EvalkitError: when a task's prompts are not text (no problem has :data:`MIN_WORDS` words), when one
-            statement is too short to cut (under :data:`MIN_WORDS` words, or a fraction that keeps or withholds
-            nothing), or when a problem has no reference answer (and its task does not verify by tests).
+        EvalkitError: when a task's prompts are not text (no problem has :data:`MIN_WORDS` words), when a
+            statement is too short to cut and ``skip_short`` is false, or when a problem has no reference answer
+            (and its task does not verify by tests).
     """
     by_task: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
@@ -137,24 +164,23 @@ def prefixed_problems(problems: Sequence[Problem], fractions: Sequence[float]) -
                     f"problem {p.id}: no reference answer; the audit checks whether a partial prompt's completion "
                     "reaches it (give the task's answers)"
                 )
-    out = []
+    out: list[Problem] = []
+    skipped: list[str] = []
     for problem in problems:
         statement = statement_of(problem)
-        if word_count(statement) < MIN_WORDS:
-            raise EvalkitError(
-                f"problem {problem.id}: its statement has {word_count(statement)} words, too short to cut (the audit "
-                f"needs at least {MIN_WORDS}); audit the task's other problems with a task folder without it"
-            )
+        reason = too_short(statement, fractions)
+        if reason is not None:
+            if not skip_short:
+                raise EvalkitError(f"problem {problem.id}: {reason}; pass --skip-short to audit the others")
+            skipped.append(problem.id)
+            continue
         for fraction in fractions:
             prefix, rest = cut_at_words(statement, fraction)
-            if not prefix or not rest.strip():
-                raise EvalkitError(
-                    f"problem {problem.id}: its statement has {word_count(statement)} words, too short to cut "
-                    f"at {fraction:g} (each fraction must keep a word and withhold one); drop it or change --fractions"
-                )
             meta = {**problem.meta, META_KEY: {"source": problem.id, "fraction": fraction, "withheld": rest}}
             out.append(Problem(prefix_id(problem.id, fraction), problem.task, prefix, problem.reference, meta))
-    return out
+    if not out:
+        raise EvalkitError(f"every statement is too short to cut at {', '.join(f'{x:g}' for x in fractions)}")
+    return out, skipped
 
 
 def audit_sampling(problems: Sequence[Problem], max_tokens: int | None) -> SamplingConfig:
@@ -171,8 +197,12 @@ def run_contamination(req: ContaminationRequest) -> dict[str, Any]:
     if not req.specs:
         raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
     fractions = tuple(sorted(set(req.fractions)))
-    problems = prefixed_problems(problems_for(req.specs, req.problem_seed, req.limit), fractions)
-    identity = {"audit": {**AUDIT_IDENTITY["audit"], "fractions": list(fractions)}}
+    problems, skipped = prefixed_problems(
+        problems_for(req.specs, req.problem_seed, req.limit), fractions, req.skip_short
+    )
+    identity: dict[str, Any] = {"audit": {**AUDIT_IDENTITY["audit"], "fractions": list(fractions)}}
+    if skipped:  # the problems left out, so that the report names them (and a resume leaves out the same)
+        identity["audit"]["skipped"] = skipped
     store = sample(
         SampleRequest(
             model=req.model,
@@ -219,7 +249,8 @@ def contamination_report(run: Path) -> dict[str, Any]:
     Returns:
         ``{"run", "model", "fractions", "flag_rule", "problems": [...], "tasks": {...}}``; each problem row has
         ``problem_id``, ``task``, ``flagged``, ``reason`` and ``by_fraction`` (``"0.6": {withheld_words, exact,
-        rouge_l, continuation, reaches_answer}``; ``reaches_answer`` is None while unverified).
+        rouge_l, continuation, reaches_answer}``; ``reaches_answer`` is None while unverified); ``skipped`` lists
+        the problems left out as too short (``--skip-short``).
 
     Raises:
         EvalkitError: when the run is not a contamination audit.
@@ -254,6 +285,7 @@ def contamination_report(run: Path) -> dict[str, Any]:
             f"{EXACT_MIN_WORDS} words at any prefix"
         ),
         "problems": list(rows.values()),
+        "skipped": list(identity["audit"].get("skipped", [])),
         "tasks": _task_rates(list(rows.values()), fractions),
     }
 
