@@ -95,6 +95,7 @@ def audit_args(ckpt: Path, tasks: Path, out: Path, *extra: str) -> list[str]:
     return ["audit", "contamination", str(ckpt), "--task", "memo", "--tasks-dir", str(tasks), "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_audit_flags_the_memorised_statements(memorised: tuple[Path, Path], tmp_path: Path) -> None:
     ckpt, tasks = memorised
     run = tmp_path / "audit"
