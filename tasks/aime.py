@@ -32,6 +32,7 @@ class AimeBenchmark(FinalAnswerBenchmark):
     question_fields = ("problem",)
     prompt_template = "{problem}\n\n" + BOXED_INSTRUCTION
     default_max_tokens = 16384
+    answer_space = 1000  # the integers 0-999 (checked at load): `evalkit audit guess` compares with guessing
 
     def reference(self, row: Row, pid: str) -> str:
         return aime_answer(row, pid)

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"sampling"},
     {"likelihood"},
     {"compare"},
+    {"validity"},
     {"report"},
     {"train"},
     {"cli"},

@@ -49,6 +49,9 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     (["forecast"], "Missing argument"),
     (["suite", "zero-baseline", "r"], "Missing option '--out'"),
     (["suite", "zero-baseline", "--out", "o"], "Missing argument"),
+    (["audit", "contamination", "--out", "o"], "Missing argument"),
+    (["audit", "contamination", "m"], "Missing option '--out'"),
+    (["audit", "guess"], "Missing argument"),
     (["train", "sft"], "Missing option '--out'"),
     (["train", "grpo", "--out", "o"], "Missing option '--model'"),
     (["train", "grpo", "--model", "m"], "Missing option '--out'"),
@@ -69,6 +72,8 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     (["train", "sft", "--out", "o", "--step", "3"], "No such option"),
     (["train", "grpo", "--model", "m", "--out", "o", "--group", "4"], "No such option"),
     (["demo", "--quik"], "No such option"),
+    (["audit", "contamination", "m", "--out", "o", "--fraction", "0.5"], "No such option"),
+    (["audit", "guess", "r", "--answer", "4"], "No such option"),
     (["--debg", "tasks"], "No such option"),
     # a value of the wrong type, or an option without its value
     (["sample", "m", "--out", "o", "--n", "abc"], "Invalid value"),
@@ -87,6 +92,8 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     (["forecast", "r", "--k", "many"], "Invalid value"),
     (["suite", "zero-baseline", "r", "--out", "o", "--confidence", "high"], "Invalid value"),
     (["problems", "add", "--seed", "x"], "Invalid value"),
+    (["audit", "contamination", "m", "--out", "o", "--max-tokens", "many"], "Invalid value"),
+    (["audit", "guess", "r", "--answers", "many"], "Invalid value"),
     (["train", "sft", "--out", "o", "--steps", "ten"], "Invalid value"),
     (["train", "grpo", "--model", "m", "--out", "o", "--beta", "big"], "Invalid value"),
     (["report", "a", "b", "--out"], "requires an argument"),
@@ -96,6 +103,7 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     # an unknown command
     (["nosuch"], "No such command"),
     (["train", "nosuch"], "No such command"),
+    (["audit", "nosuch"], "No such command"),
     (["sampel", "m"], "No such command"),
 ]
 

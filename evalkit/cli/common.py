@@ -18,7 +18,7 @@ import typer.core
 from evalkit.errors import EvalkitError
 
 # commands that a rerun resumes: an interrupt says so
-_RESUMABLE = frozenset({"sample", "import", "compare", "grpo", "demo", "likelihood"})
+_RESUMABLE = frozenset({"sample", "import", "compare", "grpo", "demo", "likelihood", "contamination"})
 
 
 class Interrupted(BaseException):  # a signal, like KeyboardInterrupt, not an error

@@ -58,6 +58,7 @@ class SampleRequest:
     executor: str = "local"  # "ray": sample on Ray actors (evalkit.sampling.ray_executor); not in the identity
     replicas: int = 1  # Ray actors
     address: str | None = None  # a running Ray cluster; None starts a local one
+    identity_extra: Mapping[str, Any] | None = None  # what else makes the problems (an audit's settings)
 
 
 def git_revision() -> str | None:
@@ -135,6 +136,8 @@ def sample(req: SampleRequest) -> RunStore:
         "sampling": req.sampling.to_json(),
         "seed": req.seed,
     }
+    if req.identity_extra:  # e.g. the contamination audit's prefix fractions: a resume with others is refused
+        identity.update(req.identity_extra)
     if model.revision is not None:  # load exactly the commit the identity names, even if the branch moves on
         req = dataclasses.replace(req, backend_options={**req.backend_options, "revision": model.revision})
     if req.backend in ("hf", "vllm"):  # the backend loads what was identified, without resolving it again

@@ -45,6 +45,9 @@ ProRL analyses (Liu et al. 2025, "ProRL: Prolonged Reinforcement Learning Expand
 in Large Language Models", arXiv 2505.24864): :func:`prorl_regime` (diminish / plateau / sustained)
 and :func:`gain_correlation` (Spearman correlation of the gain with the base model's pass@k).
 
+Guessing (Dragoi et al. 2025, arXiv 2510.08325): :func:`guess_pass_at_k`, the exact pass@k of random guesses
+from a small answer space, and :func:`above_guess_pvalues`, the exact binomial test of a problem's rate against it.
+
 Not here: per-sample continuous scores (pass@k needs binary verdicts), weighting problems unequally.
 """
 
@@ -62,6 +65,7 @@ from evalkit.stats.estimators import (
 )
 from evalkit.stats.exact import problem_mean_ci
 from evalkit.stats.frontier import benjamini_hochberg, frontier_class_test
+from evalkit.stats.guess import above_guess_pvalues, guess_pass_at_k
 from evalkit.stats.intervals import (
     bootstrap_ci,
     clopper_pearson,
@@ -85,6 +89,7 @@ from evalkit.stats.trajectory import (
 __all__ = [
     "PairedChange",
     "SignFlipResult",
+    "above_guess_pvalues",
     "benjamini_hochberg",
     "bootstrap_ci",
     "clopper_pearson",
@@ -93,6 +98,7 @@ __all__ = [
     "frontier_class_test",
     "g_pass_at_k",
     "gain_correlation",
+    "guess_pass_at_k",
     "holm",
     "maj_at_k",
     "mean_pass_at_k",

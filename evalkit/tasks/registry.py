@@ -92,6 +92,9 @@ class TaskFamily:
     # True for a family whose verifier never reads Problem.prompt, so that --prompt-template may replace it
     # (humaneval continues the prompt's code, reasoning-gym regenerates it: they keep the default False).
     takes_prompt_template: ClassVar[bool] = False
+    # How many answers a problem of the family can have, when that is small and known (AIME: 1000, the integers
+    # 0-999): `evalkit audit guess` compares pass@k with random guessing among them. None: not known.
+    answer_space: ClassVar[int | None] = None
 
     def make(self, config: Any, rng: random.Random, index: int) -> tuple[str, str, dict[str, Any]]:
         """Return (prompt, reference answer, metadata) for problem ``index``."""
