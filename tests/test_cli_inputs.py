@@ -450,7 +450,8 @@ def test_import_keeps_a_long_completion_and_its_answer(tmp_path: Path, capsys: p
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"problem_id": problem.id, "completion": long}) + "\n")
     code, out, _err = run_main(["import", str(samples), "--task", "add", "--out", str(tmp_path / "r")], capsys)
-    assert code == 0 and "0.0% of completions stopped at the token limit" in out
+    # never counted as cut at the token limit: its finish reason was not given, so it is unknown, not "length"
+    assert code == 0 and "truncated  unknown" in out and "% of completions stopped at the token limit" not in out
     (stored,) = RunStore.open(tmp_path / "r").iter_completions()
     assert stored.text == long and stored.finish_reason == "unknown"
 
@@ -567,11 +568,15 @@ def test_imported_finish_reasons_are_stored_as_given_or_unknown(
     assert code == 0
     stored = sorted(RunStore.open(tmp_path / "r").iter_completions(), key=lambda c: c.sample_idx)
     assert [c.finish_reason for c in stored] == [f or "unknown" for f in finishes]
-    assert f"truncated  {truncated} of completions stopped at the token limit" in out
     if unknown is None:
-        assert "no finish reason" not in out
+        assert f"truncated  {truncated} of completions stopped at the token limit\n" in out
+    elif unknown == "100.0%":  # nothing is known: no rate is printed as if it were
+        assert "truncated  unknown" in out and "% of completions stopped" not in out
     else:
-        assert f"unknown    {unknown} of completions have no finish reason (imported without one)" in out
+        assert (
+            f"truncated  {truncated} of completions stopped at the token limit (finish reason unknown for {unknown})"
+            in out
+        )
     code, out, _err = run_main(["summary", str(tmp_path / "r"), "--json"], capsys)
     rates = json.loads(out)["rates"]
     assert rates["finish_unknown"] == float((unknown or "0").rstrip("%")) / 100

@@ -17,7 +17,9 @@ def forecast_cmd(
     k: Annotated[
         list[int] | None, typer.Option("--k", help="k to forecast (repeatable; default: powers of two to 16 n).")
     ] = None,
-    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="Only this task (repeatable).")] = None,
+    task: Annotated[
+        list[str] | None, typer.Option("--task", "-t", help="Only this task (repeatable; default: every task).")
+    ] = None,
     allow_poor_fit: Annotated[
         bool, typer.Option("--allow-poor-fit", help="Forecast also where the backtest finds the fit poor (marked).")
     ] = False,
