@@ -292,3 +292,21 @@ def test_a_resumed_run_records_the_same_log_probs_as_an_uninterrupted_one(tiny_c
     np.testing.assert_allclose(resumed["logprob_sampler"], whole["logprob_sampler"], atol=1e-5)
     np.testing.assert_allclose(resumed["logprob_raw"], whole["logprob_raw"], atol=1e-5)
     assert list(resumed["logprob_tokens"]) == list(resumed["n_tokens"])
+
+
+def test_sample_no_logprobs_stores_nulls_and_is_the_same_run(tiny_ckpt: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def main(args: list[str]) -> int:
+        return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, timeout=300).returncode
+
+    out = tmp_path / "run"
+    args = ["sample", str(tiny_ckpt), "--task", "add@digits=2", "--n", "2", "--limit", "2", "--max-tokens", "4"]
+    args += ["--out", str(out), "--device", "cpu", "--workers", "1"]
+    assert main([*args, "--no-logprobs"]) == 0
+    frame = evalkit.load_run(out).samples()
+    assert len(frame) == 4 and frame["logprob_sampler"].isna().all() and frame["logprob_tokens"].isna().all()
+    assert main([*args, "--n", "3"]) == 0  # recording is not part of the run's identity: it resumes
+    frame = evalkit.load_run(out).samples()
+    assert frame["logprob_sampler"].notna().sum() == 2 and frame["logprob_raw"].notna().sum() == 2
