@@ -49,6 +49,15 @@ class Completion:
         finish_reason: "stop" (end of sequence or stop string), "length" (hit max tokens) or "unknown"
             (imported without one: never assumed to be "stop").
         seed: The seed that produced this sample (-1 when unknown).
+        logprob_sampler: Natural log of the probability of the generated tokens under the distribution the
+            sampler drew them from (temperature, top-k, top-p applied), recorded while sampling; the
+            end-of-sequence token is included when the completion stopped on one (scored as the probability
+            of any end id, as :mod:`evalkit.likelihood` does). None when not recorded (other backends,
+            older runs).
+        logprob_raw: The same under the raw model (temperature 1, no truncation); None when not recorded.
+        logprob_tokens: The number of tokens both sums run over (the generated tokens, end token included);
+            None when not recorded. The three are not compared: they say how likely the sample was, not what
+            it is, and agree across batch shapes only up to floating-point rounding.
     """
 
     problem_id: str
@@ -57,6 +66,10 @@ class Completion:
     n_tokens: int = 0
     finish_reason: FinishReason = "stop"
     seed: int = -1
+    # not compared: a measurement of the sample, equal across batch shapes only up to float rounding
+    logprob_sampler: float | None = field(default=None, compare=False)
+    logprob_raw: float | None = field(default=None, compare=False)
+    logprob_tokens: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

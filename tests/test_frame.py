@@ -78,7 +78,13 @@ def test_samples_frame_matches_the_raw_shards(run_dir: Path) -> None:
         "n_tokens",
         "finish_reason",
         "seed",
+        "logprob_sampler",
+        "logprob_raw",
+        "logprob_tokens",
     ]
+    # imported samples carry no log-probabilities: not recorded, never filled in
+    assert frame["logprob_sampler"].isna().all() and frame["logprob_raw"].isna().all()
+    assert frame["logprob_tokens"].isna().all() and frame["logprob_sampler"].dtype == "float64"
     completions = raw_rows(run_dir, "completions")
     verdicts = {(v["problem_id"], v["sample_idx"]): v for v in raw_rows(run_dir, "verdicts")}
     assert len(frame) == len(completions) == sum(map(len, PLAN)) + 1

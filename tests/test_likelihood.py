@@ -328,3 +328,35 @@ def test_a_long_completion_is_scored_in_bounded_slices(monkeypatch: pytest.Monke
     assert max(rows) <= 64
     assert got.n_tokens == 3001
     np.testing.assert_allclose(got.token_logprobs, want.token_logprobs, atol=1e-4)
+
+
+def test_all_scores_every_text_and_keeps_best_to_the_correct_ones(
+    tiny_ckpt: Path, tmp_path: Path, scorer: Scorer
+) -> None:
+    run = make_run(tmp_path, "run", ANSWERS)
+    path = score_run(LikelihoodRequest(model=str(tiny_ckpt), run=run, device="cpu", quiet=True))
+    _h, before = read_results(path)
+    assert all("passed" not in r or r["passed"] for rec in before.values() for r in rec["scored"])
+    # a file made before the choice of texts existed holds correct texts: it resumes as such, without --force
+    lines = path.read_text().splitlines()
+    old_header = json.loads(lines[0])
+    assert old_header.pop("texts") == "correct"
+    path.write_text("\n".join([json.dumps(old_header), *lines[1:]]) + "\n")
+    score_run(LikelihoodRequest(model=str(tiny_ckpt), run=run, device="cpu", quiet=True))
+    with pytest.raises(EvalkitError, match="texts"):  # another choice of texts is another file's identity
+        score_run(LikelihoodRequest(model=str(tiny_ckpt), run=run, device="cpu", quiet=True, all_texts=True))
+    req = LikelihoodRequest(model=str(tiny_ckpt), run=run, device="cpu", quiet=True, all_texts=True, force=True)
+    header, records = read_results(score_run(req))
+    assert header is not None and header["texts"] == "all"
+    problems = make_problems(SPEC, 0, len(ANSWERS))
+    for problem, answers in zip(problems, ANSWERS, strict=True):
+        rec = records[problem.id]
+        texts = [problem.reference if a == "R" else a for a in answers]
+        assert sum(r["count"] for r in rec["scored"]) == len(answers)  # every sample, once per distinct text
+        assert rec["best"] == before[problem.id]["best"]  # best stays the most likely correct text
+        assert rec["scored"][0]["passed"] == (rec["c"] > 0)  # correct texts come first
+        assert sum(r["count"] for r in rec["scored"] if r["passed"]) == rec["c"]
+        prompt = scorer.prompt_ids(problem, {})
+        for row in rec["scored"]:
+            (want,) = scorer.score(prompt, [scorer.target_ids(texts[row["sample_idx"]], True)], SamplingConfig())
+            assert row["logprob"] == pytest.approx(want.total, abs=1e-5) and row["n_tokens"] == want.n_tokens

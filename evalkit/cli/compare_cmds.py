@@ -104,6 +104,9 @@ def compare_cmd(
     from evalkit.compare.forecast import attach_forecasts
 
     attach_forecasts(summary, loaded[0], loaded[-1])
+    from evalkit.compare.support import attach_support
+
+    attach_support(summary, loaded[0], loaded[-1])
     from evalkit.compare.zero_baseline import expansion_rates
 
     suite = expansion_rates({"base": loaded[0], "rl": loaded[-1]})

@@ -36,6 +36,12 @@ def likelihood_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
     force: Annotated[bool, typer.Option(help="Discard scores made under other settings.")] = False,
+    all_texts: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Score every completion's text, not only the correct ones (up to --max-per-problem each)."
+        ),
+    ] = False,
     backend: Annotated[
         str,
         typer.Option(
@@ -48,7 +54,7 @@ def likelihood_cmd(
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="OPENAI_API_KEY", help="(openai)")] = None,
     tasks_dir: TasksDirOpt = None,
 ) -> None:
-    """Score a run's correct completions under a model by teacher forcing (resumable).
+    """Score a run's correct completions (every completion with --all) under a model by teacher forcing (resumable).
 
     Per problem: the model's probability of the most likely correct text under its sampler (temperature, top-p,
     top-k; a token outside top-p/top-k is unreachable), and the answer diversity. `evalkit compare` reads it."""
@@ -72,7 +78,7 @@ def likelihood_cmd(
         LikelihoodRequest(
             model=model, run=run, model_run=model_run, out=out, sampling=overrides, max_per_problem=max_per_problem,
             device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, force=force, backend=backend,
-            revision=revision, base_url=base_url, api_key=api_key,
+            revision=revision, base_url=base_url, api_key=api_key, all_texts=all_texts,
         )
     )  # fmt: skip
     print_result(path)

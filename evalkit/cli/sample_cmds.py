@@ -53,6 +53,13 @@ def sample_cmd(
         typer.Option("--gpu-memory-utilization", help="Memory fraction vLLM reserves (vllm; default: vLLM's own)."),
     ] = None,
     chat: Annotated[bool, typer.Option("--chat", help="Apply the tokenizer's chat template (hf, vllm).")] = False,
+    logprobs: Annotated[
+        bool,
+        typer.Option(
+            "--logprobs/--no-logprobs",
+            help="Record each completion's log-probability under the sampler and the raw model (hf; on by default).",
+        ),
+    ] = True,
     system: Annotated[
         str | None, typer.Option("--system", help="System message before each prompt (needs --chat; hf, vllm).")
     ] = None,
@@ -104,6 +111,7 @@ def sample_cmd(
     per_backend: dict[str, dict[str, Any]] = {
         "hf": {"batch_size": batch_size, "device": device, "dtype": dtype}
         | ({"chat": True} if chat else {})
+        | ({} if logprobs else {"logprobs": False})
         | ({"system": system} if system is not None else {}),
         "vllm": {"dtype": dtype, "tensor_parallel_size": tensor_parallel_size, "chat": chat}
         | ({"system": system} if system is not None else {})

@@ -1,5 +1,12 @@
-"""A run's correct completions under a model: the per-problem results file, resumable (see
-:mod:`evalkit.likelihood`)."""
+"""A run's correct completions (or, with ``all_texts``, every completion) under a model: the per-problem results
+file, resumable (see :mod:`evalkit.likelihood`).
+
+By default the distinct correct texts of each problem are scored. With ``all_texts`` (``evalkit likelihood
+--all``) incorrect texts are scored too (correct ones first, then by frequency, up to ``max_per_problem``
+distinct texts per problem); each scored row says whether its text ``passed``, and ``best`` is still the most
+likely *correct* text, so the evidence read from a file is the same either way. The header's ``texts``
+(``correct`` or ``all``; absent in files made before it existed: ``correct``) is part of the file's identity.
+"""
 
 from __future__ import annotations
 
@@ -84,6 +91,7 @@ class LikelihoodRequest:
         backend: "hf" (transformers, any sampler) or "vllm" (``prompt_logprobs``; samplers it can rebuild
             exactly, see :mod:`evalkit.likelihood.vllm_scorer`).
         revision: For a hub id, the branch, tag or commit to load (pinned to its commit).
+        all_texts: Score every completion's text, not only the correct ones (see the module docstring).
         base_url: The server of ``backend`` "openai" (``model`` is then the served name,
             :mod:`evalkit.likelihood.openai_scorer`); ``api_key`` its bearer token.
     """
@@ -103,6 +111,7 @@ class LikelihoodRequest:
     revision: str | None = None
     base_url: str | None = None
     api_key: str | None = None
+    all_texts: bool = False
 
 
 def _sampling_for(
@@ -166,6 +175,7 @@ def score_run(req: LikelihoodRequest) -> Path:
         "sampling": {k: v for k, v in sampling.to_json().items() if k in ("temperature", "top_p", "top_k")},
         "end": END_RULE if req.backend == "openai" else _end_rule(identity),
         "max_per_problem": req.max_per_problem,
+        "texts": "all" if req.all_texts else "correct",
         "unreachable": "a token outside the sampler's top-k / top-p set has probability 0 (logprob null)",
         "caveat": "1/p is the expected samples before the model produces exactly this text; other correct "
         "solutions may exist",
@@ -183,7 +193,8 @@ def score_run(req: LikelihoodRequest) -> Path:
         os.close(lock_fd)
 
 
-_IDENTITY_KEYS = ("model_hash", "run_fingerprint", "sampling", "end", "max_per_problem", "format")
+_IDENTITY_KEYS = ("model_hash", "run_fingerprint", "sampling", "end", "max_per_problem", "format", "texts")
+_IDENTITY_DEFAULTS = {"texts": "correct"}  # what a file made before the key existed holds
 
 
 def _score_locked(
@@ -197,7 +208,7 @@ def _score_locked(
 ) -> Path:
     old_header, records = read_results(out)
     if old_header is not None:
-        changed = [k for k in _IDENTITY_KEYS if old_header.get(k) != header.get(k)]
+        changed = [k for k in _IDENTITY_KEYS if old_header.get(k, _IDENTITY_DEFAULTS.get(k)) != header.get(k)]
         if changed and not req.force:
             what = "; ".join(f"{k}: {old_header.get(k)!r} -> {header.get(k)!r}" for k in changed)
             raise EvalkitError(f"{out}: holds scores made otherwise ({what}); use --force to score again")
@@ -223,13 +234,15 @@ def _score_locked(
         keys[pid][key] += 1
         if ok:
             correct_keys[pid][key] += 1
-            entry = texts[pid].setdefault(_digest(comp.text), _Text(0, comp.sample_idx, comp.finish_reason == "stop"))
+        if ok or req.all_texts:
+            stopped = comp.finish_reason == "stop"
+            entry = texts[pid].setdefault(_digest(comp.text), _Text(0, comp.sample_idx, stopped, bool(ok)))
             entry.count += 1
             if comp.sample_idx < entry.first:
-                entry.first, entry.stopped = comp.sample_idx, comp.finish_reason == "stop"
-    # the most frequent distinct correct texts (then the lowest sample index), at most max_per_problem each
+                entry.first, entry.stopped, entry.passed = comp.sample_idx, stopped, bool(ok)
+    # correct texts first, then the most frequent (then the lowest sample index), at most max_per_problem each
     chosen: dict[str, list[_Text]] = {
-        pid: sorted(texts[pid].values(), key=lambda t: (-t.count, t.first))[: max(0, req.max_per_problem)]
+        pid: sorted(texts[pid].values(), key=lambda t: (not t.passed, -t.count, t.first))[: max(0, req.max_per_problem)]
         for pid in todo
     }
     # pass 2: the chosen texts themselves
@@ -262,7 +275,7 @@ def _score_locked(
                 "n": len(passed.get(pid, {})),
                 "c": int(sum(passed.get(pid, {}).values())),
                 "diversity": answer_diversity(keys[pid], correct_keys[pid]),
-                "distinct_correct_texts": len(texts[pid]),
+                "distinct_correct_texts": sum(1 for t in texts[pid].values() if t.passed),
                 "only_this_run_solved": None if other_solved is None else first_rank(pid) == 0,
             }
             scored_rows: list[dict[str, Any]] = []
@@ -279,6 +292,7 @@ def _score_locked(
                         "sample_idx": it.first,
                         "count": it.count,
                         "end_scored": with_end_allowed and it.stopped,
+                        "passed": it.passed,
                     }
                     if fit:
                         row.update(next(it_scores).summary())
@@ -287,7 +301,7 @@ def _score_locked(
                     scored_rows.append(row)
                 advance(len(items))
             record["scored"] = scored_rows
-            record["best"] = _best(scored_rows)
+            record["best"] = _best([r for r in scored_rows if r["passed"]])
             records[pid] = record
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 _write(out, header, records, problems)
@@ -314,12 +328,13 @@ def _load_scorer(req: LikelihoodRequest, header: dict[str, Any]) -> Scorer | VLL
 
 @dataclass
 class _Text:
-    """A distinct correct text of a problem: how many samples have it, the first of them, and whether that one
-    stopped (finish reason "stop")."""
+    """A distinct text of a problem: how many samples have it, the first of them, whether that one stopped
+    (finish reason "stop") and whether it passed (a text's verdict is a function of the text)."""
 
     count: int
     first: int
     stopped: bool
+    passed: bool
 
 
 def _digest(text: str) -> bytes:

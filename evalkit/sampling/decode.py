@@ -11,6 +11,9 @@ Rows with the same prompt share one prefill (each distinct prompt's keys and val
 and copied to its rows); finished rows are dropped from the batch as it shrinks; keys and values are
 written in place into buffers sized for the prompt plus ``max_tokens`` and reused across batches (see
 ``_buffer_layer_class`` and :class:`Workspace`). Different prompts are left-padded.
+
+With ``logprobs=True`` each row also carries the log-probability of its drawn tokens, accumulated as they are
+drawn (see :class:`Generated`), at the cost of two log-sum-exps over the vocabulary per step.
 """
 
 from __future__ import annotations
@@ -30,10 +33,23 @@ _MASK32 = 0xFFFFFFFF
 
 @dataclass
 class Generated:
-    """One decoded row: generated token ids (end-of-sequence included) and why it stopped."""
+    """One decoded row: generated token ids (end-of-sequence included) and why it stopped.
+
+    Attributes:
+        token_ids: The drawn ids, the end-of-sequence id last when the row stopped on one.
+        finish_reason: "stop" (an end id or a stop string) or "length".
+        logprob_sampler: With ``logprobs``: the natural log of the probability of ``token_ids`` under the
+            distribution the sampler drew from (:func:`sampler_scores`: temperature, top-k, top-p; at
+            temperature 0 the point mass on the argmax, so 0), summed over tokens. The end-of-sequence token
+            is scored as in :mod:`evalkit.likelihood`: the probability of drawing any of the end ids there.
+            None without ``logprobs``.
+        logprob_raw: The same under the raw model (softmax of the logits: temperature 1, no truncation).
+    """
 
     token_ids: list[int]
     finish_reason: str
+    logprob_sampler: float | None = None
+    logprob_raw: float | None = None
 
 
 def completion_text(tokenizer: Any, token_ids: Sequence[int], end_ids: Collection[int]) -> str:
@@ -89,10 +105,56 @@ def sampler_scores(logits: torch.Tensor, sampling: SamplingConfig) -> torch.Tens
 
 def choose_tokens(logits: torch.Tensor, seeds: torch.Tensor, step: int, sampling: SamplingConfig) -> torch.Tensor:
     """Pick one token per row from last-position logits (rows, vocab)."""
+    return _choose(logits, seeds, step, sampling)[0]
+
+
+def _choose(
+    logits: torch.Tensor, seeds: torch.Tensor, step: int, sampling: SamplingConfig
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The chosen tokens (rows,) and the sampler's scores they were drawn from (None at temperature 0)."""
     if sampling.temperature == 0:
-        return logits.float().argmax(dim=-1)
+        return logits.float().argmax(dim=-1), None
     scores = sampler_scores(logits, sampling)
-    return (scores + gumbel_noise(seeds, step, scores.shape[-1])).argmax(dim=-1)
+    return (scores + gumbel_noise(seeds, step, scores.shape[-1])).argmax(dim=-1), scores
+
+
+def step_log_probs(
+    logits: torch.Tensor,
+    scores: torch.Tensor | None,
+    tokens: torch.Tensor,
+    ends: torch.Tensor | None,
+    end_t: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities (rows,) of one step's drawn tokens under the sampler and under the raw model.
+
+    Args:
+        logits: (rows, vocab) raw logits.
+        scores: (rows, vocab) the sampler's scores (:func:`sampler_scores`), or None for greedy decoding,
+            whose distribution is the point mass on the drawn argmax (log-probability 0).
+        tokens: (rows,) the drawn ids.
+        ends: (rows,) bool, rows whose token is an end-of-sequence id (None: no row ended). Such a row is
+            scored as the event "the sampler stops here": the log of the summed probability of every id in
+            ``end_t``, as :mod:`evalkit.likelihood` scores its end marker.
+        end_t: (ends,) the end-of-sequence ids.
+
+    Returns:
+        (sampler, raw), float64 tensors of shape (rows,).
+    """
+    raw_all = logits.float()
+    raw_lse = torch.logsumexp(raw_all, dim=-1)
+    raw = raw_all.gather(-1, tokens[:, None])[:, 0]
+    if scores is None:
+        sampler = torch.zeros_like(raw)
+    else:
+        lse = torch.logsumexp(scores, dim=-1)
+        sampler = scores.gather(-1, tokens[:, None])[:, 0]
+    if ends is not None and end_t.numel() > 1:
+        raw = torch.where(ends, torch.logsumexp(raw_all[:, end_t], dim=-1), raw)
+        if scores is not None:
+            sampler = torch.where(ends, torch.logsumexp(scores[:, end_t], dim=-1), sampler)
+    if scores is not None:
+        sampler = sampler - lse
+    return sampler.double(), (raw - raw_lse).double()
 
 
 class _Stepper:
@@ -254,6 +316,7 @@ def decode(
     pad_id: int,
     stop_check: Any = None,
     workspace: Workspace | None = None,
+    logprobs: bool = False,
 ) -> list[Generated]:
     """Decode one batch; row i starts from ``prompts[i]`` and uses ``seeds[i]``.
 
@@ -270,6 +333,8 @@ def decode(
         pad_id: Padding id for left padding when prompts differ.
         stop_check: Optional ``f(row_token_ids) -> bool`` saying that a stop string was produced.
         workspace: Buffers to reuse from earlier calls (see :class:`Workspace`); None allocates afresh.
+        logprobs: Record each row's log-probability under the sampler and the raw model (see
+            :class:`Generated`); the drawn tokens are the same either way.
     """
     step_fn = _Stepper(model)
     device = next(model.parameters()).device
@@ -309,10 +374,16 @@ def decode(
     lengths = torch.full((rows,), sampling.max_tokens, dtype=torch.long, device=device)
     stopped = torch.zeros(rows, dtype=torch.bool, device=device)
     alive = torch.arange(rows, device=device)  # original row index of each current batch row
+    lp_sampler = torch.zeros(rows, dtype=torch.float64, device=device) if logprobs else None
+    lp_raw = torch.zeros(rows, dtype=torch.float64, device=device) if logprobs else None
     for step in range(sampling.max_tokens):
-        tokens = choose_tokens(last_logits, seed_t, step, sampling)
+        tokens, scores = _choose(last_logits, seed_t, step, sampling)
         out[alive, step] = tokens
         done = tokens == eos_t[0] if len(eos_ids) == 1 else torch.isin(tokens, eos_t)
+        if lp_sampler is not None and lp_raw is not None:
+            step_sampler, step_raw = step_log_probs(last_logits, scores, tokens, done, eos_t)
+            lp_sampler[alive] += step_sampler
+            lp_raw[alive] += step_raw
         if stop_check is not None:
             for j, row in enumerate(alive.tolist()):
                 if not done[j] and stop_check(out[row, : step + 1].tolist()):
@@ -334,4 +405,9 @@ def decode(
         last_logits = step_fn(cache, input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None])
         next_pos = next_pos + 1
     out_rows, length_list, stop_list = out.tolist(), lengths.tolist(), stopped.tolist()
-    return [Generated(out_rows[i][: length_list[i]], "stop" if stop_list[i] else "length") for i in range(rows)]
+    samp_list = lp_sampler.tolist() if lp_sampler is not None else [None] * rows
+    raw_list = lp_raw.tolist() if lp_raw is not None else [None] * rows
+    return [
+        Generated(out_rows[i][: length_list[i]], "stop" if stop_list[i] else "length", samp_list[i], raw_list[i])
+        for i in range(rows)
+    ]

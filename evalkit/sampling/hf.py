@@ -10,6 +10,12 @@ pads with its end-of-sequence id (rows are masked, so the pad id is never attend
 optional ``system`` message), through :func:`evalkit.sampling.base.format_prompt_ids`, the same function
 the vLLM backend uses. Not implemented: the model's recommended sampling settings (temperature, top-p
 from ``generation_config``) are not applied; evalkit's own flags decide them.
+
+Each completion carries the log-probability of its generated tokens under the sampler's distribution and under
+the raw model, summed while they are drawn (``logprobs=True``, the default; see
+:func:`evalkit.sampling.decode.step_log_probs`): the end token is included when the completion stopped on one,
+as :mod:`evalkit.likelihood` scores it, so without stop strings the two agree. With stop strings the sum runs
+over every drawn token, the stop string's included, while the stored text is cut before it.
 """
 
 from __future__ import annotations
@@ -145,6 +151,9 @@ class HFBackend:
         chat: Format prompts with the tokenizer's chat template (one user message).
         system: A system message placed before the user message (needs ``chat``).
         revision: For a hub id, the branch, tag or commit to load (default ``main``), pinned to its commit.
+        logprobs: Record each completion's log-probability under the sampler and the raw model, and its token
+            count (:attr:`evalkit.types.Completion.logprob_sampler`, ``logprob_raw``, ``logprob_tokens``;
+            see :func:`evalkit.sampling.decode.step_log_probs`). The drawn samples are the same either way.
 
     Raises:
         EvalkitError: when the checkpoint cannot be loaded, declares no end-of-sequence token, or ``chat``
@@ -163,6 +172,7 @@ class HFBackend:
         system: str | None = None,
         revision: str | None = None,
         identity: ModelIdentity | None = None,
+        logprobs: bool = True,
     ) -> None:
         from evalkit.sampling.base import check_prompt_format
 
@@ -178,6 +188,7 @@ class HFBackend:
 
             require_chat_template(self.tokenizer, model)
         self.batch_size = max(1, batch_size)
+        self.logprobs = logprobs
         from evalkit.sampling.decode import Workspace
 
         self._workspace = Workspace()  # decode buffers reused across batches
@@ -221,12 +232,27 @@ class HFBackend:
                 self.pad_id,
                 stop_check,
                 workspace=self._workspace,
+                logprobs=self.logprobs,
             )
             chunk = []
             for (problem, idx), seed, out in zip(batch, seeds, outs, strict=True):
                 text = completion_text(self.tokenizer, out.token_ids, self.eos_ids)
                 text = _cut_at_stop(text, sampling.stop)
-                chunk.append(Completion(problem.id, idx, text, len(out.token_ids), out.finish_reason, seed))  # type: ignore[arg-type]
+                n = len(out.token_ids)
+                recorded = out.logprob_sampler is not None
+                chunk.append(
+                    Completion(
+                        problem.id,
+                        idx,
+                        text,
+                        n,
+                        out.finish_reason,  # type: ignore[arg-type]
+                        seed,
+                        out.logprob_sampler,
+                        out.logprob_raw,
+                        n if recorded else None,
+                    )
+                )
             yield chunk
 
     def _stop_checker(self, stops: Sequence[str]) -> Any:

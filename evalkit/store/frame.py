@@ -38,7 +38,12 @@ SAMPLE_COLUMNS = (
     "n_tokens",
     "finish_reason",
     "seed",
+    "logprob_sampler",
+    "logprob_raw",
+    "logprob_tokens",
 )
+
+_LOGPROB_COLUMNS = ("logprob_sampler", "logprob_raw", "logprob_tokens")
 
 
 class Run:
@@ -69,14 +74,18 @@ class Run:
         """One row per stored completion, in the run's problem order, then by ``sample_idx``.
 
         Returns:
-            A DataFrame of shape (completions, 9) with columns ``problem_id`` (str), ``task`` (str),
+            A DataFrame of shape (completions, 12) with columns ``problem_id`` (str), ``task`` (str),
             ``sample_idx`` (int64, 0..n-1), ``passed`` (nullable boolean), ``score`` (float64 in [0, 1]),
             ``status`` (str: ok, empty, truncated, timeout, error), ``n_tokens`` (int64, generated tokens,
-            0 when unknown), ``finish_reason`` (str: stop or length) and ``seed`` (int64, the sample's own
-            seed, -1 when unknown). A completion without a verdict yet has ``passed`` <NA>, ``score`` NaN
+            0 when unknown), ``finish_reason`` (str: stop or length), ``seed`` (int64, the sample's own
+            seed, -1 when unknown), ``logprob_sampler`` and ``logprob_raw`` (float64, natural log of the
+            probability of the generated tokens under the sampler's distribution and under the raw model, recorded
+            while sampling; NaN where not recorded: other backends, older runs) and ``logprob_tokens`` (nullable
+            Int64, the tokens those sums run over; see :class:`evalkit.types.Completion`). A completion
+            without a verdict yet has ``passed`` <NA>, ``score`` NaN
             and ``status`` None; where a key was verified twice, the later verdict counts.
         """
-        comp_cols = ["problem_id", "sample_idx", "n_tokens", "finish_reason", "seed"]
+        comp_cols = ["problem_id", "sample_idx", "n_tokens", "finish_reason", "seed", *_LOGPROB_COLUMNS]
         comp = _concat(self._store.completion_batches(comp_cols), parquet.COMPLETION_SCHEMA, comp_cols)
         ver_cols = ["problem_id", "sample_idx", "passed", "score", "status"]
         ver = _concat(self._store.verdict_batches(ver_cols), parquet.VERDICT_SCHEMA, ver_cols)
@@ -88,6 +97,9 @@ class Run:
                 "n_tokens": pd.Series(comp["n_tokens"].to_numpy(), dtype="int64"),
                 "finish_reason": pd.Series(comp["finish_reason"].to_numpy(zero_copy_only=False), dtype=object),
                 "seed": pd.Series(comp["seed"].to_numpy(), dtype="int64"),
+                "logprob_sampler": pd.Series(comp["logprob_sampler"].to_numpy(zero_copy_only=False), dtype="float64"),
+                "logprob_raw": pd.Series(comp["logprob_raw"].to_numpy(zero_copy_only=False), dtype="float64"),
+                "logprob_tokens": pd.Series(comp["logprob_tokens"].to_pylist(), dtype="Int64"),
             }
         ).drop_duplicates(keys, keep="first")
         verdicts = pd.DataFrame(

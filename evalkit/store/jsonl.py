@@ -4,6 +4,9 @@ Text is serialised with JSON's ASCII escapes, which keep lone surrogates and NUL
 whose last line is torn (a copy made mid-write, a file system without atomic rename) is repaired on load:
 the tail is moved to ``<shard>.torn`` and the samples it held are generated again; a broken line in the
 middle of a shard is an error naming the file and line.
+
+The log-probabilities recorded while sampling (``logprob_sampler``, ``logprob_raw``, ``logprob_tokens``, see
+:class:`evalkit.types.Completion`) are optional fields: written only when recorded, read as None when absent.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from evalkit.store.atomic import write_atomic
 from evalkit.types import STATUSES, Completion, Verdict
 
 SUFFIX = ".jsonl"
+_OPTIONAL = ("logprob_sampler", "logprob_raw", "logprob_tokens")  # omitted when None (as in runs made before)
 
 
 def dumps(record: dict[str, Any]) -> str:
@@ -28,7 +32,9 @@ def dumps(record: dict[str, Any]) -> str:
 
 def write_completions(path: Path, completions: Iterable[Completion]) -> int:
     """Write ``completions`` as a new shard at ``path`` (atomically); returns the records written (0: no file)."""
-    rows = [dumps(asdict(c)) + "\n" for c in completions]
+    rows = [
+        dumps({k: v for k, v in asdict(c).items() if v is not None or k not in _OPTIONAL}) + "\n" for c in completions
+    ]
     if rows:
         write_atomic(path, "".join(rows))
     return len(rows)
@@ -70,9 +76,16 @@ def read_completions(shard: Path) -> Iterator[Completion]:
                 int(row["n_tokens"]),
                 row["finish_reason"],
                 int(row["seed"]),
+                _float_or_none(row.get("logprob_sampler")),
+                _float_or_none(row.get("logprob_raw")),
+                None if row.get("logprob_tokens") is None else int(row["logprob_tokens"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EvalkitError(f"{shard}:{lineno}: bad completion record ({exc})") from None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def read_verdicts(shard: Path) -> Iterator[tuple[str, int, Verdict]]:

@@ -9,6 +9,10 @@ bytes kept by ``surrogateescape``, or half a surrogate pair). Such a text is sto
 ``text_surrogatepass`` (large_binary, the text encoded with Python's ``surrogatepass`` error handler) and its
 ``text`` is null; every other text is in ``text`` and ``text_surrogatepass`` is null. NUL bytes are valid
 UTF-8 and stay in ``text``.
+
+Log-probabilities recorded while sampling (``logprob_sampler``, ``logprob_raw``: float64 natural logs;
+``logprob_tokens``: the tokens they sum over; see :class:`evalkit.types.Completion`) are nullable columns added
+later: null where the backend did not record them, and read as null from a shard written before they existed.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ COMPLETION_SCHEMA = pa.schema(
         pa.field("n_tokens", pa.int32(), nullable=False),
         pa.field("finish_reason", pa.string(), nullable=False),
         pa.field("seed", pa.int64(), nullable=False),
+        # added later (see read_table): null where not recorded
+        pa.field("logprob_sampler", pa.float64()),
+        pa.field("logprob_raw", pa.float64()),
+        pa.field("logprob_tokens", pa.int32()),
     ]
 )
 VERDICT_SCHEMA = pa.schema(
@@ -53,7 +61,7 @@ VERDICT_SCHEMA = pa.schema(
     ]
 )
 # Nullable columns a shard may lack (written before they existed): read_table gives them as nulls.
-_LATER_COLUMNS = frozenset(("isolation",))
+_LATER_COLUMNS = frozenset(("isolation", "logprob_sampler", "logprob_raw", "logprob_tokens"))
 
 
 def completions_table(completions: Iterable[Completion]) -> pa.Table:
@@ -72,6 +80,9 @@ def completions_table(completions: Iterable[Completion]) -> pa.Table:
         cols["n_tokens"].append(c.n_tokens)
         cols["finish_reason"].append(c.finish_reason)
         cols["seed"].append(c.seed)
+        cols["logprob_sampler"].append(c.logprob_sampler)
+        cols["logprob_raw"].append(c.logprob_raw)
+        cols["logprob_tokens"].append(c.logprob_tokens)
     return pa.table(cols, schema=COMPLETION_SCHEMA)
 
 
@@ -224,10 +235,13 @@ def read_completions(path: Path, problem_ids: Collection[str] | None = None) -> 
         table.column("n_tokens").to_pylist(),
         table.column("finish_reason").to_pylist(),
         table.column("seed").to_pylist(),
+        table.column("logprob_sampler").to_pylist(),
+        table.column("logprob_raw").to_pylist(),
+        table.column("logprob_tokens").to_pylist(),
         strict=True,
     )
-    for pid, idx, text, n_tokens, finish, seed in rows:
-        yield Completion(pid, idx, text, n_tokens, finish, seed)
+    for pid, idx, text, n_tokens, finish, seed, lp_sampler, lp_raw, lp_tokens in rows:
+        yield Completion(pid, idx, text, n_tokens, finish, seed, lp_sampler, lp_raw, lp_tokens)
 
 
 def check_statuses(path: Path, table: pa.Table) -> None:
