@@ -226,3 +226,15 @@ def test_completion_that_redefines_the_prompts_helper_fails() -> None:
     )
     assert not fake_verdict.passed, fake_verdict
     assert real_verdict.passed, real_verdict
+
+
+def test_a_broken_body_is_never_cut_away_to_compile() -> None:
+    """Bare code keeps its indented lines: dropping them would run the rest and hide the completion's error."""
+    from evalkit.grading.programs import bare_program
+
+    body_then_prose = "def f(x):\n    return x + 1\nThis returns x plus one.\n"
+    assert bare_program(body_then_prose) == "def f(x):\n    return x + 1\n"
+    broken = "def f(x):\n    '''Add one.'''\n    return (\n"
+    assert bare_program(broken) == broken
+    half = "def f(x):\n    y = x + 1\n    return (y\n```\n"
+    assert "return (y" in bare_program(half)

@@ -16,8 +16,9 @@ dedup key. The rules, in order:
    bare ```` ``` ```` after code): the text from its first line that starts code (``def``, ``class``,
    ``import``, ``from``, ``@``) up to a closing fence, and without the trailing lines of prose that keep
    it from compiling (at most :data:`PROSE_LINES`), e.g. a function followed by ```` ``` ```` or by
-   "This function returns the sum.". Text that still does not compile is returned as it is (the
-   sandbox reports its error).
+   "This function returns the sum.". Only unindented lines are dropped: an indented line is code, and
+   code that does not compile is never cut away to leave a program that does. Text that still does not
+   compile is returned as it is (the sandbox reports its error).
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ def bare_program(text: str) -> str:
         program = "\n".join(lines).rstrip() + "\n"
         if _compiles(program):
             return program
-        if len(lines) <= 1:
+        # only trailing prose or a closing fence is dropped: an indented line is code, and code that does not
+        # compile stays in (the run then fails to compile: verdict "error"), never cut away to rescue the rest
+        if len(lines) <= 1 or lines[-1][:1] in (" ", "\t"):
             break
         lines.pop()
     return text
