@@ -315,3 +315,27 @@ def test_compare_cli_warns_or_refuses_on_unlike_runs(tmp_path: Path) -> None:
     assert not (tmp_path / "cmp2" / "report.html").exists()
     same = _cli("compare", str(base), str(base), "--out", str(tmp_path / "cmp3"), "--refuse-mismatch")
     assert same.returncode == 0 and "warning" not in same.stderr
+
+
+def test_holm_family_counts_each_distinct_check_once(tmp_path: Path) -> None:
+    """One task: the overall section is the same problems again, so it joins neither Holm's family nor the count."""
+    base, rl = load_run(make_run(tmp_path, "base", BASE)), load_run(make_run(tmp_path, "rl", RL))
+    summary = compare_runs(base, rl)
+    task = summary["tasks"]["add"]
+    cells = len(task["delta"])
+    for cell in task["delta"].values():
+        assert cell["adjustment"].startswith(f"Holm over {cells} distinct delta cells")
+    for k, cell in summary["overall"]["delta"].items():
+        assert (cell["significant"], cell["p_holm"]) == (task["delta"][k]["significant"], task["delta"][k]["p_holm"])
+
+
+def test_a_change_is_shown_only_with_an_interval_that_excludes_zero(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    base_rows = [list(rng.random(8) < 0.2) for _ in range(40)]
+    rl_rows = [list(rng.random(8) < 0.45) for _ in range(40)]
+    base, rl = load_run(make_run(tmp_path, "b", base_rows)), load_run(make_run(tmp_path, "r", rl_rows))
+    for sec in [compare_runs(base, rl)["overall"], *compare_runs(base, rl)["tasks"].values()]:
+        for cell in sec["delta"].values():
+            if cell["significant"]:
+                low, high = cell["ci"]
+                assert (low > 0) if cell["direction"] == "up" else (high < 0)

@@ -179,17 +179,39 @@ def _two_sided_p(diff: np.ndarray) -> np.ndarray:
     return np.atleast_1d(np.minimum(1.0, 2.0 * np.minimum(down, up)))
 
 
+def _repeats_a_task(sec: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> bool:
+    """A group section that holds exactly one task's problems, computed apart from that task's section."""
+    names = sec.get("scope", {}).get("tasks") or []
+    return len(names) == 1 and names[0] in tasks and tasks[names[0]] is not sec
+
+
+def _excludes_zero(cell: dict[str, Any]) -> bool:
+    """The printed interval lies on one side of 0 (True when no interval was computed)."""
+    ci = cell.get("ci")
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or ci[0] is None or ci[1] is None:
+        return True
+    return bool(ci[0] > 0 or ci[1] < 0)
+
+
 def _adjust_delta_cells(sections: list[dict[str, Any]], confidence: float) -> None:
-    """Holm over every delta cell of the summary; sets ``p_holm``, ``significant`` and ``adjustment``."""
+    """Holm over the distinct delta cells; sets ``p_holm``, ``significant``, ``direction`` and ``adjustment``.
+
+    A change is marked shown only when the Holm-adjusted sign-flip test rejects *and* the printed interval
+    lies on the same side of 0, so that the report never says "shown" beside an interval that holds 0. Both
+    are valid at the stated level, so requiring both keeps the family-wise error rate.
+    """
     cells = [cell for sec in sections for cell in sec["delta"].values()]
     if not cells:
         return
     adjusted = holm([c["p_value"] for c in cells])
     for cell, p_adj in zip(cells, adjusted, strict=True):
         cell["p_holm"] = float(p_adj)
-        cell["significant"] = bool(p_adj <= 1.0 - confidence)
+        cell["significant"] = bool(p_adj <= 1.0 - confidence) and _excludes_zero(cell)
         cell["direction"] = ("up" if cell["delta"] > 0 else "down") if cell["significant"] else None
-        cell["adjustment"] = f"Holm over {len(cells)} delta cells (all tasks and k, and overall)"
+        cell["adjustment"] = (
+            f"Holm over {len(cells)} distinct delta cells (each task and k, and each group of several tasks); "
+            "shown only where the interval also excludes 0"
+        )
 
 
 def frontier_statements(
@@ -358,8 +380,17 @@ def compare_runs(
         tasks[task] = section
     groups = _groups(base, rl, problems, upto, tasks, confidence)
     overall = groups[0] if len(groups) == 1 else None  # pooled only when every task shares n
-    unique = {id(sec): sec for sec in [*groups, *tasks.values()]}
+    # the family of Holm's adjustment is the distinct checks: a group of one task is that task's section again
+    # (same problems, same p-values), so it is left out of the family and takes the task's decisions
+    unique = {id(sec): sec for sec in [*groups, *tasks.values()] if not _repeats_a_task(sec, tasks)}
     _adjust_delta_cells(list(unique.values()), confidence)
+    for sec in groups:
+        if _repeats_a_task(sec, tasks):
+            for k, cell in sec["delta"].items():
+                same = tasks[sec["scope"]["tasks"][0]]["delta"].get(k, {})
+                for key in ("p_holm", "significant", "direction", "adjustment"):
+                    if key in same:
+                        cell[key] = same[key]
     # Benjamini-Hochberg across tasks: a few tasks showing RL-only problems by chance is expected
     names = sorted(tasks)
     for key in ("rl_only", "base_only"):
@@ -394,7 +425,8 @@ def compare_runs(
     n_sig = sum(1 for sec in unique.values() for cell in sec["delta"].values() if cell.get("significant"))
     notes.append(
         f"Delta cells marked significant: {n_sig}, from two-sided paired sign-flip tests with Holm's adjustment "
-        f"over all delta cells (tasks, k and overall) at {1 - confidence:.0%} family-wise."
+        f"over the distinct delta cells (each task and k, and each group of several tasks) at {1 - confidence:.0%} "
+        "family-wise, and an interval that excludes 0."
     )
     summary: dict[str, Any] = {
         "title": title,
