@@ -84,17 +84,23 @@ def check_reading(answer_format: str, think: str, strict: bool) -> None:
 
 
 def answer_key(
-    text: str, answer_format: str = "auto", think: str = "strip", strict: bool = False, reference: str | None = None
+    text: str,
+    answer_format: str = "auto",
+    think: str = "strip",
+    strict: bool = False,
+    reference: str | None = None,
+    prompt: str = "",
 ) -> str:
     """Everything :func:`answer_verdict` reads from a completion, as a dedup key (see ``TaskFamily.dedup_key``).
 
     The extraction exactly as the verdict sees it (answer, rule, region, reason, open end; the final group of boxes
     too unless ``reference`` is given and single-valued, when the verdict never reads it), not normalised,
-    because the verdict's detail quotes it. "empty" cannot collide with an extraction.
+    because the verdict's detail quotes it. "empty" cannot collide with an extraction. ``prompt`` is the
+    question, read as :func:`answer_verdict` reads it.
     """
     if not text.strip():
         return "empty"
-    found = extract(text, answer_format, think, strict)
+    found = extract(text, answer_format, think, strict, prompt)
     group = found.group if reference is None or is_collection(reference) else ()
     return "x:" + json.dumps([found.answer, found.rule, found.region, group, found.reason, found.open_end])
 
@@ -116,7 +122,9 @@ def answer_verdict(
         think: ``strip`` or ``keep`` the reasoning block.
         strict: Never guess (no last-number fallback).
         prompt: The question; when given, an answer that is the question's own expression left unevaluated
-            (:func:`evalkit.grading.restated.restates`) is not an answer.
+            (:func:`evalkit.grading.restated.restates`) is not an answer, and a last number that restates
+            one of its givens gives way to the final sentence's new number
+            (:func:`evalkit.grading.extraction.last_new_number`).
 
     Returns:
         ``passed`` and ``score`` 1 when the answer matches; ``empty`` for a blank completion; a plain
@@ -124,7 +132,7 @@ def answer_verdict(
     """
     if not text.strip():
         return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
-    found = extract(text, answer_format, think, strict)
+    found = extract(text, answer_format, think, strict, prompt)
     if found.answer is None:
         return Verdict(passed=False, score=0.0, status="ok", detail=found.describe()[:200])
     detail = found.describe(found.answer[:DETAIL_CHARS])
@@ -160,7 +168,7 @@ class AnswerVerified:
         return answer_verdict(problem.reference, text, *_reading(problem), prompt=problem.prompt)
 
     def dedup_key(self, problem: Problem, text: str) -> str | None:
-        return answer_key(text, *_reading(problem), reference=problem.reference)
+        return answer_key(text, *_reading(problem), reference=problem.reference, prompt=problem.prompt)
 
 
 def _reading(problem: Problem) -> tuple[str, str, bool]:

@@ -38,6 +38,10 @@ The rules, in the order they apply:
    counts for a completion cut at max tokens (finish reason ``length``, :attr:`Extraction.requires`).
    A box or an answer phrase is an explicit answer statement: a completion that states its answer and
    then repeats that statement is read as that answer.
+   With the question (``prompt``), a last number that is one of the question's own givens is not taken
+   when the sentence it ends holds a number that is not (``last new number``, :func:`last_new_number`):
+   in "Jean can fill 14 bags with 2 lollipops in each bag" the 2 restates the question and the 14 answers
+   it; number words up to twenty count there ("Three trucks will be needed to carry 80 flagstones").
 
 ``auto`` tries 2, 3, 4 in that order on the text after rule 1; ``boxed``, ``answer_is`` and
 ``last_number`` use one rule. The rules follow how math-verify (``LatexExtractionConfig`` with boxed
@@ -127,7 +131,9 @@ class Extraction:
         or a complete answer phrase."""
         if self.rule == "answer is":
             return "not length" if self.open_end else ""
-        return {"boxed[unclosed]": "stop", "last number": "not length"}.get(self.rule, "")
+        return {"boxed[unclosed]": "stop", "last number": "not length", "last new number": "not length"}.get(
+            self.rule, ""
+        )
 
     def describe(self, answer: str | None = None, rule: str | None = None) -> str:
         """The verdict detail: ``boxed[last] after </think>: 72``, or why there is no answer."""
@@ -301,9 +307,74 @@ def extract_last_number(text: str) -> str | None:
     """The last number in the text (thousands separators and currency signs removed, a minus kept; a time
     or ratio ``11:00`` whole; the marker of a numbered item, ``1. **Identify``, is not a number); None if
     there is none."""
-    text = _without_item_markers(_LATEX_THOUSANDS_RE.sub(",", text.translate(_MINUSES)))
-    matches = _NUMBER_RE.findall(text)
+    matches = _NUMBER_RE.findall(_number_text(text))
     return _CURRENCY_RE.sub("", matches[-1]).replace(",", "") if matches else None
+
+
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+    " seventeen eighteen nineteen twenty"
+).split()
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_SENTENCE_END_RE = re.compile(r"[.!?](?=\s)|\n")
+
+
+def _number_text(text: str) -> str:
+    """The text as the last-number rule reads it (Unicode minus, LaTeX thousands separators, item markers)."""
+    return _without_item_markers(_LATEX_THOUSANDS_RE.sub(",", text.translate(_MINUSES)))
+
+
+def _plain(number: str) -> str:
+    """A number as an answer: currency signs and thousands separators dropped, a number word as digits."""
+    word = number.lower()
+    if word in _NUMBER_WORDS:
+        return str(_NUMBER_WORDS.index(word))
+    return _CURRENCY_RE.sub("", number).replace(",", "")
+
+
+def _value(number: str) -> str:
+    """A number's value as a comparable string: ``$1,234.50`` -> ``1234.5``, ``three`` and ``3.0`` -> ``3``."""
+    plain = _plain(number)
+    if "/" in plain or ":" in plain:
+        return plain
+    try:
+        value = float(plain)
+    except ValueError:
+        return plain
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _numbers(text: str) -> list[tuple[int, str]]:
+    """(position, number) of every number and number word (up to twenty) of an already normalised text."""
+    found = [(m.start(), m.group(0)) for m in _NUMBER_RE.finditer(text)]
+    found += [(m.start(), m.group(0)) for m in _NUMBER_WORD_RE.finditer(text)]
+    return sorted(found)
+
+
+def last_new_number(text: str, prompt: str) -> str | None:
+    """The answer of the final sentence when the last number is one of the question's givens, else None.
+
+    When the last number of ``text`` (:func:`extract_last_number`) also occurs in ``prompt`` (the
+    question), the sentence it ends is read: its last number, or number word up to twenty, that is *not*
+    in the question is the answer ("Jean can fill 14 bags with 2 lollipops in each bag" for a question
+    about packing 2 lollipops a bag gives 14). None when the last number is new, or when every number of
+    that sentence is a given (then the last number stands). Values are compared, not spellings
+    (``2,000`` = ``2000``, ``three`` = ``3``).
+    """
+    body = _number_text(text)
+    digits = list(_NUMBER_RE.finditer(body))
+    if not digits or not prompt:
+        return None
+    givens = {_value(number) for _, number in _numbers(_number_text(prompt))}
+    last = digits[-1]
+    if _value(last.group(0)) not in givens:
+        return None
+    ends = [m.end() for m in _SENTENCE_END_RE.finditer(body, 0, last.start())]
+    start = ends[-1] if ends else 0
+    after = _SENTENCE_END_RE.search(body, last.end())
+    stop = after.start() if after else len(body)
+    fresh = [number for _, number in _numbers(body[start:stop]) if _value(number) not in givens]
+    return _plain(fresh[-1]) if fresh else None
 
 
 def _without_item_markers(text: str) -> str:
@@ -335,7 +406,9 @@ def loop(text: str) -> tuple[int, int] | None:
     return None
 
 
-def extract(text: str, answer_format: str = "auto", think: str = "strip", strict: bool = False) -> Extraction:
+def extract(
+    text: str, answer_format: str = "auto", think: str = "strip", strict: bool = False, prompt: str = ""
+) -> Extraction:
     """Read the final answer of a completion by the rules of the module docstring.
 
     Args:
@@ -343,6 +416,8 @@ def extract(text: str, answer_format: str = "auto", think: str = "strip", strict
         answer_format: ``auto``, ``boxed``, ``answer_is`` or ``last_number``.
         think: ``strip`` (read after the reasoning block) or ``keep`` (read everything).
         strict: Never guess: ``auto`` stops after the box and "the answer is" rules (no last number).
+        prompt: The question; when given, a last number that only restates one of its givens gives way to
+            the new number of the final sentence (:func:`last_new_number`).
 
     Raises:
         ValueError: unknown ``answer_format`` or ``think``.
@@ -376,6 +451,9 @@ def extract(text: str, answer_format: str = "auto", think: str = "strip", strict
             reason = f"the text loops (a block of {block} words repeated {repeats} times) and states no answer"
             return Extraction(None, region=where, reason=reason)
         number = extract_last_number(region)
+        fresh = last_new_number(region, prompt) if number is not None and prompt else None
+        if fresh is not None:
+            return Extraction(fresh, "last new number", where)
         if number is not None:
             return Extraction(number, "last number", where)
     rules = {"auto": "box or answer phrase" if strict else "box, answer phrase or number"}.get(
