@@ -1,16 +1,17 @@
 """The real-output conformance table: published model completions, each labelled by reading it.
 
 ``tests/data/answer_conformance_real.jsonl`` (and ``answer_conformance_real_heldout.jsonl``, whole problems
-kept apart from the main table, split by question) hold one row per line:
-``id``, ``kind``, ``family`` (``math-cot``: Qwen2.5-Math-7B-Instruct on MATH, 8 samples per problem;
-``gsm8k-tora``: ToRA-70B and ToRA-Code-34B with tool output; ``gsm8k-gpt3``: the GPT-3 6B/175B solutions
-published with GSM8K; ``gsm8k-r1zero``: Qwen2.5-Math-1.5B with an r1-zero prompt, annotated by its
-publisher; ``humaneval``: CodeLlama-34B-Instruct, GPT-3.5 and GPT-4 runs), ``source``
-(``owner/repo@commit:path#where``), ``reference``, ``completion``, ``prompt`` (the question),
-``finish_reason`` (``unknown``: no source records one), the expected ``passed`` and the ``reason`` a careful
-grader gives. Code rows hold ``entry_point``, ``tests`` (HumanEval's ``check``) and ``source_verdict`` (what
-the publishing harness recorded). A row with ``known_miss`` is one where evalkit's verdict is not the
-label; it is kept, with the reason, and expected to fail (strict: a fix shows).
+kept apart from the main table, split by question) hold one row per line: ``id``, ``kind``, ``family``
+(``math-cot``: Qwen2.5-Math-7B-Instruct on MATH, 8 samples per problem; ``gsm8k-tora``: ToRA-70B and
+ToRA-Code-34B with tool output; ``gsm8k-gpt3``: the GPT-3 6B/175B solutions published with GSM8K;
+``gsm8k-r1zero``: Qwen2.5-Math-1.5B with an r1-zero prompt, annotated by its publisher; ``humaneval``:
+CodeLlama-34B-Instruct, GPT-3.5 and GPT-4 runs; in the held-back file also ``bug-report``: the pairs of
+public bug reports of other graders, boxed as a model would write them), ``source``
+(``owner/repo@commit:path#where``, or the bug report's address), ``reference``, ``completion``, ``prompt``
+(the question), ``finish_reason`` (``unknown``: no source records one), the expected ``passed`` and the
+``reason`` a careful grader gives. Code rows hold ``entry_point``, ``tests`` (HumanEval's ``check``) and
+``source_verdict`` (what the publishing harness recorded). A row with ``known_miss`` is one where evalkit's
+verdict is not the label; it is kept, with the reason, and expected to fail (strict: a fix shows).
 
 The answer rows are judged as a run judges them (:func:`evalkit.grading.answers.answer_verdict` with the
 question, then :func:`evalkit.verify.with_finish_reason`); a sample of them also goes through
@@ -48,7 +49,7 @@ HELD = load("answer_conformance_real_heldout.jsonl")
 ROWS = MAIN + HELD
 ANSWER_ROWS = [row for row in ROWS if row["family"] != "humaneval"]
 CODE_ROWS = [row for row in ROWS if row["family"] == "humaneval"]
-SOURCE_RE = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{12}:\S+#\S+$")
+SOURCE_RE = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{12}:\S+#\S+$|^https://github\.com/[\w.-]+/[\w.-]+/issues/\d+$")
 RULES = ("boxed[last]", "boxed[unclosed]", "boxed[final", "answer is", "last number", "last new number")
 
 
@@ -59,6 +60,7 @@ def param(row: dict[str, Any]) -> Any:
 
 def test_the_tables_are_large_sourced_and_labelled() -> None:
     assert len(MAIN) >= 300 and len(HELD) >= 50
+    assert sum(row["family"] == "bug-report" for row in HELD) >= 20
     assert len({row["id"] for row in ROWS}) == len(ROWS)
     assert all(SOURCE_RE.match(row["source"]) and row["reason"].strip() for row in ROWS)
     assert all(isinstance(row["passed"], bool) and row["finish_reason"] == "unknown" for row in ROWS)

@@ -13,7 +13,9 @@ Qwen2.5-Math-1.5B with an r1-zero prompt; each labelled by reading it, see
   virtual environment (``--qwen-python``, with sympy 1.12 and antlr4 4.11.1 as its requirements pin) on the
   ``evaluation/`` folder of a checkout (``--qwen-dir``). Without those options that column is left out.
 
-The code rows (HumanEval runs) are compared with the verdict their publishing harness recorded.
+The pairs of public bug reports of other graders (``bug-report`` rows of the held-back file) are a second,
+separate workload. The code rows (HumanEval runs) are compared with the verdict their publishing harness
+recorded.
 
 Prints, per grader, rows right (its ``passed`` equals the label), agreement with evalkit, and for every row
 where a grader disagrees with evalkit, who is right. Not run in CI:
@@ -83,17 +85,11 @@ def code_rows_report(rows: list[dict[str, Any]]) -> None:
     print("\n".join(disagreements))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--qwen-python", help="python of a virtual environment with the Qwen2.5-Math requirements")
-    parser.add_argument("--qwen-dir", help="the evaluation/ folder of a Qwen2.5-Math checkout")
-    args = parser.parse_args()
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
+def compare(title: str, answers: list[dict[str, Any]], qwen_python: str | None, qwen_dir: str | None) -> None:
+    """Print each grader's right rows (main / held-back), agreement with evalkit and every disagreement."""
     from evalkit.grading.answers import answer_verdict
     from evalkit.verify.stage import with_finish_reason
 
-    rows = load_rows()
-    answers = [r for r in rows if r["family"] != "humaneval"]
     verdicts: dict[str, list[bool]] = {"evalkit": [], "math-verify": []}
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -104,11 +100,11 @@ def main() -> None:
     started = time.perf_counter()
     verdicts["math-verify"] = [math_verify_alone(r["reference"], r["completion"]) for r in answers]
     seconds["math-verify"] = time.perf_counter() - started
-    if args.qwen_python and args.qwen_dir:
+    if qwen_python and qwen_dir:
         started = time.perf_counter()
-        verdicts["Qwen2.5-Math grader"] = qwen_grader(answers, args.qwen_python, args.qwen_dir)
+        verdicts["Qwen2.5-Math grader"] = qwen_grader(answers, qwen_python, qwen_dir)
         seconds["Qwen2.5-Math grader"] = time.perf_counter() - started
-    print(f"machine: {platform.machine()}, Python {platform.python_version()}; answer rows: {len(answers)}")
+    print(f"\n== {title}: {len(answers)} answer rows")
     head = f"{'grader':<22}{'right (main)':>14}{'right (held-back)':>19}{'right (all)':>13}"
     print(f"{head}{'agrees w/ evalkit':>19}{'s':>7}")
     labels = [r["passed"] for r in answers]
@@ -134,6 +130,19 @@ def main() -> None:
         for r, g in split:
             winner = "evalkit" if r["passed"] is not g else name
             print(f"  {r['id']} [{r['kind']}] label {r['passed']}, {name} {g} -> {winner}: {r['reason'][:90]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--qwen-python", help="python of a virtual environment with the Qwen2.5-Math requirements")
+    parser.add_argument("--qwen-dir", help="the evaluation/ folder of a Qwen2.5-Math checkout")
+    args = parser.parse_args()
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    rows = load_rows()
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}")
+    real = [r for r in rows if r["family"] not in ("humaneval", "bug-report")]
+    compare("real model outputs", real, args.qwen_python, args.qwen_dir)
+    compare("public bug reports", [r for r in rows if r["family"] == "bug-report"], args.qwen_python, args.qwen_dir)
     code_rows_report([r for r in rows if r["family"] == "humaneval"])
 
 
