@@ -27,8 +27,8 @@ def main() -> None:
     parser.add_argument("--qwen-dir", required=True, help="the evaluation/ folder of a Qwen2.5-Math checkout")
     args = parser.parse_args()
     sys.path.insert(0, args.qwen_dir)
-    from grader import math_equal  # type: ignore[import-not-found]
-    from parser import extract_answer, strip_string  # type: ignore[import-not-found]
+    from grader import math_equal
+    from parser import extract_answer, strip_string
 
     for line in sys.stdin:
         row = json.loads(line)
