@@ -15,7 +15,8 @@ verdict is not the label; it is kept, with the reason, and expected to fail (str
 
 The answer rows are judged as a run judges them (:func:`evalkit.grading.answers.answer_verdict` with the
 question, then :func:`evalkit.verify.with_finish_reason`); a sample of them also goes through
-``evalkit import`` and the stored verdicts. The code rows run in evalkit's sandbox.
+``evalkit import``: the stored verdicts and ``summary --json`` (finish reasons unknown). The code rows run in
+evalkit's sandbox.
 """
 
 from __future__ import annotations
@@ -115,3 +116,12 @@ def test_imported_real_completions_store_the_careful_verdicts(tmp_path: Path) ->
     for i, row in enumerate(sample):
         verdict = stored[(f"real:p{i}", 0)]
         assert verdict.passed is row["passed"], f"{row['id']}: {row['reason']}: {verdict.detail}"
+    summary = subprocess.run(
+        [sys.executable, "-m", "evalkit", "summary", str(run), "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert summary.returncode == 0, summary.stderr
+    report = json.loads(summary.stdout)
+    assert report["rates"]["finish_unknown"] == 1.0  # no finish reason in the file: unknown, never "stop"
+    solved = {problem["problem_id"]: problem["c"] for problem in report["problems"]}
+    assert solved == {f"real:p{i}": int(row["passed"]) for i, row in enumerate(sample)}
+    assert report["tasks"]["real"]["pass_at_k"]["1"] == pytest.approx(sum(r["passed"] for r in sample) / len(sample))
