@@ -370,13 +370,69 @@ def compare_decision(
     return decision_summary(result, command)
 
 
+def gate_claims(summary: dict[str, Any], gate: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ``gate`` claim per scope of the summary's claims: the gate's verdict, and its regressions on the
+    scope's tasks (a plain task name of a check matches each configuration of it)."""
+    scopes: list[dict[str, Any]] = []
+    for claim in summary.get("claims", []):
+        if claim["scope"] not in scopes:
+            scopes.append(claim["scope"])
+    out = []
+    for scope in scopes:
+        tasks = set(scope["tasks"])
+        regressions = [
+            {key: c[key] for key in ("task", "k", "delta", "p_value", "p_holm", "upper_bound")}
+            for c in gate.get("regressions", [])
+            if c["task"] in tasks
+        ]
+        out.append(
+            {
+                "kind": "gate",
+                "scope": scope,
+                "test": gate.get("method", METHOD),
+                "error_rate": None if gate.get("passed") is None else round(1.0 - float(gate["confidence"]), 10),
+                "verdict": gate["verdict"],
+                "command": gate.get("command"),
+                "ks": gate.get("ks"),
+                "max_drop": gate.get("max_drop"),
+                "multiplicity": gate.get("multiplicity"),
+                "regressions": regressions,
+                "detectable_drop": gate.get("detectable_drop"),
+                "refused": gate.get("refused"),
+            }
+        )
+    return out
+
+
+def attach_decision(
+    summary: dict[str, Any],
+    base: RunResults,
+    rl: RunResults,
+    ks: list[int],
+    max_drop: float,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> dict[str, Any]:
+    """Record the gate's decision in a comparison summary (``summary["gate"]``), add its ``gate`` claims and
+    render the verdict again, so that the verdict, the terminal and the report say what ``evalkit gate``
+    says. Returns ``summary["gate"]``."""
+    from evalkit.compare.verdict import verdict_sentences
+
+    gate = compare_decision(base, rl, ks, max_drop, confidence)
+    summary["gate"] = gate
+    summary["claims"] = [c for c in summary.get("claims", []) if c["kind"] != "gate"] + gate_claims(summary, gate)
+    summary["verdict"] = verdict_sentences(summary)
+    return gate
+
+
 __all__ = [
     "Decision",
+    "attach_decision",
     "comparability",
     "compare_decision",
     "decide",
     "decision_lines",
     "decision_summary",
+    "gate_claims",
     "gate_command",
     "gate_decisions",
     "gate_tests",
