@@ -190,3 +190,25 @@ def test_plan_cli(tmp_path: Path) -> None:
     ):
         bad = _cli("plan", *args)
         assert bad.returncode == 2 and words in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_forecast_crossover_says_none_for_equal_curves_and_skips_one_problem(tmp_path: Path) -> None:
+    from evalkit.compare.forecast import attach_forecasts, crossover
+
+    def rows(values: list[float]) -> list[dict[str, object]]:
+        return [
+            {"task": "add", "k": 2**i, "estimate": v, "ci_low": v - 0.05, "ci_high": v + 0.05}
+            for i, v in enumerate(values)
+        ]
+
+    same = crossover(rows([0.2, 0.4, 0.6]), rows([0.2, 0.4, 0.6]))["add"]
+    assert same["k"] is None and same["text"] == "no crossover: the two curves are equal up to k = 4"
+    above = crossover(rows([0.3, 0.5, 0.7]), rows([0.2, 0.4, 0.6]))["add"]
+    assert above["k"] is None and "not below RL at k = 1" in above["text"]
+    catches = crossover(rows([0.1, 0.4, 0.7]), rows([0.2, 0.45, 0.6]))["add"]
+    assert catches["k"] == 4 and "catches up at k = 4" in catches["text"]
+    one_b = load_run(make_run(tmp_path, "b1", [[True, False] * 4]))
+    one_r = load_run(make_run(tmp_path, "r1", [[True, True] * 4]))
+    summary = compare_runs(one_b, one_r)
+    attach_forecasts(summary, one_b, one_r)
+    assert "at least 2 problems" in summary["forecast"]["skipped"]

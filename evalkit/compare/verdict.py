@@ -191,7 +191,8 @@ def _gate_sentence(gate: Mapping[str, Any] | None) -> str:
         return ""
     command = f" (`{gate['command']}`)" if gate.get("command") else ""
     if gate["verdict"] == "refused":
-        return f"The gate{command} refuses these runs: {gate.get('refused')}"
+        reason = str(gate.get("refused")).rstrip(".")
+        return f"The gate{command} refuses these runs: {reason}."
     size = (gate.get("multiplicity") or {}).get("size", "?")
     ks = ", ".join(f"pass@{k}" for k in gate.get("ks") or [])
     if gate["verdict"] == "REGRESSION":
