@@ -13,7 +13,7 @@
 # importing the command modules registers their commands on the app, in the order the help page lists them
 from evalkit.cli import tasks_cmds, sample_cmds, runs_cmds, compare_cmds  # noqa: F401, I001
 from evalkit.cli import forecast_cmd, likelihood_cmd, suite_cmd, train_cmds  # noqa: F401
-from evalkit.cli import audit_cmd  # noqa: F401
+from evalkit.cli import audit_cmd, plan_cmd  # noqa: F401
 from evalkit.cli.common import app
 from evalkit.cli.entry import main
 

@@ -21,6 +21,23 @@ AllowPartialOpt = Annotated[
 ]
 
 
+GateKOpt = Annotated[
+    list[int],
+    typer.Option("--k", help="k of the gate's decision, as `evalkit gate --k` (repeatable; default: 1)."),
+]
+GateDropOpt = Annotated[
+    float,
+    typer.Option("--max-drop", help="Tolerated drop of pass@k for the gate's decision, as `evalkit gate --max-drop`."),
+]
+
+
+def _gate(summary: dict[str, Any], base: Any, rl: Any, ks: list[int], max_drop: float) -> None:
+    """Record what `evalkit gate` says on these runs (summary["gate"], a claim per scope, the verdict again)."""
+    from evalkit.compare.decision import DEFAULT_KS, attach_decision
+
+    attach_decision(summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop)
+
+
 def _partial(runs: list[Any], allow: bool) -> dict[str, Any] | None:
     """Refuse (exit 2) runs where some problems lack samples or verdicts, naming how many and the command
     that finishes them; with ``allow``, return what is missing (for the output and the JSON), else None."""
@@ -66,6 +83,8 @@ def compare_cmd(
         ),
     ] = False,
     allow_partial: AllowPartialOpt = False,
+    k: GateKOpt = [],  # noqa: B006
+    max_drop: GateDropOpt = 0.02,
 ) -> None:
     """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
 
@@ -112,6 +131,7 @@ def compare_cmd(
     suite = expansion_rates({"base": loaded[0], "rl": loaded[-1]})
     if suite is not None:
         summary["zero_baseline"] = suite
+    _gate(summary, loaded[0], loaded[-1], k, max_drop)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
@@ -161,6 +181,8 @@ def report_cmd(
     out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path("reports/report"),
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
     allow_partial: AllowPartialOpt = False,
+    k: GateKOpt = [],  # noqa: B006
+    max_drop: GateDropOpt = 0.02,
 ) -> None:
     """Write the HTML report (and its JSON) for runs that already exist: base vs final, plus the
     checkpoint trajectory (ProRL regime per task) when intermediate runs are given."""
@@ -177,6 +199,7 @@ def report_cmd(
     partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse=False)
     summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
+    _gate(summary, loaded[0], loaded[-1], k, max_drop)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)
@@ -208,6 +231,10 @@ def _print_compare(summary: dict[str, Any]) -> None:
         typer.echo(f"forecast   {scope}: {cross['text']}")
     if summary.get("verdict"):
         typer.echo("verdict: " + " ".join(summary["verdict"]))
+    gate = summary.get("gate")
+    if gate and gate.get("command"):
+        answer = gate["verdict"] if gate["verdict"] != "refused" else f"refused (exit 2): {gate['refused']}"
+        typer.echo(f"gate: {gate['command']} -> {answer}")
 
 
 @app.command("gate", cls=_Command)
@@ -254,7 +281,11 @@ def gate_cmd(
     for warning in result.warnings:
         typer.echo(warning, err=True)
     if as_json:
-        typer.echo(json.dumps(gate_summary(result) | ({"partial": partial} if partial else {}), indent=1))
+        from evalkit.compare.decision import gate_command
+
+        command = gate_command(baseline, candidate, list(k), max_drop, confidence, list(task) or None)
+        extra = {"command": command} | ({"partial": partial} if partial else {})
+        typer.echo(json.dumps(gate_summary(result) | extra, indent=1))
     else:
         for line in [*_partial_lines(partial), *result.lines]:
             typer.echo(line)

@@ -28,6 +28,9 @@ Kinds, for each scope (a set of tasks that share n; never tasks of different n t
 * ``expansion``: only with ``out_of_support`` problems: RL solved them, the base never did in n samples (its rate
   there below X, 95% family-wise as in ``rl_only_bounded``), and its scored correct texts lie outside the base's
   reach. Error rate 0.05 (the bound's); about the scored texts (other correct solutions may exist).
+* ``gate``: with ``--k`` / ``--max-drop`` (compare, report): what ``evalkit gate`` says on the same runs
+  (:mod:`evalkit.compare.decision`): its verdict, command, family (``multiplicity``) and the regressions on the
+  scope's tasks. One-sided paired sign-flip test of a drop beyond max_drop, Holm over the gate's checks.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ KINDS = (
     "likelihood_figures",
     "out_of_support",
     "expansion",
+    "gate",
 )
 
 

@@ -91,6 +91,8 @@ def forecast_run(
     rows: list[dict[str, Any]] = []
     for scope, arrays in _scopes(results, tasks).items():
         n = arrays[0].size
+        if len(arrays) < 2:
+            raise EvalkitError(f"{scope}: a forecast needs at least 2 problems with samples (got {len(arrays)})")
         want = sorted({int(k) for k in ks}) if ks else powers_of_two(DEFAULT_REACH * n)
         counts = np.array([int(a.sum()) for a in arrays])
         sizes = np.full(counts.size, n)
@@ -135,7 +137,8 @@ def crossover(base_rows: list[dict[str, Any]], rl_rows: list[dict[str, Any]]) ->
     """Per scope, where the base would catch up with RL: ``{"k": ..., "k_low": ..., "k_high": ..., "text": ...}``.
 
     ``k`` is None when the point forecasts never meet on the grid; ``k_low`` None means the bands never touch
-    ("no crossover below K"); ``k_high`` None means the crossover is not certain at any k of the grid.
+    ("no crossover below K"); ``k_high`` None means the crossover is not certain at any k of the grid. Equal
+    curves, or a base not below RL at the first k, have no crossover (all three None).
     """
     rl_by = {(r["task"], r["k"]): r for r in rl_rows}
     out: dict[str, dict[str, Any]] = {}
@@ -150,6 +153,15 @@ def crossover(base_rows: list[dict[str, Any]], rl_rows: list[dict[str, Any]]) ->
             out[scope] = {"k": None, "k_low": None, "k_high": None, "text": "no forecast for both runs"}
             continue
         top = pairs[-1][0]["k"]
+        first_base, first_rl = pairs[0][0]["estimate"], pairs[0][1]["estimate"]
+        if all(abs(b["estimate"] - r["estimate"]) <= 1e-12 for b, r in pairs):
+            out[scope] = {"k": None, "k_low": None, "k_high": None, "max_k": top,
+                          "text": f"no crossover: the two curves are equal up to k = {top}"}  # fmt: skip
+            continue
+        if first_base >= first_rl:
+            out[scope] = {"k": None, "k_low": None, "k_high": None, "max_k": top,
+                          "text": f"no crossover: the base is not below RL at k = {pairs[0][0]['k']}"}  # fmt: skip
+            continue
         point = next((b["k"] for b, r in pairs if b["estimate"] >= r["estimate"]), None)
         low = next((b["k"] for b, r in pairs if b["ci_high"] >= r["ci_low"]), None)
         high = next((b["k"] for b, r in pairs if b["ci_low"] > r["ci_high"]), None)

@@ -19,6 +19,11 @@ thing. Per scope (tasks sharing n; tasks of different n are never pooled):
    scored correct texts the base's sampler gives a probability below epsilon); RL-only problems alone are said
    to be bounded to the budget; a shown base-only excess (``base_only_excess``) is always said. Otherwise the
    sentence says that no change was shown, which is not evidence of none.
+6. Only with a ``gate`` claim (``compare`` / ``report`` with ``--k`` and ``--max-drop``, their defaults those of
+   ``evalkit gate``): the gate's verdict and command. Where the gate calls a REGRESSION at k = 1 or k = n and
+   the two-sided test did not show a loss there, the pass@k sentence says so, and when every task of the
+   scope regressed the closing sentence says RL is worse there: the text never says "no change" beside the
+   gate's REGRESSION.
 """
 
 from __future__ import annotations
@@ -155,22 +160,79 @@ def _likelihood(claim: Mapping[str, Any] | None) -> str:
     return text[0].upper() + text[1:] + " (about these texts only: other correct solutions may exist)."
 
 
+def _gate_at(gate: Mapping[str, Any] | None, k: int) -> list[Mapping[str, Any]]:
+    """The gate's regressions at k on the scope's tasks."""
+    return [r for r in (gate or {}).get("regressions", []) if int(r["k"]) == k]
+
+
+def _gate_change(
+    sentence: str, direction: str | None, gate: Mapping[str, Any] | None, k: int, tasks: Sequence[str]
+) -> tuple[str, str | None]:
+    """A pass@k sentence that said no loss while the gate calls a REGRESSION at k: the gate's finding is added,
+    and where every task of the scope regressed the direction becomes "down" (so "In sum" cannot say "no
+    change" beside the gate's REGRESSION)."""
+    found = _gate_at(gate, k)
+    if not found or direction == "down" or gate is None:
+        return sentence, direction
+    size = (gate.get("multiplicity") or {}).get("size", "?")
+    sentence = sentence.replace("no change shown at 95%", "no change shown by the two-sided test over every delta cell")
+    names = ", ".join(f"{r['task']} (change {r['delta']:+.3f}, Holm-adjusted p = {r['p_holm']:.2g})" for r in found)
+    sentence += (
+        f" The gate's one-sided test shows a drop beyond {gate['max_drop']:g} at pass@{k} on {names}, Holm over "
+        f"its {size} check(s): REGRESSION."
+    )
+    whole = {str(r["task"]) for r in found} >= set(tasks)
+    return sentence, ("down" if whole else direction)
+
+
+def _gate_sentence(gate: Mapping[str, Any] | None) -> str:
+    """What ``evalkit gate`` says on these runs (a ``gate`` claim), with its command."""
+    if not gate:
+        return ""
+    command = f" (`{gate['command']}`)" if gate.get("command") else ""
+    if gate["verdict"] == "refused":
+        reason = str(gate.get("refused")).rstrip(".")
+        return f"The gate{command} refuses these runs: {reason}."
+    size = (gate.get("multiplicity") or {}).get("size", "?")
+    ks = ", ".join(f"pass@{k}" for k in gate.get("ks") or [])
+    if gate["verdict"] == "REGRESSION":
+        where = "; ".join(f"pass@{r['k']} on {r['task']}" for r in gate["regressions"]) or "another task"
+        return (
+            f"The gate{command}: REGRESSION, a drop beyond {gate['max_drop']:g} shown at {where} (one-sided paired "
+            f"sign-flip tests, Holm over {size} check(s), {1 - gate['error_rate']:.0%} family-wise)."
+        )
+    drop = gate.get("detectable_drop")
+    power = (
+        f"; the smallest drop these runs detect with power 0.8 is {drop:.3f}"
+        if drop is not None
+        else "; no drop is detected with power 0.8 on these runs"
+    )
+    return (
+        f"The gate{command}: PASS, no drop of {ks} beyond {gate['max_drop']:g} shown (one-sided paired sign-flip "
+        f"tests, Holm over {size} check(s)){power}."
+    )
+
+
 def scope_sentences(claims: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The sentences of one scope's claims (pass@1, pass@n, the frontier, likelihood, the closing sentence)."""
+    """The sentences of one scope's claims (pass@1, pass@n, the frontier, likelihood, the closing sentence,
+    and, with a ``gate`` claim, what the gate says)."""
     deltas = {c["k"]: c for c in claims if c["kind"] in ("gain_at_k", "loss_at_k", "no_change_shown")}
     by_kind = {c["kind"]: c for c in claims}
     n = int(claims[0]["scope"]["n"])
-    first, up1 = _change(deltas[1])
+    tasks = list(claims[0]["scope"]["tasks"])
+    gate = by_kind.get("gate")
+    first, up1 = _gate_change(*_change(deltas[1]), gate, 1, tasks)
     if n == 1:
         last, upn = "", up1
     else:
-        last, upn = _change(deltas[n])
+        last, upn = _gate_change(*_change(deltas[n]), gate, n, tasks)
     sentences = [
         first,
         last,
         _frontier(by_kind["frontier_counts"], by_kind.get("rl_only_bounded")),
         _likelihood(by_kind.get("likelihood_figures")),
         _closing(claims, up1, upn, n),
+        _gate_sentence(gate),
     ]
     return [s for s in sentences if s]
 

@@ -201,7 +201,15 @@ def gate_context(gate: Any) -> dict[str, Any] | None:
     if not isinstance(gate, Mapping):
         return None
     lines = gate.get("lines") or []
-    return {"passed": gate.get("passed") is True, "lines": [lines] if isinstance(lines, str) else list(lines)}
+    lines = [lines] if isinstance(lines, str) else list(lines)
+    if gate.get("command"):
+        lines = [f"evalkit gate command: {gate['command']}", *lines]
+    family = gate.get("multiplicity")
+    if isinstance(family, Mapping):
+        lines.append(f"Holm's family: {family.get('family')} ({family.get('size')} check(s)).")
+    passed = gate.get("passed")
+    label = "PASSED" if passed is True else "FAILED" if passed is False else "REFUSED"
+    return {"passed": gate.get("passed") is True, "label": label, "lines": lines}
 
 
 def rates_context(rates: Any) -> dict[str, Any] | None:
