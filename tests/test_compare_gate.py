@@ -36,7 +36,14 @@ def write_samples(path: Path, correct: list[list[bool]], limit: int) -> Path:
 def make_run(tmp: Path, name: str, correct: list[list[bool]], limit: int | None = None) -> Path:
     limit = limit or len(correct)
     samples = write_samples(tmp / f"{name}.jsonl", correct, limit)
-    import_samples(samples, [SPEC], tmp / name, limit=limit, quiet=True)
+    import_samples(
+        samples,
+        [SPEC],
+        tmp / name,
+        limit=limit,
+        quiet=True,
+        settings={"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_tokens": 32},
+    )
     return tmp / name
 
 
