@@ -294,7 +294,7 @@ def test_gate_cli_exit_codes(tmp_path: Path) -> None:
     too_big = _cli("gate", str(base), str(base), "--k", "64")
     assert too_big.returncode == 2 and "exceeds" in too_big.stderr
     unknown = _cli("gate", str(base), str(base), "--task", "nope")
-    assert unknown.returncode == 2 and "not shared" in unknown.stderr
+    assert unknown.returncode == 2 and "no task 'nope'" in unknown.stderr
     # BAD_INPUTS row 34 on the console: refused by default, a loud warning with --allow-mismatch
     manifest = json.loads((worse / "manifest.json").read_text())
     manifest["identity"]["sampling"]["temperature"] = 0.6

@@ -274,11 +274,11 @@ def import_samples(
     pools = [(spec, _import_pool(spec, problem_seed, limit, in_file)) for spec in specs]
     problems: list[Problem] = []
     notes: list[str] = []
+    hint = "; " + "; ".join(f"task {s.label()}'s ids look like {p[0].id!r}" for s, p in pools)
     for spec, pool in pools:
         held = [p for p in pool if p.id in in_file]
-        if not held:
-            hint = "; ".join(f"task {s.label()}'s ids look like {p[0].id!r}" for s, p in pools)
-            scan_samples(samples, {p.id for _, pool_ in pools for p in pool_}, source, f"; {hint}")
+        if not held:  # name the first line whose id is none of the tasks'
+            scan_samples(samples, {p.id for _, pool_ in pools for p in pool_}, source, hint)
             raise EvalkitError(
                 f"{samples}: no sample of task {spec.label()} (its problem ids look like {pool[0].id}); "
                 "check --task, --problem-seed and --limit"
@@ -288,7 +288,7 @@ def import_samples(
     known = {p.id for p in problems}
     if in_file - known:
         try:
-            scan_samples(samples, known, source)  # raises naming the first line whose id is none of the tasks'
+            scan_samples(samples, known, source, hint)  # raises naming the first line whose id is none of the tasks'
         except EvalkitError as exc:
             if limit is None:
                 raise
