@@ -36,7 +36,14 @@ def write_samples(path: Path, correct: list[list[bool]], limit: int) -> Path:
 def make_run(tmp: Path, name: str, correct: list[list[bool]], limit: int | None = None) -> Path:
     limit = limit or len(correct)
     samples = write_samples(tmp / f"{name}.jsonl", correct, limit)
-    import_samples(samples, [SPEC], tmp / name, limit=limit, quiet=True)
+    import_samples(
+        samples,
+        [SPEC],
+        tmp / name,
+        limit=limit,
+        quiet=True,
+        settings={"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_tokens": 32},
+    )
     return tmp / name
 
 
@@ -287,7 +294,7 @@ def test_gate_cli_exit_codes(tmp_path: Path) -> None:
     too_big = _cli("gate", str(base), str(base), "--k", "64")
     assert too_big.returncode == 2 and "exceeds" in too_big.stderr
     unknown = _cli("gate", str(base), str(base), "--task", "nope")
-    assert unknown.returncode == 2 and "not shared" in unknown.stderr
+    assert unknown.returncode == 2 and "no task 'nope'" in unknown.stderr
     # BAD_INPUTS row 34 on the console: refused by default, a loud warning with --allow-mismatch
     manifest = json.loads((worse / "manifest.json").read_text())
     manifest["identity"]["sampling"]["temperature"] = 0.6

@@ -212,7 +212,14 @@ def make_run(tmp: Path, name: str, answers: list[list[str]]) -> Path:
             for j, text in enumerate(row):
                 text = problem.reference if text == "R" else text
                 fh.write(json.dumps({"problem_id": problem.id, "completion": text, "sample_idx": j}) + "\n")
-    import_samples(path, [SPEC], tmp / name, limit=len(answers), quiet=True)
+    import_samples(
+        path,
+        [SPEC],
+        tmp / name,
+        limit=len(answers),
+        quiet=True,
+        settings={"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_tokens": 32},
+    )
     return tmp / name
 
 

@@ -178,7 +178,14 @@ def make_run(tmp: Path, name: str, answers: list[list[str]]) -> Path:
                 text = problem.reference if text == "R" else text
                 row = {"problem_id": problem.id, "completion": text, "sample_idx": j, "finish_reason": "stop"}
                 fh.write(json.dumps(row) + "\n")
-    import_samples(path, [SPEC], tmp / name, limit=len(answers), quiet=True)
+    import_samples(
+        path,
+        [SPEC],
+        tmp / name,
+        limit=len(answers),
+        quiet=True,
+        settings={"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_tokens": 32},
+    )
     return tmp / name
 
 

@@ -496,7 +496,7 @@ def test_replay_backend_serves_stored_samples(tmp_path: Path) -> None:
     p = _problem("a", "x")
     out = [c for chunk in backend.generate([(p, [1, 0, 5])], SamplingConfig(), 0) for c in chunk]
     assert [(c.sample_idx, c.text) for c in out] == [(0, "1"), (1, "2")]  # file order; index 5 is not stored
-    assert backend.describe()["model"].startswith("replay:")
+    assert backend.describe()["model"] == "imported:s.jsonl"  # never a machine path
 
 
 # -- backend names -----------------------------------------------------------------------------------

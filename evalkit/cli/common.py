@@ -80,6 +80,14 @@ app.add_typer(train_app, name="train")
 _DEBUG = {"on": False}
 
 TaskOpt = Annotated[list[str], typer.Option("--task", "-t", help="Task spec NAME or NAME@key=value,... (repeatable).")]
+SelectTaskOpt = Annotated[
+    list[str],
+    typer.Option("--task", "-t", help="Read only this task's problems (repeatable; default: every task)."),
+]
+ProblemOpt = Annotated[
+    list[str],
+    typer.Option("--problem", help="Read only this problem id, or @FILE of ids one a line (repeatable)."),
+]
 TasksDirOpt = Annotated[
     Path | None,
     typer.Option("--tasks-dir", help="Folder of *.jsonl task files; each becomes a task named by its stem."),
@@ -149,15 +157,27 @@ def _specs(tasks: list[str]) -> list[Any]:
     return [TaskSpec.parse(t) for t in tasks]
 
 
+def load_runs(paths: list[Path], tasks: list[str] | None = None, problems: list[str] | None = None) -> list[Any]:
+    """The runs at ``paths``, each cut to the ``--task`` and ``--problem`` selection, the same way in every
+    command (:mod:`evalkit.compare.selection`); an unknown task or id is an error naming it and the run."""
+    from evalkit.compare.results import load_run
+    from evalkit.compare.selection import Selection
+
+    selection = Selection.parse(tasks, problems)
+    return [load_run(path, selection) for path in paths]
+
+
 TRUNCATION_WARN = 0.05  # above this fraction of completions cut at --max-tokens, the summary warns
 
 
-def print_run_summary(run: Path) -> None:
-    """Print pass@k per task of the run at ``run``, its truncation rate, and warnings (after sample, import, score)."""
+def print_run_summary(run: Path, results: Any = None) -> None:
+    """Print pass@k per task of the run at ``run`` (or of ``results``, the run as loaded with a selection), its
+    truncation rate, and warnings (after sample, import, score)."""
     from evalkit.compare.results import load_run, summarize
 
-    results = load_run(run)
+    results = results if results is not None else load_run(run)
     summary = summarize(results)
+    _print_settings(results.manifest.get("identity", {}))
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
         typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
@@ -183,6 +203,15 @@ def print_run_summary(run: Path) -> None:
     if summary["unverified"]:
         typer.echo(f"note: {summary['unverified']} completions have no verdict yet; run `evalkit score`", err=True)
     warn_isolation(run)
+
+
+def _print_settings(identity: dict[str, Any]) -> None:
+    """An imported run's settings in one line, each one nobody stated said to be unknown."""
+    from evalkit.sampling.provenance import manifest_unknown, settings_line
+
+    if identity.get("backend") == "replay" or manifest_unknown(identity):
+        typer.echo(f"model      {identity.get('model')}")
+        typer.echo(f"settings   {settings_line(identity)}")
 
 
 def warn_isolation(run: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from evalkit.cli.common import TaskOpt, _Command, _specs, app, check_writable
+from evalkit.cli.common import ProblemOpt, SelectTaskOpt, TaskOpt, _Command, _specs, app, check_writable, load_runs
 from evalkit.errors import EvalkitError
 
 AllowPartialOpt = Annotated[
@@ -85,15 +85,18 @@ def compare_cmd(
     allow_partial: AllowPartialOpt = False,
     k: GateKOpt = [],  # noqa: B006
     max_drop: GateDropOpt = 0.02,
+    problem: ProblemOpt = [],  # noqa: B006
 ) -> None:
     """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
 
+    --task and --problem select the problems compared (with checkpoints, --task also says what to sample).
+
     With --mid runs, also classify each task's trajectory (ProRL: diminish / plateau / sustained)."""
-    from evalkit.compare.results import load_run
     from evalkit.report import write_report
 
     check_writable(out)
     runs = []
+    sampled_here = False
     for label, path in (("base", base), ("rl", rl)):
         if (path / "manifest.json").is_file():
             runs.append(path)
@@ -103,6 +106,7 @@ def compare_cmd(
             from evalkit.tasks.registry import default_max_tokens
 
             run_dir = out / f"{label}_run"
+            sampled_here = True
             sample(
                 SampleRequest(
                     model=str(path),
@@ -116,7 +120,8 @@ def compare_cmd(
             runs.append(run_dir)
         else:
             raise EvalkitError(f"{path}: neither a run directory (manifest.json) nor a checkpoint (config.json)")
-    loaded = [load_run(runs[0]), *(load_run(m) for m in mid), load_run(runs[1])]
+    # runs sampled here hold exactly the --task specs (a spec with parameters is no scope name of the run)
+    loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem)
     partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
     summary = _with_partial(_compare_with_trajectory(loaded), partial)
@@ -149,6 +154,15 @@ def _check_comparable(base: Any, rl: Any, refuse: bool) -> None:
         raise EvalkitError(f"{base.root} vs {rl.root}: {'; '.join(differences)} (--refuse-mismatch)")
     for difference in differences:
         typer.echo(f"warning: {difference}; the comparison is of unlike runs", err=True)
+    for line in _unknown_settings([("base", base), ("RL", rl)]):
+        typer.echo(f"warning: {line}", err=True)
+
+
+def _unknown_settings(runs: list[tuple[str, Any]]) -> list[str]:
+    """A sentence for each run whose settings an import left unknown (see evalkit.sampling.provenance)."""
+    from evalkit.sampling.provenance import unknown_settings
+
+    return [line for label, run in runs for line in unknown_settings(run.manifest.get("identity", {}), label)]
 
 
 def _with_partial(summary: dict[str, Any], partial: dict[str, Any] | None) -> dict[str, Any]:
@@ -183,10 +197,11 @@ def report_cmd(
     allow_partial: AllowPartialOpt = False,
     k: GateKOpt = [],  # noqa: B006
     max_drop: GateDropOpt = 0.02,
+    task: SelectTaskOpt = [],  # noqa: B006
+    problem: ProblemOpt = [],  # noqa: B006
 ) -> None:
     """Write the HTML report (and its JSON) for runs that already exist: base vs final, plus the
     checkpoint trajectory (ProRL regime per task) when intermediate runs are given."""
-    from evalkit.compare.results import load_run
     from evalkit.report import write_report
 
     check_writable(out)
@@ -195,7 +210,7 @@ def report_cmd(
     for path in runs:
         if not (path / "manifest.json").is_file():
             raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
-    loaded = [load_run(p) for p in runs]
+    loaded = load_runs(runs, task, problem)
     partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse=False)
     summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
@@ -259,6 +274,7 @@ def gate_cmd(
     ] = False,
     allow_partial: AllowPartialOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    problem: ProblemOpt = [],  # noqa: B006
 ) -> None:
     """Exit 0 when the candidate did not regress, 1 when pass@k dropped more than --max-drop, 2 on bad input.
 
@@ -270,21 +286,22 @@ def gate_cmd(
     """
 
     from evalkit.compare.gate import gate_summary, run_gate
-    from evalkit.compare.results import load_run
 
-    runs = [load_run(baseline), load_run(candidate)]
+    runs = load_runs([baseline, candidate], task, problem)  # --task and --problem as in every command
     partial = _partial(runs, allow_partial)
     result = run_gate(
-        runs[0], runs[1], list(k), max_drop, confidence, tasks=list(task) or None,
+        runs[0], runs[1], list(k), max_drop, confidence, tasks=None,
         mismatch="warn" if allow_mismatch else "refuse",
     )  # fmt: skip
-    for warning in result.warnings:
+    unknown = _unknown_settings([("baseline", runs[0]), ("candidate", runs[1])])
+    for warning in [*result.warnings, *(f"WARNING: {line}" for line in unknown)]:
         typer.echo(warning, err=True)
     if as_json:
         from evalkit.compare.decision import gate_command
 
         command = gate_command(baseline, candidate, list(k), max_drop, confidence, list(task) or None)
         extra = {"command": command} | ({"partial": partial} if partial else {})
+        extra |= {"unknown_settings": unknown} if unknown else {}
         typer.echo(json.dumps(gate_summary(result) | extra, indent=1))
     else:
         for line in [*_partial_lines(partial), *result.lines]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from evalkit.cli.common import _Command, app
+from evalkit.cli.common import ProblemOpt, _Command, app, load_runs
 
 
 @app.command("forecast", cls=_Command)
@@ -24,16 +24,17 @@ def forecast_cmd(
         bool, typer.Option("--allow-poor-fit", help="Forecast also where the backtest finds the fit poor (marked).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    problem: ProblemOpt = [],  # noqa: B006
 ) -> None:
     """Forecast pass@k for k beyond n from the run's per-problem counts (zero-inflated beta-binomial fit,
     checked by a backtest; 95% intervals). Rows with k <= n are the observed estimate."""
     from evalkit.compare.forecast import crossover, forecast_run
-    from evalkit.compare.results import load_run
     from evalkit.errors import EvalkitError
 
     if len(runs) not in (1, 2):
         raise EvalkitError(f"forecast takes one run, or two (BASE RL) for the crossover; got {len(runs)}")
-    all_rows = [forecast_run(load_run(r), k, task, allow_poor_fit=allow_poor_fit) for r in runs]
+    loaded = load_runs(runs, task, problem)  # --task and --problem as in every command that reads runs
+    all_rows = [forecast_run(r, k, None, allow_poor_fit=allow_poor_fit) for r in loaded]
     cross = crossover(*all_rows) if len(all_rows) == 2 else None
     if as_json:
         if cross is None:

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from evalkit.cli.common import (
+    ProblemOpt,
+    SelectTaskOpt,
     TaskOpt,
     TasksDirOpt,
     _Command,
@@ -17,6 +19,7 @@ from evalkit.cli.common import (
     _use_tasks_dir,
     app,
     check_writable,
+    load_runs,
     print_run_summary,
     warn_isolation,
 )
@@ -25,7 +28,13 @@ from evalkit.errors import EvalkitError
 
 @app.command("import", cls=_Command)
 def import_cmd(
-    samples: Annotated[Path, typer.Argument(help='JSONL lines {"problem_id", "completion"[, "sample_idx"]}.')],
+    samples: Annotated[
+        Path,
+        typer.Argument(
+            help='Samples file: JSONL lines {"problem_id", "completion"[, "sample_idx"]}, an lm-eval --log_samples '
+            "file, or lighteval details (Parquet)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Run directory to create.")],
     task: TaskOpt = [],  # noqa: B006
     problem_seed: Annotated[int, typer.Option("--problem-seed")] = 0,
@@ -38,15 +47,58 @@ def import_cmd(
     ] = None,
     force: Annotated[bool, typer.Option(help="Discard a different run found in --out.")] = False,
     tasks_dir: TasksDirOpt = None,
+    source_format: Annotated[
+        str | None,
+        typer.Option("--format", help="jsonl, lm-eval or lighteval (default: detected from the file)."),
+    ] = None,
+    field: Annotated[
+        list[str],
+        typer.Option(
+            "--field",
+            help="NAME=KEY: read evalkit's field NAME (problem_id, completion, sample_idx, finish_reason, n_tokens, "
+            "position) from KEY, a dotted path, in a plain JSONL file (repeatable).",
+        ),
+    ] = [],  # noqa: B006
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model-name", help="The model's name (default: the file's, else imported:FILE)."),
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature used (default: unknown).")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="top-p used (default: unknown).")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="top-k used, 0 for none (default: unknown).")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="Token limit per completion used (default: unknown).")
+    ] = None,
+    prompt_format: Annotated[
+        str | None, typer.Option("--prompt-format", help="raw, chat, or the template's name (default: unknown).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed used (default: unknown).")] = None,
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file of settings (model_name, temperature, top_p, top_k, max_tokens, stop, seed, "
+            "prompt_format); default: SAMPLES' stem + .settings.json when it exists."
+        ),
+    ] = None,
 ) -> None:
     """Import completions made elsewhere as a run, and verify them.
 
-    The run holds the problems the file has samples for; evalkit says how many of each task's it lacks."""
+    The run holds the problems the file has samples for; evalkit says how many of each task's it lacks. How the
+    completions were made is recorded from the options, the settings file and the file's own record; what none
+    of them states is recorded and shown as unknown, never as a default."""
+    from evalkit.sampling.importers import parse_fields
     from evalkit.sampling.runner import import_samples
 
     check_writable(out)
     _use_tasks_dir(tasks_dir)
-    store = import_samples(samples, _specs(task), out, problem_seed, limit, force)
+    given = {
+        "model_name": model_name, "temperature": temperature, "top_p": top_p, "top_k": top_k,
+        "max_tokens": max_tokens, "prompt_format": prompt_format, "seed": seed,
+    }  # fmt: skip
+    store = import_samples(
+        samples, _specs(task), out, problem_seed, limit, force,
+        source_format=source_format, fields=parse_fields(field), settings=given, settings_file=settings,
+    )  # fmt: skip
     print_run_summary(store.root)
 
 
@@ -108,19 +160,22 @@ def summary_cmd(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="Print CSV: task,k,pass_at_k,ci_low,ci_high,confidence,n_problems,n_min.")
     ] = False,
+    task: SelectTaskOpt = [],  # noqa: B006
+    problem: ProblemOpt = [],  # noqa: B006
 ) -> None:
     """pass@k per task (every power of two up to n) for a run."""
-    from evalkit.compare.results import load_run, summarize
+    from evalkit.compare.results import summarize
 
     if as_json and as_csv:
         raise EvalkitError("--json and --csv: choose one")
+    (results,) = load_runs([run], task, problem)
     if as_json:
-        typer.echo(json.dumps(summarize(load_run(run)), indent=1))
+        typer.echo(json.dumps(summarize(results), indent=1))
         warn_isolation(run)
     elif as_csv:
         from evalkit.store.frame import summary_csv
 
-        typer.echo(summary_csv(summarize(load_run(run))), nl=False)
+        typer.echo(summary_csv(summarize(results)), nl=False)
         warn_isolation(run)
     else:
-        print_run_summary(run)
+        print_run_summary(run, results)

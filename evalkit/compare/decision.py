@@ -78,13 +78,13 @@ def comparability(
     if sb != sc and (sb is not None or sc is not None):
         if isinstance(sb, dict) and isinstance(sc, dict):
             keys = sorted(k for k in set(sb) | set(sc) if sb.get(k) != sc.get(k))
-            what = ", ".join(f"{k} {sb.get(k)!r} vs {sc.get(k)!r}" for k in keys)
+            what = ", ".join(f"{k} {_said(sb.get(k))} vs {_said(sc.get(k))}" for k in keys)
         else:
             what = f"{sb!r} vs {sc!r}"
         out.append(f"sampling configurations differ ({lb} vs {lc}): {what}")
     fb, fc = ib.get("prompt_format", "raw"), ic.get("prompt_format", "raw")
     if fb != fc:
-        out.append(f"prompt formats differ: {lb} {fb!r}, {lc} {fc!r}")
+        out.append(f"prompt formats differ: {lb} {_said(fb)}, {lc} {_said(fc)}")
     if ib.get("system") != ic.get("system"):
         out.append(f"system messages differ: {lb} {ib.get('system')!r}, {lc} {ic.get('system')!r}")
     tb, tc = ib.get("prompt_template"), ic.get("prompt_template")
@@ -97,6 +97,11 @@ def comparability(
             "(each problem is compared on the samples both runs have)"
         )
     return out
+
+
+def _said(value: Any) -> str:
+    """A recorded setting in a sentence: ``unknown`` where an import did not state it (null)."""
+    return "unknown" if value is None else repr(value)
 
 
 def _template(recorded: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from evalkit.compare.selection import Selection
 from evalkit.errors import EvalkitError
 from evalkit.stats import pass_at_k, powers_of_two, problem_mean_ci
 from evalkit.store import RunStore, by_problem
@@ -94,7 +95,7 @@ class Examples(Mapping[str, str]):
         return len(self._load())
 
 
-def load_run(root: Path) -> RunResults:
+def load_run(root: Path, selection: Selection | None = None) -> RunResults:
     """Read a run directory into per-problem arrays.
 
     Only the columns a summary needs are read (verdicts: problem_id, sample_idx, passed, status;
@@ -104,12 +105,20 @@ def load_run(root: Path) -> RunResults:
     (verdict code, stored flag, truncation flag) plus the per-problem ``passed`` arrays: about 40 MiB for
     10M samples, and nothing per Python object.
 
+    With a ``selection`` (``--task``, ``--problem``; :mod:`evalkit.compare.selection`) the result holds only
+    the selected problems, and its counts and rates are theirs.
+
     Raises:
-        EvalkitError: for a missing run or an unreadable shard (naming the file).
+        EvalkitError: for a missing run or an unreadable shard (naming the file), or a selected task or
+            problem the run does not hold.
     """
     store = RunStore.open(root)
     manifest = store.manifest()
     problems = scoped_problems(manifest, store.problems())
+    kept = None
+    if selection:
+        problems = selection.apply(Path(root), problems)
+        kept = {p.id for p in problems}
     status_code = {s: i for i, s in enumerate(STATUSES)}
     codes: dict[str, np.ndarray] = {}
     for table in store.verdict_batches(("problem_id", "sample_idx", "passed", "status")):
@@ -137,6 +146,8 @@ def load_run(root: Path) -> RunResults:
     unverified = truncated = finish_unknown = unverified_problems = 0
     stored_n: dict[str, int] = {}
     for pid, flags in stored.items():
+        if kept is not None and pid not in kept:
+            continue
         pid_codes = codes.get(pid, np.zeros(0, dtype=np.uint8))
         aligned = np.full(flags.size, _NO_VERDICT, dtype=np.uint8)
         aligned[: min(flags.size, pid_codes.size)] = pid_codes[: flags.size]
@@ -346,10 +357,24 @@ def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
         "run": str(results.root),
         "model": results.label(),
         "fingerprint": results.manifest.get("fingerprint"),
+        **_settings(results.manifest.get("identity", {})),
         "unverified": results.unverified,
         "rates": results.rates,
         "tasks": tasks,
         "problems": [
             {"problem_id": p.id, "task": p.task, "n": results.n(p.id), "c": results.c(p.id)} for p in results.problems
         ],
+    }
+
+
+def _settings(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """How the run's completions were made, as its manifest records them: ``sampling``, ``seed``,
+    ``prompt_format`` (null where an import did not state them) and ``unknown_settings`` (their names)."""
+    from evalkit.sampling.provenance import manifest_unknown
+
+    return {
+        "sampling": identity.get("sampling"),
+        "seed": identity.get("seed"),
+        "prompt_format": identity.get("prompt_format", "raw"),
+        "unknown_settings": manifest_unknown(identity),
     }

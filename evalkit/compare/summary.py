@@ -43,6 +43,7 @@ from evalkit.compare.evidence import evidence_summary
 from evalkit.compare.results import RunResults, _bucket
 from evalkit.compare.verdict import verdict_sentences
 from evalkit.errors import EvalkitError
+from evalkit.sampling.provenance import manifest_unknown
 from evalkit.stats import (
     benjamini_hochberg,
     clopper_pearson,
@@ -81,6 +82,8 @@ def run_info(results: RunResults) -> dict[str, Any]:
         "n": info.get("n"),
         "sampling": identity.get("sampling"),
         "seed": identity.get("seed"),
+        "prompt_format": identity.get("prompt_format", "raw"),  # a sampled run records it only when not raw
+        "unknown_settings": manifest_unknown(identity),  # an import's settings nobody stated (null above)
         "backend": identity.get("backend"),
         "tasks": identity.get("tasks"),
         "git": info.get("git"),

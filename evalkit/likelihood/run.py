@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from evalkit.likelihood.vllm_scorer import VLLMScorer
 from evalkit.progress import progress_bar
 from evalkit.sampling.base import SamplingConfig
+from evalkit.sampling.provenance import sampler_or_refuse
 from evalkit.store import RunStore, _write_atomic
 from evalkit.types import Problem
 
@@ -117,10 +118,10 @@ class LikelihoodRequest:
 def _sampling_for(
     req: LikelihoodRequest, run_identity: dict[str, Any], model_identity: dict[str, Any] | None
 ) -> SamplingConfig:
-    source = (model_identity or run_identity).get("sampling") or {}
-    fields = {k: source[k] for k in ("temperature", "top_p", "top_k") if k in source}
-    fields.update({k: v for k, v in (req.sampling or {}).items() if v is not None})
-    return SamplingConfig(**fields)
+    source = dict((model_identity or run_identity).get("sampling") or {})
+    source.update({k: v for k, v in (req.sampling or {}).items() if v is not None})
+    where = str(req.model_run if model_identity else req.run)
+    return SamplingConfig(**sampler_or_refuse(source, where))
 
 
 def score_run(req: LikelihoodRequest) -> Path:

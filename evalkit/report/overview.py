@@ -26,6 +26,7 @@ from evalkit.report.values import (
     pct_ci_cell,
     pval,
 )
+from evalkit.sampling.provenance import UNKNOWN
 
 #: At most this many per-task panels in each per-task figure (plus the overall panel).
 MAX_TASK_PLOTS = 11
@@ -39,6 +40,7 @@ RUN_FIELDS = (
     ("run directory", "dir", False),
     ("samples per problem (n)", "n", False),
     ("seed", "seed", False),
+    ("prompt format", "prompt_format", False),
     ("backend", "backend", False),
     ("fingerprint", "fingerprint", False),
     ("git", "git", False),
@@ -50,9 +52,24 @@ RUN_FIELDS = (
 def runs_context(summary: Mapping[str, Any]) -> dict[str, Any]:
     """Both runs' identity side by side: ``rows`` of (label, structured, [base value, RL value])."""
     runs = as_map(summary.get("runs"))
-    infos = [as_map(runs.get(m)) for m in MODELS]
+    infos = [_with_unknown(as_map(runs.get(m))) for m in MODELS]
     rows = [(label, structured, [info.get(key) for info in infos]) for label, key, structured in RUN_FIELDS]
     return {"rows": rows, "same_sampling": infos[0].get("sampling") == infos[1].get("sampling")}
+
+
+def _with_unknown(info: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A run's entry with each setting it lists in ``unknown_settings`` (an import that did not state it) shown
+    as "unknown", never as an empty cell or a default."""
+    unknown = info.get("unknown_settings")
+    if not isinstance(unknown, list) or not unknown:
+        return info
+    out = dict(info)
+    sampling = as_map(info.get("sampling"))
+    out["sampling"] = {k: UNKNOWN if k in unknown and v is None else v for k, v in sampling.items()}
+    for key in ("seed", "prompt_format"):
+        if key in unknown and out.get(key) is None:
+            out[key] = UNKNOWN
+    return out
 
 
 def verdict_context(verdict: Any) -> dict[str, Any] | None:

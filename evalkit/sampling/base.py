@@ -193,7 +193,7 @@ def make_backend(name: str, model: str, **options: Any) -> Backend:
     if name == "replay":
         from evalkit.sampling.replay import ReplayBackend
 
-        return ReplayBackend(Path(model))
+        return ReplayBackend(Path(model), **options)
     close = difflib.get_close_matches(name, BACKENDS, n=2)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise EvalkitError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})")

@@ -1,4 +1,5 @@
-"""The replay backend: completions produced elsewhere, read from a JSON-lines file.
+"""The replay backend: completions produced elsewhere, read from a JSON-lines file (or, through
+:mod:`evalkit.sampling.importers`, from lm-evaluation-harness or lighteval files).
 
 Each line is ``{"problem_id": str, "completion": str}`` with optional ``sample_idx`` (int),
 ``n_tokens`` (int) and ``finish_reason`` ("stop", "length" or "unknown"; a line without one is stored as
@@ -12,15 +13,15 @@ and is never cut (a cut would lose the final answer and look like the model's ow
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError, json_error_detail
+from evalkit.errors import EvalkitError
 from evalkit.sampling.base import SamplingConfig
+from evalkit.sampling.importers import SampleSource, read_rows
 from evalkit.store import KeySet
 from evalkit.tasks.datafile import file_sha256
 from evalkit.types import FINISH_REASONS, Completion, Problem
@@ -28,8 +29,13 @@ from evalkit.types import FINISH_REASONS, Completion, Problem
 MAX_TEXT_CHARS = 8_000_000  # the longest completion stored; a longer one is refused, never cut
 
 
-def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Completion]:
+def iter_samples(
+    path: Path, known_ids: set[str] | None = None, source: SampleSource | None = None, hint: str = ""
+) -> Iterator[Completion]:
     """Parse and validate a samples file line by line; every problem error names ``path:line``.
+
+    ``source`` reads another format (:mod:`evalkit.sampling.importers`; default: evalkit's JSON lines at
+    ``path``); ``hint`` ends the error for a problem id outside ``known_ids`` (what the tasks' ids look like).
 
     Streams: memory holds one line plus a bit per (problem, index) seen (for duplicate checks), so a
     file of millions of completions is read in constant memory. Lines are decoded with
@@ -39,47 +45,34 @@ def iter_samples(path: Path, known_ids: set[str] | None = None) -> Iterator[Comp
         raise EvalkitError(f"{path}: no such file")
     seen = KeySet()
     next_idx: dict[str, int] = defaultdict(int)
-    with path.open("r", encoding="utf-8", errors="surrogateescape") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalkitError(
-                    f"{where}: not valid JSON ({json_error_detail(exc)}); each line must be one JSON object "
-                    '{"problem_id": ..., "completion": ...}'
-                ) from None
-            if not isinstance(row, dict):
-                raise EvalkitError(f"{where}: expected a JSON object")
-            pid, text = row.get("problem_id"), row.get("completion")
-            if not isinstance(pid, str) or not pid:
-                raise EvalkitError(f"{where}: missing or non-string field 'problem_id'")
-            if not isinstance(text, str):
-                raise EvalkitError(f"{where}: problem {pid}: missing or non-string field 'completion'")
-            if known_ids is not None and pid not in known_ids:
-                raise EvalkitError(f"{where}: unknown problem id {pid!r} (not in the selected tasks)")
-            idx = row.get("sample_idx", next_idx[pid])
-            if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-                raise EvalkitError(f"{where}: problem {pid}: 'sample_idx' must be an integer >= 0")
-            if (pid, idx) in seen:
-                raise EvalkitError(f"{where}: problem {pid}: sample_idx {idx} appears twice")
-            seen.add(pid, idx)
-            next_idx[pid] = max(next_idx[pid], idx + 1)
-            finish = row.get("finish_reason", "unknown")
-            if finish not in FINISH_REASONS:
-                raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop', 'length' or 'unknown'")
-            if len(text) > MAX_TEXT_CHARS:
-                raise EvalkitError(
-                    f"{where}: problem {pid}: the completion has {len(text):,} characters, more than the "
-                    f"{MAX_TEXT_CHARS:,} evalkit stores; no model output is this long, so check how the file was "
-                    "made (evalkit never cuts a completion: a cut would lose its answer)"
-                )
-            n_tokens = row.get("n_tokens", 0)
-            if not isinstance(n_tokens, int) or isinstance(n_tokens, bool) or n_tokens < 0:
-                raise EvalkitError(f"{where}: problem {pid}: 'n_tokens' must be an integer >= 0")
-            yield Completion(pid, idx, text, n_tokens, finish, -1)
+    for where, row in read_rows(source or SampleSource(path)):
+        pid, text = row.get("problem_id"), row.get("completion")
+        if not isinstance(pid, str) or not pid:
+            raise EvalkitError(f"{where}: missing or non-string field 'problem_id'")
+        if not isinstance(text, str):
+            raise EvalkitError(f"{where}: problem {pid}: missing or non-string field 'completion'")
+        if known_ids is not None and pid not in known_ids:
+            raise EvalkitError(f"{where}: unknown problem id {pid!r} (not in the selected tasks{hint})")
+        idx = row.get("sample_idx", next_idx[pid])
+        if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+            raise EvalkitError(f"{where}: problem {pid}: 'sample_idx' must be an integer >= 0")
+        if (pid, idx) in seen:
+            raise EvalkitError(f"{where}: problem {pid}: sample_idx {idx} appears twice")
+        seen.add(pid, idx)
+        next_idx[pid] = max(next_idx[pid], idx + 1)
+        finish = row.get("finish_reason", "unknown")
+        if finish not in FINISH_REASONS:
+            raise EvalkitError(f"{where}: problem {pid}: finish_reason must be 'stop', 'length' or 'unknown'")
+        if len(text) > MAX_TEXT_CHARS:
+            raise EvalkitError(
+                f"{where}: problem {pid}: the completion has {len(text):,} characters, more than the "
+                f"{MAX_TEXT_CHARS:,} evalkit stores; no model output is this long, so check how the file was "
+                "made (evalkit never cuts a completion: a cut would lose its answer)"
+            )
+        n_tokens = row.get("n_tokens", 0)
+        if not isinstance(n_tokens, int) or isinstance(n_tokens, bool) or n_tokens < 0:
+            raise EvalkitError(f"{where}: problem {pid}: 'n_tokens' must be an integer >= 0")
+        yield Completion(pid, idx, text, n_tokens, finish, -1)
 
 
 @dataclass(frozen=True)
@@ -90,7 +83,9 @@ class SampleScan:
     largest: int
 
 
-def scan_samples(path: Path, known_ids: set[str] | None = None) -> SampleScan:
+def scan_samples(
+    path: Path, known_ids: set[str] | None = None, source: SampleSource | None = None, hint: str = ""
+) -> SampleScan:
     """Validate a whole samples file without keeping its texts.
 
     Raises:
@@ -98,7 +93,7 @@ def scan_samples(path: Path, known_ids: set[str] | None = None) -> SampleScan:
     """
     counts: dict[str, int] = defaultdict(int)
     largest = -1
-    for completion in iter_samples(path, known_ids):
+    for completion in iter_samples(path, known_ids, source, hint):
         counts[completion.problem_id] += 1
         largest = max(largest, completion.sample_idx)
     if not counts:
@@ -125,13 +120,14 @@ class ReplayBackend:
 
     name = "replay"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, source: SampleSource | None = None) -> None:
         self.path = path
+        self.source = source or SampleSource(path)
         if not path.is_file():
             raise EvalkitError(f"{path}: no such samples file")
 
     def describe(self) -> dict[str, Any]:
-        return {"model": f"replay:{self.path.resolve()}", "model_hash": file_hash(self.path)}
+        return {"model": f"imported:{self.path.name}", "model_hash": file_hash(self.path)}
 
     def generate(
         self, jobs: Sequence[tuple[Problem, Sequence[int]]], sampling: SamplingConfig, run_seed: int
@@ -142,13 +138,13 @@ class ReplayBackend:
         The whole file is checked against the run's problems (every problem is in ``jobs``, complete ones
         with no index) before anything is served, so a bad line stores nothing."""
         known = {problem.id for problem, _ in jobs}
-        scan_samples(self.path, known)
+        scan_samples(self.path, known, self.source)
         wanted = KeySet()
         for problem, indices in jobs:
             for idx in indices:
                 wanted.add(problem.id, idx)
         chunk: list[Completion] = []
-        for completion in iter_samples(self.path, known):
+        for completion in iter_samples(self.path, known, self.source):
             if (completion.problem_id, completion.sample_idx) in wanted:
                 chunk.append(completion)
                 if len(chunk) >= 4096:

@@ -227,32 +227,58 @@ def import_samples(
     limit: int | None = None,
     force: bool = False,
     quiet: bool = False,
+    source_format: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    settings_file: Path | None = None,
 ) -> RunStore:
     """Import completions made elsewhere as a run (the replay backend with n = largest index + 1).
 
     The run holds the problems of ``specs`` that the file has samples for, and says on stderr how many of
     each task's problems the file lacks: with ``limit``, of the task's first ``limit`` problems (a seeded
     subset for loaded data sets); without, of a loaded data set's problems, or of a generated task's
-    problems 0 .. the largest index in the file.
+    problems 0 .. the largest index in the file. A file that names problems by position (lm-eval, lighteval,
+    ``--field position=KEY``) is matched to the one task's problems in the task's own order.
+
+    ``source_format`` and ``fields`` say how to read the file (:mod:`evalkit.sampling.importers`; default:
+    detected). The manifest records the provenance (:mod:`evalkit.sampling.provenance`): ``settings`` (the
+    command's options, None values not given) over ``settings_file`` (default: the sidecar
+    ``<stem>.settings.json`` when it exists) over what the format records; the rest is unknown.
 
     Raises:
-        EvalkitError: on a bad line or a problem id that is none of the tasks' (naming ``file:line``), or
-            when a task has no sample in the file.
+        EvalkitError: on a bad line or a problem id that is none of the tasks' (naming ``file:line`` and the
+            id), on bad settings, or when a task has no sample in the file.
     """
+    from evalkit.sampling.importers import SampleSource, carried_provenance, check_format, max_position
+    from evalkit.sampling.provenance import Provenance, read_settings_file, sidecar
     from evalkit.sampling.replay import scan_samples
 
     if not specs:
         raise EvalkitError("no task given; pass --task NAME (see `evalkit tasks`)")
     if limit is not None and limit < 1:
         raise EvalkitError(f"--limit must be >= 1 (got {limit})")
-    scan = scan_samples(samples, None)  # every line checked, in constant memory (plus a count per problem)
+    fmt = check_format(source_format, samples, fields or {})
+    source = SampleSource(samples, fmt, dict(fields or {}))
+    provenance = Provenance()
+    for values, where in carried_provenance(source):
+        provenance.add(values, where, user=False)
+    file = settings_file if settings_file is not None else sidecar(samples)
+    if settings_file is not None or file.is_file():
+        provenance.add(read_settings_file(file), file.name)
+    for key, value in (settings or {}).items():
+        provenance.add({key: value}, f"--{key.replace('_', '-')}")
+    if source.uses_positions():
+        source = SampleSource(samples, fmt, source.fields, _positions(specs, problem_seed, limit, max_position(source)))
+    scan = scan_samples(samples, None, source)  # every line checked, in constant memory (plus a count per problem)
     in_file = set(scan.counts)
+    pools = [(spec, _import_pool(spec, problem_seed, limit, in_file)) for spec in specs]
     problems: list[Problem] = []
     notes: list[str] = []
-    for spec in specs:
-        pool = _import_pool(spec, problem_seed, limit, in_file)
+    hint = "; " + "; ".join(f"task {s.label()}'s ids look like {p[0].id!r}" for s, p in pools)
+    for spec, pool in pools:
         held = [p for p in pool if p.id in in_file]
-        if not held:
+        if not held:  # name the first line whose id is none of the tasks'
+            scan_samples(samples, {p.id for _, pool_ in pools for p in pool_}, source, hint)
             raise EvalkitError(
                 f"{samples}: no sample of task {spec.label()} (its problem ids look like {pool[0].id}); "
                 "check --task, --problem-seed and --limit"
@@ -262,7 +288,7 @@ def import_samples(
     known = {p.id for p in problems}
     if in_file - known:
         try:
-            scan_samples(samples, known)  # raises naming the first line whose id is none of the tasks'
+            scan_samples(samples, known, source, hint)  # raises naming the first line whose id is none of the tasks'
         except EvalkitError as exc:
             if limit is None:
                 raise
@@ -283,11 +309,25 @@ def import_samples(
             limit=limit,
             force=force,
             quiet=quiet,
-            sampling=SamplingConfig(),
+            sampling=SamplingConfig(),  # not recorded: identity_extra holds what is known, null for the rest
             problems=problems,
             expected=scan.counts,
+            backend_options={"source": source},
+            identity_extra=provenance.identity(samples, fmt),
         )
     )
+
+
+def _positions(specs: Sequence[TaskSpec], seed: int, limit: int | None, top: int) -> dict[int, str]:
+    """Position in the task -> problem id, for files that name problems by position (one task, its order)."""
+    if len(specs) != 1:
+        raise EvalkitError("a file that names problems by their position in a task holds one task; give one --task")
+    if limit is not None:
+        raise EvalkitError("--limit: this file names problems by their position in the whole task; leave it out")
+    spec = specs[0]
+    family = get_family(spec.name)
+    pool = family.load(spec.config()) if family.is_loader() else make_problems(spec, seed, max(top, 0) + 1)
+    return {i: p.id for i, p in enumerate(pool)}
 
 
 def _import_pool(spec: TaskSpec, seed: int, limit: int | None, in_file: set[str]) -> list[Problem]:
