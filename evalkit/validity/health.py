@@ -200,7 +200,7 @@ def run_health(signals: RunSignals, problems: dict[str, dict[str, Any]] | None =
     passes = int(frame["passed"].sum()) if total else 0
     unknown = int(frame["finish_unknown"].sum()) if total else 0
     rates: dict[str, float | None] = {
-        s: _share(int(frame[s].sum()), total) if total else None for s in ("truncated", "finish_unknown", "loops", "empty")
+        s: _share(int(frame[s].sum()), total) for s in ("truncated", "finish_unknown", "loops", "empty")
     }
     if total and unknown == total:
         rates["truncated"] = None  # not 0: nothing says whether they were cut
@@ -216,7 +216,7 @@ def run_health(signals: RunSignals, problems: dict[str, dict[str, Any]] | None =
     if passes and fallback / passes > RUN_WARN:
         warnings.append(f"{fallback / passes:.1%} of passes were read by a fallback rule ({', '.join(FALLBACK_RULES)})")
     if total and unknown:
-        warnings.append(f"finish reason unknown for {unknown / total:.1%} of completions (imported): truncation unknown")
+        warnings.append(f"finish reason unknown for {unknown / total:.1%} of completions (imported): cuts unknown")
     return {
         "completions": total,
         "rates": rates,

@@ -1,9 +1,8 @@
 """Benchmark of ``evalkit compare`` on imported runs, with and without the validity section.
 
 Workload: two runs made by ``evalkit import`` of the ``add`` task, 500 problems x 128 samples = 64,000
-completions each. Completions are an answer line and a short reasoning text (a few words to ~200 words; ``add`` reads the
-first line); 5% of the RL run's
-end in a loop, 3% are empty, and the lines carry no finish reason (imported: finish reason unknown, so the
+completions each. Completions are an answer line and a short reasoning text (a few words to ~200 words;
+``add`` reads the first line); 5% of the RL run's end in a loop, 3% are empty, and the lines carry no finish reason (imported: finish reason unknown, so the
 loop check reads every text), or, with ``--finish``, a finish reason and a token count on each line (then
 only the texts cut at the limit are read). Building the runs is not timed.
 
