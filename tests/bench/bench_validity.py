@@ -2,15 +2,17 @@
 
 Workload: two runs made by ``evalkit import`` of the ``add`` task, 500 problems x 128 samples = 64,000
 completions each. Completions are an answer line and a short reasoning text (a few words to ~200 words;
-``add`` reads the first line); 5% of the RL run's end in a loop, 3% are empty, and the lines carry no finish reason (imported: finish reason unknown, so the
-loop check reads every text), or, with ``--finish``, a finish reason and a token count on each line (then
-only the texts cut at the limit are read). Building the runs is not timed.
+``add`` reads the first line); 5% of the RL run's end in a loop, 3% are empty. By default the lines carry
+no finish reason (imported: finish reason unknown, so the loop check reads every text); with ``--finish``
+each line has a finish reason and a token count (then only the texts cut at the limit are read). Building
+the runs is not timed.
 
 Timed: the ``evalkit compare BASE RL --out DIR`` command in a fresh process, as the user runs it (load both
-runs, compare, the validity section, write the report). ``--no-validity`` times the same command with the
-validity step turned off (``EVALKIT_NO_VALIDITY=1``), which is what compare cost before the section existed.
+runs, compare, the validity section, write the report); with ``--before SRC`` also the same command run
+from the evalkit source folder SRC (e.g. ``git archive`` of an older commit unpacked there), which is what
+compare cost before.
 
-Run: ``python tests/bench/bench_validity.py [--workdir DIR] [--finish]``.
+Run: ``python tests/bench/bench_validity.py [--workdir DIR] [--finish] [--before SRC]``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--finish", action="store_true", help="lines carry finish reasons and token counts")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--before", type=Path, default=None, help="evalkit source folder to time as well")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_validity_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -83,8 +86,10 @@ def main() -> None:
             write_samples(samples, rate, seed, args.finish, loops)
             print(f"importing {label}: {evalkit('import', str(samples), '--task', 'add', '--out', str(run)):.1f} s")
         runs[label] = run
-    env_off = {**os.environ, "EVALKIT_NO_VALIDITY": "1"}
-    for name, env in (("without validity", env_off), ("with validity", None)):
+    todo: list[tuple[str, dict[str, str] | None]] = [("this checkout", None)]
+    if args.before is not None:
+        todo.insert(0, (f"code of {args.before}", {**os.environ, "PYTHONPATH": str(args.before.resolve())}))
+    for name, env in todo:
         times = [evalkit("compare", str(runs["base"]), str(runs["rl"]), "--out", str(work / "cmp"), env=env)
                  for _ in range(args.reps)]  # fmt: skip
         print(f"compare {name} ({tag} finish reasons): " + ", ".join(f"{t:.2f}" for t in times) + " s")
