@@ -64,16 +64,16 @@ def budget_section(
         ``{"tokens_known": False, "reason"}`` when a token count is unknown; else ``tokens_per_completion``,
         ``by_k``, ``by_budget``, ``matched_limit`` (None when the lengths are alike) and ``method``.
     """
-    arrays = {m: token_arrays(signals[m], problems, upto) for m in MODELS}
+    tok: dict[str, dict[str, np.ndarray]] = {}
     for m in MODELS:
-        found = arrays[m]
+        found = token_arrays(signals[m], problems, upto)
         if found is None or any((a <= 0).any() for a in found.values()):
             return {
                 "tokens_known": False,
                 "reason": f"the {m} run has no token count for some completions (imported without n_tokens): "
                 "pass@k against tokens and the matched limit are not computed",
             }
-    tok = {m: arrays[m] for m in MODELS if arrays[m] is not None}
+        tok[m] = found
     mean_t = {m: np.array([tok[m][p].mean() for p in problems]) for m in MODELS}
     per_completion = {m: float(np.concatenate([tok[m][p] for p in problems]).mean()) for m in MODELS}
     n = np.array([upto[p] for p in problems])

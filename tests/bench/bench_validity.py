@@ -32,7 +32,7 @@ from evalkit.tasks import TaskSpec, make_problems
 
 PROBLEMS = 500
 N = 128
-WORDS = ("so", "we", "add", "the", "digits", "carry", "one", "then", "next", "column", "gives")
+VOCAB = 2000  # reasoning words: w0..w1999, Zipf-distributed like the words of prose
 
 
 def write_samples(path: Path, rate: np.ndarray, seed: int, finish: bool, loops: float) -> None:
@@ -42,7 +42,7 @@ def write_samples(path: Path, rate: np.ndarray, seed: int, finish: bool, loops: 
         for i, p in enumerate(problems):
             for j in range(N):
                 length = int(min(rng.geometric(1 / 40), 200))
-                reasoning = " ".join(WORDS[w] for w in rng.integers(0, len(WORDS), size=length))
+                reasoning = " ".join(f"w{w}" for w in np.minimum(rng.zipf(1.1, size=length), VOCAB))
                 answer = p.reference if rng.random() < rate[i] else str(int(p.reference) + 1)
                 draw = rng.random()
                 cut = False
