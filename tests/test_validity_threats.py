@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from evalkit.cli.entry import main
 from evalkit.compare.results import load_run
 from evalkit.compare.summary import compare_runs
