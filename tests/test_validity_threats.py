@@ -295,3 +295,16 @@ def test_imported_runs_show_the_section_with_unknowns(tmp_path: Path) -> None:
     page = render(summary)
     assert 'id="validity"' in page and "imported without n_tokens" in page
     assert "finish reason unknown for 100.0% of completions" in page
+
+
+def test_summary_shows_the_runs_health(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [[sample(False, finish="length") for _ in range(N)], [sample(True, "last number: 12") for _ in range(N)]]
+    run = write_run(tmp_path / "run", rows)
+    assert main(["summary", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "health     cut at the limit 50.0%, loops 0.0%, empty 0.0%, finish unknown 0.0%" in out
+    assert "passes by a fallback rule 100.0%, tokens per completion mean 10, median 10" in out
+    assert "health     2 problems flagged" in out
+    assert main(["summary", str(run), "--json"]) == 0
+    health = json.loads(capsys.readouterr().out)["health"]
+    assert health["rates"]["truncated"] == 0.5 and len(health["flagged"]) == 2
