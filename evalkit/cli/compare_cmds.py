@@ -86,6 +86,18 @@ def compare_cmd(
     k: GateKOpt = [],  # noqa: B006
     max_drop: GateDropOpt = 0.02,
     problem: ProblemOpt = [],  # noqa: B006
+    audit: Annotated[
+        list[Path],
+        typer.Option(
+            "--audit",
+            help="An audit result to flag problems by: a contamination audit's run folder, or the JSON of "
+            "`evalkit audit contamination --json` / `evalkit audit guess --json` (repeatable).",
+        ),
+    ] = [],  # noqa: B006
+    exclude: Annotated[
+        Path | None,
+        typer.Option(help="File of problem ids (one a line, # comments) to leave out in the validity section."),
+    ] = None,
 ) -> None:
     """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
 
@@ -95,6 +107,7 @@ def compare_cmd(
     from evalkit.report import write_report
 
     check_writable(out)
+    _check_inputs(audit, exclude)
     runs = []
     sampled_here = False
     for label, path in (("base", base), ("rl", rl)):
@@ -136,9 +149,11 @@ def compare_cmd(
     suite = expansion_rates({"base": loaded[0], "rl": loaded[-1]})
     if suite is not None:
         summary["zero_baseline"] = suite
+    _attach_validity(summary, loaded[0], loaded[-1], audit, exclude)
     _gate(summary, loaded[0], loaded[-1], k, max_drop)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
+    _print_validity(summary)
     typer.echo(f"report: {html}", err=True)
     if as_json:
         typer.echo(html.with_suffix(".json").read_text())
@@ -214,10 +229,41 @@ def report_cmd(
     partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse=False)
     summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
+    _attach_validity(summary, loaded[0], loaded[-1], [], None)
     _gate(summary, loaded[0], loaded[-1], k, max_drop)
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
+    _print_validity(summary)
     typer.echo(f"report: {html}", err=True)
+
+
+def _check_inputs(audits: list[Path], exclude: Path | None) -> None:
+    """Refuse a missing --audit or --exclude path before any work starts (their contents are checked later)."""
+    for path in audits:
+        if not path.exists():
+            raise EvalkitError(f"--audit {path}: no such file or folder")
+    if exclude is not None and not exclude.is_file():
+        raise EvalkitError(f"--exclude {exclude}: no such file (one problem id a line)")
+
+
+def _attach_validity(summary: dict[str, Any], base: Any, rl: Any, audits: list[Path], exclude: Path | None) -> None:
+    """The summary's ``validity`` section (:func:`evalkit.validity.threats.validity_section`)."""
+    from evalkit.validity.threats import validity_section
+
+    summary["validity"] = validity_section(base, rl, summary, audits, exclude)
+
+
+def _print_validity(summary: dict[str, Any]) -> None:
+    """One line per threat with flagged problems, and each claim that holds only with them."""
+    validity = summary.get("validity")
+    if not validity:
+        return
+    counts = ", ".join(f"{name} {entry['count']}" for name, entry in validity["threats"].items())
+    typer.echo(f"validity   {len(validity['flagged'])} of {validity['problems']} problems flagged ({counts})")
+    matched = (validity.get("budget") or {}).get("matched_limit") or {}
+    for claim in [*validity["without_flagged"]["claims"], *matched.get("claims", [])]:
+        if claim["mark"]:
+            typer.echo(f"validity   {claim['claim']}: {claim['mark'].replace('_', ' ')}")
 
 
 def _print_compare(summary: dict[str, Any]) -> None:

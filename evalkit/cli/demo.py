@@ -44,6 +44,7 @@ from evalkit.sampling.runner import SampleRequest, sample
 from evalkit.tasks.registry import TaskSpec
 from evalkit.train.grpo import GRPOConfig, train_grpo
 from evalkit.train.sft import SFTConfig, train_sft
+from evalkit.validity.threats import validity_section
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
         f"of more than {GATE_MAX_DROP} is shown at 95% over both checks together"
     )
     summary["gate"] = {"passed": gate.passed, "lines": [f"gate: {gate_what}", *gate.lines]}
+    summary["validity"] = validity_section(base, rl, summary)  # health, budget parity, claims without flagged
     timings["compare"] = time.monotonic() - t
     timings["total"] = time.monotonic() - t_start
     summary["timings"] = {k: round(v, 1) for k, v in timings.items()}

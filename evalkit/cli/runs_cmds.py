@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -170,7 +170,7 @@ def summary_cmd(
         raise EvalkitError("--json and --csv: choose one")
     (results,) = load_runs([run], task, problem)
     if as_json:
-        typer.echo(json.dumps(summarize(results), indent=1))
+        typer.echo(json.dumps(summarize(results) | {"health": _health(run)}, indent=1))
         warn_isolation(run)
     elif as_csv:
         from evalkit.store.frame import summary_csv
@@ -179,3 +179,33 @@ def summary_cmd(
         warn_isolation(run)
     else:
         print_run_summary(run, results)
+        print_health(_health(run))
+
+
+def _health(run: Path) -> dict[str, Any]:
+    from evalkit.validity.health import health_of
+
+    return health_of(run)
+
+
+def print_health(health: dict[str, Any]) -> None:
+    """The run's health (:mod:`evalkit.validity.health`) as terminal lines: shares, tokens, flagged problems."""
+    rates = health["rates"]
+
+    def share(key: str) -> str:
+        return "unknown" if rates[key] is None else f"{100 * rates[key]:.1f}%"
+
+    fallback = health["fallback_share"]
+    tokens = health["tokens"]
+    typer.echo(
+        f"health     cut at the limit {share('truncated')}, loops {share('loops')}, empty {share('empty')}, "
+        f"finish unknown {share('finish_unknown')}, passes by a fallback rule "
+        + ("-" if fallback is None else f"{100 * fallback:.1f}%")
+        + ", tokens per completion "
+        + ("unknown" if tokens is None else f"mean {tokens['mean']:.0f}, median {tokens['median']:.0f}")
+    )
+    flagged = health["flagged"]
+    if flagged:
+        shown = ", ".join(f"{pid} ({', '.join(flags)})" for pid, flags in list(flagged.items())[:5])
+        more = f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
+        typer.echo(f"health     {len(flagged)} problems flagged: {shown}{more} ({health['flag_rule']})")

@@ -29,7 +29,7 @@ import jinja2
 from markupsafe import Markup
 
 from evalkit.errors import EvalkitError
-from evalkit.report import overview, problems, sections
+from evalkit.report import overview, problems, sections, validity
 from evalkit.report.text import clean, clip
 
 _Builder = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], "dict[str, Any] | None"]
@@ -72,6 +72,7 @@ SECTIONS: tuple[tuple[str, str, str, _Builder], ...] = (
         lambda s, _p: sections.training_context(s.get("training"), s.get("training_eval")),
     ),
     ("gate", "Gate", "gate.html.j2", lambda s, _p: sections.gate_context(s.get("gate"))),
+    ("validity", "Threats to validity", "validity.html.j2", lambda s, _p: validity.validity_context(s.get("validity"))),
     ("rates", "Sample health", "health.html.j2", lambda s, _p: sections.rates_context(s.get("rates"))),
     ("timings", "Timings", "timings.html.j2", lambda s, _p: sections.timings_context(s.get("timings"))),
 )
