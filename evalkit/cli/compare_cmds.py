@@ -177,6 +177,9 @@ def report_cmd(
     partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse=False)
     summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
+    from evalkit.compare.support import attach_support
+
+    attach_support(summary, loaded[0], loaded[-1])  # perplexity, support dynamics, entropy, winner-take-all
     html = write_report(summary, out / "report.html")
     _print_compare(summary)
     typer.echo(f"report: {html}", err=True)

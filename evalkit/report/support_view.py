@@ -1,0 +1,201 @@
+"""Contexts and figures of the report's support section (``summary["support"]``: perplexity distributions,
+support dynamics, entropy, winner-take-all) and checkpoint-turnover section (``summary["turnover"]``).
+
+The numbers come from :mod:`evalkit.compare.support`, :mod:`evalkit.compare.support_evidence` and
+:mod:`evalkit.compare.turnover`; here they are only formatted and drawn. Each ``*_context`` returns None when the
+summary has nothing for its section; a malformed value shows as —.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from evalkit.report.svg import draw, new_figure, no_data, style_axes
+from evalkit.report.text import plot_label
+from evalkit.report.values import DASH, as_map, fmt, int_text, interval, num, pval
+
+PERPLEXITY_SOURCES = (
+    ("base_under_base", "base on its own samples (sampler)"),
+    ("base_under_base_raw", "base on its own samples (raw model)"),
+    ("rl_under_rl", "RL on its own samples (sampler)"),
+    ("rl_under_base", "base on RL's samples"),
+    ("base_under_rl", "RL on the base's samples"),
+)
+RATE_KEYS = ("SRR", "NDR", "SDS", "NSCR")
+COUNT_KEYS = ("P", "E", "S", "O")
+MAX_POINTS = 2000  # winner-take-all points drawn (all are in the JSON)
+
+
+def _perplexity_rows(ppl: Mapping[str, Any]) -> list[dict[str, Any]]:
+    qs = [str(q) for q in ppl.get("quantiles") or []]
+    out = []
+    for key, label in PERPLEXITY_SOURCES:
+        src = as_map(ppl.get(key))
+        for pop in ("all", "correct"):
+            dist = src.get(pop)
+            if isinstance(dist, Mapping):
+                quant = as_map(dist.get("quantiles"))
+                cells = [fmt(quant.get(q), ".3g") if quant.get(q) is not None else "∞" for q in qs]
+                out.append({"source": label, "population": pop, "samples": int_text(dist.get("samples")),
+                            "unreachable": int_text(dist.get("unreachable")), "cells": cells, "missing": None})  # fmt: skip
+            else:
+                why = src.get("all_missing") if pop == "all" and src.get("all_missing") else src.get("missing")
+                out.append({"source": label, "population": pop, "samples": DASH, "unreachable": DASH,
+                            "cells": [DASH] * len(qs), "missing": str(why) if why else None})  # fmt: skip
+    return out
+
+
+def _dynamics_row(name: str, block: Mapping[str, Any], counts_fmt: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "counts": [fmt(block.get(k), counts_fmt) for k in COUNT_KEYS],
+        "rates": [fmt(block.get(k), "+.3f" if k == "NSCR" else ".3f") for k in RATE_KEYS],
+        "epsilon": fmt(block.get("epsilon"), ".3g"),
+    }
+
+
+def _dynamics(dyn: Mapping[str, Any]) -> dict[str, Any] | None:
+    overall = as_map(dyn.get("overall"))
+    if not overall:
+        return None
+    at_n = as_map(overall.get("at_n"))
+    rows = [_dynamics_row("overall", at_n, ".0f")]
+    rows += [_dynamics_row(str(t), as_map(as_map(b).get("at_n")), ".0f") for t, b in as_map(dyn.get("tasks")).items()]
+    at_k = as_map(overall.get("at_k"))
+    return {
+        "rows": rows,
+        "at_k": [_dynamics_row(f"k = {k}", as_map(b), ".1f") for k, b in at_k.items()],
+        "zeta": fmt(overall.get("zeta"), "g"),
+        "n": f"{int_text(at_n.get('n_min'))}" + (f"–{int_text(at_n.get('n_max'))}"
+                                                   if at_n.get("n_max") != at_n.get("n_min") else ""),  # fmt: skip
+    }
+
+
+def _entropy(ent: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not ent:
+        return None
+    tok, ans = as_map(ent.get("token")), as_map(ent.get("answer"))
+    ci = interval(ans.get("delta_ci"))
+    return {
+        "token": [fmt(as_map(tok.get(s)).get("nats_per_token"), ".3f") for s in ("base", "rl")],
+        "token_missing": [as_map(tok.get(s)).get("missing") for s in ("base", "rl")],
+        "answer": [fmt(ans.get("base"), ".3f"), fmt(ans.get("rl"), ".3f")],
+        "delta": fmt(ans.get("delta"), "+.3f") + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""),
+        "problems": int_text(ans.get("problems")),
+    }
+
+
+def wta_figure(points: Sequence[Mapping[str, Any]]) -> Any:
+    """Per problem RL solved: the base's log-likelihood per token of RL's solutions (x) against RL's gain (y);
+    unreachable solutions sit at the left edge, marked x."""
+    fig, (ax,) = new_figure(1, cols=1, width=4.6, height=3.0)
+    style_axes(ax, "winner-take-all", "base log-likelihood per token of RL's solutions (nats)",
+               "RL gain in per-sample rate")  # fmt: skip
+    pts = [(num(p.get("x")), num(p.get("gain")), p.get("x")) for p in points if isinstance(p, Mapping)]
+    finite = [(x, y) for x, y, _raw in pts if x is not None and y is not None]
+    lost = [y for x, y, raw in pts if x is None and y is not None and raw is not None]
+    if not finite and not lost:
+        no_data(ax)
+        return fig
+    if finite:
+        ax.scatter([x for x, _ in finite], [y for _, y in finite], s=10, color="#4c72b0", alpha=0.7, label="problem")
+    if lost:
+        left = min((x for x, _ in finite), default=0.0) - 0.5
+        ax.scatter([left] * len(lost), lost, s=16, marker="x", color="#d62728", label="unreachable under base")
+    ax.axhline(0.0, color="#8c8c8c", linewidth=0.8)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def support_context(support: Any) -> dict[str, Any] | None:
+    """Perplexity quantiles, support dynamics at epsilon, entropy and the winner-take-all view."""
+    support = as_map(support)
+    if not support:
+        return None
+    ppl = as_map(support.get("perplexity"))
+    wta = as_map(support.get("winner_take_all"))
+    points = [p for p in wta.get("points") or [] if isinstance(p, Mapping)]
+    rho = num(wta.get("spearman_rho"))
+    return {
+        "quantiles": [str(q) for q in ppl.get("quantiles") or []],
+        "perplexity": _perplexity_rows(ppl) if ppl else [],
+        "dynamics": _dynamics(as_map(support.get("dynamics"))),
+        "entropy": _entropy(as_map(support.get("entropy"))),
+        "wta": {
+            "points": len(points),
+            "rho": DASH if rho is None else f"{rho:+.2f}",
+            "p": pval(wta.get("p_value")),
+            "plot": draw("winner-take-all", wta_figure, "wta", points[:MAX_POINTS]),
+        }
+        if points
+        else None,
+        "wta_missing": wta.get("missing"),
+        "notes": [str(n) for n in support.get("notes") or []],
+    }
+
+
+def turnover_figure(turnover: Mapping[str, Any]) -> Any:
+    """Left: gains (up) and losses (down) per step with the chance reference (expected: dots; 1 - confidence
+    upper quantile: dashes). Right: problems by the checkpoint at which they were first and last solved."""
+    fig, (ax, ax2) = new_figure(2, cols=2, width=3.6, height=2.9)
+    steps = [s for s in turnover.get("steps") or [] if isinstance(s, Mapping)]
+    style_axes(ax, "gains and losses per step", "step", "problems")
+    if steps:
+        xs = list(range(len(steps)))
+        gains = [num(s.get("gains")) or 0.0 for s in steps]
+        losses = [num(s.get("losses")) or 0.0 for s in steps]
+        ax.bar(xs, gains, color="#2ca02c", label="gained")
+        ax.bar(xs, [-v for v in losses], color="#d62728", label="lost")
+        for sign in (1, -1):
+            ax.scatter(xs, [sign * (num(s.get("expected")) or 0.0) for s in steps], color="black", s=12, zorder=3,
+                       label="chance: expected" if sign == 1 else None)  # fmt: skip
+            ax.scatter(xs, [sign * (num(s.get("upper")) or 0.0) for s in steps], color="black", marker="_", s=120,
+                       zorder=3, label="chance: upper" if sign == 1 else None)  # fmt: skip
+        ax.axhline(0.0, color="#8c8c8c", linewidth=0.8)
+        ax.set_xticks(xs)
+        ax.set_xticklabels([plot_label(f"{s.get('from')}→{s.get('to')}", 24) for s in steps], fontsize=6)
+        ax.legend(fontsize=6, loc="best")
+    else:
+        no_data(ax)
+    cps = [c for c in turnover.get("checkpoints") or [] if isinstance(c, Mapping)]
+    probs = [p for p in turnover.get("problems") or [] if isinstance(p, Mapping)]
+    style_axes(ax2, "first and last solved", "checkpoint", "problems")
+    if cps and probs:
+        idx = list(range(len(cps)))
+        first = [sum(1 for p in probs if p.get("first_solved") == i) for i in idx]
+        last = [sum(1 for p in probs if p.get("last_solved") == i) for i in idx]
+        ax2.bar([i - 0.2 for i in idx], first, width=0.4, color="#4c72b0", label="first solved")
+        ax2.bar([i + 0.2 for i in idx], last, width=0.4, color="#dd8452", label="last solved")
+        ax2.set_xticks(idx)
+        ax2.set_xticklabels([plot_label(str(c.get("label")), 14) for c in cps], fontsize=6)
+        ax2.legend(fontsize=6, loc="best")
+    else:
+        no_data(ax2)
+    return fig
+
+
+def turnover_context(turnover: Any) -> dict[str, Any] | None:
+    """Gains and losses per consecutive checkpoints with their chance reference, and the counts."""
+    turnover = as_map(turnover)
+    steps = [s for s in turnover.get("steps") or [] if isinstance(s, Mapping)]
+    if not steps:
+        return None
+    level = num(turnover.get("confidence"))
+    return {
+        "steps": [
+            {
+                "name": f"{s.get('from')} → {s.get('to')}",
+                "cells": [int_text(s.get("gains")), int_text(s.get("losses")), fmt(s.get("expected"), ".1f"),
+                          int_text(s.get("upper")), pval(s.get("p_gains")), pval(s.get("p_losses")),
+                          pval(s.get("p_sign"))],  # fmt: skip
+            }
+            for s in steps
+        ],
+        "checkpoints": [(str(as_map(c).get("label")), int_text(as_map(c).get("solved")), str(as_map(c).get("run")))
+                        for c in turnover.get("checkpoints") or []],  # fmt: skip
+        "counts": {k: int_text(turnover.get(k)) for k in ("n_problems", "ever_solved", "always_solved",
+                                                            "lost_by_final")},  # fmt: skip
+        "level": DASH if level is None else f"{100 * (1 - level):.0f}%",
+        "plot": draw("turnover", turnover_figure, "turnover", turnover),
+    }
