@@ -77,6 +77,9 @@ def poisson_binomial_pmf(probs: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def _upper_tail(pmf: np.ndarray, observed: int) -> float:
+    """P(X >= observed); exactly 1 for observed 0."""
+    if observed <= 0:
+        return 1.0
     return float(min(1.0, pmf[observed:].sum())) if observed < pmf.size else 0.0
 
 
