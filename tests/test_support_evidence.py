@@ -209,8 +209,10 @@ def test_turnover_step_against_full_enumeration() -> None:
     for s, mm in zip(before + after, m, strict=True):
         outcomes = [1] * int(s) + [0] * (2 * int(mm) - int(s))
         per_problem.append(
-            [(sum(outcomes[i] for i in first), int(s) - sum(outcomes[i] for i in first))
-             for first in itertools.combinations(range(2 * int(mm)), int(mm))]  # fmt: skip
+            [
+                (sum(outcomes[i] for i in first), int(s) - sum(outcomes[i] for i in first))
+                for first in itertools.combinations(range(2 * int(mm)), int(mm))
+            ]
         )
     total = gains_ge = losses_ge = 0
     for joint in itertools.product(*per_problem):
@@ -280,14 +282,21 @@ def _write_run(root: Path, label: str, logprobs: bool) -> tuple[Path, list[dict[
 def _write_likelihood(rl: Path, base_hash: str) -> dict[str, float]:
     """RL's correct texts scored under the base; returns the per-token log-likelihood per problem."""
     fingerprint = RunStore.open(rl).manifest()["fingerprint"]
-    header = {"kind": "header", "model_hash": base_hash, "run_fingerprint": fingerprint,
-              "sampling": {"temperature": 1.0}, "texts": "all"}  # fmt: skip
+    header = {
+        "kind": "header",
+        "model_hash": base_hash,
+        "run_fingerprint": fingerprint,
+        "sampling": {"temperature": 1.0},
+        "texts": "all",
+    }
     lines, want = [json.dumps(header)], {}
     for j, (p, ok) in enumerate(zip(PROBLEMS, PASSING["final"], strict=True)):
         if not ok:
             continue
-        scored = [{"logprob": -1.5 * (j + 1), "n_tokens": 3, "count": len(ok), "passed": True},
-                  {"logprob": -4.0, "n_tokens": 2, "count": N - len(ok), "passed": False}]  # fmt: skip
+        scored = [
+            {"logprob": -1.5 * (j + 1), "n_tokens": 3, "count": len(ok), "passed": True},
+            {"logprob": -4.0, "n_tokens": 2, "count": N - len(ok), "passed": False},
+        ]
         if j == 5:
             scored[0]["logprob"] = None  # unreachable under the base sampler
         want[p.id] = -math.inf if j == 5 else (-1.5 * (j + 1) * len(ok)) / (3 * len(ok))
@@ -347,12 +356,19 @@ def test_report_shows_support_and_turnover(hand_runs: dict[str, Any], tmp_path: 
     out = tmp_path / "report"
     result = subprocess.run(
         [sys.executable, "-m", "evalkit", "report", str(base_dir), str(mid_dir), str(rl_dir), "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     page = (out / "report.html").read_text()
-    for anchor in ('id="support-perplexity"', 'id="support-dynamics"', 'id="support-entropy"', 'id="support-wta"',
-                   'id="turnover"'):  # fmt: skip
+    for anchor in (
+        'id="support-perplexity"',
+        'id="support-dynamics"',
+        'id="support-entropy"',
+        'id="support-wta"',
+        'id="turnover"',
+    ):
         assert anchor in page, anchor
     support_html = page[page.index('<section id="support">') : page.index('<section id="trajectory">')]
     turnover_html = page[page.index('<section id="turnover">') :]

@@ -137,8 +137,9 @@ def wta_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], not
         else:
             lp = np.array([r["logprob"] for r in rows], dtype=np.float64)
             x = float((weight * lp).sum() / (weight * tokens).sum())
-        points.append({"problem_id": p.id, "task": p.task, "x": x, "gain": (cr - cb) / m, "c_base": cb, "c_rl": cr,
-                       "m": m})  # fmt: skip
+        points.append(
+            {"problem_id": p.id, "task": p.task, "x": x, "gain": (cr - cb) / m, "c_base": cb, "c_rl": cr, "m": m}
+        )
     if not points:
         why = f"no scored correct RL texts under the base ({path}; run `evalkit likelihood BASE RL_RUN`)"
         return {"points": [], "missing": why}

@@ -80,9 +80,8 @@ def support_rates(p: float, e: float, s: float, o: float = 0.0) -> dict[str, flo
         o: Out-of-support count (neither); enters no rate, kept for the record.
     """
     srr, ndr = _ratio(p, p + s), _ratio(e, p + e)
-    if srr is None or ndr is None:
-        sds = None
-    else:
+    sds: float | None = None
+    if srr is not None and ndr is not None:
         sds = 2.0 * srr * ndr / (srr + ndr) if srr + ndr > 0 else 0.0
     return {
         "P": float(p),
@@ -129,9 +128,11 @@ def support_dynamics(
     for k in ks:
         pb, pr = pass_at_k(n_a, cb, k), pass_at_k(n_a, cr, k)
         rates = support_rates(
-            float(np.sum(pb * pr)), float(np.sum((1 - pb) * pr)), float(np.sum(pb * (1 - pr))),
+            float(np.sum(pb * pr)),
+            float(np.sum((1 - pb) * pr)),
+            float(np.sum(pb * (1 - pr))),
             float(np.sum((1 - pb) * (1 - pr))),
-        )  # fmt: skip
+        )
         at_k[str(k)] = {**rates, "epsilon": detection_threshold(int(k), zeta)}
     return {"at_n": at_n, "at_k": at_k, "zeta": zeta}
 

@@ -59,8 +59,9 @@ def checkpoint_turnover(runs: list[RunResults], confidence: float = 0.95) -> dic
         step = turnover_step(counts[t - 1], counts[t], m, confidence)
         gained = [problems[i].id for i in np.flatnonzero(~solved[t - 1] & solved[t])]
         lost = [problems[i].id for i in np.flatnonzero(solved[t - 1] & ~solved[t])]
-        steps.append({"from": labels[t - 1], "to": labels[t], **step, "gained": gained[:MAX_LISTED],
-                      "lost": lost[:MAX_LISTED]})  # fmt: skip
+        steps.append(
+            {"from": labels[t - 1], "to": labels[t], **step, "gained": gained[:MAX_LISTED], "lost": lost[:MAX_LISTED]}
+        )
     return {
         "checkpoints": [
             {"label": label, "run": str(r.root), "solved": int(solved[i].sum())}

@@ -37,12 +37,28 @@ def _perplexity_rows(ppl: Mapping[str, Any]) -> list[dict[str, Any]]:
             if isinstance(dist, Mapping):
                 quant = as_map(dist.get("quantiles"))
                 cells = [fmt(quant.get(q), ".3g") if quant.get(q) is not None else "∞" for q in qs]
-                out.append({"source": label, "population": pop, "samples": int_text(dist.get("samples")),
-                            "unreachable": int_text(dist.get("unreachable")), "cells": cells, "missing": None})  # fmt: skip
+                out.append(
+                    {
+                        "source": label,
+                        "population": pop,
+                        "samples": int_text(dist.get("samples")),
+                        "unreachable": int_text(dist.get("unreachable")),
+                        "cells": cells,
+                        "missing": None,
+                    }
+                )
             else:
                 why = src.get("all_missing") if pop == "all" and src.get("all_missing") else src.get("missing")
-                out.append({"source": label, "population": pop, "samples": DASH, "unreachable": DASH,
-                            "cells": [DASH] * len(qs), "missing": str(why) if why else None})  # fmt: skip
+                out.append(
+                    {
+                        "source": label,
+                        "population": pop,
+                        "samples": DASH,
+                        "unreachable": DASH,
+                        "cells": [DASH] * len(qs),
+                        "missing": str(why) if why else None,
+                    }
+                )
     return out
 
 
@@ -67,8 +83,8 @@ def _dynamics(dyn: Mapping[str, Any]) -> dict[str, Any] | None:
         "rows": rows,
         "at_k": [_dynamics_row(f"k = {k}", as_map(b), ".1f") for k, b in at_k.items()],
         "zeta": fmt(overall.get("zeta"), "g"),
-        "n": f"{int_text(at_n.get('n_min'))}" + (f"–{int_text(at_n.get('n_max'))}"
-                                                   if at_n.get("n_max") != at_n.get("n_min") else ""),  # fmt: skip
+        "n": f"{int_text(at_n.get('n_min'))}"
+        + (f"–{int_text(at_n.get('n_max'))}" if at_n.get("n_max") != at_n.get("n_min") else ""),
     }
 
 
@@ -90,8 +106,9 @@ def wta_figure(points: Sequence[Mapping[str, Any]]) -> Any:
     """Per problem RL solved: the base's log-likelihood per token of RL's solutions (x) against RL's gain (y);
     unreachable solutions sit at the left edge, marked x."""
     fig, (ax,) = new_figure(1, cols=1, width=4.6, height=3.0)
-    style_axes(ax, "winner-take-all", "base log-likelihood per token of RL's solutions (nats)",
-               "RL gain in per-sample rate")  # fmt: skip
+    style_axes(
+        ax, "winner-take-all", "base log-likelihood per token of RL's solutions (nats)", "RL gain in per-sample rate"
+    )
     pts = [(num(p.get("x")), num(p.get("gain")), p.get("x")) for p in points if isinstance(p, Mapping)]
     finite = [(x, y) for x, y, _raw in pts if x is not None and y is not None]
     lost = [y for x, y, raw in pts if x is None and y is not None and raw is not None]
@@ -148,10 +165,23 @@ def turnover_figure(turnover: Mapping[str, Any]) -> Any:
         ax.bar(xs, gains, color="#2ca02c", label="gained")
         ax.bar(xs, [-v for v in losses], color="#d62728", label="lost")
         for sign in (1, -1):
-            ax.scatter(xs, [sign * (num(s.get("expected")) or 0.0) for s in steps], color="black", s=12, zorder=3,
-                       label="chance: expected" if sign == 1 else None)  # fmt: skip
-            ax.scatter(xs, [sign * (num(s.get("upper")) or 0.0) for s in steps], color="black", marker="_", s=120,
-                       zorder=3, label="chance: upper" if sign == 1 else None)  # fmt: skip
+            ax.scatter(
+                xs,
+                [sign * (num(s.get("expected")) or 0.0) for s in steps],
+                color="black",
+                s=12,
+                zorder=3,
+                label="chance: expected" if sign == 1 else None,
+            )
+            ax.scatter(
+                xs,
+                [sign * (num(s.get("upper")) or 0.0) for s in steps],
+                color="black",
+                marker="_",
+                s=120,
+                zorder=3,
+                label="chance: upper" if sign == 1 else None,
+            )
         ax.axhline(0.0, color="#8c8c8c", linewidth=0.8)
         ax.set_xticks(xs)
         ax.set_xticklabels([plot_label(f"{s.get('from')}→{s.get('to')}", 24) for s in steps], fontsize=6)
@@ -186,16 +216,25 @@ def turnover_context(turnover: Any) -> dict[str, Any] | None:
         "steps": [
             {
                 "name": f"{s.get('from')} → {s.get('to')}",
-                "cells": [int_text(s.get("gains")), int_text(s.get("losses")), fmt(s.get("expected"), ".1f"),
-                          int_text(s.get("upper")), pval(s.get("p_gains")), pval(s.get("p_losses")),
-                          pval(s.get("p_sign"))],  # fmt: skip
+                "cells": [
+                    int_text(s.get("gains")),
+                    int_text(s.get("losses")),
+                    fmt(s.get("expected"), ".1f"),
+                    int_text(s.get("upper")),
+                    pval(s.get("p_gains")),
+                    pval(s.get("p_losses")),
+                    pval(s.get("p_sign")),
+                ],
             }
             for s in steps
         ],
-        "checkpoints": [(str(as_map(c).get("label")), int_text(as_map(c).get("solved")), str(as_map(c).get("run")))
-                        for c in turnover.get("checkpoints") or []],  # fmt: skip
-        "counts": {k: int_text(turnover.get(k)) for k in ("n_problems", "ever_solved", "always_solved",
-                                                            "lost_by_final")},  # fmt: skip
+        "checkpoints": [
+            (str(as_map(c).get("label")), int_text(as_map(c).get("solved")), str(as_map(c).get("run")))
+            for c in turnover.get("checkpoints") or []
+        ],
+        "counts": {
+            k: int_text(turnover.get(k)) for k in ("n_problems", "ever_solved", "always_solved", "lost_by_final")
+        },
         "level": DASH if level is None else f"{100 * (1 - level):.0f}%",
         "plot": draw("turnover", turnover_figure, "turnover", turnover),
     }

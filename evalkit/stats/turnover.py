@@ -54,9 +54,7 @@ def discordance_probability(s: int, m: int) -> float:
         raise ValueError(f"discordance_probability: need m >= 1 and 0 <= s <= 2m (got s={s}, m={m})")
     if s == 0 or s > m:
         return 0.0
-    return math.exp(
-        math.lgamma(m + 1) - math.lgamma(m - s + 1) - math.lgamma(2 * m + 1) + math.lgamma(2 * m - s + 1)
-    )
+    return math.exp(math.lgamma(m + 1) - math.lgamma(m - s + 1) - math.lgamma(2 * m + 1) + math.lgamma(2 * m - s + 1))
 
 
 def poisson_binomial_pmf(probs: Sequence[float] | np.ndarray) -> np.ndarray:
