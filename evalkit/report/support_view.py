@@ -83,6 +83,7 @@ def _dynamics(dyn: Mapping[str, Any]) -> dict[str, Any] | None:
         "rows": rows,
         "at_k": [_dynamics_row(f"k = {k}", as_map(b), ".1f") for k, b in at_k.items()],
         "zeta": fmt(overall.get("zeta"), "g"),
+        "epsilon_paper": fmt(at_n.get("epsilon_paper"), ".3g"),
         "n": f"{int_text(at_n.get('n_min'))}"
         + (f"–{int_text(at_n.get('n_max'))}" if at_n.get("n_max") != at_n.get("n_min") else ""),
     }
