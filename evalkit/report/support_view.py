@@ -103,6 +103,42 @@ def _entropy(ent: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def perplexity_figure(ppl: Mapping[str, Any]) -> Any:
+    """Per source (and population), the 5-95% range as a thin line, 25-75% as a thick one and the median as a
+    dot, on a log axis: the perplexity distributions side by side (as arXiv 2504.13837, Fig. 6)."""
+    qs = [str(q) for q in ppl.get("quantiles") or []]
+    rows = []
+    for key, label in PERPLEXITY_SOURCES:
+        for pop in ("all", "correct"):
+            dist = as_map(as_map(ppl.get(key)).get(pop))
+            quant = [num(as_map(dist.get("quantiles")).get(q)) for q in qs]
+            if dist and len(quant) == 5 and quant[2] is not None:
+                rows.append((f"{label}, {pop}", quant))
+    fig, (ax,) = new_figure(1, cols=1, width=6.4, height=0.32 * max(len(rows), 3) + 0.9)
+    style_axes(ax, "per-token perplexity (5, 25, 50, 75, 95%)", "perplexity (log scale)", "")
+    if not rows:
+        no_data(ax)
+        return fig
+    top = max(v for _, quant in rows for v in quant if v is not None)
+    for y, (_label, quant) in enumerate(rows):
+        lo5, lo25, mid, hi75, hi95 = (top * 1.5 if v is None else v for v in quant)  # unreachable: off the right
+        color = "#dd8452" if _label.startswith("RL") else "#4c72b0"  # the scoring model's colour
+        ax.plot([lo5, hi95], [y, y], color=color, linewidth=1.0)
+        ax.plot([lo25, hi75], [y, y], color=color, linewidth=4.0, solid_capstyle="butt")
+        ax.plot([mid], [y], marker="o", color="black", markersize=3)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    for axis in (ax.xaxis,):
+        axis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+        axis.set_minor_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    ax.tick_params(axis="x", which="minor", labelsize=6)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([plot_label(label, 48) for label, _ in rows], fontsize=6)
+    ax.invert_yaxis()
+    return fig
+
+
 def wta_figure(points: Sequence[Mapping[str, Any]]) -> Any:
     """Per problem RL solved: the base's log-likelihood per token of RL's solutions (x) against RL's gain (y);
     unreachable solutions sit at the left edge, marked x."""
@@ -126,6 +162,14 @@ def wta_figure(points: Sequence[Mapping[str, Any]]) -> Any:
     return fig
 
 
+def _has_distribution(ppl: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(as_map(ppl.get(key)).get(pop), Mapping)
+        for key, _ in PERPLEXITY_SOURCES
+        for pop in ("all", "correct")
+    )
+
+
 def support_context(support: Any) -> dict[str, Any] | None:
     """Perplexity quantiles, support dynamics at epsilon, entropy and the winner-take-all view."""
     support = as_map(support)
@@ -138,6 +182,7 @@ def support_context(support: Any) -> dict[str, Any] | None:
     return {
         "quantiles": [str(q) for q in ppl.get("quantiles") or []],
         "perplexity": _perplexity_rows(ppl) if ppl else [],
+        "perplexity_plot": draw("perplexity", perplexity_figure, "perplexity", ppl) if _has_distribution(ppl) else None,
         "dynamics": _dynamics(as_map(support.get("dynamics"))),
         "entropy": _entropy(as_map(support.get("entropy"))),
         "wta": {
@@ -157,8 +202,12 @@ def turnover_figure(turnover: Mapping[str, Any]) -> Any:
     """Left: gains (up) and losses (down) per step with the chance reference (expected: dots; 1 - confidence
     upper quantile: dashes). Right: problems by the checkpoint at which they were first and last solved."""
     fig, (ax, ax2) = new_figure(2, cols=2, width=3.6, height=2.9)
+    from matplotlib.ticker import MaxNLocator
+
     steps = [s for s in turnover.get("steps") or [] if isinstance(s, Mapping)]
     style_axes(ax, "gains and losses per step", "step", "problems")
+    for axis in (ax.yaxis, ax2.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
     if steps:
         xs = list(range(len(steps)))
         gains = [num(s.get("gains")) or 0.0 for s in steps]
