@@ -228,6 +228,9 @@ def _print_summary(summary: dict[str, Any], plan: DemoPlan, gate_passed: bool, r
             f"pass@{kk} {bb[kk]:.3f} -> {rr[kk]:.3f}"
         )
     _print_evidence(summary)
+    from evalkit.cli.compare_cmds import _print_support
+
+    _print_support(summary)  # support dynamics at epsilon, checkpoint turnover
     typer.echo("verdict:")
     for sentence in summary["verdict"]:
         typer.echo(f"  {sentence}")
