@@ -241,6 +241,18 @@ def test_turnover_reference_holds_its_level_under_no_change() -> None:
     assert rejected / reps <= limit
 
 
+def test_training_step_from_the_checkpoint_path() -> None:
+    from types import SimpleNamespace
+
+    from evalkit.compare.turnover import training_step
+
+    def step(model: str) -> int | None:
+        return training_step(SimpleNamespace(manifest={"identity": {"model": model}}))  # type: ignore[arg-type]
+
+    assert step("out/checkpoints/rl/checkpoints/step-250") == 250 and step("run/global_step_40/") == 40
+    assert step("out/checkpoints/base") is None and step("org/model-stepwise") is None
+
+
 def test_first_last_solved_by_hand() -> None:
     solved = np.array([[0, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 0]], dtype=bool)
     assert first_last_solved(solved) == ([1, 0, None, 0], [1, 2, None, 1])

@@ -248,11 +248,16 @@ def turnover_figure(turnover: Mapping[str, Any]) -> Any:
         ax2.bar([i - 0.2 for i in idx], first, width=0.4, color="#4c72b0", label="first solved")
         ax2.bar([i + 0.2 for i in idx], last, width=0.4, color="#dd8452", label="last solved")
         ax2.set_xticks(idx)
-        ax2.set_xticklabels([plot_label(str(c.get("label")), 14) for c in cps], fontsize=6)
+        ax2.set_xticklabels([plot_label(_checkpoint_label(c), 24) for c in cps], fontsize=6)
         ax2.legend(fontsize=6, loc="best")
     else:
         no_data(ax2)
     return fig
+
+
+def _checkpoint_label(c: Mapping[str, Any]) -> str:
+    step = num(c.get("step"))
+    return str(c.get("label")) + ("" if step is None else f" (step {int(step)})")
 
 
 def turnover_context(turnover: Any) -> dict[str, Any] | None:
@@ -279,7 +284,7 @@ def turnover_context(turnover: Any) -> dict[str, Any] | None:
             for s in steps
         ],
         "checkpoints": [
-            (str(as_map(c).get("label")), int_text(as_map(c).get("solved")), str(as_map(c).get("run")))
+            (_checkpoint_label(as_map(c)), int_text(as_map(c).get("solved")), str(as_map(c).get("run")))
             for c in turnover.get("checkpoints") or []
         ],
         "counts": {
