@@ -251,3 +251,16 @@ def test_demo_gives_the_same_numbers_twice(
     for ckpt in ("checkpoints/base", "checkpoints/rl"):  # identical weights, byte for byte
         weights = [(d / ckpt / "model.safetensors").read_bytes() for d in (demo_quick[0], tmp_path / "again")]
         assert weights[0] == weights[1], ckpt
+
+
+def test_demo_report_shows_the_support_views(demo_quick: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Perplexity distributions, support dynamics, entropy, winner-take-all and checkpoint turnover in the demo."""
+    out, result = demo_quick
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (out / "report.html").read_text()
+    for anchor in ("support-perplexity", "support-dynamics", "support-entropy", "support-wta", "turnover"):
+        assert f'id="{anchor}"' in page, anchor
+    support = json.loads((out / "report.json").read_text())["support"]
+    assert support["perplexity"]["rl_under_base"]["all"] is not None  # every RL text scored under the base
+    assert support["entropy"]["token"]["rl"]["nats_per_token"] is not None
+    assert support["winner_take_all"]["points"]

@@ -349,8 +349,8 @@ def test_key_elements_present(browsed: Browsed) -> None:
         assert sid in parsed.attrs, sid
     for sid in ("trajectory", "training", "rates", "frontier-evidence"):
         assert sid in parsed.attrs, sid
-    # pass@k, delta, per-problem, Cover@tau, trajectory, training: six inline SVG plots
-    assert parsed.tags.count("svg") == 6
+    # pass@k, delta, per-problem, Cover@tau, trajectory, turnover, training: seven inline SVG plots
+    assert parsed.tags.count("svg") == 7
     assert parsed.tags.count("h1") == 1
 
 

@@ -229,6 +229,9 @@ def report_cmd(
     partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse=False)
     summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
+    from evalkit.compare.support import attach_support
+
+    attach_support(summary, loaded[0], loaded[-1])  # perplexity, support dynamics, entropy, winner-take-all
     _attach_validity(summary, loaded[0], loaded[-1], [], None)
     _gate(summary, loaded[0], loaded[-1], k, max_drop)
     html = write_report(summary, out / "report.html")
@@ -288,6 +291,7 @@ def _print_compare(summary: dict[str, Any]) -> None:
             f"zero-baseline suite ({suite['problems']} problems the base never solved when it was built): expansion "
             f"rate at k = {n}: RL {rl[0]:.3f} [{rl[1]:.3f}, {rl[2]:.3f}], base now {base[0]:.3f}"
         )
+    _print_support(summary)
     for scope, cross in (summary.get("forecast") or {}).get("crossover", {}).items():
         typer.echo(f"forecast   {scope}: {cross['text']}")
     if summary.get("verdict"):
@@ -296,6 +300,26 @@ def _print_compare(summary: dict[str, Any]) -> None:
     if gate and gate.get("command"):
         answer = gate["verdict"] if gate["verdict"] != "refused" else f"refused (exit 2): {gate['refused']}"
         typer.echo(f"gate: {gate['command']} -> {answer}")
+
+
+def _print_support(summary: dict[str, Any]) -> None:
+    """One line of support dynamics (The Invisible Leash) and one per checkpoint step of turnover, when present."""
+    at_n = (((summary.get("support") or {}).get("dynamics") or {}).get("overall") or {}).get("at_n")
+    if at_n:
+
+        def rate(key: str) -> str:
+            return "n/a" if at_n.get(key) is None else f"{at_n[key]:.3f}"
+
+        typer.echo(
+            f"support    at n = {at_n['n_min']} (epsilon {at_n['epsilon']:.3g}): P {at_n['P']:.0f}  E {at_n['E']:.0f}  "
+            f"S {at_n['S']:.0f}  O {at_n['O']:.0f}   SRR {rate('SRR')}  NDR {rate('NDR')}  SDS {rate('SDS')}  "
+            f"NSCR {rate('NSCR')}"
+        )
+    for step in (summary.get("turnover") or {}).get("steps", []):
+        typer.echo(
+            f"turnover   {step['from']} -> {step['to']}: gained {step['gains']}, lost {step['losses']} (chance: "
+            f"{step['expected']:.1f} expected, p = {step['p_gains']:.3g} / {step['p_losses']:.3g})"
+        )
 
 
 @app.command("gate", cls=_Command)

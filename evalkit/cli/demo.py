@@ -7,11 +7,12 @@
 3. Sample both up to n=1024 on held-out problems with 1-4 digit operands (4-digit is harder than
    anything either model trained on), and an intermediate GRPO checkpoint too, so the report can class
    the trajectory (ProRL's diminish / plateau / sustained); verify.
-4. Score each run's correct completions under the other model by teacher forcing (:mod:`evalkit.likelihood`):
-   how likely the base is to produce RL's solutions and RL the base's, which sorts the problems into
-   preservation / expansion / shrinkage / out-of-support; then compare (pass@k, the evidence beyond it:
-   categories, answer diversity, pass@k area on log k, Cover@tau, the 2x2 at each k), write the HTML report,
-   run the gate.
+4. Score each run's completions (correct ones first, then the others) under the other model by teacher forcing
+   (:mod:`evalkit.likelihood`): how likely the base is to produce RL's solutions and RL the base's, which sorts
+   the problems into preservation / expansion / shrinkage / out-of-support, and the perplexity distributions of
+   all responses; then compare (pass@k, the evidence beyond it: categories, answer diversity, pass@k area on
+   log k, Cover@tau, the 2x2 at each k; support metrics, entropy, winner-take-all, checkpoint turnover), write
+   the HTML report, run the gate.
 
 Every stage runs a fixed number of steps (never a wall-clock budget), with fixed seeds and the CPU numerics
 pinned (:mod:`evalkit.determinism`), so two runs print the same numbers on any machine with the same
@@ -35,6 +36,7 @@ import typer
 
 from evalkit.compare.gate import run_gate
 from evalkit.compare.results import load_run
+from evalkit.compare.support import attach_support
 from evalkit.compare.trajectories import compare_with_trajectory
 from evalkit.determinism import pin_cpu_numerics, pin_cpu_numerics_env
 from evalkit.likelihood import LikelihoodRequest, score_run
@@ -175,9 +177,11 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
     timings["sample_and_verify"] = time.monotonic() - t
 
     t = time.monotonic()
-    echo("[4/6] scoring each run's correct completions under the other model (teacher forcing)")
+    echo("[4/6] scoring each run's completions under the other model (teacher forcing)")
     for model, run, model_run in ((base_ckpt, runs["rl"], runs["base"]), (rl_ckpt, runs["base"], runs["rl"])):
-        score_run(LikelihoodRequest(model=str(model), run=run, model_run=model_run, device="cpu", quiet=quick))
+        # every text (not only the correct ones): the perplexity distributions of all responses under the other model
+        score_run(LikelihoodRequest(model=str(model), run=run, model_run=model_run, device="cpu", quiet=quick,
+                                    all_texts=True))  # fmt: skip
     timings["likelihood"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -185,6 +189,7 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
     loaded = [load_run(runs[label]) for label, _ in checkpoints]
     base, rl = loaded[0], loaded[-1]
     summary = compare_with_trajectory(loaded, title="evalkit demo: does GRPO expand what a tiny model can add?")
+    attach_support(summary, base, rl)  # perplexity, support dynamics, entropy, winner-take-all
     ks = [1, plan.n]
     gate = run_gate(base, rl, ks, max_drop=GATE_MAX_DROP)
     gate_what = (
@@ -225,6 +230,9 @@ def _print_summary(summary: dict[str, Any], plan: DemoPlan, gate_passed: bool, r
             f"pass@{kk} {bb[kk]:.3f} -> {rr[kk]:.3f}"
         )
     _print_evidence(summary)
+    from evalkit.cli.compare_cmds import _print_support
+
+    _print_support(summary)  # support dynamics at epsilon, checkpoint turnover
     typer.echo("verdict:")
     for sentence in summary["verdict"]:
         typer.echo(f"  {sentence}")

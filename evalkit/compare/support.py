@@ -159,9 +159,14 @@ def support_perplexity(base: Any, rl: Any, notes: list[str] | None = None) -> di
 
 
 def attach_support(summary: dict[str, Any], base: Any, rl: Any) -> None:
-    """Add ``support.perplexity`` (:func:`support_perplexity`) to a comparison summary, in place; its notes
-    (likelihood files ignored) go to ``support.notes``."""
+    """Add ``support.perplexity`` (:func:`support_perplexity`) and ``support.dynamics`` / ``entropy`` /
+    ``winner_take_all`` (:func:`evalkit.compare.support_evidence.support_evidence`) to a comparison summary, in
+    place; the notes on likelihood files ignored go to ``support.notes``."""
+    from evalkit.compare.support_evidence import support_evidence
+
     notes: list[str] = []
     summary.setdefault("support", {})["perplexity"] = support_perplexity(base, rl, notes)
+    # SRR / NDR / SDS / NSCR, token- and answer-level entropy, winner-take-all (evalkit.compare.support_evidence)
+    summary["support"].update(support_evidence(base, rl, notes=[]))
     if notes:
         summary["support"]["notes"] = notes

@@ -89,6 +89,9 @@ def compare_with_trajectory(runs: list[RunResults], title: str | None = None) ->
     if len(runs) >= 3:
         traj = trajectory(runs)
         summary["trajectory"] = traj
+        from evalkit.compare.turnover import checkpoint_turnover
+
+        summary["turnover"] = checkpoint_turnover(runs)
         for task, row in traj["tasks"].items():
             summary["notes"].append(
                 f"Trajectory of task {task} over {len(row['checkpoints'])} checkpoints: {row['regime']}. "

@@ -29,7 +29,7 @@ import jinja2
 from markupsafe import Markup
 
 from evalkit.errors import EvalkitError
-from evalkit.report import overview, problems, sections, validity
+from evalkit.report import overview, problems, sections, support_view, validity
 from evalkit.report.text import clean, clip
 
 _Builder = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], "dict[str, Any] | None"]
@@ -59,12 +59,14 @@ SECTIONS: tuple[tuple[str, str, str, _Builder], ...] = (
         "evidence.html.j2",
         lambda s, _p: sections.evidence_context(s.get("evidence")),
     ),
+    ("support", "Support", "support.html.j2", lambda s, _p: support_view.support_context(s.get("support"))),
     (
         "trajectory",
         "Checkpoint trajectory",
         "trajectory.html.j2",
         lambda s, _p: sections.trajectory_context(s.get("trajectory")),
     ),
+    ("turnover", "Turnover", "turnover.html.j2", lambda s, _p: support_view.turnover_context(s.get("turnover"))),
     (
         "training",
         "Training",

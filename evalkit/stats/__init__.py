@@ -45,6 +45,10 @@ ProRL analyses (Liu et al. 2025, "ProRL: Prolonged Reinforcement Learning Expand
 in Large Language Models", arXiv 2505.24864): :func:`prorl_regime` (diminish / plateau / sustained)
 and :func:`gain_correlation` (Spearman correlation of the gain with the base model's pass@k).
 
+Checkpoint turnover (:mod:`evalkit.stats.turnover`): problems gained and lost between two checkpoints with their
+exact chance-level reference under no change (a permutation of each problem's pooled samples, Poisson-binomial
+over problems) and the exact McNemar test of gains against losses.
+
 Guessing (Dragoi et al. 2025, arXiv 2510.08325): :func:`guess_pass_at_k`, the exact pass@k of random guesses
 from a small answer space, and :func:`above_guess_pvalues`, the exact binomial test of a problem's rate against it.
 

@@ -1,0 +1,168 @@
+"""The ``support`` parts of a comparison beside the perplexity distributions (:mod:`evalkit.compare.support`):
+``dynamics`` (SRR, NDR, SDS, NSCR at epsilon), ``entropy`` (token- and answer-level) and ``winner_take_all``.
+
+Definitions, papers and where evalkit differs: :mod:`evalkit.compare.support_metrics` and docs/support.md. This
+module reads the runs and the likelihood file and hands plain arrays to those functions:
+
+- **dynamics**: the problems both runs hold with verified samples, each cut to its common count m (as the
+  comparison does), overall and per task; expected counts at each power-of-two k up to the smallest m.
+- **entropy**: token-level from the log-probabilities recorded while sampling (``logprob_sampler``,
+  ``logprob_tokens``; the hf backend records them; null for a run without them), over every recorded sample of
+  the compared problems' first m; answer-level from the verifier's dedup key of each of those samples (the
+  text with whitespace collapsed for a task without one; "NA" for a sample cut at the token limit), per problem,
+  then the mean over problems, with the paired RL - base difference and its interval over problems.
+- **winner_take_all**: from ``RL_RUN/likelihood/under-<base hash>.jsonl`` (``evalkit likelihood BASE RL_RUN``):
+  per problem RL solved with scored correct texts, the base's per-token log-likelihood of those texts pooled
+  over RL's correct samples (sum of count x logprob over sum of count x tokens; ``-inf`` when one has a token
+  the base sampler cannot draw), against RL's gain c_rl/m - c_base/m.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from typing import Any
+
+import numpy as np
+
+from evalkit.compare.support_metrics import (
+    ZETA,
+    answer_entropy,
+    support_dynamics,
+    token_entropy,
+    winner_take_all,
+)
+from evalkit.stats import powers_of_two, problem_mean_ci
+
+#: The answer key of a sample cut at the token limit (the paper's "NA" for incomplete outputs).
+UNFINISHED = "NA"
+
+
+def _shared(base: Any, rl: Any) -> tuple[list[Any], dict[str, int]]:
+    rl_ids = {p.id for p in rl.problems if rl.n(p.id)}
+    problems = [p for p in base.problems if p.id in rl_ids and base.n(p.id)]
+    return problems, {p.id: min(base.n(p.id), rl.n(p.id)) for p in problems}
+
+
+def dynamics_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], zeta: float = ZETA) -> dict:
+    """Support dynamics overall and per task (see the module docstring)."""
+
+    def one(probs: list[Any]) -> dict[str, Any]:
+        m = np.array([upto[p.id] for p in probs])
+        cb = np.array([base.c(p.id, upto[p.id]) for p in probs])
+        cr = np.array([rl.c(p.id, upto[p.id]) for p in probs])
+        return support_dynamics(m, cb, cr, powers_of_two(int(m.min())), zeta)
+
+    by_task: dict[str, list[Any]] = defaultdict(list)
+    for p in problems:
+        by_task[p.task].append(p)
+    return {"overall": one(problems), "tasks": {t: one(ps) for t, ps in sorted(by_task.items())}}
+
+
+def _answer_counts(run: Any, upto: dict[str, int]) -> dict[str, Counter[str]]:
+    """Problem id -> answer key -> samples among its first m (module docstring)."""
+    from evalkit.likelihood.run import _answer_key
+    from evalkit.store import RunStore
+
+    problems = {p.id: p for p in run.problems if p.id in upto}
+    families: dict[str, Any] = {}
+    counts: dict[str, Counter[str]] = {pid: Counter() for pid in problems}
+    for comp in RunStore.open(run.root).iter_completions(problem_ids=set(problems)):
+        if comp.sample_idx >= upto[comp.problem_id]:
+            continue
+        unfinished = comp.finish_reason == "length"
+        key = UNFINISHED if unfinished else _answer_key(families, problems[comp.problem_id], comp.text)
+        counts[comp.problem_id][key] += 1
+    return counts
+
+
+def _token_entropy(run: Any, upto: dict[str, int]) -> dict[str, Any]:
+    from evalkit.store.frame import load_run
+
+    frame = load_run(run.root).samples()
+    limit = frame["problem_id"].map(upto)
+    frame = frame[limit.notna() & (frame["sample_idx"] < limit.fillna(0))]
+    rec = frame[frame["logprob_sampler"].notna() & frame["logprob_tokens"].notna()]
+    if rec.empty:
+        return {"nats_per_token": None, "samples": 0, "missing": "no log-probabilities recorded while sampling"}
+    value = token_entropy(rec["logprob_sampler"].to_numpy(np.float64), rec["logprob_tokens"].to_numpy(np.float64))
+    return {"nats_per_token": value, "samples": len(rec), "tokens": int(rec["logprob_tokens"].sum())}
+
+
+def entropy_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], confidence: float) -> dict:
+    """Token- and answer-level entropy of both runs (see the module docstring)."""
+    answers = {"base": _answer_counts(base, upto), "rl": _answer_counts(rl, upto)}
+    ids = [p.id for p in problems if answers["base"][p.id] and answers["rl"][p.id]]
+    per = {side: np.array([answer_entropy(answers[side][pid]) for pid in ids]) for side in ("base", "rl")}
+    out: dict[str, Any] = {
+        "token": {"base": _token_entropy(base, upto), "rl": _token_entropy(rl, upto)},
+        "answer": {
+            "problems": len(ids),
+            "base": float(per["base"].mean()) if ids else None,
+            "rl": float(per["rl"].mean()) if ids else None,
+            "delta": float((per["rl"] - per["base"]).mean()) if ids else None,
+            "delta_ci": None,
+            "confidence": confidence,
+            "per_problem": {pid: [float(b), float(r)] for pid, b, r in zip(ids, per["base"], per["rl"], strict=True)},
+        },
+        "unit": "nats",
+    }
+    if len(ids) >= 2:
+        _e, lo, hi, method = problem_mean_ci((per["rl"] - per["base"])[:, None], confidence, paired=True, seed=0)[0]
+        out["answer"]["delta_ci"], out["answer"]["delta_ci_method"] = [float(lo), float(hi)], method
+    return out
+
+
+def wta_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], notes: list[str]) -> dict[str, Any]:
+    """The winner-take-all view (see the module docstring); ``missing`` says why there is none."""
+    from evalkit.compare.evidence import _usable
+    from evalkit.likelihood import results_path
+
+    base_hash = base.manifest.get("identity", {}).get("model_hash")
+    path = results_path(rl.root, str(base_hash)) if base_hash else None
+    _header, records = _usable(path, rl, base, notes)
+    points = []
+    for p in problems:
+        m = upto[p.id]
+        cb, cr = base.c(p.id, m), rl.c(p.id, m)
+        rows = [r for r in (records.get(p.id) or {}).get("scored", []) if "skipped" not in r and r.get("passed", True)]
+        if not cr or not rows:
+            continue
+        weight = np.array([r.get("count", 1) for r in rows], dtype=np.float64)
+        tokens = np.array([r.get("n_tokens", 0) for r in rows], dtype=np.float64)
+        if any(r.get("logprob") is None for r in rows):
+            x = -math.inf
+        elif float((weight * tokens).sum()) <= 0:
+            continue
+        else:
+            lp = np.array([r["logprob"] for r in rows], dtype=np.float64)
+            x = float((weight * lp).sum() / (weight * tokens).sum())
+        points.append(
+            {"problem_id": p.id, "task": p.task, "x": x, "gain": (cr - cb) / m, "c_base": cb, "c_rl": cr, "m": m}
+        )
+    if not points:
+        why = f"no scored correct RL texts under the base ({path}; run `evalkit likelihood BASE RL_RUN`)"
+        return {"points": [], "missing": why}
+    corr = winner_take_all([pt["x"] for pt in points], [pt["gain"] for pt in points])
+    return {
+        **corr,
+        "points": points,
+        "x": "the base's log-likelihood per token of RL's correct samples (nats; -inf: a token the base sampler "
+        "cannot draw)",
+        "y": "RL's gain in per-sample success rate, c_rl/m - c_base/m",
+        "note": "only problems RL solved; a positive rho says RL gained most where the base already found RL's "
+        "solutions likely (winner-take-all)",
+    }
+
+
+def support_evidence(base: Any, rl: Any, confidence: float = 0.95, notes: list[str] | None = None) -> dict:
+    """``{"dynamics", "entropy", "winner_take_all"}`` for the ``support`` key of a comparison."""
+    notes = notes if notes is not None else []
+    problems, upto = _shared(base, rl)
+    if not problems:
+        return {"missing": "the runs share no problem with verified samples"}
+    return {
+        "dynamics": dynamics_block(base, rl, problems, upto),
+        "entropy": entropy_block(base, rl, problems, upto, confidence),
+        "winner_take_all": wta_block(base, rl, problems, upto, notes),
+    }
