@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.sampling.adaptive import AdaptiveRule
-from evalkit.stats.adaptive import adaptive_pass_at_k, adaptive_table
+from evalkit.stats.adaptive import AdaptiveRule, adaptive_pass_at_k, adaptive_table
 
 
 def _reference(t: int, s: int, reached: bool, r: int, n: int, k: int) -> Fraction:

@@ -156,11 +156,18 @@ def print_run_summary(run: Path) -> None:
     """Print pass@k per task of the run at ``run``, its truncation rate, and warnings (after sample, import, score)."""
     from evalkit.compare.results import load_run, summarize
 
-    results = load_run(run)
+    results = load_run(run, adaptive_ok=True)
     summary = summarize(results)
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
-        typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
+        typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row.get('n_target', row['n_min'])}  pass{cells}")
+        if "samples_fixed" in row:  # --adaptive: what the stopping rule drew, against a fixed-n run
+            drawn, fixed = row["samples_drawn"], row["samples_fixed"]
+            typer.echo(
+                f"{'':10s} --adaptive: {drawn} of {fixed} samples drawn ({100 * drawn / fixed:.1f}% of n = "
+                f"{row['n_target']}); {row['stopped_early']} problems stopped at "
+                f"{summary['adaptive']['successes']} correct"
+            )
     truncated = float(summary["rates"].get("truncated", 0.0))
     unknown = float(summary["rates"].get("finish_unknown", 0.0))
     if unknown >= 1.0:

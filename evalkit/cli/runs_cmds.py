@@ -115,12 +115,12 @@ def summary_cmd(
     if as_json and as_csv:
         raise EvalkitError("--json and --csv: choose one")
     if as_json:
-        typer.echo(json.dumps(summarize(load_run(run)), indent=1))
+        typer.echo(json.dumps(summarize(load_run(run, adaptive_ok=True)), indent=1))
         warn_isolation(run)
     elif as_csv:
         from evalkit.store.frame import summary_csv
 
-        typer.echo(summary_csv(summarize(load_run(run))), nl=False)
+        typer.echo(summary_csv(summarize(load_run(run, adaptive_ok=True))), nl=False)
         warn_isolation(run)
     else:
         print_run_summary(run)

@@ -18,134 +18,51 @@ i-th sample of a problem is the same however it is produced), and the stage targ
 samples an uninterrupted one would have drawn). Because the samples of a problem are a prefix of those a
 fixed-n run with the same seed draws, the problems solved at least once are exactly the fixed-n run's.
 
-This module is pure (no store, no model); :mod:`evalkit.sampling.runner` runs the stages.
+The rule itself is pure and lives with its estimator (:mod:`evalkit.stats.adaptive`); :func:`stage_jobs`
+reads a run's store for it, and :mod:`evalkit.sampling.runner` runs the stages.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from evalkit.errors import EvalkitError
+from evalkit.stats.adaptive import DEFAULT_SUCCESSES, AdaptiveRule, Decision, rule_of
+from evalkit.store import RunStore, by_problem
+from evalkit.types import Problem
 
-RULE_NAME = "inverse-binomial"
-GROWTH = 4  # a stage at most this many times the samples drawn before it
-DEFAULT_SUCCESSES = 16
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Where a problem stands under the rule.
-
-    Attributes:
-        done: The rule has stopped (R successes seen, or n samples read).
-        target: Samples (indices 0 .. target - 1) that must be stored and verified: when ``done``, those drawn.
-        used: When done, the stopping time T: the samples the estimator reads (<= target).
-        successes: When done, the successes S among the first ``used`` samples.
-        reached: When done, whether R successes were seen (S = R at T); otherwise T = n and S < R.
-    """
-
-    done: bool
-    target: int
-    used: int = 0
-    successes: int = 0
-    reached: bool = False
+__all__ = ["DEFAULT_SUCCESSES", "AdaptiveRule", "Decision", "rule_of", "stage_jobs", "verified_prefixes"]
 
 
-@dataclass(frozen=True)
-class AdaptiveRule:
-    """Inverse binomial sampling with a cap: stop at ``successes`` correct samples or at ``n`` samples.
+def verified_prefixes(store: RunStore) -> dict[str, np.ndarray]:
+    """Each problem's ``passed`` for samples 0, 1, ... up to its first sample without a verdict (a later
+    verdict of a key overrides an earlier one). Reads only the verdicts' key and ``passed`` columns."""
+    table = store.verdict_table(("problem_id", "sample_idx", "passed"))
+    idx = table.column("sample_idx").to_numpy()
+    passed = table.column("passed").to_numpy(zero_copy_only=False).astype(np.int8)
+    out: dict[str, np.ndarray] = {}
+    for pid, rows in by_problem(table.column("problem_id")):
+        slots = np.full(int(idx[rows].max()) + 1, -1, dtype=np.int8)
+        slots[idx[rows]] = passed[rows]
+        gaps = np.flatnonzero(slots < 0)
+        out[pid] = slots[: gaps[0] if gaps.size else slots.size] == 1
+    return out
 
-    Attributes:
-        successes: R >= 1, successes that stop a problem.
-        n: The cap (the fixed-n run this replaces), >= 1.
-        first: Samples of the first stage, in 1 .. n.
-    """
 
-    successes: int
-    n: int
-    first: int
-
-    @classmethod
-    def make(cls, successes: int, n: int, first: int | None = None) -> AdaptiveRule:
-        """The rule for ``--adaptive``; ``first`` defaults to 2R (at most n).
-
-        Raises:
-            EvalkitError: when R < 1, n < 1 or ``first`` outside 1 .. n.
-        """
-        if successes < 1:
-            raise EvalkitError(f"--adaptive-successes must be >= 1 (got {successes})")
-        if n < 1:
-            raise EvalkitError(f"--n must be >= 1 (got {n})")
-        first = min(n, 2 * successes) if first is None else first
-        if not 1 <= first <= n:
-            raise EvalkitError(f"the first stage of --adaptive must hold 1 to n = {n} samples (got {first})")
-        return cls(successes, n, first)
-
-    def to_json(self) -> dict[str, Any]:
-        """What the manifest records as ``identity.adaptive``."""
-        return {"rule": RULE_NAME, "successes": self.successes, "n": self.n, "first": self.first, "growth": GROWTH}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "manifest") -> AdaptiveRule:
-        """The rule a manifest records.
-
-        Raises:
-            EvalkitError: naming ``where`` when the entry is not a rule this evalkit knows.
-        """
-        ok = (
-            isinstance(data, Mapping)
-            and data.get("rule") == RULE_NAME
-            and data.get("growth") == GROWTH
-            and all(
-                isinstance(data.get(key), int) and not isinstance(data.get(key), bool)
-                for key in ("successes", "n", "first")
-            )
+def stage_jobs(store: RunStore, problems: Sequence[Problem], rule: AdaptiveRule) -> list[tuple[Problem, list[int]]]:
+    """The samples the next stage draws: for each problem the rule has not stopped, the indices below its
+    stage target that are not stored yet; every problem has an entry, in order (an empty one when the rule has
+    stopped it or nothing is missing: the replay backend checks its file against all of the run's problems)."""
+    prefixes = verified_prefixes(store)
+    have = store.completion_keys()
+    empty = np.zeros(0, dtype=bool)
+    jobs = []
+    for problem in problems:
+        prefix = prefixes.get(problem.id, empty)
+        decision = rule.decide(prefix)
+        missing = (
+            [] if decision.done else [i for i in range(prefix.size, decision.target) if (problem.id, i) not in have]
         )
-        if not ok:
-            raise EvalkitError(
-                f"{where}: identity.adaptive {data!r} is not a rule this evalkit reads (a newer evalkit?)"
-            )
-        try:
-            return cls.make(int(data["successes"]), int(data["n"]), int(data["first"]))
-        except EvalkitError as exc:
-            raise EvalkitError(f"{where}: identity.adaptive: {exc}") from None
-
-    def next_target(self, drawn: int, successes: int) -> int:
-        """The samples to have after the next stage, given ``successes`` among the first ``drawn`` (< R)."""
-        if successes <= 0:
-            return min(self.n, GROWTH * drawn)
-        projected = math.ceil(1.1 * drawn * self.successes / successes)
-        return min(self.n, max(drawn + self.successes - successes, min(GROWTH * drawn, projected)))
-
-    def decide(self, prefix: np.ndarray) -> Decision:
-        """Run the stages over a problem's verified outcomes in ``sample_idx`` order.
-
-        Args:
-            prefix: Booleans, shape (m,): ``passed`` of samples 0 .. m - 1 (a contiguous prefix; samples
-                past a gap are not part of it).
-
-        Returns:
-            The :class:`Decision`: done with (T, S), or the stage target still to be drawn.
-        """
-        outcomes = np.asarray(prefix, dtype=bool)
-        target = self.first
-        while True:
-            if outcomes.size < target:
-                return Decision(False, target)
-            hits = np.flatnonzero(outcomes[:target])
-            if hits.size >= self.successes:
-                return Decision(True, target, int(hits[self.successes - 1]) + 1, self.successes, True)
-            if target >= self.n:
-                return Decision(True, target, self.n, int(hits.size), False)
-            target = self.next_target(target, int(hits.size))
-
-
-def rule_of(manifest: Mapping[str, Any], where: str = "manifest") -> AdaptiveRule | None:
-    """The adaptive rule a run's manifest records, or None for a fixed-n run."""
-    entry = manifest.get("identity", {}).get("adaptive")
-    return None if entry is None else AdaptiveRule.from_json(entry, where)
+        jobs.append((problem, missing))
+    return jobs

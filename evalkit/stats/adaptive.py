@@ -1,6 +1,7 @@
-"""Unbiased pass@k under inverse binomial sampling with a cap (the rule of ``evalkit sample --adaptive``).
+"""Unbiased pass@k under inverse binomial sampling with a cap: the rule of ``evalkit sample --adaptive``
+(:class:`AdaptiveRule`, its stages described in :mod:`evalkit.sampling.adaptive`) and its estimator.
 
-The rule (:mod:`evalkit.sampling.adaptive`): read a problem's samples in order and stop at the R-th success,
+The rule: read a problem's samples in order and stop at the R-th success,
 or at n samples. The outcome is (T, S): stopped at T <= n with S = R (the T-th sample is the R-th success), or
 T = n with S < R. With per-sample success rate p and q = 1 - p,
 
@@ -39,13 +40,134 @@ estimation under inverse binomial sampling.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from evalkit.sampling.adaptive import AdaptiveRule, Decision
+from evalkit.errors import EvalkitError
 from evalkit.stats._common import ArrayLike, FloatArray
 from evalkit.stats.estimators import pass_at_k
+
+RULE_NAME = "inverse-binomial"
+GROWTH = 4  # a stage at most this many times the samples drawn before it
+DEFAULT_SUCCESSES = 16
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a problem stands under the rule.
+
+    Attributes:
+        done: The rule has stopped (R successes seen, or n samples read).
+        target: Samples (indices 0 .. target - 1) that must be stored and verified: when ``done``, those drawn.
+        used: When done, the stopping time T: the samples the estimator reads (<= target).
+        successes: When done, the successes S among the first ``used`` samples.
+        reached: When done, whether R successes were seen (S = R at T); otherwise T = n and S < R.
+    """
+
+    done: bool
+    target: int
+    used: int = 0
+    successes: int = 0
+    reached: bool = False
+
+
+@dataclass(frozen=True)
+class AdaptiveRule:
+    """Inverse binomial sampling with a cap: stop at ``successes`` correct samples or at ``n`` samples.
+
+    Attributes:
+        successes: R >= 1, successes that stop a problem.
+        n: The cap (the fixed-n run this replaces), >= 1.
+        first: Samples of the first stage, in 1 .. n.
+    """
+
+    successes: int
+    n: int
+    first: int
+
+    @classmethod
+    def make(cls, successes: int, n: int, first: int | None = None) -> AdaptiveRule:
+        """The rule for ``--adaptive``; ``first`` defaults to 2R (at most n).
+
+        Raises:
+            EvalkitError: when R < 1, n < 1 or ``first`` outside 1 .. n.
+        """
+        if successes < 1:
+            raise EvalkitError(f"--adaptive-successes must be >= 1 (got {successes})")
+        if n < 1:
+            raise EvalkitError(f"--n must be >= 1 (got {n})")
+        first = min(n, 2 * successes) if first is None else first
+        if not 1 <= first <= n:
+            raise EvalkitError(f"the first stage of --adaptive must hold 1 to n = {n} samples (got {first})")
+        return cls(successes, n, first)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the manifest records as ``identity.adaptive``."""
+        return {"rule": RULE_NAME, "successes": self.successes, "n": self.n, "first": self.first, "growth": GROWTH}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "manifest") -> AdaptiveRule:
+        """The rule a manifest records.
+
+        Raises:
+            EvalkitError: naming ``where`` when the entry is not a rule this evalkit knows.
+        """
+        ok = (
+            isinstance(data, Mapping)
+            and data.get("rule") == RULE_NAME
+            and data.get("growth") == GROWTH
+            and all(
+                isinstance(data.get(key), int) and not isinstance(data.get(key), bool)
+                for key in ("successes", "n", "first")
+            )
+        )
+        if not ok:
+            raise EvalkitError(
+                f"{where}: identity.adaptive {data!r} is not a rule this evalkit reads (a newer evalkit?)"
+            )
+        try:
+            return cls.make(int(data["successes"]), int(data["n"]), int(data["first"]))
+        except EvalkitError as exc:
+            raise EvalkitError(f"{where}: identity.adaptive: {exc}") from None
+
+    def next_target(self, drawn: int, successes: int) -> int:
+        """The samples to have after the next stage, given ``successes`` among the first ``drawn`` (< R)."""
+        if successes <= 0:
+            return min(self.n, GROWTH * drawn)
+        projected = math.ceil(1.1 * drawn * self.successes / successes)
+        return min(self.n, max(drawn + self.successes - successes, min(GROWTH * drawn, projected)))
+
+    def decide(self, prefix: np.ndarray) -> Decision:
+        """Run the stages over a problem's verified outcomes in ``sample_idx`` order.
+
+        Args:
+            prefix: Booleans, shape (m,): ``passed`` of samples 0 .. m - 1 (a contiguous prefix; samples
+                past a gap are not part of it).
+
+        Returns:
+            The :class:`Decision`: done with (T, S), or the stage target still to be drawn.
+        """
+        outcomes = np.asarray(prefix, dtype=bool)
+        target = self.first
+        while True:
+            if outcomes.size < target:
+                return Decision(False, target)
+            hits = np.flatnonzero(outcomes[:target])
+            if hits.size >= self.successes:
+                return Decision(True, target, int(hits[self.successes - 1]) + 1, self.successes, True)
+            if target >= self.n:
+                return Decision(True, target, self.n, int(hits.size), False)
+            target = self.next_target(target, int(hits.size))
+
+
+def rule_of(manifest: Mapping[str, Any], where: str = "manifest") -> AdaptiveRule | None:
+    """The adaptive rule a run's manifest records, or None for a fixed-n run."""
+    entry = manifest.get("identity", {}).get("adaptive")
+    return None if entry is None else AdaptiveRule.from_json(entry, where)
 
 
 def adaptive_pass_at_k(used: ArrayLike, successes: ArrayLike, reached: ArrayLike, r: int, k: ArrayLike) -> FloatArray:
@@ -93,7 +215,7 @@ def adaptive_pass_at_k(used: ArrayLike, successes: ArrayLike, reached: ArrayLike
 
 
 def decisions(rule: AdaptiveRule, prefixes: Sequence[np.ndarray]) -> list[Decision]:
-    """The rule's :class:`~evalkit.sampling.adaptive.Decision` for each problem's verified prefix."""
+    """The rule's :class:`Decision` for each problem's verified prefix."""
     return [rule.decide(prefix) for prefix in prefixes]
 
 
