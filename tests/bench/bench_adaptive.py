@@ -100,7 +100,7 @@ def _claims(c_base: np.ndarray, c_rl: np.ndarray) -> tuple[Any, ...]:
     )
 
 
-def _delta_decision(tb: dict[str, Any], tr: dict[str, Any]) -> int:
+def _delta_decision(tb: np.ndarray, tr: np.ndarray) -> int:
     diff = tr - tb
     p = float(_two_sided_p(diff[:, None])[0])
     return 0 if p > 0.05 else int(np.sign(diff.mean()))
