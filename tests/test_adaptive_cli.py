@@ -150,3 +150,22 @@ def test_kill_9_during_adaptive_sampling_then_resume(
     assert final.returncode == 0, final.stderr[-2000:]
     assert coverage(run) == coverage(ad)
     assert _summary(run)["tasks"] == _summary(ad)["tasks"]
+
+
+@pytest.mark.slow
+def test_hf_adaptive_samples_do_not_depend_on_batch_size_and_are_the_fixed_runs(
+    tiny_ckpt: Path, tmp_path: Path
+) -> None:
+    """The hf backend: the same samples with batch sizes 16 and 5, and each one the fixed-n run's sample."""
+    from test_cli_e2e import sample_args
+
+    runs = {}
+    for name, batch in (("a", "16"), ("b", "5")):
+        args = [*sample_args(tiny_ckpt, tmp_path / name, 16, 2)[:-2], "--batch-size", batch]
+        assert cli.main([*args, "--adaptive", "--adaptive-successes", "2"]) == 0
+        runs[name] = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(tmp_path / name).iter_completions()}
+    assert runs["a"] == runs["b"]
+    assert cli.main(sample_args(tiny_ckpt, tmp_path / "fixed", 16, 2)) == 0
+    full = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(tmp_path / "fixed").iter_completions()}
+    assert runs["a"].items() <= full.items()
+    assert _summary(tmp_path / "a")["tasks"]

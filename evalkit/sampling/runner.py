@@ -13,7 +13,7 @@ import datetime as _dt
 import platform
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -189,7 +189,7 @@ def sample(req: SampleRequest) -> RunStore:
         if req.backend == "replay"
         else f"sampling {len(problems)} problems x {req.n}"
     )
-    _draw(store, req, jobs, total, label, executor, resumed, out_existed)
+    _draw(store, req, jobs, total, label, lambda: executor or _backend(req), resumed, out_existed)
     _verify(store, req)
     return store
 
@@ -200,16 +200,17 @@ def _draw(
     jobs: Sequence[tuple[Problem, Sequence[int]]],
     total: int,
     label: str,
-    executor: Any,
+    source: Callable[[], Any],
     resumed: bool,
     out_existed: bool,
 ) -> int:
-    """Generate ``jobs`` through the backend (or executor) into the store; returns the samples stored."""
+    """Generate ``jobs`` through the backend (or executor) that ``source`` gives into the store; returns the
+    samples stored."""
     if not total:
         return 0
     stored = 0
     try:
-        backend = executor or make_backend(req.backend, req.model, **req.backend_options)
+        backend = source()
         with progress_bar(label, total, disable=req.quiet) as advance:
             chunks = backend.generate(jobs, req.sampling, req.seed)
             try:
@@ -223,6 +224,10 @@ def _draw(
             _discard(store, remove_dir=not out_existed)
         raise
     return stored
+
+
+def _backend(req: SampleRequest) -> Any:
+    return make_backend(req.backend, req.model, **req.backend_options)
 
 
 def _verify(store: RunStore, req: SampleRequest) -> None:
@@ -251,6 +256,13 @@ def _sample_adaptive(
     _verify(store, req)  # a resumed run's stored samples count before the rule is asked
     if resumed:
         say(f"resuming {req.out} (--adaptive): {len(store.completion_keys())} samples stored")
+    made: list[Any] = [executor] if executor is not None else []
+
+    def source() -> Any:  # one backend (one model load) for every stage
+        if not made:
+            made.append(_backend(req))
+        return made[0]
+
     stage = 0
     while True:
         jobs = stage_jobs(store, problems, rule)
@@ -259,7 +271,7 @@ def _sample_adaptive(
             return
         stage += 1
         label = f"stage {stage}: {sum(1 for _, indices in jobs if indices)} problems, {total} samples"
-        if not _draw(store, req, jobs, total, label, executor, resumed or stage > 1, out_existed):
+        if not _draw(store, req, jobs, total, label, source, resumed or stage > 1, out_existed):
             say(f"--adaptive: the backend returned none of the {total} samples asked for; stopping")
             return
         _verify(store, req)
