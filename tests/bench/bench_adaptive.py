@@ -10,6 +10,8 @@ replay`` and checks that the run it writes holds exactly the samples the in-memo
 Reported per setting (dense or sparse rates x problems):
 
 * drawn: samples the adaptive run draws (both models) as a fraction of the fixed-n run's (problems x 1024 x 2);
+* floor: samples up to each problem's first success, or n where there is none (what any rule that keeps the
+  solved / never-solved classes must draw), as the same fraction;
 * frontier claims equal: data sets whose frontier claims are identical to the fixed-n run's: the RL-only and
   base-only counts (``frontier_counts``), the ``rl_only_bounded`` bound and its problem count, and the exact
   McNemar decisions at 5% (:func:`evalkit.compare.summary.frontier_statements`, the chance test aside: it needs
@@ -123,13 +125,22 @@ def population_truth(kind: str) -> dict[str, np.ndarray]:
 def one_set(kind: str, size: int, rule: AdaptiveRule, rng: np.random.Generator) -> dict[str, Any]:
     problems = [Problem(f"p{i:04d}", "sim", "", "", {}) for i in range(size)]
     base_p, rl_p = rates(kind, size, rng)
-    out: dict[str, Any] = {"drawn": 0, "cover_adaptive": [], "cover_fixed": [], "pop_adaptive": [], "pop_fixed": []}
+    out: dict[str, Any] = {
+        "drawn": 0,
+        "floor": 0,
+        "cover_adaptive": [],
+        "cover_fixed": [],
+        "pop_adaptive": [],
+        "pop_fixed": [],
+    }
     counts: dict[str, dict[str, np.ndarray]] = {}
     pass1: dict[str, dict[str, np.ndarray]] = {}
     for model, p in (("base", base_p), ("rl", rl_p)):
         outcomes = rng.random((size, N)) < p[:, None]
         drawn = [rule.decide(row).target for row in outcomes]
         out["drawn"] += sum(drawn)
+        first = np.where(outcomes.any(axis=1), outcomes.argmax(axis=1) + 1, N)
+        out["floor"] += int(first.sum())  # samples to the first success, or n: what the classes alone need
         runs = {
             "fixed": _run(model, problems, outcomes, None, rule),
             "adaptive": _run(model, problems, outcomes, drawn, rule),
@@ -219,10 +230,10 @@ def main() -> None:
     rule = AdaptiveRule.make(args.successes, N)
     print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}, rule {rule.to_json()}")
     print(
-        "| suite | problems | data sets | drawn (of fixed n) | frontier claims equal | k=1 delta decision equal | "
-        "coverage adaptive: suite / population (min over k) | coverage fixed n: suite / population (min over k) |"
+        "| suite | problems | data sets | drawn (of fixed n) | floor | frontier claims equal | "
+        "k=1 delta decision equal | coverage adaptive: suite / population (min over k) | coverage fixed n: suite / population (min over k) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.suites:
         for size in args.problems:
             sets = args.sets if size < 500 else max(1, args.sets // 2)
@@ -230,6 +241,7 @@ def main() -> None:
             start = time.monotonic()
             rows = [one_set(kind, size, rule, rng) for _ in range(sets)]
             drawn = sum(r["drawn"] for r in rows) / (sets * size * N * 2)
+            floor = sum(r["floor"] for r in rows) / (sets * size * N * 2)
             claims = np.mean([r["claims_equal"] for r in rows])
             delta = np.mean([r["delta_equal"] for r in rows])
             cov = {}
@@ -240,8 +252,8 @@ def main() -> None:
                     cells.append(f"{per_k.mean():.3f} ({per_k.mean(axis=(0, 1)).min():.3f})")
                 cov[label] = " / ".join(cells)
             print(
-                f"| {kind} | {size} | {sets} | {drawn:.3f} | {claims:.3f} | {delta:.3f} | {cov['adaptive']} | "
-                f"{cov['fixed']} |  <!-- {time.monotonic() - start:.0f} s -->",
+                f"| {kind} | {size} | {sets} | {drawn:.3f} | {floor:.3f} | {claims:.3f} | {delta:.3f} | "
+                f"{cov['adaptive']} | {cov['fixed']} |  <!-- {time.monotonic() - start:.0f} s -->",
                 flush=True,
             )
     if args.cli:
