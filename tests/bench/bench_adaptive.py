@@ -231,7 +231,8 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}, rule {rule.to_json()}")
     print(
         "| suite | problems | data sets | drawn (of fixed n) | floor | frontier claims equal | "
-        "k=1 delta decision equal | coverage adaptive: suite / population (min over k) | coverage fixed n: suite / population (min over k) |"
+        "k=1 delta decision equal | coverage adaptive: suite / population (min over k) | "
+        "coverage fixed n: suite / population (min over k) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.suites:
