@@ -72,6 +72,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/bench/bench_store.py")
     session.run("python", "tests/bench/bench_forecast.py")
     session.run("python", "tests/bench/bench_power.py")
+    session.run("python", "tests/bench/bench_adaptive.py", "--cli")
 
 
 @nox.session

@@ -157,14 +157,17 @@ def _specs(tasks: list[str]) -> list[Any]:
     return [TaskSpec.parse(t) for t in tasks]
 
 
-def load_runs(paths: list[Path], tasks: list[str] | None = None, problems: list[str] | None = None) -> list[Any]:
+def load_runs(
+    paths: list[Path], tasks: list[str] | None = None, problems: list[str] | None = None, adaptive_ok: bool = False
+) -> list[Any]:
     """The runs at ``paths``, each cut to the ``--task`` and ``--problem`` selection, the same way in every
-    command (:mod:`evalkit.compare.selection`); an unknown task or id is an error naming it and the run."""
+    command (:mod:`evalkit.compare.selection`); an unknown task or id is an error naming it and the run.
+    Runs sampled with ``--adaptive`` are refused unless ``adaptive_ok`` (see :func:`load_run`)."""
     from evalkit.compare.results import load_run
     from evalkit.compare.selection import Selection
 
     selection = Selection.parse(tasks, problems)
-    return [load_run(path, selection) for path in paths]
+    return [load_run(path, selection, adaptive_ok=adaptive_ok) for path in paths]
 
 
 TRUNCATION_WARN = 0.05  # above this fraction of completions cut at --max-tokens, the summary warns
@@ -175,12 +178,19 @@ def print_run_summary(run: Path, results: Any = None) -> None:
     truncation rate, and warnings (after sample, import, score)."""
     from evalkit.compare.results import load_run, summarize
 
-    results = results if results is not None else load_run(run)
+    results = results if results is not None else load_run(run, adaptive_ok=True)
     summary = summarize(results)
     _print_settings(results.manifest.get("identity", {}))
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
-        typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
+        typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row.get('n_target', row['n_min'])}  pass{cells}")
+        if "samples_fixed" in row:  # --adaptive: what the stopping rule drew, against a fixed-n run
+            drawn, fixed = row["samples_drawn"], row["samples_fixed"]
+            typer.echo(
+                f"{'':10s} --adaptive: {drawn} of {fixed} samples drawn ({100 * drawn / fixed:.1f}% of n = "
+                f"{row['n_target']}); {row['stopped_early']} problems stopped at "
+                f"{summary['adaptive']['successes']} correct"
+            )
     truncated = float(summary["rates"].get("truncated", 0.0))
     unknown = float(summary["rates"].get("finish_unknown", 0.0))
     if unknown >= 1.0:

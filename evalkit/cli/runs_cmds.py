@@ -168,7 +168,7 @@ def summary_cmd(
 
     if as_json and as_csv:
         raise EvalkitError("--json and --csv: choose one")
-    (results,) = load_runs([run], task, problem)
+    (results,) = load_runs([run], task, problem, adaptive_ok=True)
     if as_json:
         typer.echo(json.dumps(summarize(results) | {"health": _health(run)}, indent=1))
         warn_isolation(run)

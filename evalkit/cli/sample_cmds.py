@@ -89,10 +89,29 @@ def sample_cmd(
     address: Annotated[
         str | None, typer.Option(help="A running Ray cluster, e.g. ray://HOST:10001 (ray; default: start one).")
     ] = None,
+    adaptive: Annotated[
+        bool,
+        typer.Option(
+            "--adaptive",
+            help="Sample in stages; stop a problem at R correct samples (--adaptive-successes) or at --n. "
+            "pass@k stays unbiased for every k up to n; never-solved problems get all n.",
+        ),
+    ] = False,
+    adaptive_successes: Annotated[
+        int | None,
+        typer.Option("--adaptive-successes", help="R, the correct samples that stop a problem (--adaptive; 16)."),
+    ] = None,
     tasks_dir: TasksDirOpt = None,
 ) -> None:
     """Sample N completions per problem, store them, verify them (resumable)."""
     _check_executor(executor, replicas, address)
+    if adaptive_successes is not None and not adaptive:
+        raise typer.BadParameter("needs --adaptive", param_hint="'--adaptive-successes'")
+    rule = None
+    if adaptive:
+        from evalkit.sampling.adaptive import DEFAULT_SUCCESSES, AdaptiveRule
+
+        rule = AdaptiveRule.make(DEFAULT_SUCCESSES if adaptive_successes is None else adaptive_successes, n)
     check_writable(out)
     from evalkit.sampling.base import BACKENDS, SamplingConfig, make_backend
     from evalkit.sampling.runner import SampleRequest, sample
@@ -152,6 +171,7 @@ def sample_cmd(
         executor=executor,
         replicas=replicas or 1,
         address=address,
+        adaptive=rule,
     )
     store = sample(req)
     print_run_summary(store.root)

@@ -35,6 +35,8 @@ class RunResults:
         unverified: Completions stored without a verdict (not counted anywhere).
         stored: For each problem id with completions, how many are stored (verified or not).
         unverified_problems: Problems with at least one completion without a verdict.
+        prefix: For each problem id, how many of the first samples (0, 1, ...) have a verdict with no gap:
+            ``passed[pid][:prefix[pid]]`` are samples 0 .. prefix - 1 (what an ``--adaptive`` rule reads).
         rates: Fraction of verified completions per status, plus "truncated" (finish reason "length") and
             "finish_unknown" (no finish reason recorded: imported without one) from finish reasons.
     """
@@ -48,6 +50,7 @@ class RunResults:
     rates: dict[str, float] = field(default_factory=dict)
     stored: dict[str, int] = field(default_factory=dict)
     unverified_problems: int = 0
+    prefix: dict[str, int] = field(default_factory=dict)  # verified samples 0 .. prefix - 1 (no gap), per problem
 
     def n(self, pid: str) -> int:
         return int(self.passed[pid].size) if pid in self.passed else 0
@@ -95,8 +98,12 @@ class Examples(Mapping[str, str]):
         return len(self._load())
 
 
-def load_run(root: Path, selection: Selection | None = None) -> RunResults:
+def load_run(root: Path, selection: Selection | None = None, adaptive_ok: bool = False) -> RunResults:
     """Read a run directory into per-problem arrays.
+
+    A run sampled with ``--adaptive`` (samples per problem set by a stopping rule) is refused unless
+    ``adaptive_ok``: its counts are not n samples per problem, and only :func:`summarize` (through
+    :mod:`evalkit.compare.adaptive_summary`) reads them with the estimator that applies.
 
     Only the columns a summary needs are read (verdicts: problem_id, sample_idx, passed, status;
     completions: problem_id, sample_idx, finish_reason), one shard at a time, grouped by problem with
@@ -114,6 +121,11 @@ def load_run(root: Path, selection: Selection | None = None) -> RunResults:
     """
     store = RunStore.open(root)
     manifest = store.manifest()
+    if not adaptive_ok and manifest.get("identity", {}).get("adaptive") is not None:
+        raise EvalkitError(
+            f"{root}: sampled with --adaptive (samples per problem set by a stopping rule); this command reads "
+            "fixed-n runs only (`evalkit summary` reads both); sample a fixed-n run for it"
+        )
     problems = scoped_problems(manifest, store.problems())
     kept = None
     if selection:
@@ -145,6 +157,7 @@ def load_run(root: Path, selection: Selection | None = None) -> RunResults:
     status_counts = np.zeros(len(STATUSES), dtype=np.int64)
     unverified = truncated = finish_unknown = unverified_problems = 0
     stored_n: dict[str, int] = {}
+    prefix: dict[str, int] = {}
     for pid, flags in stored.items():
         if kept is not None and pid not in kept:
             continue
@@ -161,6 +174,8 @@ def load_run(root: Path, selection: Selection | None = None) -> RunResults:
             continue
         outcome = aligned[indices]
         passed[pid] = (outcome & _PASS_BIT) != 0
+        gaps = np.flatnonzero(indices != np.arange(indices.size))
+        prefix[pid] = int(gaps[0]) if gaps.size else int(indices.size)
         truncated += int(np.count_nonzero(cut[pid][indices] == 1))
         finish_unknown += int(np.count_nonzero(cut[pid][indices] == _FINISH_UNKNOWN))
         status_counts += np.bincount(outcome & (_PASS_BIT - 1), minlength=len(STATUSES))[: len(STATUSES)]
@@ -172,7 +187,16 @@ def load_run(root: Path, selection: Selection | None = None) -> RunResults:
     rates["truncated"] = truncated / total if total else 0.0
     rates["finish_unknown"] = finish_unknown / total if total else 0.0
     return RunResults(
-        Path(root), manifest, problems, passed, Examples(store, first), unverified, rates, stored_n, unverified_problems
+        Path(root),
+        manifest,
+        problems,
+        passed,
+        Examples(store, first),
+        unverified,
+        rates,
+        stored_n,
+        unverified_problems,
+        prefix,
     )
 
 
@@ -330,7 +354,12 @@ def _task_methods(results: RunResults, problems: list[Problem], ks: list[int]) -
 
 def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
     """The JSON of ``evalkit summary``: pass@k per task and k with bootstrap intervals over problems, and
-    per-problem (n, c)."""
+    per-problem (n, c). Each task row has ``samples_drawn`` (verified samples of its problems); a run sampled
+    with ``--adaptive`` is summarised by :func:`evalkit.compare.adaptive_summary.summarize_adaptive`."""
+    if results.manifest.get("identity", {}).get("adaptive") is not None:
+        from evalkit.compare.adaptive_summary import summarize_adaptive
+
+        return summarize_adaptive(results, confidence)
     by_task: dict[str, list[Problem]] = defaultdict(list)
     for p in results.problems:
         by_task[p.task].append(p)
@@ -348,6 +377,7 @@ def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
             "n_problems": len(probs),
             "n_min": min(ns),
             "n_max": max(ns),
+            "samples_drawn": sum(ns),
             "pass_at_k": task_table(results, probs, ks),
             "pass_at_k_ci": _task_intervals(results, probs, ks, confidence),
             "pass_at_k_ci_method": _task_methods(results, probs, ks),

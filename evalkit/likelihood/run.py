@@ -142,6 +142,11 @@ def score_run(req: LikelihoodRequest) -> Path:
     store = RunStore.open(req.run)
     manifest = store.manifest()
     identity = manifest.get("identity", {})
+    if identity.get("adaptive") is not None:  # its only reader, `evalkit compare`, refuses adaptive runs
+        raise EvalkitError(
+            f"{req.run}: sampled with --adaptive; `evalkit compare` does not read adaptive runs yet, so their "
+            "likelihood would serve nothing: score a fixed-n run"
+        )
     if req.backend not in ("hf", "vllm", "openai"):
         raise EvalkitError(f"likelihood: unknown backend {req.backend!r} (known: hf, vllm, openai)")
     if req.backend == "openai" and req.revision is not None:

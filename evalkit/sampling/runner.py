@@ -13,7 +13,7 @@ import datetime as _dt
 import platform
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 from evalkit.progress import progress_bar
+from evalkit.sampling.adaptive import AdaptiveRule, stage_jobs
 from evalkit.sampling.base import SEED_BLOCK_BITS, SamplingConfig, make_backend
 from evalkit.sampling.identity import check_context, resolve_model
 from evalkit.store import RunStore
@@ -59,6 +60,7 @@ class SampleRequest:
     replicas: int = 1  # Ray actors
     address: str | None = None  # a running Ray cluster; None starts a local one
     identity_extra: Mapping[str, Any] | None = None  # what else makes the problems (an audit's settings)
+    adaptive: AdaptiveRule | None = None  # sample in stages until R successes or n (evalkit.sampling.adaptive)
 
 
 def git_revision() -> str | None:
@@ -136,6 +138,10 @@ def sample(req: SampleRequest) -> RunStore:
         "sampling": req.sampling.to_json(),
         "seed": req.seed,
     }
+    if req.adaptive is not None:  # the stopping rule decides what the stored counts mean: part of the identity
+        if req.expected is not None or req.adaptive.n != req.n:
+            raise EvalkitError("--adaptive samples a model up to --n per problem; it cannot import a file")
+        identity["adaptive"] = req.adaptive.to_json()
     if req.identity_extra:  # e.g. the contamination audit's prefix fractions: a resume with others is refused
         identity.update(req.identity_extra)
     if model.revision is not None:  # load exactly the commit the identity names, even if the branch moves on
@@ -163,6 +169,10 @@ def sample(req: SampleRequest) -> RunStore:
     info = run_info(req.n, executor.info() if executor else None)
     out_existed = Path(req.out).exists()
     store, resumed = RunStore.create_or_resume(req.out, identity, info, problems, force=req.force)
+    say = (lambda msg: None) if req.quiet else (lambda msg: print(msg, file=sys.stderr))
+    if req.adaptive is not None:
+        _sample_adaptive(store, req, req.adaptive, problems, executor, resumed, out_existed, say)
+        return store
     have = store.completion_keys()
     # a problem with nothing stored gets a range, not a list: no per-sample object for a fresh run
     jobs: list[tuple[Problem, Sequence[int]]] = [
@@ -172,30 +182,55 @@ def sample(req: SampleRequest) -> RunStore:
         total = sum(len(m) for _, m in jobs)
     else:  # an import: only the samples its file holds arrive
         total = sum(max(0, req.expected.get(p.id, 0) - have.count(p.id)) for p in problems)
-    say = (lambda msg: None) if req.quiet else (lambda msg: print(msg, file=sys.stderr))
     if resumed:
         say(f"resuming {req.out}: {len(have)} samples stored, {total} to go")
-    if total:
-        stored = 0
-        try:
-            backend = executor or make_backend(req.backend, req.model, **req.backend_options)
-            label = (
-                f"importing {len(problems)} problems"
-                if req.backend == "replay"
-                else f"sampling {len(problems)} problems x {req.n}"
-            )
-            with progress_bar(label, total, disable=req.quiet) as advance:
-                chunks = backend.generate(jobs, req.sampling, req.seed)
-                try:
-                    for chunk in chunks:
-                        stored += store.append_completions(chunk)
-                        advance(len(chunk))
-                finally:  # now, not when collected: the Ray executor shuts down what it started (also on Ctrl-C)
-                    getattr(chunks, "close", lambda: None)()
-        except EvalkitError:
-            if not resumed and not stored:  # refused before any sample (weights, a prompt too long): leave nothing
-                _discard(store, remove_dir=not out_existed)
-            raise
+    label = (
+        f"importing {len(problems)} problems"
+        if req.backend == "replay"
+        else f"sampling {len(problems)} problems x {req.n}"
+    )
+    _draw(store, req, jobs, total, label, lambda: executor or _backend(req), resumed, out_existed)
+    _verify(store, req)
+    return store
+
+
+def _draw(
+    store: RunStore,
+    req: SampleRequest,
+    jobs: Sequence[tuple[Problem, Sequence[int]]],
+    total: int,
+    label: str,
+    source: Callable[[], Any],
+    resumed: bool,
+    out_existed: bool,
+) -> int:
+    """Generate ``jobs`` through the backend (or executor) that ``source`` gives into the store; returns the
+    samples stored."""
+    if not total:
+        return 0
+    stored = 0
+    try:
+        backend = source()
+        with progress_bar(label, total, disable=req.quiet) as advance:
+            chunks = backend.generate(jobs, req.sampling, req.seed)
+            try:
+                for chunk in chunks:
+                    stored += store.append_completions(chunk)
+                    advance(len(chunk))
+            finally:  # now, not when collected: the Ray executor shuts down what it started (also on Ctrl-C)
+                getattr(chunks, "close", lambda: None)()
+    except EvalkitError:
+        if not resumed and not stored:  # refused before any sample (weights, a prompt too long): leave nothing
+            _discard(store, remove_dir=not out_existed)
+        raise
+    return stored
+
+
+def _backend(req: SampleRequest) -> Any:
+    return make_backend(req.backend, req.model, **req.backend_options)
+
+
+def _verify(store: RunStore, req: SampleRequest) -> None:
     with progress_bar("verifying", None, disable=req.quiet) as advance:
         verify_run(
             store,
@@ -203,7 +238,43 @@ def sample(req: SampleRequest) -> RunStore:
             timeout_s=req.verify_timeout_s,
             progress=lambda done, todo: advance(0, total=todo, completed=done),
         )
-    return store
+
+
+def _sample_adaptive(
+    store: RunStore,
+    req: SampleRequest,
+    rule: AdaptiveRule,
+    problems: list[Problem],
+    executor: Any,
+    resumed: bool,
+    out_existed: bool,
+    say: Any,
+) -> None:
+    """Stages of :mod:`evalkit.sampling.adaptive`: verify what is stored, ask the rule which samples each open
+    problem needs next, draw them, and repeat until every problem has stopped (or a stage brings nothing, as
+    when a replayed file lacks a sample the rule needs; the run then says it is not finished)."""
+    _verify(store, req)  # a resumed run's stored samples count before the rule is asked
+    if resumed:
+        say(f"resuming {req.out} (--adaptive): {len(store.completion_keys())} samples stored")
+    made: list[Any] = [executor] if executor is not None else []
+
+    def source() -> Any:  # one backend (one model load) for every stage
+        if not made:
+            made.append(_backend(req))
+        return made[0]
+
+    stage = 0
+    while True:
+        jobs = stage_jobs(store, problems, rule)
+        total = sum(len(indices) for _, indices in jobs)
+        if not total:
+            return
+        stage += 1
+        label = f"stage {stage}: {sum(1 for _, indices in jobs if indices)} problems, {total} samples"
+        if not _draw(store, req, jobs, total, label, source, resumed or stage > 1, out_existed):
+            say(f"--adaptive: the backend returned none of the {total} samples asked for; stopping")
+            return
+        _verify(store, req)
 
 
 def _discard(store: RunStore, remove_dir: bool) -> None:

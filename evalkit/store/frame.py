@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from evalkit.stats import pass_at_k, powers_of_two
+from evalkit.stats.adaptive import adaptive_pass_at_k, rule_of
 from evalkit.store import parquet
 from evalkit.store.run import RunStore
 
@@ -133,6 +134,11 @@ class Run:
             :func:`evalkit.stats.powers_of_two` of the largest n (1, 2, 4, ... and that n itself). An entry is
             NaN where the problem has fewer than k verified samples (never 1.0). Unverified completions
             are not counted, as in ``evalkit summary``.
+
+            A run sampled with ``--adaptive`` has three more columns, ``samples_drawn`` (int64, = ``n``),
+            ``used`` (int64, the stopping time T its rule reads) and ``reached`` (bool, stopped at R correct), and
+            its pass@k (every power of two up to the rule's n) is the unbiased estimator of the rule
+            (:func:`evalkit.stats.adaptive.adaptive_pass_at_k`), NaN on a problem the rule has not stopped yet.
         """
         frame = self.samples() if samples is None else samples
         verified = frame[frame["passed"].notna()]
@@ -145,6 +151,9 @@ class Run:
         out = pd.DataFrame(
             {"problem_id": pd.Series(ids, dtype=object), "task": [p.task for p in self._problems], "n": n, "c": c}
         )
+        rule = rule_of(self.manifest, str(self.path / "manifest.json"))
+        if rule is not None:
+            return self._adaptive(out, verified, rule)
         ks = powers_of_two(int(n.max()) if n.size else 0)
         if ks:
             table = np.full((n.size, len(ks)), np.nan)
@@ -153,6 +162,31 @@ class Run:
                 table[has] = pass_at_k(n[has, None], c[has, None], np.array(ks)[None, :])
             for j, k in enumerate(ks):
                 out[f"pass@{k}"] = table[:, j]
+        return out
+
+    def _adaptive(self, out: pd.DataFrame, verified: pd.DataFrame, rule: Any) -> pd.DataFrame:
+        """The adaptive columns and pass@k of :meth:`problems` (see there)."""
+        prefixes: dict[str, np.ndarray] = {}
+        for pid, rows in verified.groupby("problem_id", sort=False):
+            idx = rows["sample_idx"].to_numpy()
+            gaps = np.flatnonzero(idx != np.arange(idx.size))  # rows are sorted by sample_idx
+            prefixes[str(pid)] = rows["passed"].to_numpy(dtype=bool)[: gaps[0] if gaps.size else idx.size]
+        empty = np.zeros(0, dtype=bool)
+        decisions = [rule.decide(prefixes.get(pid, empty)) for pid in out["problem_id"]]
+        done = np.array([d.done for d in decisions], dtype=bool)
+        out["samples_drawn"] = out["n"]
+        out["used"] = np.array([d.used for d in decisions], dtype=np.int64)
+        out["reached"] = np.array([d.reached for d in decisions], dtype=bool)
+        ks = powers_of_two(rule.n)
+        table = np.full((len(decisions), len(ks)), np.nan)
+        if done.any():
+            used = out["used"].to_numpy()[done, None]
+            hits = np.array([d.successes for d in decisions])[done, None]
+            table[done] = adaptive_pass_at_k(
+                used, hits, out["reached"].to_numpy()[done, None], rule.successes, np.array(ks)[None, :]
+            )
+        for j, k in enumerate(ks):
+            out[f"pass@{k}"] = table[:, j]
         return out
 
 
