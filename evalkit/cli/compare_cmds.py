@@ -370,7 +370,7 @@ def gate_cmd(
         from evalkit.compare.decision import gate_command
 
         command = gate_command(baseline, candidate, list(k), max_drop, confidence, list(task) or None)
-        extra = {"command": command} | ({"partial": partial} if partial else {})
+        extra: dict[str, Any] = {"command": command} | ({"partial": partial} if partial else {})
         extra |= {"unknown_settings": unknown} if unknown else {}
         typer.echo(json.dumps(gate_summary(result) | extra, indent=1))
     else:
