@@ -19,6 +19,17 @@ from evalkit.sampling.runner import import_samples
 from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, make_problems
 
+# how the test runs were "sampled": every setting stated, as an import of a known sampler records it
+KNOWN_SETTINGS = {
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "top_k": 0,
+    "max_tokens": 32,
+    "stop": [],
+    "seed": 0,
+    "prompt_format": "raw",
+}
+
 SPEC = TaskSpec.parse("add")
 
 
@@ -42,7 +53,7 @@ def make_run(tmp: Path, name: str, correct: list[list[bool]], limit: int | None 
         tmp / name,
         limit=limit,
         quiet=True,
-        settings={"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_tokens": 32},
+        settings=KNOWN_SETTINGS,
     )
     return tmp / name
 

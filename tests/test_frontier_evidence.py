@@ -33,6 +33,17 @@ from evalkit.sampling.runner import import_samples
 from evalkit.stats.diversity import answer_diversity, entropy_bits
 from evalkit.tasks import TaskSpec, make_problems
 
+# how the test runs were "sampled": every setting stated, as an import of a known sampler records it
+KNOWN_SETTINGS = {
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "top_k": 0,
+    "max_tokens": 32,
+    "stop": [],
+    "seed": 0,
+    "prompt_format": "raw",
+}
+
 # -- diversity ---------------------------------------------------------------------------------------------
 
 
@@ -218,7 +229,7 @@ def make_run(tmp: Path, name: str, answers: list[list[str]]) -> Path:
         tmp / name,
         limit=len(answers),
         quiet=True,
-        settings={"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_tokens": 32},
+        settings=KNOWN_SETTINGS,
     )
     return tmp / name
 
