@@ -44,6 +44,7 @@ from evalkit.grading.extraction import (
     extract_last_number,
 )
 from evalkit.grading.restated import restates
+from evalkit.grading.spans import number_from_words, sum_result
 from evalkit.types import Problem, Verdict
 
 __all__ = [
@@ -139,6 +140,9 @@ def answer_verdict(
     if prompt and restates(found.answer, prompt, reference):
         return Verdict(False, 0.0, "ok", f"{detail} (restated question: the question's expression, unevaluated)")
     passed = math_equivalent(reference, found.answer)
+    stated = number_from_words(found.answer) or sum_result(found.answer) if found.rule == "answer is" else None
+    if not passed and stated is not None and math_equivalent(reference, stated):
+        passed, detail = True, f"{detail} (= {stated})"
     several = len(found.group) >= 2 and is_collection(reference)
     if not passed and several and elements_equivalent(reference, list(found.group)):
         passed = True

@@ -18,10 +18,11 @@ The rules, in the order they apply:
    :data:`JOIN_CHARS` characters with no word of retraction such as "wait", "no", "wrong") form the
    *final group*, e.g. ``x = \\boxed{2}`` and ``x = \\boxed{3}``; the comparison uses the
    group only when the reference is a list or a set (see :mod:`evalkit.grading.equivalence`).
-3. **"The answer is"** (also "answer:", "final answer is", "answer would be"; case-insensitive): the last
-   such phrase; its span is what follows on the same line (or the next line when the phrase ends its line),
-   and it stops at the answer: a ``$...$`` or ``\\(...\\)`` math span, a box, a choice letter ``(B)``, or
-   else the text up to the end of the sentence, a comma or parenthesis followed by words ("12, since ...",
+3. **"The answer is"** (also "answer:", "final answer is", "answer would be", "the answer (arabic
+   numerals) is"; case-insensitive): the last such phrase; its span is what follows on the same line (or the
+   next line when the phrase ends its line), and it stops at the answer: a ``$...$`` or ``\\(...\\)`` math
+   span, a box, a choice letter ``(B)`` (several letters, "A, B, C, D, or E", are no answer), or else the
+   text up to the end of the sentence, a comma or parenthesis followed by words ("12, since ...",
    "12 (twelve)"), a conjunction ("because", "since", "which"...) or a word right after a number
    ("12 apples"). A phrase with nothing at all after it ends the text: the answer was cut off, and
    there is no answer. A phrase that ends its line and is followed by a numbered or bulleted item
@@ -55,6 +56,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from evalkit.grading.spans import sum_span, two_units
+
 AnswerFormat = Literal["auto", "boxed", "answer_is", "last_number"]
 ANSWER_FORMATS: tuple[str, ...] = get_args(AnswerFormat)
 ThinkMode = Literal["strip", "keep"]
@@ -72,7 +75,17 @@ _RETRACT_RE = re.compile(
     r"|hmm+|oops|sorry|again|revis\w*|reconsider\w*)\b",
     re.IGNORECASE,
 )
-_ANSWER_IS_RE = re.compile(r"answer\s*(?:is|:|=|would\s+be|will\s+be|should\s+be)\s*:?", re.IGNORECASE)
+# "the answer (arabic numerals) is 45": a short parenthesis may name the answer's form
+_ANSWER_IS_RE = re.compile(
+    r"answer\s*(?:\([^()\n]{1,40}\)\s*)?(?:is|:|=|would\s+be|will\s+be|should\s+be)\s*:?", re.IGNORECASE
+)
+_STOP_RE = re.compile(r"\.(?:\s|$)|[;!?,]")
+# a line that states an answer by itself: math, a box, bold, a number, a choice letter
+_ANSWER_LINE_RE = re.compile(
+    r"\s*(?:\$[^$\n]+\$[\s.]*$|\\[(\[]|\\boxed|\*\*|[-+]?\\?\$?\d[\d,.]*[\s.]*$|\(?[A-J]\)?[\s.]*$)"
+)
+# several choice letters offered as the answer: "the answer is A, B, C, D, or E" commits to none
+_CHOICES_RE = re.compile(r"\(?[A-J]\)?(?:\s*(?:,|\bor\b|\band\b|/)\s*\(?[A-J]\)?)+(?=[\s.,;:!)]|$)")
 _CHOICE_RE = re.compile(r"\(([A-J])\)|([A-J])(?=[\s.,;:!)]|$)")
 _MATH_SPANS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SPAN_END_RE = re.compile(
@@ -248,6 +261,9 @@ def answer_span(rest: str) -> str | None:
     rest = rest.strip().lstrip("*:").strip()
     if not rest:
         return None
+    worked = sum_span(rest)  # "$2200 - $1980 = $220": currency signs, not math delimiters
+    if worked is not None:
+        return worked
     math = _delimited(rest)
     if math is not None:
         rest = math
@@ -255,11 +271,15 @@ def answer_span(rest: str) -> str | None:
         rest = rest.lstrip("$").strip()
     if _BOX_RE.match(rest):
         return extract_boxed(rest[: _box_end(rest)])
+    if _CHOICES_RE.match(rest):
+        return None  # several letters offered ("A, B, C, D, or E"): no one choice
     choice = _CHOICE_RE.match(rest)
     if choice:
         return f"({choice.group(1) or choice.group(2)})"
     if math is None:
         cut = _SPAN_END_RE.search(rest)
+        if cut is not None and two_units(rest[cut.start() :]):
+            cut = _STOP_RE.search(rest, cut.start())  # "4 hours and 30 minutes" is one answer: to the sentence's end
         if cut is not None:
             rest = rest[: cut.start()]
     rest = rest.strip().strip("*").rstrip(".,:").strip()
@@ -291,6 +311,8 @@ def _answer_is(text: str) -> tuple[str | None, bool, bool]:
             next_line = True
         if next_line and _ITEM_RE.match(line):
             continue  # "verify the final answer:\n\n1. **Identify...": a list of steps follows, not an answer
+        if next_line and "(" in match.group(0) and not _ANSWER_LINE_RE.match(line):
+            break  # "the answer (arabic numerals) is" then more working: the working's conclusion is read
         span = answer_span(line)
         if span is not None:
             whole = len(text) - match.end() <= SPAN_WINDOW  # the window reaches the end of the text

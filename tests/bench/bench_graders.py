@@ -30,6 +30,7 @@ import logging
 import platform
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,8 @@ def compare(title: str, answers: list[dict[str, Any]], qwen_python: str | None, 
         print(
             f"\nevalkit vs {name}: {len(split)} disagreements, evalkit right on {ours}, {name} on {len(split) - ours}"
         )
+        by_family = Counter((r["family"], "evalkit" if r["passed"] is not g else name) for r, g in split)
+        print("  by family: " + ", ".join(f"{fam} {who} {n}" for (fam, who), n in sorted(by_family.items())))
         for r, g in split:
             winner = "evalkit" if r["passed"] is not g else name
             print(f"  {r['id']} [{r['kind']}] label {r['passed']}, {name} {g} -> {winner}: {r['reason'][:90]}")
