@@ -239,6 +239,10 @@ def test_demo_quick(demo_quick: tuple[Path, subprocess.CompletedProcess[str]]) -
     assert cats["preservation"]["count"] == classes["both"] and cats["neither"]["count"] == classes["neither"]
     assert evidence["likelihood"] and evidence["diversity"]["base"]["problems"] == data["overall"]["n_problems"]
     assert "categories: preservation" in stdout and "pass@k area on log k" in stdout and "Cover@0.5" in stdout
+    # threats to validity: the health of both runs and the claims without flagged problems, on the page too
+    validity = data["validity"]
+    assert validity["problems"] == data["overall"]["n_problems"] and "health" in validity["threats"]
+    assert validity["budget"]["tokens_known"] and 'id="validity"' in (out / "report.html").read_text()
 
 
 def test_demo_gives_the_same_numbers_twice(

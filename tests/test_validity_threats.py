@@ -193,7 +193,7 @@ def test_a_gain_carried_by_flagged_problems_is_marked(tmp_path: Path) -> None:
     assert without["problems"] == 30 and without["dropped"] == 10
     gains = [c for c in without["claims"] if c["kind"] == "gain_at_k" and c["k"] == 1]
     assert gains and gains[0]["holds"] is False and gains[0]["mark"] == "only_with_flagged"
-    assert gains[0]["delta_after"] is None
+    assert gains[0]["delta_after"] == pytest.approx(0.0)  # the delta at k = 1 without them, no change shown
     cell = next(d for d in without["deltas"] if d["k"] == 1)
     assert cell["shown"] and cell["delta"] == pytest.approx(0.25) and cell["delta_after"] == pytest.approx(0.0)
     assert not cell["shown_after"]
@@ -270,7 +270,7 @@ def test_compare_cli_writes_the_validity_section(tmp_path: Path, capsys: pytest.
     assert main(["compare", str(base), str(rl), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "validity   10 of 40 problems flagged (health 10)" in printed
-    assert "gain at k at k = 1 (add): only with flagged" in printed
+    assert "RL gains at k = 1 (add): only with flagged" in printed
     summary = json.loads((out / "report.json").read_text())
     assert summary["validity"]["threats"]["health"]["count"] == 10
     page = (out / "report.html").read_text()

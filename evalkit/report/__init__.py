@@ -9,7 +9,8 @@ Sections, in page order (each one only when the summary holds its data): runs, t
 pass@k curves with interval bands, delta pass@k with its band, per-problem success rates (scatter and
 histograms), buckets, the sortable problem table, the RL-only and base-only tables, evidence beyond pass@k
 (:mod:`evalkit.compare.evidence`: pass@k area, Cover@tau curves, categories, likelihood, diversity), the
-checkpoint trajectory (ProRL regime per task), training curves, gate, sample health and stage timings.
+checkpoint trajectory (ProRL regime per task), training curves, gate, threats to validity
+(:mod:`~evalkit.report.validity`), sample health and stage timings.
 
 Layout: :mod:`~evalkit.report.render` (the Jinja2 environment, section order, writing the files),
 ``templates/`` (``base.html.j2`` and one template per section), ``static/`` (``report.css`` and

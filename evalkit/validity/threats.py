@@ -127,16 +127,29 @@ def _claim_key(claim: dict[str, Any]) -> tuple[str, tuple[str, ...], int | None]
     return str(claim["kind"]), tuple(claim.get("scope", {}).get("tasks") or []), claim.get("k")
 
 
+LABELS = {
+    "gain_at_k": "RL gains",
+    "loss_at_k": "RL loses",
+    "sharpened": "sharpened",
+    "rl_only_bounded": "base's rate bounded on RL-only problems",
+    "base_only_excess": "base-only excess",
+    "out_of_support": "RL-only solutions out of the base's support",
+    "expansion": "expansion",
+}
+
+
 def _label(claim: dict[str, Any]) -> str:
     tasks = ", ".join(claim.get("scope", {}).get("tasks") or [])
     at = f" at k = {claim['k']}" if claim.get("k") is not None else ""
-    return f"{claim['kind'].replace('_', ' ')}{at} ({tasks})"
+    return f"{LABELS.get(claim['kind'], claim['kind'])}{at} ({tasks})"
 
 
 def claims_beside(original: dict[str, Any], other: dict[str, Any] | None, mark: str) -> list[dict[str, Any]]:
     """The original summary's shown claims, each with whether ``other`` makes it again; ``mark`` is set on the
     ones it does not make (with ``other`` None, no claim can be checked: ``holds`` is None)."""
     again = {_claim_key(c): c for c in (other or {}).get("claims", [])}
+    # the delta at the same scope and k, whatever the other summary claims about it (also "no change shown")
+    deltas = {_claim_key(c)[1:]: c["delta"] for c in (other or {}).get("claims", []) if c.get("delta") is not None}
     out = []
     for claim in original.get("claims", []):
         if claim["kind"] not in SHOWN:
@@ -145,7 +158,8 @@ def claims_beside(original: dict[str, Any], other: dict[str, Any] | None, mark: 
         holds = None if other is None else twin is not None
         out.append({
             "claim": _label(claim), "kind": claim["kind"], "scope": claim.get("scope"), "k": claim.get("k"),
-            "delta": claim.get("delta"), "delta_after": None if twin is None else twin.get("delta"),
+            "delta": claim.get("delta"),
+            "delta_after": None if claim.get("delta") is None else deltas.get(_claim_key(claim)[1:]),
             "holds": holds, "mark": mark if holds is False else None,
         })  # fmt: skip
     return out
