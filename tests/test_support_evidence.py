@@ -362,6 +362,21 @@ def test_support_evidence_and_turnover_on_hand_made_runs(hand_runs: dict[str, An
     assert turnover["lost_by_final"] == 1 and turnover["always_solved"] == 2 and turnover["ever_solved"] == 5
 
 
+def test_answer_entropy_reads_the_first_samples_only(hand_runs: dict[str, Any], monkeypatch: Any) -> None:
+    import evalkit.compare.support_evidence as module
+
+    monkeypatch.setattr(module, "ENTROPY_SAMPLES", 2)
+    base, rl = load_run(hand_runs["dirs"][0]), load_run(hand_runs["dirs"][2])
+    got = support_evidence(base, rl)["entropy"]["answer"]
+    assert got["samples_per_problem"] == 2
+    for side, rows in (("base", hand_runs["rows"]["base"]), ("rl", hand_runs["rows"]["rl"])):
+        per = []
+        for p in PROBLEMS:
+            answers = [r["text"] for r in rows if r["problem_id"] == p.id][:2]  # samples 0 and 1 (none cut)
+            per.append(answer_entropy([answers.count(a) for a in set(answers)]))
+        assert got[side] == pytest.approx(np.mean(per), rel=1e-12)
+
+
 @pytest.mark.slow
 def test_report_shows_support_and_turnover(hand_runs: dict[str, Any], tmp_path: Path) -> None:
     """``evalkit report BASE MID FINAL`` through the command line: every support view and the turnover plot."""

@@ -8,9 +8,10 @@ module reads the runs and the likelihood file and hands plain arrays to those fu
   comparison does), overall and per task; expected counts at each power-of-two k up to the smallest m.
 - **entropy**: token-level from the log-probabilities recorded while sampling (``logprob_sampler``,
   ``logprob_tokens``; the hf backend records them; null for a run without them), over every recorded sample of
-  the compared problems' first m; answer-level from the verifier's dedup key of each of those samples (the
-  text with whitespace collapsed for a task without one; "NA" for a sample cut at the token limit), per problem,
-  then the mean over problems, with the paired RL - base difference and its interval over problems.
+  the compared problems' first m; answer-level from the verifier's dedup key of each problem's first
+  min(m, :data:`ENTROPY_SAMPLES`) samples (the text with whitespace collapsed for a task without one; "NA" for a
+  sample cut at the token limit), per problem, then the mean over problems, with the paired RL - base
+  difference and its interval over problems.
 - **winner_take_all**: from ``RL_RUN/likelihood/under-<base hash>.jsonl`` (``evalkit likelihood BASE RL_RUN``):
   per problem RL solved with scored correct texts, the base's per-token log-likelihood of those texts pooled
   over RL's correct samples (sum of count x logprob over sum of count x tokens; ``-inf`` when one has a token
@@ -36,6 +37,10 @@ from evalkit.stats import powers_of_two, problem_mean_ci
 
 #: The answer key of a sample cut at the token limit (the paper's "NA" for incomplete outputs).
 UNFINISHED = "NA"
+#: Answer-level entropy reads the first min(m, this) samples of each problem: the same number for both models
+#: (the plug-in entropy grows with it), near the paper's 32, and a bounded cost (an answer key takes about
+#: 10-40 microseconds per text; a million-sample run would otherwise add a minute or more to compare).
+ENTROPY_SAMPLES = 128
 
 
 def _shared(base: Any, rl: Any) -> tuple[list[Any], dict[str, int]]:
@@ -67,12 +72,23 @@ def _answer_counts(run: Any, upto: dict[str, int]) -> dict[str, Counter[str]]:
     problems = {p.id: p for p in run.problems if p.id in upto}
     families: dict[str, Any] = {}
     counts: dict[str, Counter[str]] = {pid: Counter() for pid in problems}
+    # the key of a text repeated within a problem is computed once (shards hold a problem's samples together,
+    # so the cache is dropped when the problem changes and holds one problem's distinct texts at most)
+    cached_for: str | None = None
+    cache: dict[str, str] = {}
     for comp in RunStore.open(run.root).iter_completions(problem_ids=set(problems)):
-        if comp.sample_idx >= upto[comp.problem_id]:
+        pid = comp.problem_id
+        if comp.sample_idx >= upto[pid]:
             continue
-        unfinished = comp.finish_reason == "length"
-        key = UNFINISHED if unfinished else _answer_key(families, problems[comp.problem_id], comp.text)
-        counts[comp.problem_id][key] += 1
+        if comp.finish_reason == "length":
+            counts[pid][UNFINISHED] += 1
+            continue
+        if pid != cached_for:
+            cached_for, cache = pid, {}
+        key = cache.get(comp.text)
+        if key is None:
+            key = cache[comp.text] = _answer_key(families, problems[pid], comp.text)
+        counts[pid][key] += 1
     return counts
 
 
@@ -91,13 +107,15 @@ def _token_entropy(run: Any, upto: dict[str, int]) -> dict[str, Any]:
 
 def entropy_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], confidence: float) -> dict:
     """Token- and answer-level entropy of both runs (see the module docstring)."""
-    answers = {"base": _answer_counts(base, upto), "rl": _answer_counts(rl, upto)}
+    first = {pid: min(m, ENTROPY_SAMPLES) for pid, m in upto.items()}
+    answers = {"base": _answer_counts(base, first), "rl": _answer_counts(rl, first)}
     ids = [p.id for p in problems if answers["base"][p.id] and answers["rl"][p.id]]
     per = {side: np.array([answer_entropy(answers[side][pid]) for pid in ids]) for side in ("base", "rl")}
     out: dict[str, Any] = {
         "token": {"base": _token_entropy(base, upto), "rl": _token_entropy(rl, upto)},
         "answer": {
             "problems": len(ids),
+            "samples_per_problem": max((first[pid] for pid in ids), default=None),
             "base": float(per["base"].mean()) if ids else None,
             "rl": float(per["rl"].mean()) if ids else None,
             "delta": float((per["rl"] - per["base"]).mean()) if ids else None,

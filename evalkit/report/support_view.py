@@ -100,6 +100,7 @@ def _entropy(ent: Mapping[str, Any]) -> dict[str, Any] | None:
         "answer": [fmt(ans.get("base"), ".3f"), fmt(ans.get("rl"), ".3f")],
         "delta": fmt(ans.get("delta"), "+.3f") + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""),
         "problems": int_text(ans.get("problems")),
+        "samples": int_text(ans.get("samples_per_problem")),
     }
 
 
