@@ -108,6 +108,22 @@ class _Outcomes:
 
     codes: dict[str, np.ndarray]
     kinds: list[tuple[str, str, bool]]
+    _readings: list[DetailReading] | None = None
+    _passed: np.ndarray | None = None
+
+    @property
+    def readings(self) -> list[DetailReading]:
+        """:func:`read_detail` of each kind's detail (parsed once per distinct detail)."""
+        if self._readings is None or len(self._readings) != len(self.kinds):
+            self._readings = [read_detail(detail) for detail, _status, _passed in self.kinds]
+        return self._readings
+
+    @property
+    def passed(self) -> np.ndarray:
+        """Whether each kind passed, as a bool array indexed by code."""
+        if self._passed is None or self._passed.size != len(self.kinds):
+            self._passed = np.array([p for _d, _s, p in self.kinds], dtype=bool)
+        return self._passed
 
     def used(self, pid: str, upto: int) -> tuple[np.ndarray, np.ndarray]:
         """(sample indices, codes) of the first ``upto`` verified samples, in sample_idx order."""
@@ -166,22 +182,20 @@ def _tally(outcomes: _Outcomes, codes: np.ndarray) -> dict[str, Any]:
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     uniq, counts = np.unique(codes, return_counts=True)
     for code, count in zip(uniq.tolist(), counts.tolist(), strict=True):
-        detail, status, passed = outcomes.kinds[code]
-        reading = read_detail(detail)
+        _detail, status, passed = outcomes.kinds[code]
+        reading = outcomes.readings[code]
         label = reading.label + ("" if status == "ok" else f" [{status}]")
         if reading.note and reading.answer is not None:
             label += f" ({reading.note})"
         key: tuple[Any, ...] = (
             (reading.answer, passed) if reading.answer is not None else (None, passed, reading.rule, reading.note)
         )
-        group = groups.setdefault(
-            key,
-            {"answer": reading.answer, "detail": None if reading.answer is not None else reading.note or None,
-             "passed": passed, "count": 0, "rules": {}},
-        )  # fmt: skip
+        group = groups.setdefault(key, {"answer": reading.answer, "passed": passed, "count": 0, "rules": {}})
+        if reading.answer is None:
+            group["detail"] = reading.note or None  # why there is no answer, or the detail as recorded
         group["count"] += count
         group["rules"][label] = group["rules"].get(label, 0) + count
-    rows = sorted(groups.values(), key=lambda g: (-g["count"], not g["passed"], str(g["answer"] or g["detail"])))
+    rows = sorted(groups.values(), key=lambda g: (-g["count"], not g["passed"], str(g["answer"] or g.get("detail"))))
     for g in rows:
         g["rules"] = dict(sorted(g["rules"].items(), key=lambda kv: -kv[1]))
     kept, rest = rows[:MAX_DISTINCT], rows[MAX_DISTINCT:]
@@ -248,19 +262,19 @@ def _choose(outcomes: _Outcomes, pid: str, upto: int, want_pass: bool) -> tuple[
     """(sample_idx, code) of a sample to show: the first correct one, or the first one giving the most
     frequent wrong answer (an extracted answer before none; on a tie, the one given first)."""
     idx, codes = outcomes.used(pid, upto)
-    if idx.size == 0:
-        return None
-    candidates = [j for j, c in enumerate(codes.tolist()) if outcomes.kinds[c][2] == want_pass]
-    if not candidates:
+    sel = np.flatnonzero(outcomes.passed[codes] == want_pass) if codes.size else codes
+    if sel.size == 0:
         return None
     if want_pass:
-        return int(idx[candidates[0]]), int(codes[candidates[0]])
-    answers = [read_detail(outcomes.kinds[int(codes[j])][0]).answer for j in candidates]
-    counts: dict[str | None, int] = {}
-    for a in answers:
-        counts[a] = counts.get(a, 0) + 1
-    best = max(range(len(candidates)), key=lambda i: (answers[i] is not None, counts[answers[i]], -i))
-    j = candidates[best]
+        return int(idx[sel[0]]), int(codes[sel[0]])
+    uniq, first, counts = np.unique(codes[sel], return_index=True, return_counts=True)
+    by_answer: dict[str | None, list[int]] = {}  # answer -> [samples, first position among sel]
+    for code, at, count in zip(uniq.tolist(), first.tolist(), counts.tolist(), strict=True):
+        entry = by_answer.setdefault(outcomes.readings[code].answer, [0, at])
+        entry[0] += count
+        entry[1] = min(entry[1], at)
+    _answer, (_count, at) = max(by_answer.items(), key=lambda kv: (kv[0] is not None, kv[1][0], -kv[1][1]))
+    j = int(sel[at])
     return int(idx[j]), int(codes[j])
 
 
@@ -301,7 +315,7 @@ def _chosen_samples(
             if text is None:
                 continue
             detail, status, _p = outcomes[model].kinds[code]
-            reading = read_detail(detail)
+            reading = outcomes[model].readings[code]
             mark = mark_of(text, reading.answer, reading.region)
             samples.append({"model": model, "sample_idx": idx, "passed": passed, "status": status, "detail": detail,
                             "answer": reading.answer, "rule": reading.label, **excerpt(text, mark)})  # fmt: skip

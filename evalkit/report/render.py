@@ -101,6 +101,12 @@ def static_text(name: str) -> str:
     return resources.files("evalkit.report").joinpath("static", name).read_bytes().decode("utf-8")
 
 
+def page_script() -> str:
+    """The page's one inline script: ``static/table.js`` (the problem table) then ``static/answers.js`` (the
+    answers view), each an independent function that does nothing when its part of the page is absent."""
+    return static_text("table.js") + static_text("answers.js")
+
+
 def script_sha256(script: str) -> str:
     """Base64 of the SHA-256 of the script's UTF-8 bytes: CSP's ``'sha256-...'`` allows exactly this script."""
     return base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -114,7 +120,7 @@ def render(summary: Mapping[str, Any]) -> str:
         ctx = build(summary, probs)
         if ctx is not None:
             present.append({"id": sid, "label": label, "template": template, "ctx": ctx})
-    script = static_text("table.js") + static_text("answers.js")  # one inline script, allowed by its hash
+    script = page_script()
     return (
         environment()
         .get_template("base.html.j2")

@@ -15,7 +15,7 @@
     var items = Array.prototype.map.call(tbody.rows, function (row, i) {
       var text = "";
       for (var c = 0; c < 3; c++) { text += row.cells[c].textContent.toLowerCase() + "\n"; }
-      return { row: row, pos: i, text: text, cls: row.getAttribute("data-class"), task: row.getAttribute("data-task") };
+      return { row: row, pos: i, text: text, cls: row.getAttribute("data-class"), task: row.cells[1].getAttribute("data-task") };
     });
     var sortCol = -1;
     var sortDesc = false;
