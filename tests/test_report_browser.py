@@ -85,14 +85,33 @@ def _write_run(root: Path, model: str, problems: list[Problem], rates: list[floa
             if rate > 0 and j == N - 1 and not solved:
                 ok = True  # a non-zero rate solves the problem at least once: the class is as designed
             solved = solved or ok
-            text = (hostile or p.reference) if ok else "wrong"
+            text, detail = _sample_text(i, j, p, ok, hostile)
             status = "ok" if ok or j % 17 else ("timeout" if j % 2 else "error")
             completions.append(Completion(p.id, j, text, 3, "length" if j % 13 == 0 else "stop", seed * 10_000 + j))
-            verdicts.append((p.id, j, Verdict(ok, float(ok), status, "")))
+            verdicts.append((p.id, j, Verdict(ok, float(ok), status, detail)))
     store.append_completions(completions)
     store.append_verdicts(verdicts)
     store.unlock()
     return root
+
+
+# A wrong completion with Jinja2 syntax and HTML in it: the answers view must show it as written.
+TEMPLATED = "<think>{{ 7*7 }} {% raw %} <b>bold?</b></think>The answer is "
+
+
+def _sample_text(i: int, j: int, p: Problem, ok: bool, hostile: str | None) -> tuple[str, str]:
+    """(completion text, verdict detail) as the final-answer verifier would record them; a hostile correct
+    text keeps an empty detail (a detail of another form, shown as recorded)."""
+    if ok:
+        if hostile:
+            return hostile, ""
+        return f"Twice {i} is {p.reference}, so the answer is \\boxed{{{p.reference}}}.", f"boxed[last]: {p.reference}"
+    wrong = str(2 * i + 1 + j % 3)
+    if j % 4 == 0:
+        return f"{TEMPLATED}{wrong}.", f"answer is after </think>: {wrong}"
+    if j % 4 == 1:
+        return "wrong", "no answer: no \\boxed{}, no answer phrase and no number"
+    return f"I count {wrong} of them", f"last number: {wrong}"
 
 
 def make_runs(root: Path, n_problems: int = 42) -> list[Path]:
@@ -367,7 +386,8 @@ def test_hostile_text_stays_text(browsed: Browsed) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom
     assert "line\u2028separator\u2029paragraph" in dom
     assert "arith-&lt;b&gt;008&lt;/b&gt;" in dom and "words &lt;i&gt;&amp;amp;&lt;/i&gt;" in dom
-    assert "y" * 2000 in dom and "y" * 2001 not in dom and "huge-tail-marker" not in dom
+    assert "y" * 2000 in dom and "y" * 2001 not in dom and "<b>huge-tail-marker" not in dom
+    assert "&lt;b&gt;huge-tail-marker&lt;/b&gt;" in dom  # the answers view shows the end of the text, as text
     ids = [r["cells"][0] for r in parsed.rows]
     assert "arith-<b>008</b>" in ids  # the hostile id reached the table as text
 
@@ -517,3 +537,169 @@ def test_page_fits_the_window(report: Path, tmp_path: Path, width: int) -> None:
     assert all(o["box"] in ("wide", "scroll") for o in got["over"]), got["over"]
     if width >= 1280:
         assert got["over"] == [], "every table fits at 1280 px"
+
+
+# --------------------------------------------------------------------------------------------- answers view
+
+
+class _AnswerItems(HTMLParser):
+    """The answers view's items in DOM order: attributes, hidden, the reference and the <mark>ed texts; and the
+    cells (text and class) of the headline's first table, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.items: list[dict[str, Any]] = []
+        self.list_attrs: dict[str, str | None] = {}
+        self.headline: list[list[tuple[str, str]]] = []
+        self._item: dict[str, Any] | None = None
+        self._grab: list[str] | None = None
+        self._grab_to: str = ""
+        self._section = ""
+        self._cell: list[str] | None = None
+        self._cell_cls = ""
+        self._tables = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section":
+            self._section = str(a.get("id"))
+        if a.get("id") == "an-list":
+            self.list_attrs = a
+        if tag == "details" and "an-item" in str(a.get("class")):
+            self._item = {**a, "hidden": "hidden" in a, "marks": [], "reference": None}
+        elif self._item is not None and tag == "mark":
+            self._grab, self._grab_to = [], "marks"
+        elif self._item is not None and tag == "code" and a.get("class") == "reference":
+            self._grab, self._grab_to = [], "reference"
+        if self._section == "headline" and tag == "table":
+            self._tables += 1
+        if self._section == "headline" and self._tables > 1:
+            return  # the chance test's table
+        if self._section == "headline" and tag == "tr":
+            self.headline.append([])
+        elif self._section == "headline" and tag == "td":
+            self._cell, self._cell_cls = [], str(a.get("class"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._item is not None and self._grab is not None and tag == {"marks": "mark"}.get(self._grab_to, "code"):
+            text = "".join(self._grab)
+            if self._grab_to == "reference":
+                self._item["reference"] = text
+            else:
+                self._item["marks"].append(text)
+            self._grab = None
+        if tag == "details" and self._item is not None:
+            self.items.append(self._item)
+            self._item = None
+        if tag == "td" and self._cell is not None:
+            self.headline[-1].append(("".join(self._cell), self._cell_cls))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._grab is not None:
+            self._grab.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _answer_items(dom: str) -> _AnswerItems:
+    parser = _AnswerItems()
+    parser.feed(dom)
+    parser.close()
+    return parser
+
+
+def test_answers_in_json_match_the_counts(report: Path) -> None:
+    """Every problem's distinct answers add up to its n and its c; the chosen samples mark their answer."""
+    data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    assert data["answers"]["detail_problems"] == len(data["problems"]) <= data["answers"]["detail_cap"]
+    for p in data["problems"]:
+        for model, c in (("base", p["c_base"]), ("rl", p["c_rl"])):
+            tally = p["answers"][model]
+            assert tally["samples"] == p["n"] == sum(r["count"] for r in tally["rows"]) + tally["more"]["samples"]
+            assert sum(r["count"] for r in tally["rows"] if r["passed"]) == c
+        correct = [s for s in p["samples"] if s["passed"]]
+        wrong = [s for s in p["samples"] if not s["passed"]]
+        assert len(correct) == (1 if p["class"] != "neither" else 0) and len(wrong) == 1
+        for s in p["samples"]:
+            if s["mark"] is not None:
+                assert s["text"][s["mark"][0] : s["mark"][1]] == s["answer"]
+        if p["class"] == "rl_only":
+            assert correct[0]["model"] == "rl" and wrong[0]["model"] == "base"
+    rows = {p["problem_id"]: p for p in data["problems"]}
+    words = rows["words-001"]["answers"]["base"]["rows"]  # RL-only: the base's answers are all wrong
+    assert {r["answer"] for r in words if r["answer"]} == {"3", "4", "5"} and not any(r["passed"] for r in words)
+    rules = {rule for r in words for rule in r["rules"]}
+    assert {"answer is after </think>", "last number", "no answer"} <= rules
+    assert any(r["detail"] == "no \\boxed{}, no answer phrase and no number" for r in words)
+
+
+@needs_chromium
+def test_answers_view(browsed: Browsed, report: Path) -> None:
+    """The answers view lists every problem with its reference, answers and marked completions, as text."""
+    data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    parsed = _answer_items(browsed.dom)
+    assert parsed.list_attrs.get("data-ready") == "1", "the answers script did not finish"
+    assert parsed.list_attrs.get("data-shown") == str(len(data["problems"]))
+    assert [it["data-id"] for it in parsed.items] == [p["problem_id"] for p in data["problems"]]
+    for it, p in zip(parsed.items, data["problems"], strict=True):
+        assert it["reference"] == p["reference"] and it["data-class"] == p["class"]
+        want = [s["text"][s["mark"][0] : s["mark"][1]] for s in p["samples"] if s["mark"] is not None]
+        assert it["marks"] == want
+    rows = {p["problem_id"]: p for p in data["problems"]}
+    both = next(it for it in parsed.items if it["data-id"] == "arith-000")
+    wrong = next(s for s in rows["arith-000"]["samples"] if not s["passed"])
+    counts: dict[str, int] = {}
+    for r in rows["arith-000"]["answers"][wrong["model"]]["rows"]:
+        if r["answer"] and not r["passed"]:
+            counts[r["answer"]] = counts.get(r["answer"], 0) + r["count"]
+    assert both["marks"][0] == "0"  # RL's boxed 0 (correct)
+    assert counts[both["marks"][1]] == max(counts.values())  # the most frequent wrong answer
+    assert html.escape(TEMPLATED, quote=False) + "<mark>" in browsed.dom  # Jinja2 syntax and HTML as written
+    assert "{{ 7*7 }}" in browsed.dom and "<b>bold?</b>" not in browsed.dom
+    assert "Showing 42 of 42 problems" in browsed.dom
+    for text in ("boxed[last]", "answer is after &lt;/think&gt;", "no detail recorded", "[timeout]"):
+        assert text in browsed.dom, text
+
+
+@needs_chromium
+def test_answers_filter_and_sort_from_fragment(report: Path) -> None:
+    data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    got = browse(report, "#answers?task=words%20%3Ci%3E%26amp%3B%3C%2Fi%3E&cls=rl_only,both&sort=base&dir=desc")
+    assert got.console == []
+    parsed = _answer_items(got.dom)
+    want = [p for p in data["problems"] if p["task"] == TASKS[1] and p["class"] in ("rl_only", "both")]
+    visible = [it for it in parsed.items if not it["hidden"]]
+    assert {it["data-id"] for it in visible} == {p["problem_id"] for p in want} and want
+    assert parsed.list_attrs.get("data-shown") == str(len(want))
+    rates = [float(it["data-base"]) for it in visible]
+    assert rates == sorted(rates, reverse=True) and rates[0] > rates[-1]
+    # sort by id, ascending, every item (hidden ones too)
+    ids = [it["data-id"].lower() for it in _answer_items(browse(report, "#answers?sort=id").dom).items]
+    assert ids == sorted(ids) and len(ids) == len(data["problems"])
+    # the problem table filters by task too
+    table = _parse(browse(report, "#problem-table?task=arith&sort=4&dir=asc").dom)
+    shown = [r for r in table.rows if not r["hidden"]]
+    assert {r["cells"][1] for r in shown} == {"arith"}
+    assert len(shown) == sum(1 for p in data["problems"] if p["task"] == "arith")
+    base_rates = [float(r["v"][4]) for r in shown]
+    assert base_rates == sorted(base_rates)
+
+
+@needs_chromium
+def test_holm_markers_match_the_json(browsed: Browsed, report: Path) -> None:
+    """A headline Δ carries † exactly where report.json says its interval excludes 0 and Holm did not reject."""
+    data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    scopes = ([data["overall"]] if data["overall"] else []) + list(data["tasks"].values())
+    rows = [r for r in _answer_items(browsed.dom).headline if r]
+    assert len(rows) == len(scopes)
+    for row, sec in zip(rows, scopes, strict=True):
+        delta_cells = [(text, cls) for text, cls in row if " pp" in text]
+        kmax = str(max(int(k) for k in sec["pass_at_k"]["base"]))
+        for (text, cls), k in zip(delta_cells, ("1", kmax), strict=True):
+            cell = sec["delta"][k]
+            assert cell["holm_family"]["size"] >= 1 and cell["holm_family"]["alpha"] == pytest.approx(0.05)
+            marked = cell["interval_excludes_0"] and not cell["significant"]
+            assert ("†" in text) == marked == ("holm-only" in cls), (text, cell)
+            assert ("pos" in cls or "neg" in cls) == cell["significant"]
+    assert 'id="holm-legend"' in browsed.dom

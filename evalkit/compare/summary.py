@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from evalkit import __version__
+from evalkit.compare.answers import attach_answers
 from evalkit.compare.claims import scope_claims
 from evalkit.compare.evidence import evidence_summary
 from evalkit.compare.results import RunResults, _bucket
@@ -215,6 +216,14 @@ def _adjust_delta_cells(sections: list[dict[str, Any]], confidence: float) -> No
             f"Holm over {len(cells)} distinct delta cells (each task and k, and each group of several tasks); "
             "shown only where the interval also excludes 0"
         )
+        # what the page's marks are checked against: the family the p-value was adjusted in, and the interval
+        cell["holm_family"] = {
+            "name": "delta cells",
+            "members": "each task and k, and each group of several tasks",
+            "size": len(cells),
+            "alpha": 1.0 - confidence,
+        }
+        cell["interval_excludes_0"] = _excludes_zero(cell) and cell.get("ci") is not None
 
 
 def frontier_statements(
@@ -391,7 +400,7 @@ def compare_runs(
         if _repeats_a_task(sec, tasks):
             for k, cell in sec["delta"].items():
                 same = tasks[sec["scope"]["tasks"][0]]["delta"].get(k, {})
-                for key in ("p_holm", "significant", "direction", "adjustment"):
+                for key in ("p_holm", "significant", "direction", "adjustment", "holm_family", "interval_excludes_0"):
                     if key in same:
                         cell[key] = same[key]
     # Benjamini-Hochberg across tasks: a few tasks showing RL-only problems by chance is expected
@@ -452,6 +461,7 @@ def compare_runs(
     }
     summary["claims"] = [claim for sec in groups for claim in scope_claims(sec, rows, summary["evidence"])]
     summary["verdict"] = verdict_sentences(summary)
+    attach_answers(summary, base, rl)  # distinct answers per problem and chosen samples, from the verdicts
     return summary
 
 

@@ -31,8 +31,9 @@ What the page guarantees:
   are dropped, other control characters are shown as visible symbols (U+2400 "control pictures" or
   ``<U+XXXX>``), bidi overrides are shown rather than obeyed, and displayed completions are cut to about
   2,000 characters with a marker saying how much was cut.
-- The page carries exactly one ``<script>``: ``static/table.js`` (:data:`TABLE_SCRIPT`, sorting and
-  filtering the problem table), which holds no summary data. The table rows are rendered as escaped HTML
+- The page carries exactly one ``<script>``: ``static/table.js`` then ``static/answers.js``
+  (:data:`TABLE_SCRIPT`, sorting and filtering the problem table and the answers view), which holds no
+  summary data. The table rows are rendered as escaped HTML
   on the server side; the script only reorders and hides existing rows and writes numbers it computes via
   ``textContent``, so no summary text is ever parsed as HTML or JavaScript. The Content-Security-Policy
   allows that one script by its SHA-256 hash only: even an injected ``<script>`` would not run.
@@ -56,11 +57,12 @@ from evalkit.report.plots import (
     trajectory_figure,
 )
 from evalkit.report.problems import MAX_PROBLEM_ROWS, MAX_TABLE_ROWS
-from evalkit.report.render import render, static_text, write_report
+from evalkit.report.render import page_script, render, write_report
 from evalkit.report.text import MAX_REFERENCE_CHARS, MAX_TEXT_CHARS, clean_text, esc
 
-#: The page's only script (``static/table.js``): sorts and filters the problem table (``#pt``).
-TABLE_SCRIPT = static_text("table.js")
+#: The page's only script (``static/table.js`` then ``static/answers.js``): sorts and filters the problem
+#: table (``#pt``) and the answers view (``#an-list``).
+TABLE_SCRIPT = page_script()
 
 # The figures under the names the report module gave them before it became a package.
 _passk_figure = passk_figure

@@ -13,6 +13,7 @@ from typing import Any
 from evalkit.report.values import (
     CLASS_LABEL,
     DASH,
+    HOLM_MARK,
     MODELS,
     Cell,
     as_map,
@@ -180,11 +181,25 @@ def headline_context(summary: Mapping[str, Any]) -> dict[str, Any]:
     """pass@1 and pass@k_max with intervals, the class counts, and the chance test's rows (may be empty)."""
     items = task_items(summary)
     conf = num(as_map(summary.get("overall")).get("confidence"))
+    rows = [_headline_row(*it) for it in items]
     return {
-        "rows": [_headline_row(*it) for it in items],
+        "rows": rows,
         "level": f"{100 * conf:.0f}%" if conf is not None else "bootstrap",
         "chance_rows": _chance_rows(items),
+        "holm": _holm_legend(items, rows),
     }
+
+
+def _holm_legend(items: list[tuple[str, Mapping[str, Any], bool]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many headline Δ cells carry the Holm mark, and the family size the summary records."""
+    sizes = [
+        size
+        for _name, ts, _overall in items
+        for cell in as_map(ts.get("delta")).values()
+        if (size := num(as_map(as_map(cell).get("holm_family")).get("size"))) is not None
+    ]
+    marked = sum(1 for r in rows for c in r["cells"] if "holm-only" in c.cls)
+    return {"mark": HOLM_MARK, "marked": marked, "size": int(max(sizes)) if sizes else None}
 
 
 def buckets_context(summary: Mapping[str, Any]) -> dict[str, Any] | None:

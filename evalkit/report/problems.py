@@ -87,7 +87,9 @@ def problem_table_context(problems: Sequence[Mapping[str, Any]]) -> dict[str, An
             "delta": delta,
         })  # fmt: skip
     boxes = [(cls, CLASS_LABEL.get(cls, cls), count) for cls, count in counts.items() if count or cls in CLASS_LABEL]
-    return {"rows": rows, "boxes": boxes, "shown": len(shown), "total": len(problems), "heads": TABLE_HEADS}
+    tasks = sorted({str(r["task"]) for r in rows})  # the task filter's choices (and each row's data-task)
+    return {"rows": rows, "boxes": boxes, "shown": len(shown), "total": len(problems), "heads": TABLE_HEADS,
+            "tasks": tasks}  # fmt: skip
 
 
 def frontier_problems_context(problems: Sequence[Mapping[str, Any]], cls: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 The page is ``templates/base.html.j2`` around one template per section, in the order of :data:`SECTIONS`;
 each section's context comes from :mod:`evalkit.report.overview`, :mod:`evalkit.report.problems` or
 :mod:`evalkit.report.sections` and is None when the summary has nothing for it. The style sheet
-(``static/report.css``) and the one script (``static/table.js``) are read from the package and inlined;
+(``static/report.css``) and the one script (``static/table.js`` then ``static/answers.js``) are read from the
+package and inlined;
 the Content-Security-Policy allows that script by the SHA-256 of the file's bytes, computed at render time.
 
 The environment autoescapes every value (``autoescape=True``), fails on a missing name
@@ -29,7 +30,7 @@ import jinja2
 from markupsafe import Markup
 
 from evalkit.errors import EvalkitError
-from evalkit.report import overview, problems, sections, support_view, validity
+from evalkit.report import answers, overview, problems, sections, support_view, validity
 from evalkit.report.text import clean, clip
 
 _Builder = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], "dict[str, Any] | None"]
@@ -46,6 +47,7 @@ SECTIONS: tuple[tuple[str, str, str, _Builder], ...] = (
     ("per-problem", "Per-problem success rates", "per_problem.html.j2", lambda _s, p: problems.per_problem_context(p)),
     ("buckets", "By bucket", "buckets.html.j2", lambda s, _p: overview.buckets_context(s)),
     ("problem-table", "All problems", "problem_table.html.j2", lambda _s, p: problems.problem_table_context(p)),
+    ("answers", "Answers", "answers.html.j2", lambda s, p: answers.answers_context(s, p)),
     ("rl-only", "RL-only problems", "problems.html.j2", lambda _s, p: problems.frontier_problems_context(p, "rl_only")),
     (
         "base-only",
@@ -102,6 +104,12 @@ def static_text(name: str) -> str:
     return resources.files("evalkit.report").joinpath("static", name).read_bytes().decode("utf-8")
 
 
+def page_script() -> str:
+    """The page's one inline script: ``static/table.js`` (the problem table) then ``static/answers.js`` (the
+    answers view), each an independent function that does nothing when its part of the page is absent."""
+    return static_text("table.js") + static_text("answers.js")
+
+
 def script_sha256(script: str) -> str:
     """Base64 of the SHA-256 of the script's UTF-8 bytes: CSP's ``'sha256-...'`` allows exactly this script."""
     return base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -115,7 +123,7 @@ def render(summary: Mapping[str, Any]) -> str:
         ctx = build(summary, probs)
         if ctx is not None:
             present.append({"id": sid, "label": label, "template": template, "ctx": ctx})
-    script = static_text("table.js")
+    script = page_script()
     return (
         environment()
         .get_template("base.html.j2")

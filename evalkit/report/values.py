@@ -15,6 +15,8 @@ MODELS = ("base", "rl")
 MODEL_LABEL = {"base": "base", "rl": "RL"}
 CLASS_LABEL = {"both": "both", "rl_only": "RL-only", "base_only": "base-only", "neither": "neither"}
 DASH = "—"
+#: Marks a Δ whose interval excludes 0 but which fails Holm's adjustment (the headline's legend says so).
+HOLM_MARK = "†"
 
 
 def num(value: Any) -> float | None:
@@ -164,7 +166,9 @@ def delta_ci_cell(a: Any, b: Any, info: Any) -> Cell:
     """Δ = RL - base in pp with the paired interval of the summary's ``delta`` entry when it has one.
 
     The colour follows the summary's ``significant`` decision (two-sided paired sign-flip test, Holm over
-    all delta cells); older summaries without it fall back to "the interval excludes 0"."""
+    all delta cells); older summaries without it fall back to "the interval excludes 0". A cell whose
+    interval excludes 0 but that is not significant after Holm's adjustment is marked :data:`HOLM_MARK`
+    (class ``holm-only``), so that the page shows every cell where the two disagree."""
     info = as_map(info)
     d = num(info.get("delta"))
     if d is None:
@@ -179,4 +183,7 @@ def delta_ci_cell(a: Any, b: Any, info: Any) -> Cell:
         cls = " pos" if ci[0] > 0 else " neg" if ci[1] < 0 else ""
     else:
         cls = " pos" if 100 * d > 0.05 else " neg" if 100 * d < -0.05 else ""
-    return Cell(f"{100 * d:+.1f} pp", "num" + cls, ci_text(ci, signed=True))
+    mark = ""
+    if "significant" in info and not info.get("significant") and ci is not None and (ci[0] > 0 or ci[1] < 0):
+        mark, cls = f" {HOLM_MARK}", cls + " holm-only"  # the interval alone excludes 0: not shown after Holm
+    return Cell(f"{100 * d:+.1f} pp{mark}", "num" + cls, ci_text(ci, signed=True))

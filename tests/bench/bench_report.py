@@ -86,7 +86,8 @@ def write_run(root: Path, model: str, problems: list[Problem], rates: np.ndarray
                 status = "ok" if ok or u > 0.01 else ("empty" if u < 0.003 else "timeout" if u < 0.005 else "error")
                 finish = "length" if truncated else "stop"
                 completions.append(Completion(p.id, j, text, int(lengths[i, j]) + 6, finish, seed * N * N + i * N + j))
-                verdicts.append((p.id, j, Verdict(ok, float(ok), status, answer)))
+                # the detail as the final-answer verifier records it: the rule and the answer it read
+                verdicts.append((p.id, j, Verdict(ok, float(ok), status, f"answer is: {answer}")))
         store.append_completions(completions)
         store.append_verdicts(verdicts)
     store.unlock()

@@ -1,6 +1,6 @@
 // The report's only script: sorts and filters the problem table (#pt). It holds no summary data: it moves
 // existing rows, toggles `hidden` and writes numbers through textContent. Optional state in the URL
-// fragment, e.g. report.html#problem-table?q=add&cls=rl_only,both&sort=5&dir=desc
+// fragment, e.g. report.html#problem-table?q=add&task=add&cls=rl_only,both&sort=5&dir=desc
 (function () {
   "use strict";
   var table = document.getElementById("pt");
@@ -9,12 +9,13 @@
     var tbody = table.tBodies[0];
     var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
     var box = document.getElementById("pt-q");
+    var taskSel = document.getElementById("pt-task");
     var checks = Array.prototype.slice.call(document.querySelectorAll("input.pt-cls"));
     var count = document.getElementById("pt-count");
     var items = Array.prototype.map.call(tbody.rows, function (row, i) {
       var text = "";
       for (var c = 0; c < 3; c++) { text += row.cells[c].textContent.toLowerCase() + "\n"; }
-      return { row: row, pos: i, text: text, cls: row.getAttribute("data-class") };
+      return { row: row, pos: i, text: text, cls: row.getAttribute("data-class"), task: row.cells[1].getAttribute("data-task") };
     });
     var sortCol = -1;
     var sortDesc = false;
@@ -28,11 +29,13 @@
 
     function filter() {
       var q = box.value.trim().toLowerCase();
+      var task = taskSel ? taskSel.value : "";
       var allowed = {};
       checks.forEach(function (cb) { if (cb.checked) { allowed[cb.value] = true; } });
       var shown = 0;
       items.forEach(function (item) {
-        var ok = allowed[item.cls] === true && (q === "" || item.text.indexOf(q) !== -1);
+        var ok = allowed[item.cls] === true && (q === "" || item.text.indexOf(q) !== -1) &&
+          (task === "" || item.task === task);
         item.row.hidden = !ok;
         if (ok) { shown += 1; }
       });
@@ -67,12 +70,14 @@
       });
     });
     box.addEventListener("input", filter);
+    if (taskSel) { taskSel.addEventListener("change", filter); }
     checks.forEach(function (cb) { cb.addEventListener("change", filter); });
 
     var m = /^#problem-table\?(.*)$/.exec(window.location.hash);
     if (m) {
       var params = new URLSearchParams(m[1]);
       if (params.has("q")) { box.value = params.get("q"); }
+      if (params.has("task") && taskSel) { taskSel.value = params.get("task"); }
       if (params.has("cls")) {
         var want = params.get("cls").split(",");
         checks.forEach(function (cb) { cb.checked = want.indexOf(cb.value) !== -1; });
