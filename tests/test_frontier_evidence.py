@@ -263,9 +263,10 @@ def test_evidence_without_likelihood_has_auc_and_matrix_only(tmp_path: Path) -> 
     assert "expansion" not in {c["kind"] for c in summary["claims"]}
     assert "rl_only_bounded" in {c["kind"] for c in summary["claims"]}
     assert "expansion" not in summary["verdict"][-1] and "bounded to this budget" in summary["verdict"][-1]
-    assert set(ev) == {"overall", "tasks"}
+    assert set(ev) == {"overall", "groups", "tasks"}
     ov = ev["overall"]
-    assert set(ov) == {"pass_at_k_auc", "matrix_at_k", "cover_at_tau"}
+    assert ev["groups"] == [ov]  # one n: the one group is the pool over every problem
+    assert set(ov) == {"pass_at_k_auc", "matrix_at_k", "cover_at_tau", "scope"}
     assert set(ov["matrix_at_k"]) == {"1", "2", "4"}
     assert ov["matrix_at_k"]["4"] == pytest.approx({"both": 1.0, "rl_only": 2.0, "base_only": 1.0, "neither": 1.0})
     n = np.full(5, 4)

@@ -156,3 +156,37 @@ def test_claims_under_known_truths_quick() -> None:
     assert sharp["base_only_excess"].false == 0
     grown = {r.kind: r for r in claim_error_rates(Truth("exp", _expansion(60, 10), 32), reps=15, seed=1)}
     assert grown["expansion"].made >= 0.8 and grown["expansion"].false == 0 and grown["rl_only_bounded"].false == 0
+
+
+def _section(p_holm: float, ci: list[float], significant: bool, base_only: int = 0) -> dict[str, object]:
+    """A comparison section at n = 8 whose k = 1 cell has the given Holm p-value, interval and decision."""
+    cell = {"delta": 0.05, "ci": ci, "ci_method": "studentized bootstrap over problems", "p_value": p_holm / 3,
+            "p_holm": p_holm, "significant": significant, "direction": "up" if significant else None}  # fmt: skip
+    flat = {"delta": 0.0, "ci": [-0.1, 0.1], "p_value": 1.0, "p_holm": 1.0, "significant": False, "direction": None}
+    return {
+        "scope": {"tasks": ["t"], "n": 8}, "n": 8, "n_problems": 100, "confidence": 0.95,
+        "pass_at_k": {"base": {"1": 0.30, "8": 0.6}, "rl": {"1": 0.35, "8": 0.6}},
+        "delta": {"1": cell, "8": flat},
+        "classes": {"both": 50, "rl_only": 0, "base_only": base_only, "neither": 50 - base_only},
+        "frontier": {"simultaneous": None, "mcnemar": {}},
+        "frontier_test": {"p_base_only_exact": 0.001, "expected_under_null": 1.0},
+    }  # fmt: skip
+
+
+def test_a_rejecting_test_beside_an_interval_holding_0_is_not_called_shown() -> None:
+    from evalkit.compare.claims import scope_claims
+    from evalkit.compare.verdict import scope_sentences
+
+    claims = scope_claims(_section(0.01, [-0.002, 0.1], significant=False, base_only=6), [])
+    delta = next(c for c in claims if c["k"] == 1 and c["kind"] == "no_change_shown")
+    assert delta["test_rejects_interval_holds_0"]
+    sentences = scope_sentences(claims)
+    assert "no change shown at 95% (the sign-flip test rejects, but the interval holds 0)" in sentences[0]
+    closing = sentences[-1]
+    assert "sharpened" not in closing and "gain shown" not in closing
+    assert "at k = 1 the sign-flip test rejects but the 95% interval holds 0, so no change there is claimed" in closing
+    # a shown base-only excess is said in the same closing sentence
+    assert "the base solved 6 problem(s) that RL never did" in closing
+    # test and interval agree: shown, with no such qualification
+    agreed = scope_sentences(scope_claims(_section(0.01, [0.01, 0.1], significant=True), []))
+    assert "a gain shown at 95%" in agreed[0] and "RL sharpened" in agreed[-1] and "rejects" not in agreed[-1]

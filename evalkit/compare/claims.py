@@ -11,6 +11,8 @@ Kinds, for each scope (a set of tasks that share n; never tasks of different n t
 * ``gain_at_k`` / ``loss_at_k``: mean pass@k of RL is above / below the base's, at k = 1 and k = n. Two-sided
   paired sign-flip test, Holm's adjustment over every delta cell of the summary (family-wise 5%).
 * ``no_change_shown``: at that k neither was shown. It claims nothing (error rate None): not evidence of none.
+  ``test_rejects_interval_holds_0`` is true where the test rejected but the printed interval holds 0; the verdict
+  then says so (both must agree for a change to be shown).
 * ``sharpened``: RL is better at k = 1 (the ``gain_at_k`` claim at k = 1, same test and error rate).
 * ``frontier_counts``: how many problems only RL (only the base) solved in n samples each: observed counts, with
   the exact McNemar p-values beside them (error rate 0.0: a count of what was seen).
@@ -74,6 +76,10 @@ def _delta_claim(section: Mapping[str, Any], k: str, scope: dict[str, Any]) -> d
         "ci_method": cell.get("ci_method"),
         "p_value": cell.get("p_value"),
         "p_holm": cell.get("p_holm"),
+        # the test rejects but the printed interval holds 0: not a shown change, and the verdict says why
+        "test_rejects_interval_holds_0": kind == "no_change_shown"
+        and cell.get("p_holm") is not None
+        and float(cell["p_holm"]) <= 1.0 - confidence,
     }
 
 

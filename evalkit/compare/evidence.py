@@ -290,8 +290,11 @@ def evidence_summary(
     epsilon: float = EPSILON, notes: list[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The ``evidence`` key of the comparison summary: pass@k area, the 2x2 at each power-of-two k and Cover@tau
-    for every task and overall, and, where likelihood files exist (``evalkit likelihood``), the categories, the
-    likelihood figures and the diversity, per task and overall.
+    for every task and every group of tasks sharing n, and, where likelihood files exist (``evalkit likelihood``),
+    the categories, the likelihood figures and the diversity, per task and per group.
+
+    ``groups`` holds one block per n (largest n first), each with ``scope`` = ``{"tasks", "n"}``; ``overall`` is
+    that block when every task shares n and None otherwise: tasks compared at different n are never pooled.
 
     Args:
         base: The base run (:class:`evalkit.compare.results.RunResults`).
@@ -331,7 +334,7 @@ def evidence_summary(
             and r["log10_rl_of_base"] is not None
             and r["log10_rl_of_base"] < math.log10(epsilon)
         )
-    groups: dict[str, list[dict[str, Any]]] = {"overall": rows}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(f"task:{r['task']}", []).append(r)
 
@@ -352,8 +355,22 @@ def evidence_summary(
             out["diversity"] = _diversity_block(rs)
         return out
 
+    # one block per n: tasks whose problems were compared at different n are never pooled at one k
+    task_n: dict[str, int] = {}
+    for r in rows:
+        task_n[r["task"]] = min(task_n.get(r["task"], r["m"]), r["m"])
+    by_n: dict[int, list[str]] = {}
+    for task in sorted(task_n):
+        by_n.setdefault(task_n[task], []).append(task)
+    scoped = []
+    for n_group, names in sorted(by_n.items(), key=lambda item: -item[0]):
+        sec = block([r for r in rows if r["task"] in names])
+        sec["scope"] = {"tasks": names, "n": n_group}
+        scoped.append(sec)
     summary: dict[str, Any] = {
-        "overall": block(rows),
+        # pooled over every problem only when every task shares n (then it is the one group)
+        "overall": scoped[0] if len(scoped) == 1 else None,
+        "groups": scoped,
         "tasks": {name[5:]: block(rs) for name, rs in sorted(groups.items()) if name.startswith("task:")},
     }
     if have_likelihood:

@@ -18,7 +18,8 @@ thing. Per scope (tasks sharing n; tasks of different n are never pooled):
    problems" a shown loss at k = n; "expansion" appears only with an ``expansion`` claim (RL-only problems whose
    scored correct texts the base's sampler gives a probability below epsilon); RL-only problems alone are said
    to be bounded to the budget; a shown base-only excess (``base_only_excess``) is always said. Otherwise the
-   sentence says that no change was shown, which is not evidence of none.
+   sentence says that no change was shown, which is not evidence of none. Where the test rejects but the printed
+   interval holds 0 the change is not called shown, and the sentence says that the two disagree.
 6. Only with a ``gate`` claim (``compare`` / ``report`` with ``--k`` and ``--max-drop``, their defaults those of
    ``evalkit gate``): the gate's verdict and command. Where the gate calls a REGRESSION at k = 1 or k = n and
    the two-sided test did not show a loss there, the pass@k sentence says so, and when every task of the
@@ -41,6 +42,8 @@ def _change(claim: Mapping[str, Any]) -> tuple[str, str | None]:
     interval = f", 95% interval {ci[0]:+.3f} to {ci[1]:+.3f}{method}" if ci else ""
     direction = {"gain_at_k": "up", "loss_at_k": "down"}.get(claim["kind"])
     shown = {"up": "a gain shown at 95%", "down": "a loss shown at 95%"}.get(str(direction), "no change shown at 95%")
+    if claim.get("test_rejects_interval_holds_0"):
+        shown += " (the sign-flip test rejects, but the interval holds 0)"
     p = claim.get("p_holm", claim.get("p_value"))
     p_text = f", Holm-adjusted p = {p:.2g}" if p is not None else ""
     sentence = (
@@ -109,6 +112,13 @@ def _closing(claims: Sequence[Mapping[str, Any]], up1: str | None, upn: str | No
         text += (
             f"; the {bounded['problems']} problem(s) solved only by RL are bounded to this budget (the base's rate "
             f"there below {bounded['base_rate_below']:.4f}), which does not show that the base cannot reach them"
+        )
+    split = sorted(c["k"] for c in claims if c.get("test_rejects_interval_holds_0"))
+    if split:
+        ks = " and ".join(f"k = {k}" for k in split)
+        text += (
+            f"; at {ks} the sign-flip test rejects but the 95% interval holds 0, so no change there is claimed "
+            "(the two disagree)"
         )
     excess = by_kind.get("base_only_excess")
     if excess:

@@ -115,14 +115,23 @@ def _evidence_row(name: str, sec: Mapping[str, Any], with_lk: bool) -> dict[str,
 def evidence_context(evidence: Any) -> dict[str, Any] | None:
     """Evidence beyond pass@k (:mod:`evalkit.compare.evidence`): pass@k area on log k and Cover@tau, and
     with likelihood files the categories, the base's probability of RL's RL-only solutions and the diversity."""
-    if not isinstance(evidence, Mapping) or not isinstance(evidence.get("overall"), Mapping):
+    if not isinstance(evidence, Mapping):
         return None
-    scopes: list[tuple[str, Mapping[str, Any]]] = [("overall", as_map(evidence.get("overall")))]
+    scopes: list[tuple[str, Mapping[str, Any]]] = []
+    if isinstance(evidence.get("overall"), Mapping):
+        scopes.append(("overall", as_map(evidence.get("overall"))))
+    else:  # tasks at different n: one row per n, never pooled
+        for group in evidence.get("groups") or []:
+            if isinstance(group, Mapping):
+                scopes.append((f"n = {as_map(group.get('scope')).get('n')}", as_map(group)))
+    if not scopes:
+        return None
+    lead = len(scopes)
     scopes += [
         (str(t), as_map(sec)) for t, sec in sorted(as_map(evidence.get("tasks")).items(), key=lambda kv: str(kv[0]))
     ]
     with_lk = "categories" in scopes[0][1]
-    items = [(name, sec, i == 0) for i, (name, sec) in enumerate(scopes)]
+    items = [(name, sec, i < lead) for i, (name, sec) in enumerate(scopes)]
     panels, more = plot_panels(items)
     has_cover = any(isinstance(sec.get("cover_at_tau"), Mapping) for _, sec in scopes)
     level = num(as_map(scopes[0][1].get("cover_at_tau")).get("confidence"))
