@@ -120,6 +120,7 @@ def test_answer_spans_in_words_sums_and_two_units() -> None:
     assert answer_verdict("40", worked).detail == "last number: 40"  # the working after the phrase concludes
 
 
+@pytest.mark.slow
 def test_imported_real_completions_store_the_careful_verdicts(tmp_path: Path) -> None:
     """A sample of answer rows through ``evalkit import`` (no finish reason: recorded as unknown)."""
     sample = [row for row in ANSWER_ROWS if not row.get("known_miss")][::12][:30]
