@@ -37,6 +37,7 @@ from evalkit.grading.answers import answer_verdict
 from evalkit.grading.extraction import last_new_number
 from evalkit.grading.programs import extract_program
 from evalkit.grading.sandbox import run_tests
+from evalkit.grading.spans import number_from_words, sum_result, two_units
 from evalkit.store import RunStore
 from evalkit.verify.stage import with_finish_reason
 
@@ -99,6 +100,27 @@ def test_a_last_number_that_restates_a_given_gives_way_to_the_new_one() -> None:
     assert last_new_number("She eats 2, then 5.\nShe packs 2 in one bag.", question) is None  # one sentence only
 
 
+def test_answer_spans_in_words_sums_and_two_units() -> None:
+    assert number_from_words("two hundred fifty-five.") == "255"
+    assert number_from_words("One hundred and eighty") == "180"
+    assert number_from_words("one hundred thirty thousand people") == "130000"
+    assert number_from_words('"nine."') == "9" and number_from_words("fifty-two") == "52"
+    assert number_from_words("one of the roots is 4") is None  # words before the number, and a digit
+    assert number_from_words("twice fifty") is None
+    assert sum_result("$2200 - $1980 = $220.") == "220" and sum_result("76,000 + 53,200 = 129,200") == "129200"
+    assert sum_result("3 + 2x = 21") is None and sum_result("x = 5") is None
+    assert two_units(" hours and 30 minutes.") and not two_units(" apples and pears")
+    verdict = answer_verdict(
+        "255", "So he pays that.\nTherefore, the answer (arabic numerals) is two hundred fifty-five."
+    )
+    assert verdict.passed and verdict.detail == "answer is: two hundred fifty-five (= 255)"
+    assert not answer_verdict("4", "Therefore, the answer (arabic numerals) is 4 hours and 30 minutes.").passed
+    assert not answer_verdict("A", "Therefore, among A through E, the answer is A, B, C, D, or E.").passed
+    worked = "Therefore, the answer (arabic numerals) is \n\n50 + 30 = 80 \n\n80/2 = 40 \n\nHe saw 40 birds a day."
+    assert answer_verdict("40", worked).detail == "last number: 40"  # the working after the phrase concludes
+
+
+@pytest.mark.slow
 def test_imported_real_completions_store_the_careful_verdicts(tmp_path: Path) -> None:
     """A sample of answer rows through ``evalkit import`` (no finish reason: recorded as unknown)."""
     sample = [row for row in ANSWER_ROWS if not row.get("known_miss")][::12][:30]

@@ -27,6 +27,10 @@ The rules, in the order they apply:
    ("12 apples"). A phrase with nothing at all after it ends the text: the answer was cut off, and
    there is no answer. A phrase that ends its line and is followed by a numbered or bulleted item
    ("verify the final answer:" then "1. **Identify ...") introduces steps, not an answer, and is skipped.
+   "The answer (arabic numerals) is" (a phrase a prompt template appends after cut-short reasoning) that ends
+   its line and is followed by more working rather than an answer (math, a box, bold, a number, a letter)
+   ends the phrase reading: the working's conclusion is read by the last-number rule. A span in number words
+   or a worked sum ("110+32=142") reads as its number (:mod:`evalkit.grading.spans`).
    An answer with nothing at all after it (``Answer: 9`` ending the text) may have been cut itself: it
    counts only for a completion not cut at max tokens (:attr:`Extraction.requires`); ``Answer: 9.``,
    ``$9$`` or a following line show that it ended.

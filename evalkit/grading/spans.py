@@ -25,7 +25,7 @@ _UNITS = (
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()  # noqa: SIM905
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000}
 _WORD_RE = re.compile(r"[a-z]+")
-# arithmetic on numbers (currency signs, thousands commas, spaces, + - * / x × ÷ parentheses), then = n
+# arithmetic on numbers (currency signs, thousands commas, spaces, + - * / x × ÷ \\times \\cdot \\div), then = n
 _SUM_RE = re.compile(
     r"^(?:\\?\$?\s*[\d.,]+\s*(?:[-+*/×÷x]|\\times|\\cdot|\\div)\s*)+\\?\$?\s*[\d.,]+\s*=\s*\\?\$?\s*(-?[\d,]*\.?\d+)"
 )
