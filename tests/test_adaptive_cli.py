@@ -169,3 +169,14 @@ def test_hf_adaptive_samples_do_not_depend_on_batch_size_and_are_the_fixed_runs(
     full = {(c.problem_id, c.sample_idx): c.text for c in RunStore.open(tmp_path / "fixed").iter_completions()}
     assert runs["a"].items() <= full.items()
     assert _summary(tmp_path / "a")["tasks"]
+
+
+def test_a_replayed_file_without_the_samples_the_rule_needs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stage that gets nothing ends the sampling; the summary refuses the unfinished run in one line."""
+    samples = write_samples(tmp_path / "short.jsonl", [row[:8] for row in _outcomes()], LIMIT)
+    code = cli.main(_args(samples, tmp_path / "short", "--adaptive", "--adaptive-successes", str(R)))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "returned none of the" in err
+    assert err.strip().splitlines()[-1].startswith("error: ") and "still being sampled under --adaptive" in err
+    assert len(coverage(tmp_path / "short")) == 8 * LIMIT  # what the file held is kept

@@ -18,6 +18,11 @@ i-th sample of a problem is the same however it is produced), and the stage targ
 samples an uninterrupted one would have drawn). Because the samples of a problem are a prefix of those a
 fixed-n run with the same seed draws, the problems solved at least once are exactly the fixed-n run's.
 
+Every backend works (hf, vllm, openai, replay: one model load for all stages) and so does ``--shard``. With
+``--executor ray`` each stage starts its actors again (one model load per replica and stage): correct, but
+slower than it needs to be. A replayed file that lacks a sample the rule asks for ends the sampling; the run
+then stays unfinished, and ``evalkit summary`` says so.
+
 The rule itself is pure and lives with its estimator (:mod:`evalkit.stats.adaptive`); :func:`stage_jobs`
 reads a run's store for it, and :mod:`evalkit.sampling.runner` runs the stages.
 """
