@@ -28,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.compare.results import load_run
+from evalkit.compare.summary import compare_runs
 from evalkit.tasks import TaskSpec, make_problems
+from evalkit.validity.threats import validity_section
 
 PROBLEMS = 500
 N = 128
@@ -86,6 +89,18 @@ def main() -> None:
             write_samples(samples, rate, seed, args.finish, loops)
             print(f"importing {label}: {evalkit('import', str(samples), '--task', 'add', '--out', str(run)):.1f} s")
         runs[label] = run
+    for _ in range(args.reps):  # in one process: the validity step apart from the rest of compare
+        t0 = time.perf_counter()
+        base, rl = load_run(runs["base"]), load_run(runs["rl"])
+        t1 = time.perf_counter()
+        summary = compare_runs(base, rl)
+        t2 = time.perf_counter()
+        section = validity_section(base, rl, summary)
+        t3 = time.perf_counter()
+        read = [section["threats"]["health"]["runs"][m]["texts_read"] for m in ("base", "rl")]
+        print(f"in process ({tag}): load {t1 - t0:.2f} s, compare_runs {t2 - t1:.2f} s, validity_section "
+              f"{t3 - t2:.2f} s (texts read for the loop check: {read[0]:,} + {read[1]:,}; "
+              f"{len(section['flagged'])} problems flagged)")  # fmt: skip
     todo: list[tuple[str, dict[str, str] | None]] = [("this checkout", None)]
     if args.before is not None:
         todo.insert(0, (f"code of {args.before}", {**os.environ, "PYTHONPATH": str(args.before.resolve())}))
