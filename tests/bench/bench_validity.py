@@ -35,7 +35,8 @@ from evalkit.validity.threats import validity_section
 
 PROBLEMS = 500
 N = 128
-VOCAB = 2000  # reasoning words: w0..w1999, Zipf-distributed like the words of prose
+VOCAB = 2000  # reasoning words: w0..w1999, Zipf-distributed (p_i proportional to 1/(i+1)) like prose
+ZIPF = 1.0 / np.arange(1, VOCAB + 1) / np.sum(1.0 / np.arange(1, VOCAB + 1))
 
 
 def write_samples(path: Path, rate: np.ndarray, seed: int, finish: bool, loops: float) -> None:
@@ -45,7 +46,7 @@ def write_samples(path: Path, rate: np.ndarray, seed: int, finish: bool, loops: 
         for i, p in enumerate(problems):
             for j in range(N):
                 length = int(min(rng.geometric(1 / 40), 200))
-                reasoning = " ".join(f"w{w}" for w in np.minimum(rng.zipf(1.1, size=length), VOCAB))
+                reasoning = " ".join(f"w{w}" for w in rng.choice(VOCAB, size=length, p=ZIPF))
                 answer = p.reference if rng.random() < rate[i] else str(int(p.reference) + 1)
                 draw = rng.random()
                 cut = False
