@@ -82,6 +82,7 @@ def main() -> None:
     base_rate = rng.beta(0.5, 1.5, size=PROBLEMS)
     rl_rate = np.clip(base_rate**0.7, 0, 1)
     tag = "finish" if args.finish else "unknown"
+    said = "with finish reasons and token counts" if args.finish else "finish reasons unknown"
     runs = {}
     for label, rate, seed, loops in (("base", base_rate, 1, 0.0), ("rl", rl_rate, 2, 0.05)):
         run = work / f"{label}_{tag}"
@@ -99,7 +100,7 @@ def main() -> None:
         section = validity_section(base, rl, summary)
         t3 = time.perf_counter()
         read = [section["threats"]["health"]["runs"][m]["texts_read"] for m in ("base", "rl")]
-        print(f"in process ({tag}): load {t1 - t0:.2f} s, compare_runs {t2 - t1:.2f} s, validity_section "
+        print(f"in process ({said}): load {t1 - t0:.2f} s, compare_runs {t2 - t1:.2f} s, validity_section "
               f"{t3 - t2:.2f} s (texts read for the loop check: {read[0]:,} + {read[1]:,}; "
               f"{len(section['flagged'])} problems flagged)")  # fmt: skip
     todo: list[tuple[str, dict[str, str] | None]] = [("this checkout", None)]
@@ -108,7 +109,7 @@ def main() -> None:
     for name, env in todo:
         times = [evalkit("compare", str(runs["base"]), str(runs["rl"]), "--out", str(work / "cmp"), env=env)
                  for _ in range(args.reps)]  # fmt: skip
-        print(f"compare {name} ({tag} finish reasons): " + ", ".join(f"{t:.2f}" for t in times) + " s")
+        print(f"compare {name} ({said}): " + ", ".join(f"{t:.2f}" for t in times) + " s")
 
 
 if __name__ == "__main__":
