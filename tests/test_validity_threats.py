@@ -282,6 +282,8 @@ def test_compare_cli_writes_the_validity_section(tmp_path: Path, capsys: pytest.
     assert len(err) == 1 and "ex.txt:1: problem id 'nope' is not among the 40 compared problems" in err[0]
     assert main(["compare", str(base), str(rl), "--out", str(out), "--audit", "nowhere"]) == 2
     assert capsys.readouterr().err.strip() == "error: --audit nowhere: no such file or folder"
+    assert main(["report", str(base), str(rl), "--out", str(tmp_path / "rep")]) == 0  # `report` has it too
+    assert json.loads((tmp_path / "rep" / "report.json").read_text())["validity"]["threats"]["health"]["count"] == 10
 
 
 def test_imported_runs_show_the_section_with_unknowns(tmp_path: Path) -> None:
