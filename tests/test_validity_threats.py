@@ -197,6 +197,9 @@ def test_a_gain_carried_by_flagged_problems_is_marked(tmp_path: Path) -> None:
     cell = next(d for d in without["deltas"] if d["k"] == 1)
     assert cell["shown"] and cell["delta"] == pytest.approx(0.25) and cell["delta_after"] == pytest.approx(0.0)
     assert not cell["shown_after"]
+    assert without["frontier"] == [
+        {"task": "add", "rl_only": 10, "base_only": 0, "rl_only_after": 0, "base_only_after": 0}
+    ]
     assert section["budget"]["tokens_known"] and section["budget"]["matched_limit"] is None
 
 
