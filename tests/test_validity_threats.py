@@ -197,6 +197,9 @@ def test_a_gain_carried_by_flagged_problems_is_marked(tmp_path: Path) -> None:
     cell = next(d for d in without["deltas"] if d["k"] == 1)
     assert cell["shown"] and cell["delta"] == pytest.approx(0.25) and cell["delta_after"] == pytest.approx(0.0)
     assert not cell["shown_after"]
+    assert without["frontier"] == [
+        {"task": "add", "rl_only": 10, "base_only": 0, "rl_only_after": 0, "base_only_after": 0}
+    ]
     assert section["budget"]["tokens_known"] and section["budget"]["matched_limit"] is None
 
 
@@ -282,6 +285,8 @@ def test_compare_cli_writes_the_validity_section(tmp_path: Path, capsys: pytest.
     assert len(err) == 1 and "ex.txt:1: problem id 'nope' is not among the 40 compared problems" in err[0]
     assert main(["compare", str(base), str(rl), "--out", str(out), "--audit", "nowhere"]) == 2
     assert capsys.readouterr().err.strip() == "error: --audit nowhere: no such file or folder"
+    assert main(["report", str(base), str(rl), "--out", str(tmp_path / "rep")]) == 0  # `report` has it too
+    assert json.loads((tmp_path / "rep" / "report.json").read_text())["validity"]["threats"]["health"]["count"] == 10
 
 
 def test_imported_runs_show_the_section_with_unknowns(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from evalkit.report.values import DASH, MODEL_LABEL, MODELS, as_map, fmt, pct, rows
 
 MAX_FLAGGED_ROWS = 200  # flagged problems listed on the page (all are in the JSON)
+FRONTIER_KEYS = ("task", "rl_only", "rl_only_after", "base_only", "base_only_after")
 HEALTH_KEYS = ("truncated", "finish_unknown", "loops", "empty")
 MARKS = {"only_with_flagged": "only with the flagged problems", "only_at_unequal_lengths": "only at unequal lengths"}
 
@@ -130,6 +131,13 @@ def validity_context(validity: Any) -> dict[str, Any] | None:
         "reason": str(without.get("reason") or ""),
         "claims": _claims(without.get("claims")),
         "deltas": _deltas(without.get("deltas")),
+        "frontier": [
+            {
+                k: str(as_map(f).get(k, DASH))
+                for k in ("task", "rl_only", "rl_only_after", "base_only", "base_only_after")
+            }
+            for f in rows(without.get("frontier"))
+        ],
         "health": _health(health),
         "warnings": [(label, [str(w) for w in ws]) for label, ws in warnings.items() if ws],
         "loop_check": str(as_map(as_map(health.get("runs")).get("rl")).get("loop_check", "")),

@@ -181,6 +181,19 @@ def deltas_beside(original: dict[str, Any], other: dict[str, Any] | None) -> lis
     return rows
 
 
+def frontier_beside(original: dict[str, Any], other: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per task: RL-only and base-only problem counts in both summaries (None where the task is gone)."""
+    rows = []
+    for task, sec in original.get("tasks", {}).items():
+        twin = ((other or {}).get("tasks") or {}).get(task)
+        rows.append({
+            "task": task, "rl_only": sec["classes"]["rl_only"], "base_only": sec["classes"]["base_only"],
+            "rl_only_after": None if twin is None else twin["classes"]["rl_only"],
+            "base_only_after": None if twin is None else twin["classes"]["base_only"],
+        })  # fmt: skip
+    return rows
+
+
 def _without(results: RunResults, dropped: set[str]) -> RunResults:
     return dataclasses.replace(results, problems=[p for p in results.problems if p.id not in dropped])
 
@@ -248,6 +261,7 @@ def validity_section(
             "reason": None if left else "every compared problem is flagged: nothing left to compare",
             "claims": claims_beside(summary, without if dropped else summary, "only_with_flagged"),
             "deltas": deltas_beside(summary, without if dropped else summary),
+            "frontier": frontier_beside(summary, without if dropped else summary),
             "verdict": None if without is None else without.get("verdict"),
         },
     }

@@ -28,11 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.compare.results import load_run
+from evalkit.compare.summary import compare_runs
 from evalkit.tasks import TaskSpec, make_problems
+from evalkit.validity.threats import validity_section
 
 PROBLEMS = 500
 N = 128
-VOCAB = 2000  # reasoning words: w0..w1999, Zipf-distributed like the words of prose
+VOCAB = 2000  # reasoning words: w0..w1999, Zipf-distributed (p_i proportional to 1/(i+1)) like prose
+ZIPF = 1.0 / np.arange(1, VOCAB + 1) / np.sum(1.0 / np.arange(1, VOCAB + 1))
 
 
 def write_samples(path: Path, rate: np.ndarray, seed: int, finish: bool, loops: float) -> None:
@@ -42,7 +46,7 @@ def write_samples(path: Path, rate: np.ndarray, seed: int, finish: bool, loops: 
         for i, p in enumerate(problems):
             for j in range(N):
                 length = int(min(rng.geometric(1 / 40), 200))
-                reasoning = " ".join(f"w{w}" for w in np.minimum(rng.zipf(1.1, size=length), VOCAB))
+                reasoning = " ".join(f"w{w}" for w in rng.choice(VOCAB, size=length, p=ZIPF))
                 answer = p.reference if rng.random() < rate[i] else str(int(p.reference) + 1)
                 draw = rng.random()
                 cut = False
@@ -78,6 +82,7 @@ def main() -> None:
     base_rate = rng.beta(0.5, 1.5, size=PROBLEMS)
     rl_rate = np.clip(base_rate**0.7, 0, 1)
     tag = "finish" if args.finish else "unknown"
+    said = "with finish reasons and token counts" if args.finish else "finish reasons unknown"
     runs = {}
     for label, rate, seed, loops in (("base", base_rate, 1, 0.0), ("rl", rl_rate, 2, 0.05)):
         run = work / f"{label}_{tag}"
@@ -86,13 +91,25 @@ def main() -> None:
             write_samples(samples, rate, seed, args.finish, loops)
             print(f"importing {label}: {evalkit('import', str(samples), '--task', 'add', '--out', str(run)):.1f} s")
         runs[label] = run
+    for _ in range(args.reps):  # in one process: the validity step apart from the rest of compare
+        t0 = time.perf_counter()
+        base, rl = load_run(runs["base"]), load_run(runs["rl"])
+        t1 = time.perf_counter()
+        summary = compare_runs(base, rl)
+        t2 = time.perf_counter()
+        section = validity_section(base, rl, summary)
+        t3 = time.perf_counter()
+        read = [section["threats"]["health"]["runs"][m]["texts_read"] for m in ("base", "rl")]
+        print(f"in process ({said}): load {t1 - t0:.2f} s, compare_runs {t2 - t1:.2f} s, validity_section "
+              f"{t3 - t2:.2f} s (texts read for the loop check: {read[0]:,} + {read[1]:,}; "
+              f"{len(section['flagged'])} problems flagged)")  # fmt: skip
     todo: list[tuple[str, dict[str, str] | None]] = [("this checkout", None)]
     if args.before is not None:
         todo.insert(0, (f"code of {args.before}", {**os.environ, "PYTHONPATH": str(args.before.resolve())}))
     for name, env in todo:
         times = [evalkit("compare", str(runs["base"]), str(runs["rl"]), "--out", str(work / "cmp"), env=env)
                  for _ in range(args.reps)]  # fmt: skip
-        print(f"compare {name} ({tag} finish reasons): " + ", ".join(f"{t:.2f}" for t in times) + " s")
+        print(f"compare {name} ({said}): " + ", ".join(f"{t:.2f}" for t in times) + " s")
 
 
 if __name__ == "__main__":
