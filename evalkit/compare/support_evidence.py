@@ -124,10 +124,10 @@ def _answer_counts(run: Any, upto: dict[str, int]) -> dict[str, Counter[str]]:
     return counts
 
 
-def _token_entropy(run: Any, upto: dict[str, int]) -> dict[str, Any]:
-    from evalkit.store.frame import load_run
+def _token_entropy(run: Any, upto: dict[str, int], frames: dict[str, Any] | None = None) -> dict[str, Any]:
+    from evalkit.compare.support import samples_frame
 
-    frame = load_run(run.root).samples()
+    frame = samples_frame(run, frames)
     limit = frame["problem_id"].map(upto)
     frame = frame[limit.notna() & (frame["sample_idx"] < limit.fillna(0))]
     rec = frame[frame["logprob_sampler"].notna() & frame["logprob_tokens"].notna()]
@@ -137,14 +137,17 @@ def _token_entropy(run: Any, upto: dict[str, int]) -> dict[str, Any]:
     return {"nats_per_token": value, "samples": len(rec), "tokens": int(rec["logprob_tokens"].sum())}
 
 
-def entropy_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], confidence: float) -> dict:
+def entropy_block(
+    base: Any, rl: Any, problems: list[Any], upto: dict[str, int], confidence: float,
+    frames: dict[str, Any] | None = None,
+) -> dict:  # fmt: skip
     """Token- and answer-level entropy of both runs (see the module docstring)."""
     first = {pid: min(m, ENTROPY_SAMPLES) for pid, m in upto.items()}
     answers = {"base": _answer_counts(base, first), "rl": _answer_counts(rl, first)}
     ids = [p.id for p in problems if answers["base"][p.id] and answers["rl"][p.id]]
     per = {side: np.array([answer_entropy(answers[side][pid]) for pid in ids]) for side in ("base", "rl")}
     out: dict[str, Any] = {
-        "token": {"base": _token_entropy(base, upto), "rl": _token_entropy(rl, upto)},
+        "token": {"base": _token_entropy(base, upto, frames), "rl": _token_entropy(rl, upto, frames)},
         "answer": {
             "problems": len(ids),
             "samples_per_problem": max((first[pid] for pid in ids), default=None),
@@ -205,14 +208,18 @@ def wta_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], not
     }
 
 
-def support_evidence(base: Any, rl: Any, confidence: float = 0.95, notes: list[str] | None = None) -> dict:
-    """``{"dynamics", "entropy", "winner_take_all"}`` for the ``support`` key of a comparison."""
+def support_evidence(
+    base: Any, rl: Any, confidence: float = 0.95, notes: list[str] | None = None,
+    frames: dict[str, Any] | None = None,
+) -> dict:  # fmt: skip
+    """``{"dynamics", "entropy", "winner_take_all"}`` for the ``support`` key of a comparison; ``frames`` caches
+    each run's sample frame across callers (:func:`evalkit.compare.support.samples_frame`)."""
     notes = notes if notes is not None else []
     problems, upto = _shared(base, rl)
     if not problems:
         return {"missing": "the runs share no problem with verified samples"}
     return {
         "dynamics": dynamics_block(base, rl, problems, upto),
-        "entropy": entropy_block(base, rl, problems, upto, confidence),
+        "entropy": entropy_block(base, rl, problems, upto, confidence, frames),
         "winner_take_all": wta_block(base, rl, problems, upto, notes),
     }
