@@ -271,9 +271,9 @@ PASSING = {
 }
 
 
-def _write_run(root: Path, label: str, logprobs: bool) -> tuple[Path, list[dict[str, Any]]]:
+def _write_run(root: Path, label: str, logprobs: bool, store_format: int = 2) -> tuple[Path, list[dict[str, Any]]]:
     identity = {"model": label, "model_hash": f"sha256:{label}", "sampling": {"temperature": 1.0}, "tasks": ["toy"]}
-    store, _ = RunStore.create_or_resume(root, identity, {"n": N}, PROBLEMS)
+    store, _ = RunStore.create_or_resume(root, identity, {"n": N}, PROBLEMS, store_format=store_format)
     comps, verdicts, rows = [], [], []
     for p, ok in zip(PROBLEMS, PASSING[label], strict=True):
         for i in range(N):
@@ -362,11 +362,15 @@ def test_support_evidence_and_turnover_on_hand_made_runs(hand_runs: dict[str, An
     assert turnover["lost_by_final"] == 1 and turnover["always_solved"] == 2 and turnover["ever_solved"] == 5
 
 
-def test_answer_entropy_reads_the_first_samples_only(hand_runs: dict[str, Any], monkeypatch: Any) -> None:
+@pytest.mark.parametrize("store_format", [1, 2])
+def test_answer_entropy_reads_the_first_samples_only(
+    hand_runs: dict[str, Any], monkeypatch: Any, tmp_path: Path, store_format: int
+) -> None:
     import evalkit.compare.support_evidence as module
 
     monkeypatch.setattr(module, "ENTROPY_SAMPLES", 2)
-    base, rl = load_run(hand_runs["dirs"][0]), load_run(hand_runs["dirs"][2])
+    dirs = [_write_run(tmp_path / name, name, True, store_format)[0] for name in ("base", "final")]
+    base, rl = load_run(dirs[0]), load_run(dirs[1])
     got = support_evidence(base, rl)["entropy"]["answer"]
     assert got["samples_per_problem"] == 2
     for side, rows in (("base", hand_runs["rows"]["base"]), ("rl", hand_runs["rows"]["rl"])):

@@ -88,11 +88,21 @@ def distribution(logprobs: np.ndarray, tokens: np.ndarray, weights: np.ndarray) 
     }
 
 
-def _from_samples(run: Any, column: str) -> dict[str, Any]:
-    """Both populations of a run's own samples from a recorded column (``logprob_sampler`` or ``logprob_raw``)."""
+def samples_frame(run: Any, frames: dict[str, Any] | None = None) -> Any:
+    """The run's per-sample frame (:meth:`evalkit.store.frame.Run.samples`), read once per ``frames`` cache."""
     from evalkit.store.frame import load_run
 
-    frame = load_run(run.root).samples()
+    key = str(run.root)
+    if frames is None:
+        return load_run(run.root).samples()
+    if key not in frames:
+        frames[key] = load_run(run.root).samples()
+    return frames[key]
+
+
+def _from_samples(run: Any, column: str, frames: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Both populations of a run's own samples from a recorded column (``logprob_sampler`` or ``logprob_raw``)."""
+    frame = samples_frame(run, frames)
     recorded = frame[frame[column].notna() & frame["logprob_tokens"].notna()]
     if recorded.empty:
         why = "the run holds no log-probabilities recorded while sampling (sample it with the hf backend)"
@@ -132,7 +142,9 @@ def _from_likelihood(scored_run: Any, model_run: Any, notes: list[str]) -> dict[
     return out
 
 
-def support_perplexity(base: Any, rl: Any, notes: list[str] | None = None) -> dict[str, Any]:
+def support_perplexity(
+    base: Any, rl: Any, notes: list[str] | None = None, frames: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The ``support.perplexity`` block of a comparison (see the module docstring).
 
     Args:
@@ -150,9 +162,9 @@ def support_perplexity(base: Any, rl: Any, notes: list[str] | None = None) -> di
         "definition": "per-token perplexity exp(-logprob / tokens) under the model's sampler (Yue et al. 2025, "
         "arXiv 2504.13837, Fig. 6); quantiles of the sample-weighted distribution (inverted CDF); null: unreachable",
         "quantiles": list(QUANTILES),
-        "base_under_base": _from_samples(base, "logprob_sampler"),
-        "base_under_base_raw": _from_samples(base, "logprob_raw"),
-        "rl_under_rl": _from_samples(rl, "logprob_sampler"),
+        "base_under_base": _from_samples(base, "logprob_sampler", frames),
+        "base_under_base_raw": _from_samples(base, "logprob_raw", frames),
+        "rl_under_rl": _from_samples(rl, "logprob_sampler", frames),
         "rl_under_base": _from_likelihood(rl, base, notes),
         "base_under_rl": _from_likelihood(base, rl, notes),
     }
@@ -165,8 +177,9 @@ def attach_support(summary: dict[str, Any], base: Any, rl: Any) -> None:
     from evalkit.compare.support_evidence import support_evidence
 
     notes: list[str] = []
-    summary.setdefault("support", {})["perplexity"] = support_perplexity(base, rl, notes)
+    frames: dict[str, Any] = {}  # each run's sample frame is read once
+    summary.setdefault("support", {})["perplexity"] = support_perplexity(base, rl, notes, frames)
     # SRR / NDR / SDS / NSCR, token- and answer-level entropy, winner-take-all (evalkit.compare.support_evidence)
-    summary["support"].update(support_evidence(base, rl, notes=[]))
+    summary["support"].update(support_evidence(base, rl, notes=[], frames=frames))
     if notes:
         summary["support"]["notes"] = notes

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -64,10 +65,40 @@ def dynamics_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int]
     return {"overall": one(problems), "tasks": {t: one(ps) for t, ps in sorted(by_task.items())}}
 
 
+def _first_samples(run: Any, upto: dict[str, int]) -> Iterator[tuple[str, int, str, str]]:
+    """(problem id, sample index, finish reason, text) of each problem's first ``upto[pid]`` samples. A Parquet
+    store (format 2) is read column by column and filtered before any text becomes a Python string; a JSON-lines
+    store through its completions."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from evalkit.store import RunStore, parquet
+
+    store = RunStore.open(run.root)
+    if store.format != 2:
+        for c in store.iter_completions(problem_ids=set(upto)):
+            if c.sample_idx < upto.get(c.problem_id, 0):
+                yield c.problem_id, c.sample_idx, c.finish_reason, c.text
+        return
+    columns = ["problem_id", "sample_idx", "finish_reason", "text", "text_surrogatepass"]
+    limit = pa.array(list(upto.values()), pa.int64())
+    ids = pa.array(list(upto), pa.string())
+    for shard in store.shards("completions"):
+        table = parquet.read_table(shard, parquet.COMPLETION_SCHEMA, columns, set(upto))
+        bound = pc.take(limit, pc.index_in(table.column("problem_id"), value_set=ids))
+        table = table.filter(pc.less(pc.cast(table.column("sample_idx"), pa.int64()), bound))
+        yield from zip(
+            table.column("problem_id").to_pylist(),
+            table.column("sample_idx").to_pylist(),
+            table.column("finish_reason").to_pylist(),
+            parquet.texts(table),
+            strict=True,
+        )
+
+
 def _answer_counts(run: Any, upto: dict[str, int]) -> dict[str, Counter[str]]:
     """Problem id -> answer key -> samples among its first m (module docstring)."""
     from evalkit.likelihood.run import _answer_key
-    from evalkit.store import RunStore
 
     problems = {p.id: p for p in run.problems if p.id in upto}
     families: dict[str, Any] = {}
@@ -76,26 +107,27 @@ def _answer_counts(run: Any, upto: dict[str, int]) -> dict[str, Counter[str]]:
     # so the cache is dropped when the problem changes and holds one problem's distinct texts at most)
     cached_for: str | None = None
     cache: dict[str, str] = {}
-    for comp in RunStore.open(run.root).iter_completions(problem_ids=set(problems)):
-        pid = comp.problem_id
-        if comp.sample_idx >= upto[pid]:
+    seen: set[tuple[str, int]] = set()  # a sample stored twice (a resumed run) counts once, as in the verdicts
+    for pid, idx, finish, text in _first_samples(run, {pid: upto[pid] for pid in problems}):
+        if (pid, idx) in seen:
             continue
-        if comp.finish_reason == "length":
+        seen.add((pid, idx))
+        if finish == "length":
             counts[pid][UNFINISHED] += 1
             continue
         if pid != cached_for:
             cached_for, cache = pid, {}
-        key = cache.get(comp.text)
+        key = cache.get(text)
         if key is None:
-            key = cache[comp.text] = _answer_key(families, problems[pid], comp.text)
+            key = cache[text] = _answer_key(families, problems[pid], text)
         counts[pid][key] += 1
     return counts
 
 
-def _token_entropy(run: Any, upto: dict[str, int]) -> dict[str, Any]:
-    from evalkit.store.frame import load_run
+def _token_entropy(run: Any, upto: dict[str, int], frames: dict[str, Any] | None = None) -> dict[str, Any]:
+    from evalkit.compare.support import samples_frame
 
-    frame = load_run(run.root).samples()
+    frame = samples_frame(run, frames)
     limit = frame["problem_id"].map(upto)
     frame = frame[limit.notna() & (frame["sample_idx"] < limit.fillna(0))]
     rec = frame[frame["logprob_sampler"].notna() & frame["logprob_tokens"].notna()]
@@ -105,14 +137,17 @@ def _token_entropy(run: Any, upto: dict[str, int]) -> dict[str, Any]:
     return {"nats_per_token": value, "samples": len(rec), "tokens": int(rec["logprob_tokens"].sum())}
 
 
-def entropy_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], confidence: float) -> dict:
+def entropy_block(
+    base: Any, rl: Any, problems: list[Any], upto: dict[str, int], confidence: float,
+    frames: dict[str, Any] | None = None,
+) -> dict:  # fmt: skip
     """Token- and answer-level entropy of both runs (see the module docstring)."""
     first = {pid: min(m, ENTROPY_SAMPLES) for pid, m in upto.items()}
     answers = {"base": _answer_counts(base, first), "rl": _answer_counts(rl, first)}
     ids = [p.id for p in problems if answers["base"][p.id] and answers["rl"][p.id]]
     per = {side: np.array([answer_entropy(answers[side][pid]) for pid in ids]) for side in ("base", "rl")}
     out: dict[str, Any] = {
-        "token": {"base": _token_entropy(base, upto), "rl": _token_entropy(rl, upto)},
+        "token": {"base": _token_entropy(base, upto, frames), "rl": _token_entropy(rl, upto, frames)},
         "answer": {
             "problems": len(ids),
             "samples_per_problem": max((first[pid] for pid in ids), default=None),
@@ -173,14 +208,18 @@ def wta_block(base: Any, rl: Any, problems: list[Any], upto: dict[str, int], not
     }
 
 
-def support_evidence(base: Any, rl: Any, confidence: float = 0.95, notes: list[str] | None = None) -> dict:
-    """``{"dynamics", "entropy", "winner_take_all"}`` for the ``support`` key of a comparison."""
+def support_evidence(
+    base: Any, rl: Any, confidence: float = 0.95, notes: list[str] | None = None,
+    frames: dict[str, Any] | None = None,
+) -> dict:  # fmt: skip
+    """``{"dynamics", "entropy", "winner_take_all"}`` for the ``support`` key of a comparison; ``frames`` caches
+    each run's sample frame across callers (:func:`evalkit.compare.support.samples_frame`)."""
     notes = notes if notes is not None else []
     problems, upto = _shared(base, rl)
     if not problems:
         return {"missing": "the runs share no problem with verified samples"}
     return {
         "dynamics": dynamics_block(base, rl, problems, upto),
-        "entropy": entropy_block(base, rl, problems, upto, confidence),
+        "entropy": entropy_block(base, rl, problems, upto, confidence, frames),
         "winner_take_all": wta_block(base, rl, problems, upto, notes),
     }
