@@ -208,6 +208,26 @@ def test_compare_attaches_answers_and_samples(pair: tuple[Path, Path, list[Probl
     assert capped["answers"]["detail_problems"] == 2 and capped["answers"]["detail_cap"] == 2
 
 
+def test_exact_answer_details_are_marked(tmp_path: Path) -> None:
+    """An exact-answer task's detail (the first line) has no rule; the completion marks it where it stands."""
+    from evalkit.tasks import exact_answer_verdict
+
+    problems = [Problem("e0", "t", "1 + 1?", "2", {})]
+    texts = ["  2\nbecause 1 + 1 = 2", "3\nso 2 is wrong"]
+    outcomes = {"e0": [(t, (v := exact_answer_verdict("2", t)).passed, v.detail) for t in texts]}
+    b = _write(tmp_path / "b", "b", problems, outcomes)
+    r = _write(tmp_path / "r", "r", problems, outcomes)
+    summary = compare_runs(load_run(b), load_run(r))
+    row = summary["problems"][0]
+    assert [(a["detail"], a["passed"], a["rules"]) for a in row["answers"]["rl"]["rows"]] == [
+        ("2", True, {"as recorded": 1}),
+        ("3", False, {"as recorded": 1}),
+    ]
+    for s in row["samples"]:
+        assert s["answer"] is None and s["text"][s["mark"][0] : s["mark"][1]] == s["detail"]
+    assert row["samples"][0]["mark"] == [2, 3]  # the first line's 2, not the later one
+
+
 def test_summary_in_memory_has_no_answers(tmp_path: Path, pair: tuple[Path, Path, list[Problem]]) -> None:
     base, rl = load_run(pair[0]), load_run(pair[1])
     base.root = tmp_path / "gone"  # not a run store: nothing to read

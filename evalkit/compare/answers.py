@@ -12,7 +12,8 @@ counted (the first ``n`` verified samples in ``sample_idx`` order, ``n`` the pro
 each with how many samples gave it, whether it passed and the rules that read it. :func:`attach_answers`
 puts these tallies on every problem row of a comparison summary (``problems[].answers``) and, for at most
 :data:`DETAIL_CAP` problems, one correct and one wrong completion with the answer's place in the text
-(``problems[].samples``): what a reader needs to check a verdict from the report.
+(``problems[].samples``): what a reader needs to check a verdict from the report. A detail of another form
+is marked where the text holds it verbatim (an exact-answer task records the completion's first line).
 
 Only the verdicts' ``problem_id``, ``sample_idx``, ``passed``, ``status`` and ``detail`` columns are read
 (``detail`` and ``status`` are dictionary-encoded in format 2 stores), plus the texts of the chosen samples.
@@ -317,6 +318,8 @@ def _chosen_samples(
             detail, status, _p = outcomes[model].kinds[code]
             reading = outcomes[model].readings[code]
             mark = mark_of(text, reading.answer, reading.region)
+            if reading.answer is None and not reading.rule and detail and (at := text.find(detail)) >= 0:
+                mark = (at, at + len(detail))  # e.g. an exact-answer task's detail: the text's first line
             samples.append({"model": model, "sample_idx": idx, "passed": passed, "status": status, "detail": detail,
                             "answer": reading.answer, "rule": reading.label, **excerpt(text, mark)})  # fmt: skip
         out[pid] = samples
