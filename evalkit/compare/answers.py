@@ -261,7 +261,8 @@ def excerpt(text: str, mark: tuple[int, int] | None) -> dict[str, Any]:
 
 def _choose(outcomes: _Outcomes, pid: str, upto: int, want_pass: bool) -> tuple[int, int] | None:
     """(sample_idx, code) of a sample to show: the first correct one, or the first one giving the most
-    frequent wrong answer (an extracted answer before none; on a tie, the one given first)."""
+    frequent wrong answer (an extracted answer before none; on a tie, the one given first), preferring a
+    sample whose verifier ran to the end over one it timed out or failed on."""
     idx, codes = outcomes.used(pid, upto)
     sel = np.flatnonzero(outcomes.passed[codes] == want_pass) if codes.size else codes
     if sel.size == 0:
@@ -269,13 +270,16 @@ def _choose(outcomes: _Outcomes, pid: str, upto: int, want_pass: bool) -> tuple[
     if want_pass:
         return int(idx[sel[0]]), int(codes[sel[0]])
     uniq, first, counts = np.unique(codes[sel], return_index=True, return_counts=True)
-    by_answer: dict[str | None, list[int]] = {}  # answer -> [samples, first position among sel]
+    # answer -> [samples, first position among sel, first position of a sample the verifier ran to the end]
+    by_answer: dict[str | None, list[int]] = {}
     for code, at, count in zip(uniq.tolist(), first.tolist(), counts.tolist(), strict=True):
-        entry = by_answer.setdefault(outcomes.readings[code].answer, [0, at])
+        entry = by_answer.setdefault(outcomes.readings[code].answer, [0, at, len(sel)])
         entry[0] += count
         entry[1] = min(entry[1], at)
-    _answer, (_count, at) = max(by_answer.items(), key=lambda kv: (kv[0] is not None, kv[1][0], -kv[1][1]))
-    j = int(sel[at])
+        if outcomes.kinds[code][1] in ("ok", "truncated"):  # not a verifier timeout or error
+            entry[2] = min(entry[2], at)
+    _answer, (_count, at, ran) = max(by_answer.items(), key=lambda kv: (kv[0] is not None, kv[1][0], -kv[1][1]))
+    j = int(sel[ran if ran < len(sel) else at])
     return int(idx[j]), int(codes[j])
 
 
