@@ -339,3 +339,17 @@ def sizes_expected(summary: dict[str, Any]) -> int:
         if not (len(names) == 1 and names[0] in tasks):
             cells += len(sec["delta"])
     return cells
+
+
+def test_headline_marks_the_cell_the_json_marks(pair: tuple[Path, Path, list[Problem]]) -> None:
+    """A cell recorded as excluding 0 but not significant after Holm is the one cell the headline marks."""
+    summary = compare_runs(load_run(pair[0]), load_run(pair[1]))
+    for sec in [*summary["groups"], *summary["tasks"].values()]:
+        for cell in sec["delta"].values():
+            cell.update(significant=False, direction=None)
+    cell = summary["tasks"]["t"]["delta"]["1"]
+    cell.update(ci=[0.01, 0.2], interval_excludes_0=True)
+    page = render(summary)
+    headline = page[page.index('<section id="headline">') : page.index('id="holm-legend"')]
+    assert headline.count(HOLM_MARK) == 1 and headline.count("holm-only") == 1
+    assert "1 headline cell marked" in page and "over the 12 distinct Δ cells" in page
