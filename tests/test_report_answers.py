@@ -208,6 +208,26 @@ def test_compare_attaches_answers_and_samples(pair: tuple[Path, Path, list[Probl
     assert capped["answers"]["detail_problems"] == 2 and capped["answers"]["detail_cap"] == 2
 
 
+def test_exact_answer_details_are_marked(tmp_path: Path) -> None:
+    """An exact-answer task's detail (the first line) has no rule; the completion marks it where it stands."""
+    from evalkit.tasks import exact_answer_verdict
+
+    problems = [Problem("e0", "t", "1 + 1?", "2", {})]
+    texts = ["  2\nbecause 1 + 1 = 2", "3\nso 2 is wrong"]
+    outcomes = {"e0": [(t, (v := exact_answer_verdict("2", t)).passed, v.detail) for t in texts]}
+    b = _write(tmp_path / "b", "b", problems, outcomes)
+    r = _write(tmp_path / "r", "r", problems, outcomes)
+    summary = compare_runs(load_run(b), load_run(r))
+    row = summary["problems"][0]
+    assert [(a["detail"], a["passed"], a["rules"]) for a in row["answers"]["rl"]["rows"]] == [
+        ("2", True, {"as recorded": 1}),
+        ("3", False, {"as recorded": 1}),
+    ]
+    for s in row["samples"]:
+        assert s["answer"] is None and s["text"][s["mark"][0] : s["mark"][1]] == s["detail"]
+    assert row["samples"][0]["mark"] == [2, 3]  # the first line's 2, not the later one
+
+
 def test_summary_in_memory_has_no_answers(tmp_path: Path, pair: tuple[Path, Path, list[Problem]]) -> None:
     base, rl = load_run(pair[0]), load_run(pair[1])
     base.root = tmp_path / "gone"  # not a run store: nothing to read
@@ -319,3 +339,17 @@ def sizes_expected(summary: dict[str, Any]) -> int:
         if not (len(names) == 1 and names[0] in tasks):
             cells += len(sec["delta"])
     return cells
+
+
+def test_headline_marks_the_cell_the_json_marks(pair: tuple[Path, Path, list[Problem]]) -> None:
+    """A cell recorded as excluding 0 but not significant after Holm is the one cell the headline marks."""
+    summary = compare_runs(load_run(pair[0]), load_run(pair[1]))
+    for sec in [*summary["groups"], *summary["tasks"].values()]:
+        for cell in sec["delta"].values():
+            cell.update(significant=False, direction=None)
+    cell = summary["tasks"]["t"]["delta"]["1"]
+    cell.update(ci=[0.01, 0.2], interval_excludes_0=True)
+    page = render(summary)
+    headline = page[page.index('<section id="headline">') : page.index('id="holm-legend"')]
+    assert headline.count(HOLM_MARK) == 1 and headline.count("holm-only") == 1
+    assert "1 headline cell marked" in page and "over the 12 distinct Δ cells" in page

@@ -12,7 +12,8 @@ counted (the first ``n`` verified samples in ``sample_idx`` order, ``n`` the pro
 each with how many samples gave it, whether it passed and the rules that read it. :func:`attach_answers`
 puts these tallies on every problem row of a comparison summary (``problems[].answers``) and, for at most
 :data:`DETAIL_CAP` problems, one correct and one wrong completion with the answer's place in the text
-(``problems[].samples``): what a reader needs to check a verdict from the report.
+(``problems[].samples``): what a reader needs to check a verdict from the report. A detail of another form
+is marked where the text holds it verbatim (an exact-answer task records the completion's first line).
 
 Only the verdicts' ``problem_id``, ``sample_idx``, ``passed``, ``status`` and ``detail`` columns are read
 (``detail`` and ``status`` are dictionary-encoded in format 2 stores), plus the texts of the chosen samples.
@@ -260,7 +261,8 @@ def excerpt(text: str, mark: tuple[int, int] | None) -> dict[str, Any]:
 
 def _choose(outcomes: _Outcomes, pid: str, upto: int, want_pass: bool) -> tuple[int, int] | None:
     """(sample_idx, code) of a sample to show: the first correct one, or the first one giving the most
-    frequent wrong answer (an extracted answer before none; on a tie, the one given first)."""
+    frequent wrong answer (an extracted answer before none; on a tie, the one given first), preferring a
+    sample whose verifier ran to the end over one it timed out or failed on."""
     idx, codes = outcomes.used(pid, upto)
     sel = np.flatnonzero(outcomes.passed[codes] == want_pass) if codes.size else codes
     if sel.size == 0:
@@ -268,13 +270,16 @@ def _choose(outcomes: _Outcomes, pid: str, upto: int, want_pass: bool) -> tuple[
     if want_pass:
         return int(idx[sel[0]]), int(codes[sel[0]])
     uniq, first, counts = np.unique(codes[sel], return_index=True, return_counts=True)
-    by_answer: dict[str | None, list[int]] = {}  # answer -> [samples, first position among sel]
+    # answer -> [samples, first position among sel, first position of a sample the verifier ran to the end]
+    by_answer: dict[str | None, list[int]] = {}
     for code, at, count in zip(uniq.tolist(), first.tolist(), counts.tolist(), strict=True):
-        entry = by_answer.setdefault(outcomes.readings[code].answer, [0, at])
+        entry = by_answer.setdefault(outcomes.readings[code].answer, [0, at, len(sel)])
         entry[0] += count
         entry[1] = min(entry[1], at)
-    _answer, (_count, at) = max(by_answer.items(), key=lambda kv: (kv[0] is not None, kv[1][0], -kv[1][1]))
-    j = int(sel[at])
+        if outcomes.kinds[code][1] in ("ok", "truncated"):  # not a verifier timeout or error
+            entry[2] = min(entry[2], at)
+    _answer, (_count, at, ran) = max(by_answer.items(), key=lambda kv: (kv[0] is not None, kv[1][0], -kv[1][1]))
+    j = int(sel[ran if ran < len(sel) else at])
     return int(idx[j]), int(codes[j])
 
 
@@ -317,6 +322,8 @@ def _chosen_samples(
             detail, status, _p = outcomes[model].kinds[code]
             reading = outcomes[model].readings[code]
             mark = mark_of(text, reading.answer, reading.region)
+            if reading.answer is None and not reading.rule and detail and (at := text.find(detail)) >= 0:
+                mark = (at, at + len(detail))  # e.g. an exact-answer task's detail: the text's first line
             samples.append({"model": model, "sample_idx": idx, "passed": passed, "status": status, "detail": detail,
                             "answer": reading.answer, "rule": reading.label, **excerpt(text, mark)})  # fmt: skip
         out[pid] = samples
