@@ -212,3 +212,19 @@ def test_forecast_crossover_says_none_for_equal_curves_and_skips_one_problem(tmp
     summary = compare_runs(one_b, one_r)
     attach_forecasts(summary, one_b, one_r)
     assert "at least 2 problems" in summary["forecast"]["skipped"]
+
+
+def test_summary_refuses_a_partial_run_unless_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_cli_inputs import add_unsampled_problems, run_main
+
+    run = make_run(tmp_path, "r", [[True, False] * 4 for _ in range(6)])
+    add_unsampled_problems(run, 2)
+    for extra in ([], ["--json"], ["--csv"]):
+        code, _out, err = run_main(["summary", str(run), *extra], capsys)
+        assert code == 2 and "2 of 8 problems have no samples" in err and "--allow-partial" in err
+    code, out, _err = run_main(["summary", str(run), "--allow-partial", "--json"], capsys)
+    summary = json.loads(out)
+    assert code == 0 and summary["partial"]["runs"][0]["unsampled"] == 2
+    assert summary["tasks"]["add"]["n_problems"] == 6
+    code, out, _err = run_main(["summary", str(run), "--allow-partial"], capsys)
+    assert code == 0 and out.startswith("partial input (--allow-partial): ")

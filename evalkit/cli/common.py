@@ -152,12 +152,13 @@ def _specs(tasks: list[str]) -> list[Any]:
 TRUNCATION_WARN = 0.05  # above this fraction of completions cut at --max-tokens, the summary warns
 
 
-def print_run_summary(run: Path) -> None:
-    """Print pass@k per task of the run at ``run``, its truncation rate, and warnings (after sample, import, score)."""
+def print_run_summary(run: Path, allow_partial: bool = False) -> None:
+    """Print pass@k per task of the run at ``run``, its truncation rate, and warnings (after sample, import, score).
+    ``allow_partial``: summarise the problems with verified samples only (``evalkit summary --allow-partial``)."""
     from evalkit.compare.results import load_run, summarize
 
     results = load_run(run)
-    summary = summarize(results)
+    summary = summarize(results, allow_partial=allow_partial)
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
         typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")

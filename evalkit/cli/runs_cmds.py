@@ -108,19 +108,38 @@ def summary_cmd(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="Print CSV: task,k,pass_at_k,ci_low,ci_high,confidence,n_problems,n_min.")
     ] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Summarise a run where some problems lack samples or verdicts, on the problems it finished; the "
+            "output says so (default: refuse, exit 2).",
+        ),
+    ] = False,
 ) -> None:
     """pass@k per task (every power of two up to n) for a run."""
+    from evalkit.cli.compare_cmds import _partial, _partial_lines
     from evalkit.compare.results import load_run, summarize
 
     if as_json and as_csv:
         raise EvalkitError("--json and --csv: choose one")
+    results = load_run(run)
+    partial = _partial([results], allow_partial)
     if as_json:
-        typer.echo(json.dumps(summarize(load_run(run)), indent=1))
+        typer.echo(
+            json.dumps(
+                summarize(results, allow_partial=allow_partial) | ({"partial": partial} if partial else {}), indent=1
+            )
+        )
         warn_isolation(run)
     elif as_csv:
         from evalkit.store.frame import summary_csv
 
-        typer.echo(summary_csv(summarize(load_run(run))), nl=False)
+        for line in _partial_lines(partial):
+            typer.echo(line, err=True)
+        typer.echo(summary_csv(summarize(results, allow_partial=allow_partial)), nl=False)
         warn_isolation(run)
     else:
-        print_run_summary(run)
+        for line in _partial_lines(partial):
+            typer.echo(line)
+        print_run_summary(run, allow_partial=allow_partial)
