@@ -130,7 +130,9 @@ def _bound_plan(
 
 def _cost(completions: int, tokens: float | None) -> str:
     text = f"{completions:,} completions"
-    return text + (f", about {tokens:,.0f} tokens" if tokens is not None else " (tokens: unknown without a pilot)")
+    if tokens is None:
+        return text + " (tokens unknown: no token counts; give --tokens-per-completion)"
+    return text + f", about {tokens:,.0f} tokens"
 
 
 @app.command("plan", cls=_Command)
