@@ -20,7 +20,7 @@ thing. Per scope (tasks sharing n; tasks of different n are never pooled):
    to be bounded to the budget; a shown base-only excess (``base_only_excess``) is always said. Otherwise the
    sentence says that no change was shown, which is not evidence of none.
 6. Only with a ``gate`` claim (``compare`` / ``report`` with ``--k`` and ``--max-drop``, their defaults those of
-   ``evalkit gate``): the gate's verdict and command. Where the gate calls a REGRESSION at k = 1 or k = n and
+   ``evalkit gate``): the gate's verdict and command, just before the closing sentence. Where the gate calls a REGRESSION at k = 1 or k = n and
    the two-sided test did not show a loss there, the pass@k sentence says so, and when every task of the
    scope regressed the closing sentence says RL is worse there: the text never says "no change" beside the
    gate's REGRESSION.
@@ -231,8 +231,8 @@ def scope_sentences(claims: Sequence[Mapping[str, Any]]) -> list[str]:
         last,
         _frontier(by_kind["frontier_counts"], by_kind.get("rl_only_bounded")),
         _likelihood(by_kind.get("likelihood_figures")),
-        _closing(claims, up1, upn, n),
         _gate_sentence(gate),
+        _closing(claims, up1, upn, n),
     ]
     return [s for s in sentences if s]
 
