@@ -244,8 +244,8 @@ def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
         summary: What :func:`evalkit.compare.compare_runs` returns; only its ``claims`` are read.
 
     Returns:
-        Per scope: four sentences (pass@1, pass@n, the frontier classes, the closing sentence), five with
-        likelihood evidence. With several scopes (tasks sampled at different n) each sentence of a scope
+        Per scope: four sentences (pass@1, pass@n, the frontier classes, the closing sentence), one more with
+        likelihood evidence and one more (before the closing sentence) with the gate's decision. With several scopes (tasks sampled at different n) each sentence of a scope
         is prefixed with its tasks and n.
     """
     scopes: list[tuple[tuple[str, ...], int]] = []
