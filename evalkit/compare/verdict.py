@@ -20,10 +20,10 @@ thing. Per scope (tasks sharing n; tasks of different n are never pooled):
    to be bounded to the budget; a shown base-only excess (``base_only_excess``) is always said. Otherwise the
    sentence says that no change was shown, which is not evidence of none.
 6. Only with a ``gate`` claim (``compare`` / ``report`` with ``--k`` and ``--max-drop``, their defaults those of
-   ``evalkit gate``): the gate's verdict and command, just before the closing sentence. Where the gate calls a REGRESSION at k = 1 or k = n and
-   the two-sided test did not show a loss there, the pass@k sentence says so, and when every task of the
-   scope regressed the closing sentence says RL is worse there: the text never says "no change" beside the
-   gate's REGRESSION.
+   ``evalkit gate``): the gate's verdict and command, just before the closing sentence. Where the gate calls
+   a REGRESSION at k = 1 or k = n and the two-sided test did not show a loss there, the pass@k sentence says
+   so, and when every task of the scope regressed the closing sentence says RL is worse there: the text never
+   says "no change" beside the gate's REGRESSION.
 """
 
 from __future__ import annotations
@@ -245,8 +245,8 @@ def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
 
     Returns:
         Per scope: four sentences (pass@1, pass@n, the frontier classes, the closing sentence), one more with
-        likelihood evidence and one more (before the closing sentence) with the gate's decision. With several scopes (tasks sampled at different n) each sentence of a scope
-        is prefixed with its tasks and n.
+        likelihood evidence and one more (before the closing sentence) with the gate's decision. With several
+        scopes (tasks sampled at different n) each sentence of a scope is prefixed with its tasks and n.
     """
     scopes: list[tuple[tuple[str, ...], int]] = []
     grouped: dict[tuple[tuple[str, ...], int], list[Mapping[str, Any]]] = {}
