@@ -98,6 +98,8 @@ def test_compare_allow_partial_records_it(
     assert code == 0 and "partial input (--allow-partial)" in out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["partial"]["runs"][0]["run"] == str(runs["unsampled"])
+    # the gate's answer recorded beside it is that of the gate given the same flag
+    assert report["gate"]["command"].endswith("--allow-partial") and report["gate"]["verdict"] == "PASS"
     assert "partial input" in (tmp_path / "report.html").read_text()
 
 

@@ -49,6 +49,7 @@ def _lost_reach(seed: int = 0, problems: int = 40, n: int = 16) -> tuple[list[li
     return base, rl
 
 
+@pytest.mark.slow
 def test_compare_report_and_gate_agree_where_compare_said_no_change(tmp_path: Path) -> None:
     base_rows, rl_rows = _lost_reach()
     base, rl = make_run(tmp_path, "base", base_rows), make_run(tmp_path, "rl", rl_rows)
@@ -82,6 +83,7 @@ def test_compare_report_and_gate_agree_where_compare_said_no_change(tmp_path: Pa
     assert ("FAILED" in html and "Holm&#39;s family" in html) or "Holm's family" in html
 
 
+@pytest.mark.slow
 def test_compare_records_a_refusal_where_the_gate_refuses(tmp_path: Path) -> None:
     rows = [[True] * 4 + [False] * 4 for _ in range(6)]
     base = make_run(tmp_path, "base", rows)
@@ -166,20 +168,23 @@ def test_gate_states_its_detectable_drop(tmp_path: Path) -> None:
     assert f"pass@1 on add: {drop:.4f}" in text.stdout
 
 
-def test_plan_cli(tmp_path: Path) -> None:
-    ok = _cli("plan", "--prior", "0.5,1.5", "--drop", "0.08", "--k", "1", "--n-max", "16", "--json")
-    assert ok.returncode == 0, ok.stderr
-    plan = json.loads(ok.stdout)["plans"][0]
+def test_plan_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_cli_inputs import run_main
+
+    code, out, err = run_main(
+        ["plan", "--prior", "0.5,1.5", "--drop", "0.1", "--k", "1", "--n-max", "4", "--json"], capsys
+    )
+    assert code == 0, err
+    plan = json.loads(out)["plans"][0]
     best = plan["best"]
     assert best["power"] >= 0.8 and best["completions"] == 2 * best["problems"] * best["n"]
-    assert [o["n"] for o in plan["options"]] == [1, 2, 4, 8, 16]
-    bound = _cli("plan", "--rates", "0.2", "--rl-only-bound", "0.01", "--problems", "500")
-    assert bound.returncode == 0 and "n = 917 samples per problem" in bound.stdout
-    rows = [[j < (i % 4) for j in range(8)] for i in range(20)]
-    pilot = make_run(tmp_path, "pilot", rows)
-    with_pilot = _cli("plan", str(pilot), "--drop", "0.15", "--k", "2", "--n-max", "8")
-    assert with_pilot.returncode == 0, with_pilot.stderr
-    assert "rates from pilot" in with_pilot.stdout
+    assert [o["n"] for o in plan["options"]] == [1, 2, 4]
+    code, out, _err = run_main(["plan", "--rates", "0.2", "--rl-only-bound", "0.01", "--problems", "500"], capsys)
+    assert code == 0 and "n = 917 samples per problem" in out
+    pilot = make_run(tmp_path, "pilot", [[j < (i % 4) for j in range(8)] for i in range(20)])
+    code, out, err = run_main(["plan", str(pilot), "--drop", "0.2", "--k", "2", "--n-max", "4"], capsys)
+    assert code == 0, err
+    assert "rates from pilot" in out and "tokens" in out
     for args, words in (
         (["--rates", "0.3", "--drop", "0.01"], "above --max-drop"),
         (["--rates", "0.01", "--drop", "0.5"], "cannot drop"),
@@ -188,8 +193,8 @@ def test_plan_cli(tmp_path: Path) -> None:
         (["--drop", "0.1"], "exactly one of"),
         (["--rates", "0.3"], "give a target"),
     ):
-        bad = _cli("plan", *args)
-        assert bad.returncode == 2 and words in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+        code, _out, err = run_main(["plan", *args], capsys)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_forecast_crossover_says_none_for_equal_curves_and_skips_one_problem(tmp_path: Path) -> None:
@@ -212,3 +217,19 @@ def test_forecast_crossover_says_none_for_equal_curves_and_skips_one_problem(tmp
     summary = compare_runs(one_b, one_r)
     attach_forecasts(summary, one_b, one_r)
     assert "at least 2 problems" in summary["forecast"]["skipped"]
+
+
+def test_summary_refuses_a_partial_run_unless_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_cli_inputs import add_unsampled_problems, run_main
+
+    run = make_run(tmp_path, "r", [[True, False] * 4 for _ in range(6)])
+    add_unsampled_problems(run, 2)
+    for extra in ([], ["--json"], ["--csv"]):
+        code, _out, err = run_main(["summary", str(run), *extra], capsys)
+        assert code == 2 and "2 of 8 problems have no samples" in err and "--allow-partial" in err
+    code, out, _err = run_main(["summary", str(run), "--allow-partial", "--json"], capsys)
+    summary = json.loads(out)
+    assert code == 0 and summary["partial"]["runs"][0]["unsampled"] == 2
+    assert summary["tasks"]["add"]["n_problems"] == 6
+    code, out, _err = run_main(["summary", str(run), "--allow-partial"], capsys)
+    assert code == 0 and out.startswith("partial input (--allow-partial): ")

@@ -173,13 +173,14 @@ def load_runs(
 TRUNCATION_WARN = 0.05  # above this fraction of completions cut at --max-tokens, the summary warns
 
 
-def print_run_summary(run: Path, results: Any = None) -> None:
+def print_run_summary(run: Path, results: Any = None, allow_partial: bool = False) -> None:
     """Print pass@k per task of the run at ``run`` (or of ``results``, the run as loaded with a selection), its
-    truncation rate, and warnings (after sample, import, score)."""
+    truncation rate, and warnings (after sample, import, score). ``allow_partial``: summarise the problems with
+    verified samples only (``evalkit summary --allow-partial``)."""
     from evalkit.compare.results import load_run, summarize
 
     results = results if results is not None else load_run(run, adaptive_ok=True)
-    summary = summarize(results)
+    summary = summarize(results, allow_partial=allow_partial)
     _print_settings(results.manifest.get("identity", {}))
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)

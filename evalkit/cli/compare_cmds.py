@@ -35,7 +35,8 @@ def _gate(summary: dict[str, Any], base: Any, rl: Any, ks: list[int], max_drop: 
     """Record what `evalkit gate` says on these runs (summary["gate"], a claim per scope, the verdict again)."""
     from evalkit.compare.decision import DEFAULT_KS, attach_decision
 
-    attach_decision(summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop)
+    partial = summary.get("partial") is not None
+    attach_decision(summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop, allow_partial=partial)
 
 
 def _partial(runs: list[Any], allow: bool) -> dict[str, Any] | None:

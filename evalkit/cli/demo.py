@@ -34,6 +34,7 @@ from typing import Any
 
 import typer
 
+from evalkit.compare.decision import attach_decision
 from evalkit.compare.gate import run_gate
 from evalkit.compare.results import load_run
 from evalkit.compare.support import attach_support
@@ -196,8 +197,10 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
         f"RL checkpoint (candidate) vs base (baseline) on {EVAL_TASK}, pass@1 and pass@{plan.n}: fails when a drop "
         f"of more than {GATE_MAX_DROP} is shown at 95% over both checks together"
     )
-    summary["gate"] = {"passed": gate.passed, "lines": [f"gate: {gate_what}", *gate.lines]}
     summary["validity"] = validity_section(base, rl, summary)  # health, budget parity, claims without flagged
+    # the same decision recorded as compare records it (command, family, a gate claim, the verdict again)
+    recorded = attach_decision(summary, base, rl, ks, GATE_MAX_DROP)
+    recorded["lines"] = [f"gate: {gate_what}", *recorded["lines"]]
     timings["compare"] = time.monotonic() - t
     timings["total"] = time.monotonic() - t_start
     summary["timings"] = {k: round(v, 1) for k, v in timings.items()}

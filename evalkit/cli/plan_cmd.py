@@ -130,20 +130,22 @@ def _bound_plan(
 
 def _cost(completions: int, tokens: float | None) -> str:
     text = f"{completions:,} completions"
-    return text + (f", about {tokens:,.0f} tokens" if tokens is not None else " (tokens: unknown without a pilot)")
+    if tokens is None:
+        return text + " (tokens unknown: no token counts; give --tokens-per-completion)"
+    return text + f", about {tokens:,.0f} tokens"
 
 
 @app.command("plan", cls=_Command)
 def plan_cmd(
     pilot: Annotated[Path | None, typer.Argument(help="A pilot run: its per-problem rates c/n and tokens.")] = None,
-    rates: Annotated[str | None, typer.Option(help="Assumed per-sample rates, comma-separated.")] = None,
-    prior: Annotated[str | None, typer.Option(help="A beta prior A,B of the per-sample rates.")] = None,
-    drop: Annotated[float | None, typer.Option(help="Target: a gate catching this drop of pass@k, power 0.8.")] = None,
+    rates: Annotated[str | None, typer.Option(help="Assumed per-sample rates, a,b,... (default: the pilot's).")] = None,
+    prior: Annotated[str | None, typer.Option(help="Beta prior A,B of the rates (default: none).")] = None,
+    drop: Annotated[float | None, typer.Option(help="Target: catch this drop of pass@k (default: none).")] = None,
     k: Annotated[int, typer.Option("--k", help="The k of --drop.")] = 1,
     max_drop: Annotated[float, typer.Option("--max-drop", help="The gate's tolerance (as `evalkit gate`).")] = 0.02,
     checks: Annotated[int, typer.Option(help="Checks in the gate (tasks x k): Holm's family size.")] = 1,
     rl_only_bound: Annotated[
-        float | None, typer.Option("--rl-only-bound", help="Target: bound the base's rate on RL-only problems below X.")
+        float | None, typer.Option("--rl-only-bound", help="Target: RL-only bound X (default: none).")
     ] = None,
     problems: Annotated[int | None, typer.Option(help="Problems, for --rl-only-bound (default: pilot's).")] = None,
     n_max: Annotated[int, typer.Option("--n-max", help="Largest samples per problem to consider.")] = 1024,

@@ -162,23 +162,38 @@ def summary_cmd(
     ] = False,
     task: SelectTaskOpt = [],  # noqa: B006
     problem: ProblemOpt = [],  # noqa: B006
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Summarise a run where some problems lack samples or verdicts, on the problems it finished; the "
+            "output says so (default: refuse, exit 2).",
+        ),
+    ] = False,
 ) -> None:
     """pass@k per task (every power of two up to n) for a run."""
+    from evalkit.cli.compare_cmds import _partial, _partial_lines
     from evalkit.compare.results import summarize
 
     if as_json and as_csv:
         raise EvalkitError("--json and --csv: choose one")
     (results,) = load_runs([run], task, problem, adaptive_ok=True)
+    partial = _partial([results], allow_partial)
     if as_json:
-        typer.echo(json.dumps(summarize(results) | {"health": _health(run)}, indent=1))
+        body = summarize(results, allow_partial=allow_partial) | {"health": _health(run)}
+        typer.echo(json.dumps(body | ({"partial": partial} if partial else {}), indent=1))
         warn_isolation(run)
     elif as_csv:
         from evalkit.store.frame import summary_csv
 
-        typer.echo(summary_csv(summarize(results)), nl=False)
+        for line in _partial_lines(partial):
+            typer.echo(line, err=True)
+        typer.echo(summary_csv(summarize(results, allow_partial=allow_partial)), nl=False)
         warn_isolation(run)
     else:
-        print_run_summary(run, results)
+        for line in _partial_lines(partial):
+            typer.echo(line)
+        print_run_summary(run, results, allow_partial=allow_partial)
         print_health(_health(run))
 
 

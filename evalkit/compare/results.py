@@ -352,16 +352,23 @@ def _task_methods(results: RunResults, problems: list[Problem], ks: list[int]) -
     return {str(k): m for k, (*_v, m) in zip(ks, cis, strict=True)}
 
 
-def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
+def summarize(results: RunResults, confidence: float = 0.95, allow_partial: bool = False) -> dict[str, Any]:
     """The JSON of ``evalkit summary``: pass@k per task and k with bootstrap intervals over problems, and
     per-problem (n, c). Each task row has ``samples_drawn`` (verified samples of its problems); a run sampled
-    with ``--adaptive`` is summarised by :func:`evalkit.compare.adaptive_summary.summarize_adaptive`."""
+    with ``--adaptive`` is summarised by :func:`evalkit.compare.adaptive_summary.summarize_adaptive`.
+
+    Raises:
+        EvalkitError: when a problem has no verified sample, unless ``allow_partial`` (then such problems are
+            left out, and a task with none left is left out).
+    """
     if results.manifest.get("identity", {}).get("adaptive") is not None:
         from evalkit.compare.adaptive_summary import summarize_adaptive
 
         return summarize_adaptive(results, confidence)
     by_task: dict[str, list[Problem]] = defaultdict(list)
     for p in results.problems:
+        if allow_partial and results.n(p.id) == 0:
+            continue
         by_task[p.task].append(p)
     tasks = {}
     for task, probs in sorted(by_task.items()):
@@ -370,7 +377,8 @@ def summarize(results: RunResults, confidence: float = 0.95) -> dict[str, Any]:
             missing = sum(1 for x in ns if x == 0)
             raise EvalkitError(
                 f"{results.root}: {missing} problem(s) of task {task} have no verified samples; "
-                "rerun the same `evalkit sample` command to finish, or `evalkit score`"
+                "rerun the same `evalkit sample` command to finish, or `evalkit score`. Or pass --allow-partial "
+                "to summarise the problems it finished."
             )
         ks = powers_of_two(min(ns))
         tasks[task] = {

@@ -21,10 +21,10 @@ thing. Per scope (tasks sharing n; tasks of different n are never pooled):
    sentence says that no change was shown, which is not evidence of none. Where the test rejects but the printed
    interval holds 0 the change is not called shown, and the sentence says that the two disagree.
 6. Only with a ``gate`` claim (``compare`` / ``report`` with ``--k`` and ``--max-drop``, their defaults those of
-   ``evalkit gate``): the gate's verdict and command. Where the gate calls a REGRESSION at k = 1 or k = n and
-   the two-sided test did not show a loss there, the pass@k sentence says so, and when every task of the
-   scope regressed the closing sentence says RL is worse there: the text never says "no change" beside the
-   gate's REGRESSION.
+   ``evalkit gate``): the gate's verdict and command, just before the closing sentence. Where the gate calls
+   a REGRESSION at k = 1 or k = n and the two-sided test did not show a loss there, the pass@k sentence says
+   so, and when every task of the scope regressed the closing sentence says RL is worse there: the text never
+   says "no change" beside the gate's REGRESSION.
 """
 
 from __future__ import annotations
@@ -241,8 +241,8 @@ def scope_sentences(claims: Sequence[Mapping[str, Any]]) -> list[str]:
         last,
         _frontier(by_kind["frontier_counts"], by_kind.get("rl_only_bounded")),
         _likelihood(by_kind.get("likelihood_figures")),
-        _closing(claims, up1, upn, n),
         _gate_sentence(gate),
+        _closing(claims, up1, upn, n),
     ]
     return [s for s in sentences if s]
 
@@ -254,9 +254,9 @@ def verdict_sentences(summary: Mapping[str, Any]) -> list[str]:
         summary: What :func:`evalkit.compare.compare_runs` returns; only its ``claims`` are read.
 
     Returns:
-        Per scope: four sentences (pass@1, pass@n, the frontier classes, the closing sentence), five with
-        likelihood evidence. With several scopes (tasks sampled at different n) each sentence of a scope
-        is prefixed with its tasks and n.
+        Per scope: four sentences (pass@1, pass@n, the frontier classes, the closing sentence), one more with
+        likelihood evidence and one more (before the closing sentence) with the gate's decision. With several
+        scopes (tasks sampled at different n) each sentence of a scope is prefixed with its tasks and n.
     """
     scopes: list[tuple[tuple[str, ...], int]] = []
     grouped: dict[tuple[tuple[str, ...], int], list[Mapping[str, Any]]] = {}

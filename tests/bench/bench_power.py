@@ -88,9 +88,9 @@ def settings(seed: int) -> list[Setting]:
     rng = np.random.default_rng(seed)
     for pop, problems, n, k in (("mixed Beta(0.5,1.5)", 200, 16, 1), ("sparse Beta(0.3,3)", 300, 64, 16)):
         fixed = rng.choice(beta_rates(*POPULATIONS[pop]), problems)
-        drop = detectable_drop(fixed, n, k, MAX_DROP)
-        assert drop is not None
-        out.append(Setting("fixed set, its detectable drop", pop, problems, n, k, drop, fixed=fixed))
+        found = detectable_drop(fixed, n, k, MAX_DROP)
+        assert found is not None
+        out.append(Setting("fixed set, its detectable drop", pop, problems, n, k, found, fixed=fixed))
     return out
 
 
