@@ -1,5 +1,5 @@
 """Development sessions: ``nox -s tests``, ``nox -s tests_vllm``, ``nox -s lint``, ``nox -s demo``, ``nox -s bench``,
-``nox -s bench_vllm``.
+``nox -s bench_vllm``, ``nox -s calibration``.
 
 Every session installs evalkit as a built (non-editable) package, so the tests also prove that the
 installed wheel works, built-in tasks included. ``.ci/constraints.txt`` pins torch for CI and
@@ -83,3 +83,16 @@ def bench_vllm(session: nox.Session) -> None:
     session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
     session.install(*CONSTRAINTS, ".[dev]")
     session.run("python", "tests/bench/bench_vllm.py")
+
+
+@nox.session
+def calibration(session: nox.Session) -> None:
+    """Calibration by simulation (not part of CI; tens of minutes on 2 cores): coverage of every printed interval at
+    20, 50, 200 and 1,000 problems, the gate's false alarm rate and power, and how often each kind of verdict claim
+    is false under known truths, through the code ``evalkit compare`` runs. ``-- --reps N`` sets the data sets per
+    setting (default 1,000 for intervals and the gate, 150 for claims)."""
+    session.install(*CONSTRAINTS, ".[dev]")
+    args = session.posargs or ["--reps", "1000"]
+    session.run("python", "-m", "evalkit.compare.calibration", "--problems", "20", "50", "200", "1000", *args)
+    session.run("python", "-m", "evalkit.compare.calibration", "--gate", *args)
+    session.run("python", "-m", "evalkit.compare.calibration", "--claims", *(session.posargs or ["--reps", "150"]))

@@ -320,12 +320,24 @@ def test_evidence_with_likelihood_files_gives_categories_and_diversity(tmp_path:
     assert "at most 10^-3.0" in verdict[3] and "1 lie below 1e-06 and 1 have a token it cannot draw" in verdict[3]
     assert "base-only problems a probability of at most 10^-8.0" in verdict[3]
     assert "other correct solutions may exist" in verdict[3]
-    # claims: problem 1's scored RL text is outside the base's reach, so (and only so) "expansion" is said
+    # claims: problem 1's scored RL text is outside the base's reach, but RL solved it once in 4 samples, which
+    # does not show RL's rate above the base's (0 of 4): out of support, bounded, and not called expansion
     kinds = [c["kind"] for c in summary["claims"]]
-    assert {"likelihood_figures", "out_of_support", "expansion", "rl_only_bounded"} <= set(kinds)
-    expansion = next(c for c in summary["claims"] if c["kind"] == "expansion")
-    assert expansion["problems"] == 1 and expansion["error_rate"] == 0.05 and expansion["scope"]["tasks"] == ["add"]
-    assert "evidence of expansion there" in verdict[-1]
+    assert {"likelihood_figures", "out_of_support", "rl_only_bounded"} <= set(kinds) and "expansion" not in kinds
+    assert "expansion" not in verdict[-1] and "bounded to this budget" in verdict[-1]
+
+
+def test_expansion_needs_rl_rate_shown_above_the_base_rate() -> None:
+    from evalkit.compare.claims import _separated
+
+    rows = [{"problem_id": f"p{i}", "n": 1024, "c_base": 0, "c_rl": c} for i, c in enumerate((1, 3, 40, 300))]
+    got = _separated(rows, {"p0", "p1", "p2", "p3"}, family=50, alpha=0.05)
+    assert got is not None and got["problem_ids"] == ["p2", "p3"]  # 1 or 3 of 1024 is no shown separation
+    level = 1 - 0.05 / 100
+    assert got["base_rate_below"] == pytest.approx(1 - (1 - level) ** (1 / 1024))
+    assert got["rl_rate_above"] == pytest.approx(float(stats.beta.ppf(1 - level, 40, 1024 - 40 + 1)))
+    assert got["rl_rate_above"] > got["base_rate_below"]
+    assert _separated(rows[:2], {"p0", "p1"}, family=50, alpha=0.05) is None
 
 
 def test_a_likelihood_file_of_an_earlier_run_is_ignored_and_another_sampler_is_noted(tmp_path: Path) -> None:

@@ -706,9 +706,27 @@ def _coverage(setting: Setting, problems: int, k: int, reps: int, alternative: s
         ("paired null Beta(.1,5) rho=.9", 20, 1, "less"),
         ("paired null Beta(.1,5) rho=.9", 20, 1, "greater"),
         ("sparse Beta(.05,20)", 20, 1, "two-sided"),
+        ("sparse Beta(.05,20)", 200, 1, "two-sided"),  # about 20 problems off 0 carry the mean (bootstrap 0.927)
+        ("sparse Beta(.05,20)", 200, 1, "less"),
     ],
 )
 def test_problem_mean_ci_covers_where_the_bootstrap_did_not(name: str, problems: int, k: int, alternative: str) -> None:
     setting = next(s for s in SETTINGS if s.name == name)
     # 300 data sets: binomial SE 0.013 at 95%; the bootstrap covered 0.20-0.91 in these settings
     assert _coverage(setting, problems, k, 300, alternative) >= 0.93
+
+
+def test_problems_carrying_the_mean_choose_the_betting_set() -> None:
+    from evalkit.stats.exact import FEW_CARRYING, METHOD_BETTING, METHOD_BOOTSTRAP, effective_problems, problem_mean_ci
+
+    sparse = np.zeros(500)
+    sparse[:12] = np.linspace(0.01, 0.3, 12)  # 500 problems, 12 carry the mean
+    near_one = 1.0 - sparse  # pass@k near 1: 12 problems below 1
+    spread = np.linspace(0.0, 1.0, 500)
+    assert effective_problems(sparse) == effective_problems(near_one) == 12 and effective_problems(spread) == 499
+    assert effective_problems(np.full(300, 0.25)) == 0
+    table = np.stack([sparse, near_one, spread], axis=1)
+    methods = [m for *_v, m in problem_mean_ci(table)]
+    assert methods == [METHOD_BETTING, METHOD_BETTING, METHOD_BOOTSTRAP] and f"{FEW_CARRYING} off" in METHOD_BETTING
+    _e, lo, hi, _m = problem_mean_ci(sparse)[0]
+    assert 0.0 <= lo < sparse.mean() < hi

@@ -216,12 +216,14 @@ def test_paired_regime_plateau_needs_a_shown_rise_first() -> None:
 
 
 def test_split_half_gain_correlation_has_a_valid_null() -> None:
-    # no RL effect (final = base model): the naive correlation is biased negative, the split-half one is not
+    # no RL effect (final = base model), tasks of unequal size: the naive correlation is biased negative, the
+    # split-half one is not
     from evalkit.compare.calibration import gain_correlation_null
 
     row = gain_correlation_null(reps=150, seed=4)
     assert row["naive_reject"] > 0.1
     assert row["split_reject"] <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 150)
+    assert row["flip_reject"] <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 150)  # the sign-flip reference evalkit reports
     assert abs(row["split_mean_rho"]) < 0.1 < -row["naive_mean_rho"]
 
 
@@ -236,3 +238,32 @@ def test_split_half_inputs_against_a_direct_computation() -> None:
         [pass_at_k(4, int(b[[1, 3, 5, 7]].sum()), 4) for b in base]
     )
     assert (x, gain) == pytest.approx((want_x, want_gain), abs=1e-12)
+
+
+def test_gain_correlation_test_against_a_direct_computation() -> None:
+    from evalkit.stats import gain_correlation_test
+
+    rng = np.random.default_rng(11)
+    sizes, n = (4, 9, 15, 6, 12), 8
+    bases = [[rng.random(n) < 0.1 * (t + 1) for _ in range(s)] for t, s in enumerate(sizes)]
+    finals = [[rng.random(n) < 0.6 for _ in range(s)] for s in sizes]  # larger gains on the weaker tasks
+    out = gain_correlation_test(bases, finals, n_flip=300, seed=3)
+    split = [split_half_gain_inputs(b, f) for b, f in zip(bases, finals, strict=True)]
+    assert out["x"] == [s[0] for s in split] and np.allclose(out["gain"], [s[1] for s in split])
+    rho = sps.spearmanr(out["x"], out["gain"]).statistic
+    assert out["rho"] == pytest.approx(rho)
+    # the reference, one flip at a time: the same sign draws (per task, n_flip x problems), Spearman of each
+    draws = np.random.default_rng(3)
+    signs = [np.where(draws.random((300, s)) < 0.5, -1.0, 1.0) for s in sizes]
+    h = n // 2
+    d = [
+        np.array([float(f[1 : 2 * h : 2].any()) - float(b[1 : 2 * h : 2].any()) for b, f in zip(bt, ft, strict=True)])
+        for bt, ft in zip(bases, finals, strict=True)
+    ]
+    hits = 0
+    for i in range(300):
+        g = [float(np.mean(sg[i] * dt)) for sg, dt in zip(signs, d, strict=True)]
+        r = sps.spearmanr(out["x"], g).statistic
+        hits += bool(np.isnan(r) or abs(r) >= abs(rho) - 1e-12)
+    assert out["p_value"] == pytest.approx((1 + hits) / 301)
+    assert rho < 0 < out["p_value"] <= 1

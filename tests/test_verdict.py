@@ -154,7 +154,8 @@ def test_claims_under_known_truths_quick() -> None:
     sharp = {r.kind: r for r in claim_error_rates(Truth("sharp", _sharpening(4.0, 60), 32), reps=15, seed=1)}
     assert sharp["expansion"].made == 0 and sharp["out_of_support"].made == 0 and sharp["gain_at_k"].false == 0
     assert sharp["base_only_excess"].false == 0
-    grown = {r.kind: r for r in claim_error_rates(Truth("exp", _expansion(60, 10), 32), reps=15, seed=1)}
+    # at n = 256 RL's rates (0.02-0.3) are shown above the base's bound on most of these problems
+    grown = {r.kind: r for r in claim_error_rates(Truth("exp", _expansion(60, 10), 256), reps=15, seed=1)}
     assert grown["expansion"].made >= 0.8 and grown["expansion"].false == 0 and grown["rl_only_bounded"].false == 0
 
 

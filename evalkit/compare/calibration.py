@@ -68,7 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
 
 METHODS: tuple[str, ...] = ("studentized", "bca", "percentile", "se")
 #: "reported": :func:`evalkit.stats.problem_mean_ci`, the interval compare_runs and evalkit summary print (exact
-#: for 0/1 values and -1/0/+1 differences, betting below 100 problems, the studentized bootstrap otherwise).
+#: for 0/1 values and -1/0/+1 differences, betting below 100 problems or 50 off the most common value, the
+#: studentized bootstrap otherwise).
 ALL_METHODS: tuple[str, ...] = (*METHODS, "reported")
 
 
@@ -322,47 +323,52 @@ def format_gate_table(rows: Sequence[GateRow], title: str) -> str:
 
 
 def gain_correlation_null(
-    reps: int = 1000, tasks: int = 12, problems: int = 20, n: int = 16, seed: int = 0
+    reps: int = 1000, tasks: int = 12, problems: int = 20, n: int = 16, seed: int = 0, unequal: bool = True
 ) -> dict[str, float]:
-    """How often the gain correlation rejects (p < 0.05) when RL changed nothing, naive vs split-half.
+    """How often the gain correlation rejects (p < 0.05) when RL changed nothing: naive, split-half with
+    Spearman's p-value, and split-half with the sign-flip reference (:func:`evalkit.stats.gain_correlation_test`).
 
-    Each data set has ``tasks`` tasks whose rates are Beta(a_t, 2) with a_t from 0.3 to 0.6 (tasks of
-    similar strength, where sampling error is a large part of the spread of x); the base and the "final"
-    checkpoint sample the same rates independently, so the true gain is 0 on every task. Naive: x = base
-    pass@n and gain = final pass@n - base pass@n from the same base samples.
-    Split-half: :func:`evalkit.stats.split_half_gain_inputs`.
+    Each data set has ``tasks`` tasks whose rates are Beta(a_t, 2) with a_t from 0.3 to 0.6; with ``unequal``
+    the tasks hold from ``problems / 4`` to ``4 problems`` problems (tasks of unequal variance), else
+    ``problems`` each. The base and the "final" checkpoint sample the same rates independently, so the true gain
+    is 0 on every task. Naive: x = base pass@n and gain = final pass@n - base pass@n from the same base samples.
 
     Returns:
-        ``naive_reject``, ``split_reject`` (shares with p < 0.05) and ``naive_mean_rho``, ``split_mean_rho``.
+        ``naive_reject``, ``split_reject``, ``flip_reject`` (shares with p < 0.05) and ``naive_mean_rho``,
+        ``split_mean_rho``.
     """
-    from evalkit.stats import gain_correlation, split_half_gain_inputs
+    from evalkit.stats import gain_correlation, gain_correlation_test
 
     shape_a = np.geomspace(0.3, 0.6, tasks)
-    rej = np.zeros(2)
+    sizes = np.geomspace(problems / 4, problems * 4, tasks).round().astype(int) if unequal else [problems] * tasks
+    rej = np.zeros(3)
     rho_sum = np.zeros(2)
     for r in range(reps):
         rng = np.random.default_rng([seed, r])
-        naive_x, naive_g, split_x, split_g = [], [], [], []
-        for a in shape_a:
-            p = rng.beta(a, 2.0, size=problems)
-            base = rng.random((problems, n)) < p[:, None]
-            final = rng.random((problems, n)) < p[:, None]
+        naive_x, naive_g, bases, finals = [], [], [], []
+        for a, size in zip(shape_a, sizes, strict=True):
+            p = rng.beta(a, 2.0, size=int(size))
+            base = rng.random((int(size), n)) < p[:, None]
+            final = rng.random((int(size), n)) < p[:, None]
             bx = float(np.mean(base.any(axis=1)))
             naive_x.append(bx)
             naive_g.append(float(np.mean(final.any(axis=1))) - bx)
-            x, g, _ = split_half_gain_inputs(list(base), list(final))
-            split_x.append(x)
-            split_g.append(g)
-        for i, (xs, gs) in enumerate(((naive_x, naive_g), (split_x, split_g))):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                rho, pv = gain_correlation(xs, gs)
-            if not math.isnan(rho):
-                rej[i] += pv < 0.05
-                rho_sum[i] += rho
+            bases.append(list(base))
+            finals.append(list(final))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            test = gain_correlation_test(bases, finals, n_flip=1000, seed=r)
+            for i, (rho, pv) in enumerate(
+                (gain_correlation(naive_x, naive_g), gain_correlation(test["x"], test["gain"]))
+            ):
+                if not math.isnan(rho):
+                    rej[i] += pv < 0.05
+                    rho_sum[i] += rho
+        rej[2] += bool(test["p_value"] < 0.05)
     return {
         "naive_reject": float(rej[0] / reps),
         "split_reject": float(rej[1] / reps),
+        "flip_reject": float(rej[2] / reps),
         "naive_mean_rho": float(rho_sum[0] / reps),
         "split_mean_rho": float(rho_sum[1] / reps),
     }
@@ -414,7 +420,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("\nGate power (share of runs declaring a regression) against a true pass@1 drop, max_drop=0.02:")
         print(format_gate_table(power, "power"))
         null_corr = gain_correlation_null(reps=args.reps, seed=args.seed)
-        print(f"\nGain correlation with no RL effect (12 tasks x 20 problems, n=16), share with p < 0.05: {null_corr}")
+        print(
+            f"\nGain correlation with no RL effect (12 tasks of 5-80 problems, n=16), share with p < 0.05: {null_corr}"
+        )
         se = math.sqrt(0.05 * 0.95 / args.reps)
         print(f"binomial SE of a rate near 0.05: {se:.4f}; {time.perf_counter() - t0:.0f}s")
         return

@@ -27,9 +27,12 @@ Kinds, for each scope (a set of tasks that share n; never tasks of different n t
   about the scored texts only).
 * ``out_of_support``: RL-only problems whose scored correct RL texts all have a base probability below epsilon
   (0 where a token lies outside the base sampler's top-k / top-p set), from the likelihood files.
-* ``expansion``: only with ``out_of_support`` problems: RL solved them, the base never did in n samples (its rate
-  there below X, 95% family-wise as in ``rl_only_bounded``), and its scored correct texts lie outside the base's
-  reach. Error rate 0.05 (the bound's); about the scored texts (other correct solutions may exist).
+* ``expansion``: only with ``out_of_support`` problems on which RL's per-sample rate is shown above the base's:
+  RL solved them, the base never did in n samples, the base's rate there is below X and RL's above Y > X (one-sided
+  Clopper-Pearson bounds at 1 - 0.05/(2N) each, Bonferroni over both bounds of all N compared problems), and
+  RL's scored correct texts lie outside the base's reach. Error rate 0.05 (the bounds'); about the scored texts
+  (other correct solutions may exist). Requiring the shown separation keeps sharpening (RL's rate a few times a
+  tiny base rate, solved once by chance) from being called expansion.
 * ``gate``: with ``--k`` / ``--max-drop`` (compare, report): what ``evalkit gate`` says on the same runs
   (:mod:`evalkit.compare.decision`): its verdict, command, family (``multiplicity``) and the regressions on the
   scope's tasks. One-sided paired sign-flip test of a drop beyond max_drop, Holm over the gate's checks.
@@ -181,12 +184,50 @@ def scope_claims(
         if outside:
             claims.append({"kind": "out_of_support", "scope": scope, "k": int(n), "test": exact, "error_rate": 0.0,
                            "problems": outside, "epsilon": epsilon})  # fmt: skip
-            if simultaneous:
+            outside_ids = {r["problem_id"] for r in rows if r["category"] == "out_of_support"}
+            separated = _separated(problem_rows, outside_ids, int(section["n_problems"]), alpha)
+            if separated is not None:
                 claims.append({
                     "kind": "expansion", "scope": scope, "k": int(n),
-                    "test": f"out_of_support (likelihood < {epsilon:g}) and {simultaneous.get('method')}",
-                    "error_rate": alpha, "problems": outside, "epsilon": epsilon,
-                    "base_rate_below": simultaneous["base_rate_below"],
-                    "family": simultaneous.get("family", section["n_problems"]),
+                    "test": f"out_of_support (likelihood < {epsilon:g}) and {separated['method']}",
+                    "error_rate": alpha, "epsilon": epsilon, **separated,
                 })  # fmt: skip
     return claims
+
+
+def _separated(
+    problem_rows: Sequence[Mapping[str, Any]], outside: set[str], family: int, alpha: float
+) -> dict[str, Any] | None:
+    """The out-of-support problems on which RL's per-sample rate is shown above the base's, family-wise.
+
+    On each problem the base's rate gets a one-sided Clopper-Pearson upper bound (0 of m) and RL's a lower
+    bound (c of m), each at 1 - alpha / (2 N), Bonferroni over both bounds of all N compared problems, so that
+    every bound holds at once with probability >= 1 - alpha. A problem counts only where RL's lower bound lies
+    above the base's upper bound: RL's rate there is shown to exceed the base's. Sharpening (RL's rate a few
+    times the base's) rarely gives this together with a text the base gives a probability below epsilon (the
+    base's rate is at least that text's probability), while RL solving a problem the base cannot reach at a
+    rate of a few per cent does. None when no problem qualifies."""
+    from evalkit.stats import clopper_pearson, zero_success_upper_bound
+
+    level = 1.0 - alpha / (2.0 * family)
+    kept = []
+    for row in problem_rows:
+        if row["problem_id"] not in outside or row.get("c_base"):
+            continue
+        m, c = int(row["n"]), int(row["c_rl"])
+        base_high = zero_success_upper_bound(m, level)
+        rl_low = float(clopper_pearson(c, m, level, "greater")[0])
+        if rl_low > base_high:
+            kept.append((base_high, rl_low, str(row["problem_id"])))
+    if not kept:
+        return None
+    return {
+        "problems": len(kept),
+        "problem_ids": [pid for *_, pid in kept],
+        "base_rate_below": max(b for b, *_ in kept),
+        "rl_rate_above": min(r for _, r, _ in kept),
+        "family": family,
+        "method": f"one-sided Clopper-Pearson bounds on the base's rate (0 of m) and RL's (c of m) at 1 - "
+        f"{alpha:g}/(2 x {family}) each, Bonferroni over both bounds of all {family} compared problems; RL's lower "
+        "bound above the base's upper bound",
+    }

@@ -10,7 +10,7 @@ from typing import Any
 from evalkit.compare.results import RunResults
 from evalkit.compare.summary import _intervals, compare_runs, per_problem_table
 from evalkit.errors import EvalkitError
-from evalkit.stats import gain_correlation, paired_regime, split_half_gain_inputs
+from evalkit.stats import gain_correlation_test, paired_regime
 from evalkit.types import Problem
 
 
@@ -36,7 +36,7 @@ def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, An
     for p in problems:
         by_task[p.task].append(p)
     tasks: dict[str, Any] = {}
-    split: dict[str, tuple[float, float, int]] = {}
+    split: dict[str, tuple[list[Any], list[Any]]] = {}
     for task, probs in sorted(by_task.items()):
         m = min(upto[p.id] for p in probs)
         rows: list[dict[str, Any]] = []
@@ -65,18 +65,17 @@ def trajectory(runs: list[RunResults], confidence: float = 0.95) -> dict[str, An
             "regime_evidence": regime["evidence"],
         }
         if m >= 2:
-            split[task] = split_half_gain_inputs(
-                [runs[0].passed[p.id][:m] for p in probs], [runs[-1].passed[p.id][:m] for p in probs]
-            )
+            split[task] = ([runs[0].passed[p.id][:m] for p in probs], [runs[-1].passed[p.id][:m] for p in probs])
     names = sorted(split)
     method = (
         "Spearman over tasks; x = base pass@h from the even-indexed half of its samples, gain = final - base "
-        "pass@h from the odd-indexed halves (independent of x's sampling error)"
+        "pass@h from the odd-indexed halves (independent of x's sampling error); p-value from flipping the sign of "
+        "each problem's split-half gain (valid with tasks of unequal variance)"
     )
     if len(names) >= 3:
-        rho, p_value = gain_correlation([split[t][0] for t in names], [split[t][1] for t in names])
-        correlation: dict[str, Any] = {"spearman_rho": rho, "p_value": p_value, "tasks": len(names),
-                                       "h": {t: split[t][2] for t in names}, "method": method}  # fmt: skip
+        test = gain_correlation_test([split[t][0] for t in names], [split[t][1] for t in names])
+        correlation: dict[str, Any] = {"spearman_rho": test["rho"], "p_value": test["p_value"], "tasks": len(names),
+                                       "h": dict(zip(names, test["h"], strict=True)), "method": method}  # fmt: skip
     else:
         correlation = {"spearman_rho": None, "p_value": None, "tasks": len(names),
                        "reason": "needs at least three tasks", "method": method}  # fmt: skip

@@ -104,7 +104,8 @@ def _closing(claims: Sequence[Mapping[str, Any]], up1: str | None, upn: str | No
     if expansion:
         text += (
             f"; on {expansion['problems']} problem(s) the base never solved in {n} samples (its rate there below "
-            f"{expansion['base_rate_below']:.4f}, {1 - expansion['error_rate']:.0%} family-wise), RL's scored correct "
+            f"{expansion['base_rate_below']:.4f} and RL's above {expansion.get('rl_rate_above', 0.0):.4f}, "
+            f"{1 - expansion['error_rate']:.0%} family-wise), RL's scored correct "
             f"texts lie outside the base's reach (probability below {expansion['epsilon']:g} under its sampler): "
             "evidence of expansion there, about those texts (other correct solutions may exist)"
         )

@@ -84,6 +84,7 @@ from evalkit.stats.paired import SignFlipResult, holm, sign_flip_test
 from evalkit.stats.trajectory import (
     PairedChange,
     gain_correlation,
+    gain_correlation_test,
     paired_change,
     paired_regime,
     prorl_regime,
@@ -102,6 +103,7 @@ __all__ = [
     "frontier_class_test",
     "g_pass_at_k",
     "gain_correlation",
+    "gain_correlation_test",
     "guess_pass_at_k",
     "holm",
     "maj_at_k",
