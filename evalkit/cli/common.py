@@ -177,7 +177,6 @@ def print_run_summary(run: Path, results: Any = None) -> None:
 
     results = results if results is not None else load_run(run)
     summary = summarize(results)
-    _print_settings(results.manifest.get("identity", {}))
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
         typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row['n_min']}  pass{cells}")
@@ -192,6 +191,7 @@ def print_run_summary(run: Path, results: Any = None) -> None:
         )
     else:
         typer.echo(f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit")
+    _print_settings(results.manifest.get("identity", {}))
     if truncated > TRUNCATION_WARN:
         limit = results.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
         at = f" --max-tokens {limit}" if limit else " the token limit"
