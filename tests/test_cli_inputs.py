@@ -415,7 +415,7 @@ def test_gate_on_the_unchanged_configuration_passes(
     code, out, _err = run_main(argv, capsys)
     assert code == 0 and "task add@digits=2:" in out and "add@digits=4" not in out
     code, _out, err = run_main([*argv[:3], "--task", "add@digits=3"], capsys)
-    assert code == 2 and "add@digits=3 not shared" in err and "shared: add@digits=2, add@digits=4" in err
+    assert code == 2 and "no task 'add@digits=3'" in err and "its tasks: add@digits=2, add@digits=4" in err
 
 
 def test_a_task_with_one_configuration_keeps_its_name(

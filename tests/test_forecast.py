@@ -141,7 +141,7 @@ def test_cli_forecast_two_runs_gives_the_crossover(tmp_path: Path, capsys: pytes
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--k", "0"], "at least 1"), (["--task", "nosuch"], "no task nosuch")],
+    [(["--k", "0"], "at least 1"), (["--task", "nosuch"], "no task 'nosuch'")],
 )
 def test_cli_forecast_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str

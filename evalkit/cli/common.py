@@ -181,7 +181,6 @@ def print_run_summary(run: Path, results: Any = None, allow_partial: bool = Fals
 
     results = results if results is not None else load_run(run, adaptive_ok=True)
     summary = summarize(results, allow_partial=allow_partial)
-    _print_settings(results.manifest.get("identity", {}))
     for task, row in summary["tasks"].items():
         cells = "  ".join(f"@{k}={v:.3f}" for k, v in row["pass_at_k"].items() if v is not None)
         typer.echo(f"{task:10s} {row['n_problems']:4d} problems  n={row.get('n_target', row['n_min'])}  pass{cells}")
@@ -203,6 +202,7 @@ def print_run_summary(run: Path, results: Any = None, allow_partial: bool = Fals
         )
     else:
         typer.echo(f"truncated  {100 * truncated:.1f}% of completions stopped at the token limit")
+    _print_settings(results.manifest.get("identity", {}))
     if truncated > TRUNCATION_WARN:
         limit = results.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
         at = f" --max-tokens {limit}" if limit else " the token limit"

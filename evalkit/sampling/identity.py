@@ -29,7 +29,7 @@ class ModelIdentity:
         backend: The backend it was resolved for (``hf``, ``vllm``, ``openai``, ``replay``).
         given: The model as the user named it.
         name: The model as the manifest records it: a local checkpoint's absolute path, a hub id, a served
-            model name, ``replay:<absolute path>``.
+            model name, ``imported:<file name>`` for a samples file.
         model_hash: Content hash of a checkpoint (16 hex digits), ``hub:ORG/NAME@COMMIT``,
             ``openai:URL#NAME`` or a samples file's hash.
         revision: The 40-hex commit a hub id is pinned to; None otherwise.
@@ -106,7 +106,8 @@ def resolve_model(backend: str, model: str, options: Mapping[str, Any] | None = 
         path = Path(model)
         if not path.is_file():
             raise EvalkitError(f"{model}: no such samples file")
-        return ModelIdentity(backend, model, f"replay:{path.resolve()}", file_hash(path))
+        # the file's name, never its path on this machine (the hash says which file it was)
+        return ModelIdentity(backend, model, f"imported:{path.name}", file_hash(path))
     from evalkit.sampling.hub import check_hub_model, is_local_name, no_such_folder, refuse_revision_for_local
 
     revision = (options or {}).get("revision")
