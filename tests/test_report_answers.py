@@ -209,7 +209,7 @@ def test_compare_attaches_answers_and_samples(pair: tuple[Path, Path, list[Probl
 
 
 def test_exact_answer_details_are_marked(tmp_path: Path) -> None:
-    """An exact-answer task's detail (the first line) has no rule; the completion marks it where it stands."""
+    """An exact-answer task's detail names its rule (``first line``); the completion marks the first line's answer."""
     from evalkit.tasks import exact_answer_verdict
 
     problems = [Problem("e0", "t", "1 + 1?", "2", {})]
@@ -219,12 +219,12 @@ def test_exact_answer_details_are_marked(tmp_path: Path) -> None:
     r = _write(tmp_path / "r", "r", problems, outcomes)
     summary = compare_runs(load_run(b), load_run(r))
     row = summary["problems"][0]
-    assert [(a["detail"], a["passed"], a["rules"]) for a in row["answers"]["rl"]["rows"]] == [
-        ("2", True, {"as recorded": 1}),
-        ("3", False, {"as recorded": 1}),
+    assert [(a["answer"], a["passed"], a["rules"]) for a in row["answers"]["rl"]["rows"]] == [
+        ("2", True, {"first line": 1}),
+        ("3", False, {"first line": 1}),
     ]
     for s in row["samples"]:
-        assert s["answer"] is None and s["text"][s["mark"][0] : s["mark"][1]] == s["detail"]
+        assert s["rule"] == "first line" and s["text"][s["mark"][0] : s["mark"][1]] == s["answer"]
     assert row["samples"][0]["mark"] == [2, 3]  # the first line's 2, not the later one
 
 

@@ -28,7 +28,7 @@ SLACK_S = 8.0
 
 
 def test_exact_answer_correct() -> None:
-    assert exact_answer_verdict("861", "861") == Verdict(True, 1.0, "ok", "861")
+    assert exact_answer_verdict("861", "861") == Verdict(True, 1.0, "ok", "first line: 861")
 
 
 def test_exact_answer_strips_surrounding_whitespace() -> None:
@@ -37,7 +37,7 @@ def test_exact_answer_strips_surrounding_whitespace() -> None:
 
 def test_exact_answer_wrong() -> None:
     verdict = exact_answer_verdict("861", "862")
-    assert verdict == Verdict(False, 0.0, "ok", "862")
+    assert verdict == Verdict(False, 0.0, "ok", "first line: 862")
 
 
 @pytest.mark.parametrize("text", ["", " ", "\n", " \t\r\n  \n"], ids=["empty", "space", "newline", "mixed"])
@@ -51,7 +51,7 @@ def test_exact_answer_empty_or_whitespace_is_status_empty(text: str) -> None:
 def test_exact_answer_reads_the_first_line_only() -> None:
     assert exact_answer_verdict("861", "861\nsome reasoning 999").passed
     assert not exact_answer_verdict("861", "let me think\n861").passed
-    assert exact_answer_verdict("861", "let me think\n861").detail == "let me think"
+    assert exact_answer_verdict("861", "let me think\n861").detail == "first line: let me think"
 
 
 def test_exact_answer_is_not_fooled_by_a_prefix_or_suffix() -> None:

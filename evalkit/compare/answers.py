@@ -1,11 +1,12 @@
 """What each problem's samples answered, read back from the verdicts: distinct answers, their counts and rules.
 
 A verdict's detail names the rule that decided it and the answer it read (:mod:`evalkit.grading.answers`:
-``boxed[last] after </think>: 72``, ``answer is: 12``, ``last number: 7``, ``no answer: the last \\boxed{}
-is cut off``, ``empty completion``; a suffix ``(restated question: ...)`` or ``(not counted: ...)`` says why
+``boxed[last] after </think>: 72``, ``answer is: 12``, ``last number: 7``, an exact-answer task's
+``first line: 861`` (:func:`evalkit.tasks.exact_answer_verdict`), ``no answer: the last \\boxed{} is cut off``,
+``empty completion``; a suffix ``(restated question: ...)`` or ``(not counted: ...)`` says why
 a reading did not count). :func:`read_detail` parses one detail; a detail in any other form (a code task's
-"3/5 tests passed", an exact-answer task's first line, a verifier timeout) is kept as recorded, with no
-answer and no rule.
+"3/5 tests passed", a verifier timeout, a run stored before exact-answer details named their rule) is kept as
+recorded, with no answer and no rule.
 
 :func:`problem_answers` tallies, for each problem, the distinct answers of the same samples the comparison
 counted (the first ``n`` verified samples in ``sample_idx`` order, ``n`` the problem's common sample count),
@@ -13,7 +14,7 @@ each with how many samples gave it, whether it passed and the rules that read it
 puts these tallies on every problem row of a comparison summary (``problems[].answers``) and, for at most
 :data:`DETAIL_CAP` problems, one correct and one wrong completion with the answer's place in the text
 (``problems[].samples``): what a reader needs to check a verdict from the report. A detail of another form
-is marked where the text holds it verbatim (an exact-answer task records the completion's first line).
+is marked where the text holds it verbatim.
 
 Only the verdicts' ``problem_id``, ``sample_idx``, ``passed``, ``status`` and ``detail`` columns are read
 (``detail`` and ``status`` are dictionary-encoded in format 2 stores), plus the texts of the chosen samples.
@@ -45,7 +46,7 @@ SAMPLE_CHARS = 2000
 AFTER_MARK = 400
 
 _RULE_RE = re.compile(
-    r"(?P<rule>boxed\[(?:last|unclosed|final \d+)\]|answer is|last number|no answer)"
+    r"(?P<rule>boxed\[(?:last|unclosed|final \d+)\]|answer is|last number|first line|no answer)"
     r"(?: (?P<region>after </think(?:ing)?>))?: (?P<rest>.*)",
     re.DOTALL | re.IGNORECASE,
 )
@@ -59,7 +60,7 @@ class DetailReading:
     Attributes:
         answer: The answer the rule read (at most 80 characters of it, as the detail quotes it), or None.
         rule: ``boxed[last]``, ``boxed[unclosed]``, ``boxed[final N]``, ``answer is``, ``last number``,
-            ``no answer``, ``empty``, or "" when the detail has another form.
+            ``first line`` (exact-answer tasks), ``no answer``, ``empty``, or "" when the detail has another form.
         region: ``after </think>`` (or ``</thinking>``) or "".
         note: Why a reading did not count (``restated question: ...``, ``not counted: ...``), or why there is
             no answer (rule ``no answer``), or the whole detail as recorded (rule ""), else "".
@@ -230,17 +231,17 @@ def detail_problems(rows: Sequence[Mapping[str, Any]], cap: int = DETAIL_CAP) ->
     return (frontier + rest)[:cap]
 
 
-def mark_of(text: str, answer: str | None, region: str = "") -> tuple[int, int] | None:
+def mark_of(text: str, answer: str | None, region: str = "", first: bool = False) -> tuple[int, int] | None:
     """Where ``answer`` stands in ``text``: its last occurrence (after the last ``</think>`` when the rule
-    read only that region), or None when the text does not hold it verbatim (a normalised number, a
-    group of boxes)."""
+    read only that region; its first with ``first``, for the ``first line`` rule of exact-answer tasks), or
+    None when the text does not hold it verbatim (a normalised number, a group of boxes)."""
     if not answer:
         return None
     start = 0
     if region:
         closes = list(re.finditer(r"</think(?:ing)?>", text, re.IGNORECASE))
         start = closes[-1].end() if closes else 0
-    at = text.rfind(answer, start)
+    at = text.find(answer, start) if first else text.rfind(answer, start)
     return None if at < 0 else (at, at + len(answer))
 
 
@@ -321,7 +322,7 @@ def _chosen_samples(
                 continue
             detail, status, _p = outcomes[model].kinds[code]
             reading = outcomes[model].readings[code]
-            mark = mark_of(text, reading.answer, reading.region)
+            mark = mark_of(text, reading.answer, reading.region, first=reading.rule == "first line")
             if reading.answer is None and not reading.rule and detail and (at := text.find(detail)) >= 0:
                 mark = (at, at + len(detail))  # e.g. an exact-answer task's detail: the text's first line
             samples.append({"model": model, "sample_idx": idx, "passed": passed, "status": status, "detail": detail,

@@ -12,7 +12,8 @@ Signals:
 * **empty**: verdict status ``empty`` (blank or whitespace-only text);
 * **rule**: the extraction rule named at the start of a final-answer verdict's detail (``boxed[last]``,
   ``boxed[final 2]``, ``boxed[unclosed]``, ``answer is``, ``last number``; :mod:`evalkit.grading.answers`),
-  None for verdicts of other tasks (code tests, exact answers, ``<answer>`` tags);
+  or ``first line`` (exact-answer tasks, :func:`evalkit.tasks.exact_answer_verdict`); None for verdicts of
+  other tasks (code tests, ``<answer>`` tags);
 * **fallback**: the rule is one of :data:`FALLBACK_RULES`, the readings of a completion that did not mark
   its answer with a box ("the answer is ...", the last number of the text), which the run contract calls
   fallback rules. A pass read by a fallback is a real pass, but one where the grader, not the model, chose
@@ -27,7 +28,7 @@ from evalkit.grading.extraction import LOOP_MAX_BLOCK, LOOP_MIN_REPEATS, LOOP_SH
 
 #: Rules that read an answer the completion did not box (DESIGN: "Fallback rules (answer is, last number)").
 FALLBACK_RULES = ("answer is", "last number")
-_RULE = re.compile(r"^(boxed\[[a-z]+(?: \d+)?\]|answer is|last number)(?: after </think(?:ing)?>)?: ")
+_RULE = re.compile(r"^(boxed\[[a-z]+(?: \d+)?\]|answer is|last number|first line)(?: after </think(?:ing)?>)?: ")
 
 
 def rule_of(detail: str) -> str | None:
