@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,13 +41,25 @@ def _gate(summary: dict[str, Any], base: Any, rl: Any, ks: list[int], max_drop: 
     attach_decision(summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop, allow_partial=partial)
 
 
+def _check_gate_options(ks: list[int], max_drop: float) -> None:
+    """``--k`` and ``--max-drop`` of compare / report checked before any work, as ``evalkit gate`` checks them."""
+    from evalkit.compare.decision import DEFAULT_KS, validate_options
+
+    validate_options(list(ks) or list(DEFAULT_KS), max_drop)
+
+
 def _partial(runs: list[Any], allow: bool) -> dict[str, Any] | None:
     """Refuse (exit 2) runs where some problems lack samples or verdicts, naming how many and the command
-    that finishes them; with ``allow``, return what is missing (for the output and the JSON), else None."""
+    that finishes them, and a pair (the first and last run) whose problem sets differ (a candidate that holds
+    only some of the baseline's problems is partial input too); with ``allow``, return what is missing (for
+    the output and the JSON), else None."""
     from evalkit.compare.results import incompleteness
 
     distinct = {str(r.root.resolve()): r for r in runs}.values()  # a run given twice is said once
     found = [x for x in (incompleteness(r) for r in distinct) if x is not None]
+    if len(runs) >= 2:
+        unlike = _unlike_problem_sets(runs[0], runs[-1])
+        found += [unlike] if unlike is not None else []
     if not found:
         return None
     if not allow:
@@ -53,6 +67,22 @@ def _partial(runs: list[Any], allow: bool) -> dict[str, Any] | None:
             " ".join(x["message"] for x in found) + " Or pass --allow-partial to use the problems they finished."
         )
     return {"allowed": True, "runs": found}
+
+
+def _unlike_problem_sets(first: Any, last: Any) -> dict[str, Any] | None:
+    """What the second run lacks of the first's problems and holds beyond them (JSON-ready, with ``message``),
+    or None when both hold the same problems (after ``--task`` / ``--problem``)."""
+    a, b = {p.id for p in first.problems}, {p.id for p in last.problems}
+    if a == b:
+        return None
+    shared = len(a & b)
+    message = (
+        f"{last.root} holds {shared} of the {len(a)} problems of {first.root}"
+        + (f" and {len(b - a)} it lacks" if b - a else "")
+        + ": sample the missing ones (the same --task, --problem-seed and --limit), select the shared ones with "
+        "--problem @FILE."
+    )
+    return {"run": str(last.root), "problems": len(a), "shared": shared, "extra": len(b - a), "message": message}
 
 
 def _partial_lines(partial: dict[str, Any] | None) -> list[str]:
@@ -75,7 +105,9 @@ def compare_cmd(
     mid: Annotated[
         list[Path], typer.Option("--mid", help="Intermediate checkpoint run, in training order (repeatable).")
     ] = [],  # noqa: B006
-    as_json: Annotated[bool, typer.Option("--json", help="Also print the summary JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary JSON on stdout (the terminal lines go to stderr).")
+    ] = False,
     refuse_mismatch: Annotated[
         bool,
         typer.Option(
@@ -97,7 +129,9 @@ def compare_cmd(
     ] = [],  # noqa: B006
     exclude: Annotated[
         Path | None,
-        typer.Option(help="File of problem ids (one a line, # comments) to leave out in the validity section."),
+        typer.Option(
+            help="File of problem ids (one a line, # comments) to leave out in the validity section (default: none)."
+        ),
     ] = None,
 ) -> None:
     """Compare a base and an RL run: frontier classes, pass@k curves, HTML report.
@@ -108,6 +142,7 @@ def compare_cmd(
     from evalkit.report import write_report
 
     check_writable(out)
+    _check_gate_options(k, max_drop)
     _check_inputs(audit, exclude)
     runs = []
     sampled_here = False
@@ -135,26 +170,28 @@ def compare_cmd(
         else:
             raise EvalkitError(f"{path}: neither a run directory (manifest.json) nor a checkpoint (config.json)")
     # runs sampled here hold exactly the --task specs (a spec with parameters is no scope name of the run)
-    loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem)
-    partial = _partial(loaded, allow_partial)
-    _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
-    summary = _with_partial(_compare_with_trajectory(loaded), partial)
-    from evalkit.compare.forecast import attach_forecasts
+    # with --json, stdout carries the JSON alone (for jq): the terminal lines go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem)
+        partial = _partial(loaded, allow_partial)
+        _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
+        summary = _with_partial(_compare_with_trajectory(loaded), partial)
+        from evalkit.compare.forecast import attach_forecasts
 
-    attach_forecasts(summary, loaded[0], loaded[-1])
-    from evalkit.compare.support import attach_support
+        attach_forecasts(summary, loaded[0], loaded[-1])
+        from evalkit.compare.support import attach_support
 
-    attach_support(summary, loaded[0], loaded[-1])
-    from evalkit.compare.zero_baseline import expansion_rates
+        attach_support(summary, loaded[0], loaded[-1])
+        from evalkit.compare.zero_baseline import expansion_rates
 
-    suite = expansion_rates({"base": loaded[0], "rl": loaded[-1]})
-    if suite is not None:
-        summary["zero_baseline"] = suite
-    _attach_validity(summary, loaded[0], loaded[-1], audit, exclude)
-    _gate(summary, loaded[0], loaded[-1], k, max_drop)
-    html = write_report(summary, out / "report.html")
-    _print_compare(summary)
-    _print_validity(summary)
+        suite = expansion_rates({"base": loaded[0], "rl": loaded[-1]})
+        if suite is not None:
+            summary["zero_baseline"] = suite
+        _attach_validity(summary, loaded[0], loaded[-1], audit, exclude)
+        _gate(summary, loaded[0], loaded[-1], k, max_drop)
+        html = write_report(summary, out / "report.html")
+        _print_compare(summary)
+        _print_validity(summary)
     typer.echo(f"report: {html}", err=True)
     if as_json:
         typer.echo(html.with_suffix(".json").read_text())
@@ -221,6 +258,7 @@ def report_cmd(
     from evalkit.report import write_report
 
     check_writable(out)
+    _check_gate_options(k, max_drop)
     if len(runs) < 2:
         raise EvalkitError("evalkit report needs at least two run directories: BASE [INTERMEDIATE...] FINAL")
     for path in runs:

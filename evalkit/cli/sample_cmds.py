@@ -99,7 +99,7 @@ def sample_cmd(
     ] = False,
     adaptive_successes: Annotated[
         int | None,
-        typer.Option("--adaptive-successes", help="R, the correct samples that stop a problem (--adaptive; 16)."),
+        typer.Option("--adaptive-successes", help="R, correct samples that stop a problem (--adaptive; default 16)."),
     ] = None,
     tasks_dir: TasksDirOpt = None,
 ) -> None:

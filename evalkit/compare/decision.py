@@ -165,7 +165,13 @@ class Decision:
         }
 
 
-def _validate(ks: list[int], max_drop: float, confidence: float, mismatch: str) -> None:
+def validate_options(ks: list[int], max_drop: float, confidence: float = 0.95, mismatch: str = "refuse") -> None:
+    """Check the gate's options before any work (``compare`` and ``report`` call it for their ``--k`` and
+    ``--max-drop`` too, so a bad value is exit 2 there as in ``evalkit gate``).
+
+    Raises:
+        EvalkitError: no k, a k below 1, a max drop outside [0, 1], a confidence outside [0.5, 1).
+    """
     if not ks:
         raise EvalkitError("gate: give at least one --k")
     if any(k < 1 for k in ks):
@@ -207,7 +213,7 @@ def decide(
         EvalkitError: on invalid options, an unknown task, k above the shared samples per problem, a task
             with fewer than two shared problems, or (with ``mismatch="refuse"``) runs that are not comparable.
     """
-    _validate(ks, max_drop, confidence, mismatch)
+    validate_options(ks, max_drop, confidence, mismatch)
     ks = sorted(set(ks))
     problems, notes = common_problems(baseline, candidate)
     shared_tasks = sorted({p.task for p in problems})

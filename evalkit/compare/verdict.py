@@ -115,11 +115,20 @@ def _closing(claims: Sequence[Mapping[str, Any]], up1: str | None, upn: str | No
             f"there below {bounded['base_rate_below']:.4f}), which does not show that the base cannot reach them"
         )
     split = sorted(c["k"] for c in claims if c.get("test_rejects_interval_holds_0"))
-    if split:
-        ks = " and ".join(f"k = {k}" for k in split)
+    # a k whose direction is still set here was decided by the gate's one-sided test (a REGRESSION there)
+    by_gate = [k for k in split if (up1 if k == 1 else upn if k == n else None) is not None]
+    undecided = [k for k in split if k not in by_gate]
+    if undecided:
+        ks = " and ".join(f"k = {k}" for k in undecided)
         text += (
             f"; at {ks} the sign-flip test rejects but the 95% interval holds 0, so no change there is claimed "
             "(the two disagree)"
+        )
+    if by_gate:
+        ks = " and ".join(f"k = {k}" for k in by_gate)
+        text += (
+            f"; at {ks} the two-sided 95% interval holds 0 and the drop is the gate's (its one-sided test of a drop "
+            "beyond the tolerance)"
         )
     excess = by_kind.get("base_only_excess")
     if excess:
