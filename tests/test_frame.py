@@ -142,10 +142,15 @@ def test_load_run_is_lazy_and_refuses_a_non_run(tmp_path: Path) -> None:
 
 
 def test_summary_csv(run_dir: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "evalkit", "summary", str(run_dir), "--csv"], capture_output=True, text=True, check=False
-    )
+    def summary_csv(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "evalkit", "summary", str(run_dir), "--csv", *extra]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    refused = summary_csv()  # the run holds a completion with no verdict: partial input is refused
+    assert refused.returncode == 2 and "--allow-partial" in refused.stderr and not refused.stdout
+    out = summary_csv("--allow-partial")
     assert out.returncode == 0, out.stderr
+    assert "partial input (--allow-partial)" in out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert list(rows[0]) == ["task", "k", "pass_at_k", "ci_low", "ci_high", "confidence", "n_problems", "n_min"]
     verdicts = raw_rows(run_dir, "verdicts")
