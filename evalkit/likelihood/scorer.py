@@ -94,7 +94,7 @@ class TextTokens:
         from evalkit.sampling.base import format_prompt_ids
 
         fmt = identity.get("prompt_format")
-        if fmt not in (None, "chat"):
+        if fmt not in (None, "raw", "chat"):
             raise EvalkitError(f"likelihood: the run's prompt format {fmt!r} is not supported; raw and chat are")
         system = identity.get("system")
         return format_prompt_ids(
