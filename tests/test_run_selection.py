@@ -135,3 +135,28 @@ def test_scoped_task_names_select_one_configuration_or_all() -> None:
     assert not Selection.parse([], [])
     with pytest.raises(EvalkitError, match="no task 'add@digits=3'"):
         Selection.parse(["add@digits=3"], None).apply(run, problems)
+
+
+def test_a_full_spec_selects_the_one_configuration_a_run_holds(tmp_path: Path) -> None:
+    """A run that holds one configuration scopes it by the plain name (``add``); the spec it was made from
+    (``add@digits=3``) selects the same problems, and a spec of another configuration is an error naming it."""
+    from evalkit.compare.results import load_run
+    from evalkit.tasks import TaskSpec, make_problems
+
+    spec = TaskSpec.parse("add@digits=3")
+    problems = make_problems(spec, 0, 5)
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(
+        "".join(
+            json.dumps({"problem_id": p.id, "completion": p.reference if j < i else "0", "sample_idx": j}) + "\n"
+            for i, p in enumerate(problems)
+            for j in range(4)
+        )
+    )
+    assert main(["import", str(samples), "--out", str(tmp_path / "run"), "--task", "add@digits=3"]) == 0
+    plain = load_run(tmp_path / "run", Selection.parse(["add"], None))
+    by_spec = load_run(tmp_path / "run", Selection.parse(["add@digits=3"], None))
+    assert [p.task for p in plain.problems] == ["add"] * 5
+    assert [p.id for p in by_spec.problems] == [p.id for p in plain.problems] == [p.id for p in problems]
+    with pytest.raises(EvalkitError, match="no task 'add@digits=4'"):
+        load_run(tmp_path / "run", Selection.parse(["add@digits=4"], None))

@@ -6,7 +6,8 @@ held only those problems (pass@k, classes, status rates, incompleteness, example
 
 - ``--task NAME`` (repeatable): the problems of that task. A task held in several configurations is
   scoped per configuration (``add@digits=2``, :func:`evalkit.compare.results.scoped_problems`); its plain
-  name selects all of them, a scope selects one.
+  name selects all of them, a scope selects one. A full spec (``add@digits=3``) also selects the problems
+  generated from it when the run holds that one configuration under the plain name.
 - ``--problem ID`` (repeatable), or ``--problem @FILE``: a file of ids, one a line (blank lines and lines
   starting with ``#`` skipped). With ``--task`` too, each id must be a problem of those tasks.
 
@@ -58,12 +59,14 @@ class Selection:
         """
         if self.tasks:
             scopes = sorted({p.task for p in problems})
-            chosen = {t: {s for s in scopes if s == t or s.partition("@")[0] == t} for t in self.tasks}
-            for task, found in chosen.items():
+            keep: set[str] = set()
+            for task in self.tasks:
+                found = {p.id for p in problems if p.task == task or p.task.partition("@")[0] == task}
+                found = found or _ids_of_spec(task, problems)
                 if not found:
                     raise EvalkitError(f"{run}: no task {task!r} in this run (its tasks: {', '.join(scopes)})")
-            selected = set().union(*chosen.values())
-            problems = [p for p in problems if p.task in selected]
+                keep |= found
+            problems = [p for p in problems if p.id in keep]
         if self.problems:
             held = {p.id for p in problems}
             missing = [pid for pid in self.problems if pid not in held]
@@ -74,6 +77,23 @@ class Selection:
             keep = set(self.problems)
             problems = [p for p in problems if p.id in keep]
         return problems
+
+
+def _ids_of_spec(task: str, problems: list[Problem]) -> set[str]:
+    """The ids of ``problems`` generated from the task spec ``task`` (``add@digits=3``), matched by the
+    configuration hash their ids carry: a run that holds one configuration of a task scopes it by the plain
+    name, and its spec still selects it. Empty for a plain name, a spec that does not parse, or a task whose
+    ids carry no configuration hash (data-file tasks)."""
+    if "@" not in task:
+        return set()
+    from evalkit.tasks.registry import TaskSpec, config_hash
+
+    try:
+        spec = TaskSpec.parse(task)
+        prefix = f"{spec.name}-{config_hash(spec.name, spec.full_params())}-"
+    except EvalkitError:
+        return set()
+    return {p.id for p in problems if p.id.startswith(prefix)}
 
 
 def _read_ids(path: Path) -> list[str]:
