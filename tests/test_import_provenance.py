@@ -157,3 +157,27 @@ def test_likelihood_refuses_an_unknown_sampler(
     code, _, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run))
     assert code == 2 and "top_p, top_k are unknown" in err and "--top-p VALUE --top-k VALUE" in err
     assert not (run / "likelihood").exists() or not any((run / "likelihood").iterdir())
+
+
+def test_stop_strings_stated_on_the_command_line(tmp_path: Path) -> None:
+    """``--stop`` records the stop strings (``--stop ''``: none were used); without it, stop is unknown (null)."""
+    from evalkit.tasks import TaskSpec, make_problems
+
+    problems = make_problems(TaskSpec.parse("add"), 0, 3)
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(
+        "".join(
+            json.dumps({"problem_id": p.id, "completion": p.reference, "sample_idx": j}) + "\n"
+            for p in problems
+            for j in range(2)
+        )
+    )
+    stated = ["--temperature", "1", "--top-p", "1", "--top-k", "0", "--max-tokens", "32", "--seed", "0"]
+    for name, extra, want in (
+        ("none", ["--stop", ""], []),
+        ("two", ["--stop", "</s>", "--stop", "\n\n"], ["</s>", "\n\n"]),
+        ("unknown", [], None),
+    ):
+        assert main(["import", str(samples), "--out", str(tmp_path / name), "--task", "add", *stated, *extra]) == 0
+        sampling = json.loads((tmp_path / name / "manifest.json").read_text())["identity"]["sampling"]
+        assert sampling["stop"] == want, name

@@ -73,6 +73,12 @@ def import_cmd(
         str | None, typer.Option("--prompt-format", help="raw, chat, or the template's name (default: unknown).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed used (default: unknown).")] = None,
+    stop: Annotated[
+        list[str],
+        typer.Option(
+            "--stop", help="A stop string used (repeatable; --stop '' for none; default: unknown).", show_default=False
+        ),
+    ] = [],  # noqa: B006
     settings: Annotated[
         Path | None,
         typer.Option(
@@ -91,10 +97,12 @@ def import_cmd(
 
     check_writable(out)
     _use_tasks_dir(tasks_dir)
-    given = {
+    given: dict[str, Any] = {
         "model_name": model_name, "temperature": temperature, "top_p": top_p, "top_k": top_k,
         "max_tokens": max_tokens, "prompt_format": prompt_format, "seed": seed,
     }  # fmt: skip
+    if stop:  # --stop '' alone: stated that no stop string was used
+        given["stop"] = [s for s in stop if s]
     store = import_samples(
         samples, _specs(task), out, problem_seed, limit, force,
         source_format=source_format, fields=parse_fields(field), settings=given, settings_file=settings,
