@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.compare.selection import Selection
 from evalkit.errors import EvalkitError
+from evalkit.tasks import unregister_factory
 from evalkit.types import Problem
 
 DATA = Path(__file__).parent / "data" / "import"
@@ -25,8 +27,13 @@ SQ = [("q0", "What is 3 squared?", "9"), ("q1", "What is 4 squared?", "16"), ("q
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Base and RL runs of two tasks (arith: 4 problems, sq: 3), n = 8, and a base run of arith alone."""
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Base and RL runs of two tasks (arith: 4 problems, sq: 3), n = 8, and a base run of arith alone.
+
+    Their task folder defines ``arith`` again: a task of that name registered from another folder by an
+    earlier test module in the same process is forgotten first, and these are forgotten afterwards."""
+    for name in ("arith", "sq"):
+        unregister_factory(name)
     root = tmp_path_factory.mktemp("sel")
     tasks = root / "tasks"
     tasks.mkdir()
@@ -52,7 +59,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = root / name
     (root / "ids.txt").write_text("# two arith problems\narith:a0\n\narith:a3\n")
     out["ids"] = root / "ids.txt"
-    return out
+    yield out
+    for name in ("arith", "sq"):
+        unregister_factory(name)
 
 
 def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
