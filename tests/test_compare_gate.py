@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_settings import KNOWN_SETTINGS
 
 from evalkit.compare import classify, compare_runs
 from evalkit.compare.gate import run_gate
@@ -18,17 +19,6 @@ from evalkit.errors import EvalkitError
 from evalkit.sampling.runner import import_samples
 from evalkit.stats import pass_at_k
 from evalkit.tasks import TaskSpec, make_problems
-
-# how the test runs were "sampled": every setting stated, as an import of a known sampler records it
-KNOWN_SETTINGS = {
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "top_k": 0,
-    "max_tokens": 32,
-    "stop": [],
-    "seed": 0,
-    "prompt_format": "raw",
-}
 
 SPEC = TaskSpec.parse("add")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_settings import KNOWN_SETTINGS
 from scipy import stats
 
 from evalkit.compare import compare_runs
@@ -32,17 +33,6 @@ from evalkit.likelihood import results_path
 from evalkit.sampling.runner import import_samples
 from evalkit.stats.diversity import answer_diversity, entropy_bits
 from evalkit.tasks import TaskSpec, make_problems
-
-# how the test runs were "sampled": every setting stated, as an import of a known sampler records it
-KNOWN_SETTINGS = {
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "top_k": 0,
-    "max_tokens": 32,
-    "stop": [],
-    "seed": 0,
-    "prompt_format": "raw",
-}
 
 # -- diversity ---------------------------------------------------------------------------------------------
 

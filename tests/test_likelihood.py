@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from run_settings import KNOWN_SETTINGS
 
 from evalkit.errors import EvalkitError
 from evalkit.likelihood import END, LikelihoodRequest, Scorer, read_results, results_path, sampler_log_probs, score_run
@@ -19,17 +20,6 @@ from evalkit.sampling.base import SamplingConfig
 from evalkit.sampling.decode import choose_tokens
 from evalkit.sampling.runner import import_samples
 from evalkit.tasks import TaskSpec, make_problems
-
-# how the test runs were "sampled": every setting stated, as an import of a known sampler records it
-KNOWN_SETTINGS = {
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "top_k": 0,
-    "max_tokens": 32,
-    "stop": [],
-    "seed": 0,
-    "prompt_format": "raw",
-}
 
 SPEC = TaskSpec.parse("add@digits=2")
 
