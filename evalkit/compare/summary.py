@@ -41,7 +41,7 @@ from evalkit import __version__
 from evalkit.compare.answers import attach_answers
 from evalkit.compare.claims import scope_claims
 from evalkit.compare.evidence import evidence_summary
-from evalkit.compare.results import RunResults, _bucket
+from evalkit.compare.results import RunResults, _bucket, pass_table
 from evalkit.compare.verdict import verdict_sentences
 from evalkit.errors import EvalkitError
 from evalkit.sampling.provenance import manifest_unknown
@@ -49,8 +49,8 @@ from evalkit.stats import (
     benjamini_hochberg,
     clopper_pearson,
     frontier_class_test,
+    frontier_sign_test,
     holm,
-    pass_at_k,
     powers_of_two,
     problem_mean_ci,
     sign_flip_test,
@@ -120,10 +120,15 @@ def common_problems(base: RunResults, rl: RunResults) -> tuple[list[Problem], li
 
 
 def per_problem_table(results: RunResults, problems: list[Problem], ks: list[int], upto: dict[str, int]) -> np.ndarray:
-    """Per-problem pass@k, shape (problems, ks), each problem cut to its common sample count ``upto``."""
-    n = np.array([upto[p.id] for p in problems])
-    c = np.array([results.c(p.id, upto[p.id]) for p in problems])
-    return pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :])
+    """Per-problem pass@k, shape (problems, ks), each problem cut to its common sample count ``upto``
+    (:func:`evalkit.compare.results.pass_table`: the adaptive estimator for an ``--adaptive`` run)."""
+    return pass_table(results, problems, ks, upto)
+
+
+def common_budget(base: RunResults, rl: RunResults, problems: list[Problem]) -> dict[str, int]:
+    """Problem id -> the samples both runs stand for (:meth:`RunResults.budget`): the smaller n, where an
+    ``--adaptive`` run stands for its rule's n whatever it drew."""
+    return {p.id: min(base.budget(p.id), rl.budget(p.id)) for p in problems}
 
 
 def _intervals(
@@ -148,7 +153,7 @@ def _section(
     ks = powers_of_two(m)
     counts = dict.fromkeys(CLASSES, 0)
     for p in problems:
-        counts[classify(base.c(p.id, upto[p.id]), rl.c(p.id, upto[p.id]))] += 1
+        counts[classify(base.hits(p.id, upto[p.id]), rl.hits(p.id, upto[p.id]))] += 1
     # pass@k with each problem cut to its common n, so both models are judged on equal budgets
     tb, tr = per_problem_table(base, problems, ks, upto), per_problem_table(rl, problems, ks, upto)
     delta_ci, delta_method = _intervals(tr - tb, ks, confidence, paired=True)  # per-problem differences
@@ -283,11 +288,19 @@ def _means(table: np.ndarray, ks: list[int]) -> dict[str, float | None]:
 def frontier_evidence(
     base: RunResults, rl: RunResults, problems: list[Problem], upto: dict[str, int]
 ) -> dict[str, Any]:
-    """Are there more RL-only (base-only) problems than chance gives when both models are equally good?"""
-    c_b = np.array([base.c(p.id, upto[p.id]) for p in problems])
-    c_r = np.array([rl.c(p.id, upto[p.id]) for p in problems])
+    """Are there more RL-only (base-only) problems than chance gives when both models are equally good?
+
+    Two fixed-n runs: the conditional test on the counts (:func:`evalkit.stats.frontier_class_test`). When
+    either run was sampled with ``--adaptive``, its counts are not binomial at m (a problem stops at R
+    successes), so the exact sign test on "solved within m" (:func:`evalkit.stats.frontier_sign_test`), which
+    such a run knows exactly, is used instead; its ``method`` says so."""
+    c_b = np.array([base.hits(p.id, upto[p.id]) for p in problems])
+    c_r = np.array([rl.hits(p.id, upto[p.id]) for p in problems])
     m = np.array([upto[p.id] for p in problems])
-    test = frontier_class_test(c_b, c_r, m, n_perm=2000, seed=0)
+    if base.rule is not None or rl.rule is not None:
+        test = frontier_sign_test(c_b > 0, c_r > 0)
+    else:
+        test = frontier_class_test(c_b, c_r, m, n_perm=2000, seed=0)
     out = {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in test.items()}
     out["label"] = "RL more often solves problems the base misses than equal per-problem rates would give"
     return out
@@ -301,8 +314,8 @@ def _frontier_for(
     chance: dict[str, Any],
     confidence: float,
 ) -> dict[str, Any]:
-    c_b = np.array([base.c(p.id, upto[p.id]) for p in problems])
-    c_r = np.array([rl.c(p.id, upto[p.id]) for p in problems])
+    c_b = np.array([base.hits(p.id, upto[p.id]) for p in problems])
+    c_r = np.array([rl.hits(p.id, upto[p.id]) for p in problems])
     m = np.array([upto[p.id] for p in problems])
     return frontier_statements(c_b, c_r, m, chance, confidence)
 
@@ -371,7 +384,7 @@ def compare_runs(
 ) -> dict[str, Any]:
     """The summary dict that the report renders and ``evalkit compare --json`` prints."""
     problems, notes = common_problems(base, rl)
-    upto = {p.id: min(base.n(p.id), rl.n(p.id)) for p in problems}
+    upto = common_budget(base, rl, problems)
     by_task: dict[str, list[Problem]] = defaultdict(list)
     for p in problems:
         by_task[p.task].append(p)
@@ -412,7 +425,7 @@ def compare_runs(
     rows = []
     for p in problems:
         m = upto[p.id]
-        cb, cr = base.c(p.id, m), rl.c(p.id, m)
+        (tb, cb, _), (tr, cr, _) = base.outcome(p.id, m), rl.outcome(p.id, m)
         cls = classify(cb, cr)
         rows.append(
             {
@@ -426,11 +439,14 @@ def compare_runs(
                 "c_rl": cr,
                 "class": cls,
                 "base_rate_upper_95": zero_success_upper_bound(m) if cb == 0 else None,
-                "rl_rate_ci_95": [float(v) for v in clopper_pearson(cr, m)] if cls == "rl_only" else None,
+                # (S, T) of the rule for an --adaptive run: the two-sided interval stays valid (see frontier_evidence)
+                "rl_rate_ci_95": [float(v) for v in clopper_pearson(cr, tr)] if cls == "rl_only" else None,
                 "rl_rate_upper_95": zero_success_upper_bound(m) if cr == 0 else None,
                 "example_base": base.example.get(p.id, "")[:EXAMPLE_CHARS] if cb else None,
                 "example_rl": rl.example.get(p.id, "")[:EXAMPLE_CHARS] if cr else None,
             }
+            # an --adaptive run read T <= n samples of the problem (S of T): the trials its bounds use
+            | ({"n_base": tb, "n_rl": tr} if base.rule is not None or rl.rule is not None else {})
         )
     for sec in groups:
         _frontier_notes(sec, notes, len(groups) > 1)

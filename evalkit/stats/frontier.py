@@ -114,3 +114,48 @@ def benjamini_hochberg(pvalues: ArrayLike) -> FloatArray:
     out = np.empty(total)
     out[order] = adjusted
     return out.reshape(p.shape)
+
+
+def frontier_sign_test(solved_base: ArrayLike, solved_rl: ArrayLike) -> dict[str, Any]:
+    """The chance test of :func:`frontier_class_test` from "solved within m samples" alone: exact sign test.
+
+    Null hypothesis: on every problem both models have the same per-sample success rate (as there). Then each
+    problem's two indicators "solved within its m samples" are independent with equal probability
+    ``1 - (1 - p)^m``, so a discordant problem is RL-only or base-only with probability 1/2 each, independently
+    of the others: given the D discordant problems, RL-only ~ Binomial(D, 1/2). Unlike the conditional test on
+    the counts, it needs no fixed number of samples per run: it holds for runs sampled with ``--adaptive``
+    (stop at R successes or n), where "solved within m" is known exactly but the counts are not binomial at m.
+    It uses less of the data (it is the exact McNemar test), so it is less powerful.
+
+    Args:
+        solved_base: Booleans per problem: the base solved it within the common m samples.
+        solved_rl: Booleans per problem, RL.
+
+    Returns:
+        The keys of :func:`frontier_class_test` (``p_rl_only`` equal to ``p_rl_only_exact``, ``n_perm`` 0) and
+        ``method``.
+
+    Raises:
+        ValueError: on mismatched shapes.
+    """
+    sb = np.asarray(solved_base, dtype=bool).ravel()
+    sr = np.asarray(solved_rl, dtype=bool).ravel()
+    if sb.shape != sr.shape:
+        raise ValueError("frontier_sign_test: solved_base and solved_rl need the same shape")
+    rl_only = int(np.sum(sr & ~sb))
+    base_only = int(np.sum(sb & ~sr))
+    q = np.full(rl_only + base_only, 0.5)
+    p_rl, p_base = _poisson_binomial_sf(q, rl_only), _poisson_binomial_sf(q, base_only)
+    return {
+        "rl_only": rl_only,
+        "base_only": base_only,
+        "expected_under_null": (rl_only + base_only) / 2.0,
+        "p_rl_only": p_rl,
+        "p_base_only": p_base,
+        "p_rl_only_exact": p_rl,
+        "p_base_only_exact": p_base,
+        "n_problems": int(sb.size),
+        "n_perm": 0,
+        "method": "exact sign test of RL-only vs base-only problems (solved within m samples), valid under "
+        "--adaptive stopping",
+    }
