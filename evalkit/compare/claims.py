@@ -166,8 +166,8 @@ def scope_claims(
     if cls["base_only"] and p_base is not None and p_base <= alpha:
         claims.append({
             "kind": "base_only_excess", "scope": scope, "k": int(n),
-            "test": "exact conditional test of the base-only count under equal per-problem rates (Poisson-binomial "
-            "tail)", "error_rate": alpha, "problems": cls["base_only"],
+            "test": test.get("method") or "exact conditional test of the base-only count under equal per-problem "
+            "rates (Poisson-binomial tail)", "error_rate": alpha, "problems": cls["base_only"],
             "expected_under_null": test.get("expected_under_null"), "p_value": p_base,
         })  # fmt: skip
     rows = _likelihood_rows(evidence, problem_rows, tasks)
