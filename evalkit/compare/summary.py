@@ -90,6 +90,9 @@ def run_info(results: RunResults) -> dict[str, Any]:
         "git": info.get("git"),
         "versions": info.get("versions"),
         "unverified": results.unverified,
+        # an --adaptive run: its stopping rule and the samples it drew (problems x n for the fixed-n run it replaces)
+        "adaptive": identity.get("adaptive"),
+        "samples_drawn": int(sum(a.size for a in results.passed.values())),
     }
 
 
@@ -370,7 +373,8 @@ def _frontier_notes(sec: dict[str, Any], notes: list[str], several: bool) -> Non
         f"{prefix}Chance test (not evidence of expansion): RL more often solves problems the base misses than equal "
         f"per-problem rates would give? About {ft['expected_under_null']:.1f} one-sided problems are expected by "
         f"chance; p = {ft['p_rl_only_exact']:.3g} for {cls['rl_only']} RL-only, p = {ft['p_base_only_exact']:.3g} "
-        f"for {cls['base_only']} base-only (exact conditional test; Benjamini-Hochberg across tasks in the JSON). "
+        f"for {cls['base_only']} base-only ({ft.get('method') or 'exact conditional test'}; Benjamini-Hochberg "
+        "across tasks in the JSON). "
         "A small p means RL is better on some problems, which sharpening alone also gives."
     )
     notes.append(
