@@ -42,8 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.compare.frontier import frontier_statements
 from evalkit.compare.results import RunResults, summarize
-from evalkit.compare.summary import _two_sided_p, compare_runs, frontier_statements
+from evalkit.compare.summary import _two_sided_p, compare_runs
 from evalkit.stats.adaptive import AdaptiveRule
 from evalkit.types import Problem
 
