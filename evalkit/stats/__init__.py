@@ -68,7 +68,7 @@ from evalkit.stats.estimators import (
     powers_of_two,
 )
 from evalkit.stats.exact import problem_mean_ci
-from evalkit.stats.frontier import benjamini_hochberg, frontier_class_test, frontier_sign_test
+from evalkit.stats.frontier import benjamini_hochberg, frontier_class_test
 from evalkit.stats.guess import above_guess_pvalues, guess_pass_at_k
 from evalkit.stats.intervals import (
     bootstrap_ci,
@@ -101,7 +101,6 @@ __all__ = [
     "clustered_se",
     "cover_at_tau",
     "frontier_class_test",
-    "frontier_sign_test",
     "g_pass_at_k",
     "gain_correlation",
     "gain_correlation_test",
