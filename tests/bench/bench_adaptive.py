@@ -14,8 +14,8 @@ Reported per setting (dense or sparse rates x problems):
   solved / never-solved classes must draw), as the same fraction;
 * frontier claims equal: data sets whose frontier claims are identical to the fixed-n run's: the RL-only and
   base-only counts (``frontier_counts``), the ``rl_only_bounded`` bound and its problem count, and the exact
-  McNemar decisions at 5% (:func:`evalkit.compare.summary.frontier_statements`, the chance test aside: it needs
-  full counts and is not computed for adaptive runs);
+  McNemar decisions at 5% (:func:`evalkit.compare.frontier.frontier_statements`, the chance test aside: see
+  ``--compare``);
 * k=1 delta decision equal: data sets where the two-sided paired sign-flip decision on RL - base pass@1 at 5%
   (one cell, no Holm) is the same with the adaptive estimates as with the fixed-n ones (not a frontier claim;
   it shows what the estimator's extra variance costs);
@@ -24,8 +24,13 @@ Reported per setting (dense or sparse rates x problems):
   interval's own target, the stricter check), over both models, every data set and k in {1, 4, 16, 64, 256,
   1024}, with the smallest coverage of any one k in brackets; the fixed-n run's beside it.
 
+With ``--compare``, a second table: the claims of :func:`evalkit.compare.summary.compare_runs` (the code of
+``evalkit compare``) on the adaptive pair against those on the fixed-n pair of the same samples: all claims,
+the frontier claims, the delta claims (kind and k) and ``base_only_excess`` (made or not, and how often each
+pair makes it).
+
     python tests/bench/bench_adaptive.py [--sets 40] [--problems 30 100 500] [--suites dense sparse]
-        [--successes 16] [--cli]
+        [--successes 16] [--cli] [--compare]
 """
 
 from __future__ import annotations
