@@ -171,3 +171,20 @@ def test_chance_test_on_the_rules_successes_is_conservative_and_keeps_its_level(
             assert got[f"p_{key}_exact"] >= exact[f"p_{key}_exact"] - 1e-12
         rejected += got["p_rl_only_exact"] <= 0.05
     assert rejected / reps <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+
+
+def test_compare_with_a_fixed_run_of_smaller_n_reads_the_adaptive_run_to_that_n(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Base sampled at n = 64, RL adaptive at n = 128: each problem is read to 64 (the rule replayed with that
+    cap), so the classes and pass@64 are those of the RL run's first 64 samples, as in a fixed-n compare at 64."""
+    for name in ("base", "rl"):
+        argv = ["sample", str(runs / f"{name}.jsonl"), "--backend", "replay", "--task", "add", "--limit", str(LIMIT)]
+        assert cli.main([*argv, "--n", "64", "--out", str(runs / f"{name}_fx64")]) == 0
+    fixed = _compare(runs, "base_fx64", "rl_fx64", capsys)
+    got = _compare(runs, "base_fx64", "rl_ad", capsys)
+    assert got["tasks"]["add"]["n"] == 64 and got["ks"][-1] == 64
+    assert [r["class"] for r in got["problems"]] == [r["class"] for r in fixed["problems"]]
+    assert all(r["n"] == 64 and r["n_rl"] <= 64 for r in got["problems"])
+    assert got["tasks"]["add"]["pass_at_k"]["rl"]["64"] == pytest.approx(fixed["tasks"]["add"]["pass_at_k"]["rl"]["64"])
+    assert _claims(got) == _claims(fixed)
