@@ -98,8 +98,8 @@ def _summary(run: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "argv",
-    [["compare", "{ad}", "{fixed}", "--out", "{tmp}/rep"], ["gate", "{fixed}", "{ad}"], ["forecast", "{ad}"]],
-)
+    [["compare", "{fixed}", "{fixed}", "--mid", "{ad}", "--out", "{tmp}/rep"], ["forecast", "{ad}"]],
+)  # compare and gate of two runs read adaptive runs (tests/test_adaptive_compare.py); a trajectory does not
 def test_commands_that_need_fixed_n_refuse_adaptive_runs(
     runs: tuple[Path, Path, Path, list[list[bool]]], argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

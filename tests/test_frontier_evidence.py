@@ -381,7 +381,7 @@ def test_rl_only_family_wise_bound_holds_with_rare_but_reachable_problems() -> N
     # often. The statement "the base's rate is below X on every RL-only problem, 95% family-wise" is false
     # when some RL-only problem's true base rate is >= X. Bonferroni over the K RL-only problems (a count the
     # data choose) was false in about 9% of data sets; over all 30 compared problems it must stay <= 5%.
-    from evalkit.compare.summary import frontier_statements
+    from evalkit.compare.frontier import frontier_statements
 
     n, reps = 1024, 2000
     base_rate = np.concatenate([np.linspace(0.002, 0.008, 12), np.full(18, 0.3)])

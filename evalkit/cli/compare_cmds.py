@@ -172,7 +172,8 @@ def compare_cmd(
     # runs sampled here hold exactly the --task specs (a spec with parameters is no scope name of the run)
     # with --json, stdout carries the JSON alone (for jq): the terminal lines go to stderr
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem)
+        # --adaptive runs: base vs RL only (a checkpoint trajectory reads fixed-n runs)
+        loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem, adaptive_ok=not mid)
         partial = _partial(loaded, allow_partial)
         _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
         summary = _with_partial(_compare_with_trajectory(loaded), partial)
@@ -264,7 +265,7 @@ def report_cmd(
     for path in runs:
         if not (path / "manifest.json").is_file():
             raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
-    loaded = load_runs(runs, task, problem)
+    loaded = load_runs(runs, task, problem, adaptive_ok=len(runs) == 2)  # --adaptive: base vs final only
     partial = _partial(loaded, allow_partial)
     _check_comparable(loaded[0], loaded[-1], refuse=False)
     summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
@@ -396,7 +397,8 @@ def gate_cmd(
 
     from evalkit.compare.gate import gate_summary, run_gate
 
-    runs = load_runs([baseline, candidate], task, problem)  # --task and --problem as in every command
+    # --task and --problem as in every command; --adaptive runs are read by their rule's unbiased estimator
+    runs = load_runs([baseline, candidate], task, problem, adaptive_ok=True)
     partial = _partial(runs, allow_partial)
     result = run_gate(
         runs[0], runs[1], list(k), max_drop, confidence, tasks=None,

@@ -12,8 +12,9 @@ samples stored), ``samples_fixed`` (problems x n, what a fixed-n run draws) and 
 stopped at R successes); per problem ``samples_drawn``, ``used`` (T) and ``reached`` (S = R at T), beside
 ``n`` (= samples drawn) and ``c`` (successes among them).
 
-Not implemented: comparisons, gates and forecasts of adaptive runs (those commands refuse them, one line),
-and per-problem intervals.
+Comparisons and gates read adaptive runs through :func:`evalkit.compare.results.pass_table` and
+:meth:`evalkit.compare.results.RunResults.outcome`. Not implemented: forecasts of adaptive runs (refused, one
+line) and per-problem intervals.
 """
 
 from __future__ import annotations

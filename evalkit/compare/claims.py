@@ -166,8 +166,8 @@ def scope_claims(
     if cls["base_only"] and p_base is not None and p_base <= alpha:
         claims.append({
             "kind": "base_only_excess", "scope": scope, "k": int(n),
-            "test": "exact conditional test of the base-only count under equal per-problem rates (Poisson-binomial "
-            "tail)", "error_rate": alpha, "problems": cls["base_only"],
+            "test": test.get("method") or "exact conditional test of the base-only count under equal per-problem "
+            "rates (Poisson-binomial tail)", "error_rate": alpha, "problems": cls["base_only"],
             "expected_under_null": test.get("expected_under_null"), "p_value": p_base,
         })  # fmt: skip
     rows = _likelihood_rows(evidence, problem_rows, tasks)
@@ -214,8 +214,12 @@ def _separated(
     for row in problem_rows:
         if row["problem_id"] not in outside or row.get("c_base"):
             continue
+        # an --adaptive RL run read T <= n samples (``n_rl``), stopping at its R-th success: the Clopper-Pearson
+        # lower bound on (R, T) is exact under that inverse sampling (P(T <= t) = P(Binomial(t, p) >= R)); the
+        # base, never solved, read all m samples either way
         m, c = int(row["n"]), int(row["c_rl"])
-        base_high = zero_success_upper_bound(m, level)
+        base_high = zero_success_upper_bound(int(row.get("n_base", m)), level)
+        m = int(row.get("n_rl", m))
         rl_low = float(clopper_pearson(c, m, level, "greater")[0])
         if rl_low > base_high:
             kept.append((base_high, rl_low, str(row["problem_id"])))

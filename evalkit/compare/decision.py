@@ -34,7 +34,7 @@ import numpy as np
 
 from evalkit.compare.power import detectable_drop
 from evalkit.compare.results import RunResults
-from evalkit.compare.summary import common_problems, per_problem_table
+from evalkit.compare.summary import common_budget, common_problems, per_problem_table
 from evalkit.errors import EvalkitError
 from evalkit.stats import SignFlipResult, holm, sign_flip_test
 
@@ -54,7 +54,7 @@ def _identity(run: RunResults) -> dict[str, Any]:
 
 
 def _run_n(run: RunResults, problem_ids: list[str]) -> set[int]:
-    return {run.n(pid) for pid in problem_ids}
+    return {run.budget(pid) for pid in problem_ids}  # an --adaptive run stands for its rule's n
 
 
 def comparability(
@@ -232,7 +232,7 @@ def decide(
             "gate: the runs are not comparable: " + "; ".join(differences) + ". Sample both alike, or pass "
             "--allow-mismatch to gate anyway with a warning."
         )
-    upto = {p.id: min(baseline.n(p.id), candidate.n(p.id)) for p in problems}
+    upto = common_budget(baseline, candidate, problems)  # an --adaptive run: its rule's n, estimator unbiased
     smallest = min(upto.values())
     if max(ks) > smallest:
         raise EvalkitError(
@@ -253,7 +253,8 @@ def decide(
     m = len(per_task) * len(ks)
     tests = gate_tests([cand_t - base_t for *_, base_t, cand_t in per_task], max_drop, confidence)
     for (task, probs, base_t, cand_t), test in zip(per_task, tests, strict=True):
-        rates = np.array([baseline.c(p.id, upto[p.id]) / upto[p.id] for p in probs])
+        # per-sample rates for the power figure (S / T of the rule for an --adaptive baseline: a plug-in guess)
+        rates = np.array([baseline.hits(p.id, upto[p.id]) / baseline.trials(p.id, upto[p.id]) for p in probs])
         n_task = min(upto[p.id] for p in probs)
         for j, k in enumerate(ks):
             result.checks.append(

@@ -149,7 +149,13 @@ def auc_comparison(
     n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, m: int, confidence: float = 0.95
 ) -> dict[str, Any]:
     """pass@k area on log k for both runs and their paired difference with a bootstrap interval over problems."""
-    a_b, a_r = pass_at_k_auc(n, c_base, m), pass_at_k_auc(n, c_rl, m)
+    return auc_of_areas(pass_at_k_auc(n, c_base, m), pass_at_k_auc(n, c_rl, m), m, confidence)
+
+
+def auc_of_areas(a_b: np.ndarray, a_r: np.ndarray, m: int, confidence: float = 0.95) -> dict[str, Any]:
+    """What :func:`auc_comparison` returns, from per-problem areas (P,) of both runs computed elsewhere (by
+    the adaptive estimator for an ``--adaptive`` run: the area is linear in the per-problem pass@k, so it is
+    unbiased when they are)."""
     ci, ci_method = None, None
     if a_b.size >= 2:
         _est, lo, hi, ci_method = problem_mean_ci((a_r - a_b)[:, None], confidence, paired=True, seed=0)[0]
@@ -175,8 +181,12 @@ def matrix_at_k(n: np.ndarray, c_base: np.ndarray, c_rl: np.ndarray, k: int) -> 
         c_rl: RL's correct samples per problem.
         k: The budget.
     """
-    pb = pass_at_k(n, c_base, k)
-    pr = pass_at_k(n, c_rl, k)
+    return matrix_of(pass_at_k(n, c_base, k), pass_at_k(n, c_rl, k))
+
+
+def matrix_of(pb: np.ndarray, pr: np.ndarray) -> dict[str, float]:
+    """The 2x2 of :func:`matrix_at_k` from per-problem pass@k of both runs (P,): products of estimates of
+    independent runs, so unbiased when each is (the adaptive estimator included)."""
     return {
         "both": float((pb * pr).sum()),
         "rl_only": float(((1 - pb) * pr).sum()),
@@ -319,7 +329,7 @@ def evidence_summary(
     rows = []
     for p in problems:
         m = upto[p.id]
-        cb, cr = base.c(p.id, m), rl.c(p.id, m)
+        cb, cr = base.hits(p.id, m), rl.hits(p.id, m)  # >= 1 exactly when solved within m (--adaptive too)
         cls = "both" if cb and cr else "rl_only" if cr else "base_only" if cb else "neither"
         rec_rl, rec_b = rl_records.get(p.id), base_records.get(p.id)
         rows.append({
@@ -343,11 +353,14 @@ def evidence_summary(
         n = np.full(len(rs), m)
         cb = np.array([base.c(r["problem_id"], m) for r in rs])  # each problem cut to the group's common m
         cr = np.array([rl.c(r["problem_id"], m) for r in rs])
-        out: dict[str, Any] = {
-            "pass_at_k_auc": auc_comparison(n, cb, cr, m, confidence),
-            "matrix_at_k": {str(k): matrix_at_k(n, cb, cr, k) for k in powers_of_two(m)},
-            "cover_at_tau": cover_comparison(n, cb, cr, m, confidence),
-        }
+        if base.rule is not None or rl.rule is not None:
+            out: dict[str, Any] = _adaptive_block(base, rl, [r["problem_id"] for r in rs], m, confidence)
+        else:
+            out = {
+                "pass_at_k_auc": auc_comparison(n, cb, cr, m, confidence),
+                "matrix_at_k": {str(k): matrix_at_k(n, cb, cr, k) for k in powers_of_two(m)},
+                "cover_at_tau": cover_comparison(n, cb, cr, m, confidence),
+            }
         if have_likelihood:
             out["categories"] = category_counts([r["category"] for r in rs], confidence)
             out["categories"]["shrinkage_out_of_support"] = sum(1 for r in rs if r["shrinkage_out_of_support"])
@@ -407,6 +420,27 @@ def evidence_summary(
             or r["diversity_base"]
         }
     return summary
+
+
+def _adaptive_block(base: Any, rl: Any, ids: list[str], m: int, confidence: float) -> dict[str, Any]:
+    """pass@k area and the 2x2 of an evidence block where a run was sampled with ``--adaptive``: from the
+    unbiased per-problem pass@k of each run (:func:`evalkit.compare.results.pass_table`) at the common m.
+    Cover@tau is not computed (None): it thresholds each problem's rate c/m, which a run that stops at R
+    successes does not estimate without bias."""
+    from evalkit.compare.results import pass_table
+    from evalkit.stats import powers_of_two
+
+    by_id = {p.id: p for p in base.problems}
+    probs = [by_id[pid] for pid in ids]
+    upto = dict.fromkeys(ids, m)
+    ks = list(range(1, m + 1))
+    tb, tr = pass_table(base, probs, ks, upto), pass_table(rl, probs, ks, upto)
+    weights = log_k_weights(m)
+    return {
+        "pass_at_k_auc": auc_of_areas(tb @ weights, tr @ weights, m, confidence),
+        "matrix_at_k": {str(k): matrix_of(tb[:, k - 1], tr[:, k - 1]) for k in powers_of_two(m)},
+        "cover_at_tau": None,
+    }
 
 
 def _usable(

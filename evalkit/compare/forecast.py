@@ -176,6 +176,13 @@ def crossover(base_rows: list[dict[str, Any]], rl_rows: list[dict[str, Any]]) ->
     return out
 
 
+ADAPTIVE_SKIP = (
+    "not forecast: a run sampled with --adaptive stops each problem at R successes, so its counts are not the "
+    "binomial counts at n that the beta-binomial fit reads (a fit to them would be biased); pass@k is reported "
+    "up to n only"
+)
+
+
 def attach_forecasts(summary: dict[str, Any], base: RunResults, rl: RunResults, confidence: float = 0.95) -> None:
     """Add both runs' forecasts beyond n and the crossover to a comparison summary, in place.
 
@@ -185,6 +192,9 @@ def attach_forecasts(summary: dict[str, Any], base: RunResults, rl: RunResults, 
     ({model: {k: [low, high]}}) for k > n, which the report draws beyond the observed curves.
     """
     tasks = [t for t in summary.get("tasks", {}) if isinstance(summary["tasks"][t], dict)]
+    if base.rule is not None or rl.rule is not None:
+        summary["forecast"] = {"skipped": ADAPTIVE_SKIP}
+        return
     try:
         rows = {"base": forecast_run(base, None, tasks, confidence), "rl": forecast_run(rl, None, tasks, confidence)}
     except EvalkitError as exc:

@@ -7,6 +7,7 @@ A completion without a verdict is not counted; :func:`load_run` says how many th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 from evalkit.compare.selection import Selection
 from evalkit.errors import EvalkitError
 from evalkit.stats import pass_at_k, powers_of_two, problem_mean_ci
+from evalkit.stats.adaptive import AdaptiveRule, adaptive_pass_at_k, rule_of
 from evalkit.store import RunStore, by_problem
 from evalkit.types import STATUSES, Problem
 
@@ -51,6 +53,54 @@ class RunResults:
     stored: dict[str, int] = field(default_factory=dict)
     unverified_problems: int = 0
     prefix: dict[str, int] = field(default_factory=dict)  # verified samples 0 .. prefix - 1 (no gap), per problem
+
+    @functools.cached_property
+    def rule(self) -> AdaptiveRule | None:
+        """The ``--adaptive`` stopping rule the manifest records, or None for a fixed-n run."""
+        return rule_of(self.manifest, str(self.root / "manifest.json"))
+
+    def budget(self, pid: str) -> int:
+        """The samples per problem the run stands for: drawn samples for a fixed-n run, the rule's cap n for an
+        ``--adaptive`` run (whatever it drew: a problem stopped early is solved within n, one never solved was
+        drawn to n). A comparison cuts both runs to the smaller budget of each problem."""
+        rule = self.rule
+        return self.n(pid) if rule is None else rule.n
+
+    def outcome(self, pid: str, m: int) -> tuple[int, int, bool]:
+        """What the estimators read of a problem's first ``m`` samples: (T, S, reached).
+
+        Fixed-n run: (m, successes among the first m, False). ``--adaptive`` run: the rule "stop at R successes
+        or at m samples" replayed on its verified samples 0, 1, ...: (T, R, True) when the R-th success is
+        sample T <= m, else (m, successes among the first m, False). The samples after T that a stage drew are
+        not read, so (T, S) is exactly the capped inverse-binomial statistic of
+        :mod:`evalkit.stats.adaptive` (with cap m <= the rule's n), whatever the stage sizes.
+
+        Raises:
+            EvalkitError: when an adaptive problem has neither R successes nor m verified samples in a row.
+        """
+        rule = self.rule
+        arr = self.passed.get(pid, np.zeros(0, dtype=bool))
+        if rule is None:
+            return m, int(arr[:m].sum()), False
+        seen = arr[: min(self.prefix.get(pid, 0), m)]
+        hits = np.flatnonzero(seen)
+        if hits.size >= rule.successes:
+            return int(hits[rule.successes - 1]) + 1, rule.successes, True
+        if seen.size < m:
+            raise EvalkitError(
+                f"{self.root}: problem {pid} is still being sampled under --adaptive ({seen.size} of {m} samples, "
+                f"{hits.size} of R = {rule.successes} correct); rerun the same `evalkit sample` command to finish"
+            )
+        return m, int(hits.size), False
+
+    def hits(self, pid: str, m: int) -> int:
+        """Successes the estimators read among the first ``m`` samples (S of :meth:`outcome`); >= 1 exactly when
+        the problem is solved within m samples."""
+        return self.outcome(pid, m)[1]
+
+    def trials(self, pid: str, m: int) -> int:
+        """Samples the estimators read among the first ``m`` (T of :meth:`outcome`: m for a fixed-n run)."""
+        return self.outcome(pid, m)[0]
 
     def n(self, pid: str) -> int:
         return int(self.passed[pid].size) if pid in self.passed else 0
@@ -200,6 +250,25 @@ def load_run(root: Path, selection: Selection | None = None, adaptive_ok: bool =
     )
 
 
+def pass_table(results: RunResults, problems: list[Problem], ks: list[int], upto: Mapping[str, int]) -> np.ndarray:
+    """Unbiased per-problem pass@k, shape (problems, ks), each problem read to its sample count ``upto[pid]``.
+
+    A fixed-n run gives Chen et al.'s estimator on its first ``upto`` samples; an ``--adaptive`` run gives the
+    estimator of its rule capped at ``upto`` (:func:`evalkit.stats.adaptive.adaptive_pass_at_k` on
+    :meth:`RunResults.outcome`), unbiased for every k <= upto and in [0, 1], so intervals and paired tests over
+    problems apply to both alike. Entries with k > upto are NaN (fixed n) or as the estimator says.
+
+    Raises:
+        EvalkitError: when an adaptive problem is still being sampled.
+    """
+    rule = results.rule
+    outcomes = np.array([results.outcome(p.id, upto[p.id]) for p in problems], dtype=np.int64).reshape(-1, 3)
+    k = np.array(ks)[None, :]
+    if rule is None:
+        return pass_at_k(outcomes[:, 0:1], outcomes[:, 1:2], k)
+    return adaptive_pass_at_k(outcomes[:, 0:1], outcomes[:, 1:2], outcomes[:, 2:3].astype(bool), rule.successes, k)
+
+
 def _value_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) or value is None else str(value)
 
@@ -261,6 +330,14 @@ def incompleteness(results: RunResults) -> dict[str, Any] | None:
     counts = [results.stored.get(p.id, 0) for p in results.problems]
     unsampled = sum(1 for c in counts if c == 0)
     short = sum(1 for c in counts if c > 0 and n is not None and c < n)
+    rule = results.rule
+    if rule is not None:  # --adaptive: short = not yet stopped by the rule (R successes or n samples)
+        empty = np.zeros(0, dtype=bool)
+        short = sum(
+            1
+            for p, c in zip(results.problems, counts, strict=True)
+            if c > 0 and not rule.decide(results.passed.get(p.id, empty)[: results.prefix.get(p.id, 0)]).done
+        )
     if not (unsampled or short or results.unverified):
         return None
     command = _evalkit_command(str(results.manifest.get("info", {}).get("command") or ""))
@@ -276,7 +353,11 @@ def incompleteness(results: RunResults) -> dict[str, Any] | None:
     if unsampled:
         lacks.append(f"{unsampled} of {total} problems have no samples")
     if short:
-        lacks.append(f"{short} of {total} problems have fewer than n = {n} samples")
+        lacks.append(
+            f"{short} of {total} problems have fewer than n = {n} samples"
+            if rule is None
+            else f"{short} of {total} problems are still being sampled under --adaptive"
+        )
     if results.unverified:
         lacks.append(f"{results.unverified} completions of {results.unverified_problems} problems have no verdict")
     fix = " then ".join(fixes)

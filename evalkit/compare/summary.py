@@ -22,6 +22,8 @@ What the summary states about RL-only problems, in three separate statements (``
     problems, which pure sharpening also produces; it is not evidence of expansion. The exact McNemar-type
     test of RL-only vs base-only counts (pass@m per problem, exact sign test) is reported beside it.
 
+Runs sampled with ``--adaptive``: see :mod:`evalkit.compare.frontier` for why every statement stays valid.
+
 Delta cells (RL - base mean pass@k) carry a two-sided paired sign-flip p-value and a ``significant``
 decision after Holm's adjustment over every delta cell of the summary (all tasks and k, and overall);
 colours and marks follow that decision, never the sign of a bound at round-off level.
@@ -41,16 +43,15 @@ from evalkit import __version__
 from evalkit.compare.answers import attach_answers
 from evalkit.compare.claims import scope_claims
 from evalkit.compare.evidence import evidence_summary
-from evalkit.compare.results import RunResults, _bucket
+from evalkit.compare.frontier import frontier_evidence, frontier_for
+from evalkit.compare.results import RunResults, _bucket, pass_table
 from evalkit.compare.verdict import verdict_sentences
 from evalkit.errors import EvalkitError
 from evalkit.sampling.provenance import manifest_unknown
 from evalkit.stats import (
     benjamini_hochberg,
     clopper_pearson,
-    frontier_class_test,
     holm,
-    pass_at_k,
     powers_of_two,
     problem_mean_ci,
     sign_flip_test,
@@ -90,6 +91,9 @@ def run_info(results: RunResults) -> dict[str, Any]:
         "git": info.get("git"),
         "versions": info.get("versions"),
         "unverified": results.unverified,
+        # an --adaptive run: its stopping rule and the samples it drew (problems x n for the fixed-n run it replaces)
+        "adaptive": identity.get("adaptive"),
+        "samples_drawn": int(sum(a.size for a in results.passed.values())),
     }
 
 
@@ -120,10 +124,15 @@ def common_problems(base: RunResults, rl: RunResults) -> tuple[list[Problem], li
 
 
 def per_problem_table(results: RunResults, problems: list[Problem], ks: list[int], upto: dict[str, int]) -> np.ndarray:
-    """Per-problem pass@k, shape (problems, ks), each problem cut to its common sample count ``upto``."""
-    n = np.array([upto[p.id] for p in problems])
-    c = np.array([results.c(p.id, upto[p.id]) for p in problems])
-    return pass_at_k(n[:, None], c[:, None], np.array(ks)[None, :])
+    """Per-problem pass@k, shape (problems, ks), each problem cut to its common sample count ``upto``
+    (:func:`evalkit.compare.results.pass_table`: the adaptive estimator for an ``--adaptive`` run)."""
+    return pass_table(results, problems, ks, upto)
+
+
+def common_budget(base: RunResults, rl: RunResults, problems: list[Problem]) -> dict[str, int]:
+    """Problem id -> the samples both runs stand for (:meth:`RunResults.budget`): the smaller n, where an
+    ``--adaptive`` run stands for its rule's n whatever it drew."""
+    return {p.id: min(base.budget(p.id), rl.budget(p.id)) for p in problems}
 
 
 def _intervals(
@@ -148,7 +157,7 @@ def _section(
     ks = powers_of_two(m)
     counts = dict.fromkeys(CLASSES, 0)
     for p in problems:
-        counts[classify(base.c(p.id, upto[p.id]), rl.c(p.id, upto[p.id]))] += 1
+        counts[classify(base.hits(p.id, upto[p.id]), rl.hits(p.id, upto[p.id]))] += 1
     # pass@k with each problem cut to its common n, so both models are judged on equal budgets
     tb, tr = per_problem_table(base, problems, ks, upto), per_problem_table(rl, problems, ks, upto)
     delta_ci, delta_method = _intervals(tr - tb, ks, confidence, paired=True)  # per-problem differences
@@ -226,85 +235,8 @@ def _adjust_delta_cells(sections: list[dict[str, Any]], confidence: float) -> No
         cell["interval_excludes_0"] = _excludes_zero(cell) and cell.get("ci") is not None
 
 
-def frontier_statements(
-    c_base: np.ndarray, c_rl: np.ndarray, m: np.ndarray, chance: dict[str, Any], confidence: float = 0.95
-) -> dict[str, Any]:
-    """The three frontier statements of the module docstring, for one set of problems."""
-    rl_only = (c_rl >= 1) & (c_base == 0)
-    base_only = (c_base >= 1) & (c_rl == 0)
-    k_rl = int(rl_only.sum())
-    out: dict[str, Any] = {"confidence": confidence, "rl_only": k_rl, "base_only": int(base_only.sum())}
-    if k_rl:
-        # Bonferroni over every compared problem, a number fixed before the data are seen: each problem's
-        # one-sided bound misses its rate with probability <= alpha / N, so all N hold at once with
-        # probability >= 1 - alpha, and then so do those of the RL-only problems, whichever the data chose.
-        # (Bonferroni over the K RL-only problems alone would let the data choose the family.)
-        n_all = int(m.size)
-        level = 1.0 - (1.0 - confidence) / n_all
-        bound = max(zero_success_upper_bound(int(mm), level) for mm in np.unique(m[rl_only]))
-        out["simultaneous"] = {
-            "base_rate_below": bound,
-            "problems": k_rl,
-            "family": n_all,
-            "level_each": level,
-            "method": f"one-sided Clopper-Pearson at 1 - {1.0 - confidence:g}/{n_all} per problem, Bonferroni over "
-            f"all {n_all} compared problems",
-            "statement": (
-                f"The base's per-sample success rate is below {bound:.4f} on every one of these {k_rl} "
-                f"RL-only problems, {confidence:.0%} family-wise over all {n_all} compared problems "
-                f"(Clopper-Pearson at {level:.5f} each, Bonferroni)."
-            ),
-        }
-    else:
-        out["simultaneous"] = None
-    out["chance_test"] = {
-        "statement": "RL more often solves problems the base misses than equal per-problem rates would give",
-        "p_value": chance["p_rl_only_exact"],
-        "shown": bool(chance["p_rl_only_exact"] <= 1.0 - confidence),
-        "note": "a property of the counts, shown by sharpening as well; not evidence of expansion",
-    }
-    solved_b, solved_r = (c_base > 0).astype(np.float64), (c_rl > 0).astype(np.float64)
-    p_rl_more = float(sign_flip_test(solved_b - solved_r, 0.0, bound=False).p_value)
-    p_base_more = float(sign_flip_test(solved_r - solved_b, 0.0, bound=False).p_value)
-    out["mcnemar"] = {
-        "rl_only": k_rl,
-        "base_only": int(base_only.sum()),
-        "p_rl_solves_more": p_rl_more,
-        "p_base_solves_more": p_base_more,
-        "method": "exact sign test of RL-only vs base-only problems at k = m (McNemar, exact conditional)",
-    }
-    return out
-
-
 def _means(table: np.ndarray, ks: list[int]) -> dict[str, float | None]:
     return {str(k): float(table[:, j].mean()) for j, k in enumerate(ks)}
-
-
-def frontier_evidence(
-    base: RunResults, rl: RunResults, problems: list[Problem], upto: dict[str, int]
-) -> dict[str, Any]:
-    """Are there more RL-only (base-only) problems than chance gives when both models are equally good?"""
-    c_b = np.array([base.c(p.id, upto[p.id]) for p in problems])
-    c_r = np.array([rl.c(p.id, upto[p.id]) for p in problems])
-    m = np.array([upto[p.id] for p in problems])
-    test = frontier_class_test(c_b, c_r, m, n_perm=2000, seed=0)
-    out = {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in test.items()}
-    out["label"] = "RL more often solves problems the base misses than equal per-problem rates would give"
-    return out
-
-
-def _frontier_for(
-    base: RunResults,
-    rl: RunResults,
-    problems: list[Problem],
-    upto: dict[str, int],
-    chance: dict[str, Any],
-    confidence: float,
-) -> dict[str, Any]:
-    c_b = np.array([base.c(p.id, upto[p.id]) for p in problems])
-    c_r = np.array([rl.c(p.id, upto[p.id]) for p in problems])
-    m = np.array([upto[p.id] for p in problems])
-    return frontier_statements(c_b, c_r, m, chance, confidence)
 
 
 def _groups(
@@ -330,7 +262,7 @@ def _groups(
             probs = [p for p in problems if p.task in names]
             sec = _section(base, rl, probs, upto, confidence)
             sec["frontier_test"] = frontier_evidence(base, rl, probs, upto)
-            sec["frontier"] = _frontier_for(base, rl, probs, upto, sec["frontier_test"], confidence)
+            sec["frontier"] = frontier_for(base, rl, probs, upto, sec["frontier_test"], confidence)
             sec["buckets"] = {}
         sec["scope"] = {"tasks": names, "n": n}
         groups.append(sec)
@@ -357,7 +289,8 @@ def _frontier_notes(sec: dict[str, Any], notes: list[str], several: bool) -> Non
         f"{prefix}Chance test (not evidence of expansion): RL more often solves problems the base misses than equal "
         f"per-problem rates would give? About {ft['expected_under_null']:.1f} one-sided problems are expected by "
         f"chance; p = {ft['p_rl_only_exact']:.3g} for {cls['rl_only']} RL-only, p = {ft['p_base_only_exact']:.3g} "
-        f"for {cls['base_only']} base-only (exact conditional test; Benjamini-Hochberg across tasks in the JSON). "
+        f"for {cls['base_only']} base-only ({ft.get('method') or 'exact conditional test'}; Benjamini-Hochberg "
+        "across tasks in the JSON). "
         "A small p means RL is better on some problems, which sharpening alone also gives."
     )
     notes.append(
@@ -371,7 +304,7 @@ def compare_runs(
 ) -> dict[str, Any]:
     """The summary dict that the report renders and ``evalkit compare --json`` prints."""
     problems, notes = common_problems(base, rl)
-    upto = {p.id: min(base.n(p.id), rl.n(p.id)) for p in problems}
+    upto = common_budget(base, rl, problems)
     by_task: dict[str, list[Problem]] = defaultdict(list)
     for p in problems:
         by_task[p.task].append(p)
@@ -379,7 +312,7 @@ def compare_runs(
     for task, probs in sorted(by_task.items()):
         section = _section(base, rl, probs, upto, confidence)
         section["frontier_test"] = frontier_evidence(base, rl, probs, upto)
-        section["frontier"] = _frontier_for(base, rl, probs, upto, section["frontier_test"], confidence)
+        section["frontier"] = frontier_for(base, rl, probs, upto, section["frontier_test"], confidence)
         buckets: dict[str, list[Problem]] = defaultdict(list)
         for p in probs:
             b = _bucket(p)
@@ -412,7 +345,7 @@ def compare_runs(
     rows = []
     for p in problems:
         m = upto[p.id]
-        cb, cr = base.c(p.id, m), rl.c(p.id, m)
+        (tb, cb, _), (tr, cr, _) = base.outcome(p.id, m), rl.outcome(p.id, m)
         cls = classify(cb, cr)
         rows.append(
             {
@@ -426,11 +359,14 @@ def compare_runs(
                 "c_rl": cr,
                 "class": cls,
                 "base_rate_upper_95": zero_success_upper_bound(m) if cb == 0 else None,
-                "rl_rate_ci_95": [float(v) for v in clopper_pearson(cr, m)] if cls == "rl_only" else None,
+                # (S, T) of the rule for an --adaptive run: the two-sided interval stays valid (see frontier_evidence)
+                "rl_rate_ci_95": [float(v) for v in clopper_pearson(cr, tr)] if cls == "rl_only" else None,
                 "rl_rate_upper_95": zero_success_upper_bound(m) if cr == 0 else None,
                 "example_base": base.example.get(p.id, "")[:EXAMPLE_CHARS] if cb else None,
                 "example_rl": rl.example.get(p.id, "")[:EXAMPLE_CHARS] if cr else None,
             }
+            # an --adaptive run read T <= n samples of the problem (S of T): the trials its bounds use
+            | ({"n_base": tb, "n_rl": tr} if base.rule is not None or rl.rule is not None else {})
         )
     for sec in groups:
         _frontier_notes(sec, notes, len(groups) > 1)

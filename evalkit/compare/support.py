@@ -176,6 +176,13 @@ def attach_support(summary: dict[str, Any], base: Any, rl: Any) -> None:
     place; the notes on likelihood files ignored go to ``support.notes``."""
     from evalkit.compare.support_evidence import support_evidence
 
+    if base.rule is not None or rl.rule is not None:  # rates per problem over m samples: not what --adaptive drew
+        why = (
+            "not computed: support rates, entropy and winner-take-all read every problem's m samples of both runs, "
+            "and a run sampled with --adaptive stops each problem at R successes"
+        )
+        summary.setdefault("support", {}).update({"skipped": why, "notes": [why]})
+        return
     notes: list[str] = []
     frames: dict[str, Any] = {}  # each run's sample frame is read once
     summary.setdefault("support", {})["perplexity"] = support_perplexity(base, rl, notes, frames)

@@ -142,10 +142,10 @@ def score_run(req: LikelihoodRequest) -> Path:
     store = RunStore.open(req.run)
     manifest = store.manifest()
     identity = manifest.get("identity", {})
-    if identity.get("adaptive") is not None:  # its only reader, `evalkit compare`, refuses adaptive runs
+    if identity.get("adaptive") is not None:  # scoring the few correct texts such a run stores is not checked
         raise EvalkitError(
-            f"{req.run}: sampled with --adaptive; `evalkit compare` does not read adaptive runs yet, so their "
-            "likelihood would serve nothing: score a fixed-n run"
+            f"{req.run}: sampled with --adaptive; likelihood scoring of adaptive runs is not supported (each problem "
+            "stores at most R correct texts, and the categories are checked on fixed-n runs only): score a fixed-n run"
         )
     if req.backend not in ("hf", "vllm", "openai"):
         raise EvalkitError(f"likelihood: unknown backend {req.backend!r} (known: hf, vllm, openai)")

@@ -40,6 +40,8 @@ RUN_FIELDS = (
     ("model hash", "model_hash", False),
     ("run directory", "dir", False),
     ("samples per problem (n)", "n", False),
+    ("samples drawn", "samples_drawn", False),
+    ("adaptive stopping (--adaptive)", "adaptive", True),
     ("seed", "seed", False),
     ("prompt format", "prompt_format", False),
     ("backend", "backend", False),

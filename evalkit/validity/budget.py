@@ -64,6 +64,12 @@ def budget_section(
         ``{"tokens_known": False, "reason"}`` when a token count is unknown; else ``tokens_per_completion``,
         ``by_k``, ``by_budget``, ``matched_limit`` (None when the lengths are alike) and ``method``.
     """
+    if any(results[m].rule is not None for m in MODELS):
+        return {
+            "tokens_known": False,
+            "reason": "a run was sampled with --adaptive (each problem stops at R successes): pass@k against tokens "
+            "and the matched limit read every problem's first m samples and are not computed",
+        }
     tok: dict[str, dict[str, np.ndarray]] = {}
     for m in MODELS:
         found = token_arrays(signals[m], problems, upto)

@@ -14,8 +14,8 @@ Reported per setting (dense or sparse rates x problems):
   solved / never-solved classes must draw), as the same fraction;
 * frontier claims equal: data sets whose frontier claims are identical to the fixed-n run's: the RL-only and
   base-only counts (``frontier_counts``), the ``rl_only_bounded`` bound and its problem count, and the exact
-  McNemar decisions at 5% (:func:`evalkit.compare.summary.frontier_statements`, the chance test aside: it needs
-  full counts and is not computed for adaptive runs);
+  McNemar decisions at 5% (:func:`evalkit.compare.frontier.frontier_statements`, the chance test aside: see
+  ``--compare``);
 * k=1 delta decision equal: data sets where the two-sided paired sign-flip decision on RL - base pass@1 at 5%
   (one cell, no Holm) is the same with the adaptive estimates as with the fixed-n ones (not a frontier claim;
   it shows what the estimator's extra variance costs);
@@ -24,8 +24,13 @@ Reported per setting (dense or sparse rates x problems):
   interval's own target, the stricter check), over both models, every data set and k in {1, 4, 16, 64, 256,
   1024}, with the smallest coverage of any one k in brackets; the fixed-n run's beside it.
 
+With ``--compare``, a second table: the claims of :func:`evalkit.compare.summary.compare_runs` (the code of
+``evalkit compare``) on the adaptive pair against those on the fixed-n pair of the same samples: all claims,
+the frontier claims, the delta claims (kind and k) and ``base_only_excess`` (made or not, and how often each
+pair makes it).
+
     python tests/bench/bench_adaptive.py [--sets 40] [--problems 30 100 500] [--suites dense sparse]
-        [--successes 16] [--cli]
+        [--successes 16] [--cli] [--compare]
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.compare.frontier import frontier_statements
 from evalkit.compare.results import RunResults, summarize
-from evalkit.compare.summary import _two_sided_p, frontier_statements
+from evalkit.compare.summary import _two_sided_p, compare_runs
 from evalkit.stats.adaptive import AdaptiveRule
 from evalkit.types import Problem
 
@@ -122,7 +128,47 @@ def population_truth(kind: str) -> dict[str, np.ndarray]:
     return _POPULATION[kind]
 
 
-def one_set(kind: str, size: int, rule: AdaptiveRule, rng: np.random.Generator) -> dict[str, Any]:
+def _claim_keys(summary: dict[str, Any]) -> dict[str, Any]:
+    """What `evalkit compare --json` claims, by kind: frontier (counts, the rl_only_bounded bound, McNemar
+    decisions at 5%), base_only_excess (made or not) and the delta claims at k = 1 and k = n (kind and k)."""
+    claims = summary["claims"]
+    counts = next(c for c in claims if c["kind"] == "frontier_counts")
+    bounded = next((c for c in claims if c["kind"] == "rl_only_bounded"), None)
+    return {
+        "frontier": (
+            counts["rl_only"],
+            counts["base_only"],
+            None if bounded is None else (round(bounded["base_rate_below"], 12), bounded["problems"]),
+            counts["p_rl_solves_more"] <= 0.05,
+            counts["p_base_solves_more"] <= 0.05,
+        ),
+        "excess": any(c["kind"] == "base_only_excess" for c in claims),
+        "delta": sorted(
+            (c["kind"], c["k"])
+            for c in claims
+            if c["kind"] not in ("frontier_counts", "rl_only_bounded", "base_only_excess")
+        ),
+    }
+
+
+def _compare_claims(runs_of: dict[str, dict[str, RunResults]]) -> dict[str, Any]:
+    """Claims of :func:`evalkit.compare.summary.compare_runs` (the code of `evalkit compare`) on the fixed-n
+    pair and on the adaptive pair, and which kinds agree."""
+    keys = {label: _claim_keys(compare_runs(pair["base"], pair["rl"])) for label, pair in runs_of.items()}
+    fixed, adaptive = keys["fixed"], keys["adaptive"]
+    return {
+        "cmp_frontier": fixed["frontier"] == adaptive["frontier"],
+        "cmp_excess": fixed["excess"] == adaptive["excess"],
+        "cmp_excess_fixed": fixed["excess"],
+        "cmp_excess_adaptive": adaptive["excess"],
+        "cmp_delta": fixed["delta"] == adaptive["delta"],
+        "cmp_all": fixed == adaptive,
+    }
+
+
+def one_set(
+    kind: str, size: int, rule: AdaptiveRule, rng: np.random.Generator, compare: bool = False
+) -> dict[str, Any]:
     problems = [Problem(f"p{i:04d}", "sim", "", "", {}) for i in range(size)]
     base_p, rl_p = rates(kind, size, rng)
     out: dict[str, Any] = {
@@ -135,6 +181,7 @@ def one_set(kind: str, size: int, rule: AdaptiveRule, rng: np.random.Generator) 
     }
     counts: dict[str, dict[str, np.ndarray]] = {}
     pass1: dict[str, dict[str, np.ndarray]] = {}
+    runs_of: dict[str, dict[str, RunResults]] = {}
     for model, p in (("base", base_p), ("rl", rl_p)):
         outcomes = rng.random((size, N)) < p[:, None]
         drawn = [rule.decide(row).target for row in outcomes]
@@ -146,6 +193,8 @@ def one_set(kind: str, size: int, rule: AdaptiveRule, rng: np.random.Generator) 
             "adaptive": _run(model, problems, outcomes, drawn, rule),
         }
         for label, run in runs.items():
+            runs_of.setdefault(label, {})[model] = run
+        for label, run in runs.items():
             summary = summarize(run)
             task = summary["tasks"]["sim"]
             for j, k in enumerate(KS):
@@ -155,6 +204,8 @@ def one_set(kind: str, size: int, rule: AdaptiveRule, rng: np.random.Generator) 
                 out[f"pop_{label}"].append(lo <= population_truth(kind)[model][j] <= hi)
             counts.setdefault(label, {})[model] = np.array([run.c(pb.id) for pb in problems])
             pass1.setdefault(label, {})[model] = _pass1(summary, label)
+    if compare:
+        out.update(_compare_claims(runs_of))
     out["claims_equal"] = _claims(counts["fixed"]["base"], counts["fixed"]["rl"]) == _claims(
         counts["adaptive"]["base"], counts["adaptive"]["rl"]
     )
@@ -219,6 +270,9 @@ def main() -> None:
     parser.add_argument("--suites", nargs="+", default=["dense", "sparse"], choices=["dense", "sparse"])
     parser.add_argument("--successes", type=int, default=16, help="R of the rule")
     parser.add_argument("--cli", action="store_true", help="also replay one 100-problem suite through the CLI")
+    parser.add_argument(
+        "--compare", action="store_true", help="also run the code of `evalkit compare` on both pairs (claims table)"
+    )
     args = parser.parse_args()
     rule = AdaptiveRule.make(args.successes, N)
     print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}, rule {rule.to_json()}")
@@ -228,12 +282,13 @@ def main() -> None:
         "coverage fixed n: suite / population (min over k) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    cmp_rows: list[str] = []
     for kind in args.suites:
         for size in args.problems:
             sets = args.sets if size < 500 else max(1, args.sets // 2)
             rng = np.random.default_rng([size, 0 if kind == "dense" else 1])
             start = time.monotonic()
-            rows = [one_set(kind, size, rule, rng) for _ in range(sets)]
+            rows = [one_set(kind, size, rule, rng, args.compare) for _ in range(sets)]
             drawn = sum(r["drawn"] for r in rows) / (sets * size * N * 2)
             floor = sum(r["floor"] for r in rows) / (sets * size * N * 2)
             claims = np.mean([r["claims_equal"] for r in rows])
@@ -250,6 +305,25 @@ def main() -> None:
                 f"{cov['adaptive']} | {cov['fixed']} |  <!-- {time.monotonic() - start:.0f} s -->",
                 flush=True,
             )
+            if args.compare:
+                cmp_rows.append(
+                    f"| {kind} | {size} | {sets} | "
+                    + " | ".join(
+                        f"{np.mean([r[key] for r in rows]):.3f}"
+                        for key in (
+                            "cmp_all", "cmp_frontier", "cmp_delta", "cmp_excess", "cmp_excess_fixed",
+                            "cmp_excess_adaptive",
+                        )
+                    )
+                    + " |"
+                )  # fmt: skip
+    if cmp_rows:
+        print(
+            "\n| suite | problems | data sets | all claims equal | frontier claims equal | delta claims equal | "
+            "base_only_excess equal | base_only_excess made: fixed n | base_only_excess made: adaptive |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(cmp_rows))
     if args.cli:
         print(json.dumps(cli_check(rule, 100, 11)))
 
