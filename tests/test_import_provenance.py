@@ -135,7 +135,8 @@ def test_comparison_and_runs_table_say_unknown(tmp_path: Path, capsys: pytest.Ca
     assert _import(capsys, _samples(tmp_path / "r.jsonl", wrong=1), rl)[0] == 0
     code, _, err = _run(capsys, "compare", str(base), str(rl), "--out", str(tmp_path / "cmp"))
     assert code == 0, err
-    assert "temperature 0.6 vs unknown" in err  # the one stated setting differs from an unknown one
+    # a setting stated for one run and unknown for the other is unknown, not a difference
+    assert "sampling configurations differ" not in err and "prompt formats differ" not in err
     assert "the RL run's temperature, top_p, top_k, max_tokens, stop, seed, prompt_format are unknown" in err
     summary = json.loads((tmp_path / "cmp" / "report.json").read_text())
     assert summary["runs"]["rl"]["unknown_settings"][0] == "temperature"
@@ -145,8 +146,15 @@ def test_comparison_and_runs_table_say_unknown(tmp_path: Path, capsys: pytest.Ca
     assert rows["sampling"][0]["top_p"] == "unknown" and rows["seed"] == ["unknown", "unknown"]
     assert rows["model checkpoint"] == ["imported:b.jsonl", "imported:r.jsonl"]
     assert "unknown" in (tmp_path / "cmp" / "report.html").read_text()
-    code, out, err = _run(capsys, "gate", str(base), str(rl), "--allow-mismatch", "--json")
-    assert "the candidate run's temperature" in err and json.loads(out)["unknown_settings"]
+    code, out, err = _run(capsys, "gate", str(base), str(rl), "--json")  # not refused as unlike runs
+    assert code in (0, 1), err
+    assert "the candidate run's temperature" in err and "not comparable" not in err
+    gate = json.loads(out)
+    assert gate["unknown_settings"] and not gate["warnings"]  # unknown, said so; no mismatch warning
+    # a setting known in both runs and different is still a difference: refused by the gate
+    assert _import(capsys, _samples(tmp_path / "h.jsonl"), tmp_path / "hot", "--temperature", "1.0")[0] == 0
+    code, _, err = _run(capsys, "gate", str(base), str(tmp_path / "hot"))
+    assert code == 2 and "temperature 0.6 vs 1.0" in err
 
 
 def test_likelihood_refuses_an_unknown_sampler(

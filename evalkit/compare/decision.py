@@ -69,7 +69,9 @@ def comparability(
     ``labels`` name the two runs in the sentences (``("base", "RL")`` for ``evalkit compare``).
 
     Returns one sentence per difference (empty when the runs agree). A field recorded in one run only is
-    a difference too; a field neither run records is not checked.
+    a difference too; a field neither run records is not checked. A setting an import left unknown (null:
+    nobody stated it) is not a difference, in one run or both: it is unknown, and said so by
+    :func:`evalkit.sampling.provenance.unknown_settings` (the ``unknown_settings`` of the JSON).
     """
     lb, lc = labels
     out = []
@@ -77,13 +79,14 @@ def comparability(
     sb, sc = ib.get("sampling"), ic.get("sampling")
     if sb != sc and (sb is not None or sc is not None):
         if isinstance(sb, dict) and isinstance(sc, dict):
-            keys = sorted(k for k in set(sb) | set(sc) if sb.get(k) != sc.get(k))
+            keys = sorted(k for k in set(sb) | set(sc) if _differ(sb.get(k), sc.get(k)))
             what = ", ".join(f"{k} {_said(sb.get(k))} vs {_said(sc.get(k))}" for k in keys)
         else:
             what = f"{sb!r} vs {sc!r}"
-        out.append(f"sampling configurations differ ({lb} vs {lc}): {what}")
+        if what:
+            out.append(f"sampling configurations differ ({lb} vs {lc}): {what}")
     fb, fc = ib.get("prompt_format", "raw"), ic.get("prompt_format", "raw")
-    if fb != fc:
+    if _differ(fb, fc):
         out.append(f"prompt formats differ: {lb} {_said(fb)}, {lc} {_said(fc)}")
     if ib.get("system") != ic.get("system"):
         out.append(f"system messages differ: {lb} {ib.get('system')!r}, {lc} {ic.get('system')!r}")
@@ -97,6 +100,12 @@ def comparability(
             "(each problem is compared on the samples both runs have)"
         )
     return out
+
+
+def _differ(a: Any, b: Any) -> bool:
+    """Two recorded values of a setting differ: both known (not None: an import that did not state it) and
+    unequal."""
+    return a is not None and b is not None and a != b
 
 
 def _said(value: Any) -> str:
