@@ -167,6 +167,24 @@ def test_likelihood_refuses_an_unknown_sampler(
     assert not (run / "likelihood").exists() or not any((run / "likelihood").iterdir())
 
 
+def test_likelihood_refuses_an_unknown_prompt_format_unless_stated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_ckpt: Path
+) -> None:
+    run = tmp_path / "run"
+    sampler = ["--temperature", "1.0", "--top-p", "1.0", "--top-k", "0"]
+    assert _import(capsys, _samples(tmp_path / "s.jsonl"), run, *sampler)[0] == 0
+    code, out, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run))
+    assert code == 2 and err.count("\n") == 1, err  # one line, naming the run and the option
+    assert str(run) in err and "prompt_format is unknown" in err and "--prompt-format raw|chat" in err
+    assert not (run / "likelihood").exists() or not any((run / "likelihood").iterdir())
+    code, _, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run), "--prompt-format", "llama3")
+    assert code == 2 and "--prompt-format 'llama3'" in err
+    code, out, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run), "--prompt-format", "raw")
+    assert code == 0, err
+    results = Path(out.strip().splitlines()[-1])
+    assert json.loads(results.read_text().splitlines()[0])["prompt_format"] == "raw"
+
+
 def test_stop_strings_stated_on_the_command_line(tmp_path: Path) -> None:
     """``--stop`` records the stop strings (``--stop ''``: none were used); without it, stop is unknown (null)."""
     from evalkit.tasks import TaskSpec, make_problems
