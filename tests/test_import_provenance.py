@@ -97,9 +97,15 @@ def test_options_settings_file_and_sidecar(tmp_path: Path, capsys: pytest.Captur
     assert identity["seed"] == 3 and identity["prompt_format"] == "chat"
     assert identity["provenance"]["from"]["temperature"] == "--temperature"
     assert "temperature 0.7  top_p unknown  top_k 20" in out
-    # the settings are the run's identity: importing again under other settings is refused, naming the change
-    again = _subprocess_import(samples, tmp_path / "b", "--settings", str(other), "--temperature", "0.8")
-    assert again.returncode == 2 and "sampling.temperature: 0.7 -> 0.8" in again.stderr
+    # the settings are the run's identity: importing again under other settings is refused, naming the options
+    # as typed (never the manifest's keys), a setting stated now and not before as unknown before
+    again = _subprocess_import(samples, tmp_path / "b", "--settings", str(other), "--temperature", "0.8",
+                               "--top-p", "0.9", "--model-name", "/ckpt/rl")  # fmt: skip
+    errors = [line for line in again.stderr.splitlines() if line.startswith("error: ")]
+    assert again.returncode == 2 and len(errors) == 1, again.stderr
+    assert "--temperature: 0.7 -> 0.8; --top-p: unknown -> 0.9" in again.stderr
+    assert "sampling." not in again.stderr and "provenance" not in again.stderr
+    assert "--model-name" not in again.stderr  # unchanged: not named
 
 
 @pytest.mark.parametrize(
