@@ -92,7 +92,7 @@ def option_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     a, b = _flat(old), _flat(new)
     out = []
     for key in [*a, *(k for k in b if k not in a)]:
-        if key in ("provenance.from", "provenance.unknown") or a.get(key) == b.get(key) and (key in a) == (key in b):
+        if key in ("provenance.from", "provenance.unknown") or (a.get(key) == b.get(key) and (key in a) == (key in b)):
             continue
         before, after = _shown(key, a.get(key), key in a, imported), _shown(key, b.get(key), key in b, imported)
         if before != after or (key in a and key in b):  # absent and null read alike: no change
