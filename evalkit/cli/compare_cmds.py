@@ -112,7 +112,8 @@ def compare_cmd(
         bool,
         typer.Option(
             "--refuse-mismatch",
-            help="Exit 2 when the runs differ in sampling config, prompt format or n (default: warn and compare).",
+            help="Exit 2 when the runs (the base against RL and each --mid run) differ in sampling config, "
+            "prompt format or n (default: warn and compare).",
         ),
     ] = False,
     allow_partial: AllowPartialOpt = False,
@@ -174,7 +175,7 @@ def compare_cmd(
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem)
         partial = _partial(loaded, allow_partial)
-        _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
+        _check_comparable(loaded, refuse_mismatch)
         summary = _with_partial(_compare_with_trajectory(loaded), partial)
         from evalkit.compare.forecast import attach_forecasts
 
@@ -197,17 +198,22 @@ def compare_cmd(
         typer.echo(html.with_suffix(".json").read_text())
 
 
-def _check_comparable(base: Any, rl: Any, refuse: bool) -> None:
-    """Warn on stderr (or refuse, exit 2) when base and RL runs were sampled unlike each other."""
+def _check_comparable(runs: list[Any], refuse: bool) -> None:
+    """Warn on stderr (or refuse, exit 2) when the runs were sampled unlike each other: the RL run (the last)
+    against the base (the first), then each intermediate run (``--mid``, or the middle runs of ``report``)
+    against the base, by the same checks; and name each run's settings an import left unknown."""
     from evalkit.compare.gate import comparability
 
-    shared = sorted({p.id for p in base.problems} & {p.id for p in rl.problems})
-    differences = comparability(base, rl, shared, labels=("base", "RL"))
-    if differences and refuse:
-        raise EvalkitError(f"{base.root} vs {rl.root}: {'; '.join(differences)} (--refuse-mismatch)")
-    for difference in differences:
-        typer.echo(f"warning: {difference}; the comparison is of unlike runs", err=True)
-    for line in _unknown_settings([("base", base), ("RL", rl)]):
+    base, rl = runs[0], runs[-1]
+    labelled = [("RL", rl), *((f"intermediate ({mid.root})", mid) for mid in runs[1:-1])]
+    for label, other in labelled:
+        shared = sorted({p.id for p in base.problems} & {p.id for p in other.problems})
+        differences = comparability(base, other, shared, labels=("base", label))
+        if differences and refuse:
+            raise EvalkitError(f"{base.root} vs {other.root}: {'; '.join(differences)} (--refuse-mismatch)")
+        for difference in differences:
+            typer.echo(f"warning: {difference}; the comparison is of unlike runs", err=True)
+    for line in _unknown_settings([("base", base), *labelled]):
         typer.echo(f"warning: {line}", err=True)
 
 
@@ -266,7 +272,7 @@ def report_cmd(
             raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
     loaded = load_runs(runs, task, problem)
     partial = _partial(loaded, allow_partial)
-    _check_comparable(loaded[0], loaded[-1], refuse=False)
+    _check_comparable(loaded, refuse=False)
     summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
     from evalkit.compare.support import attach_support
 
