@@ -22,6 +22,15 @@ AllowPartialOpt = Annotated[
     ),
 ]
 
+TruncateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--truncate-n",
+        help="Where the problems of a task hold uneven numbers of samples, use every problem's first n samples, n "
+        "the task's smallest; the output says so (default: refuse, exit 2).",
+    ),
+]
+
 
 GateKOpt = Annotated[
     list[int],
@@ -37,8 +46,34 @@ def _gate(summary: dict[str, Any], base: Any, rl: Any, ks: list[int], max_drop: 
     """Record what `evalkit gate` says on these runs (summary["gate"], a claim per scope, the verdict again)."""
     from evalkit.compare.decision import DEFAULT_KS, attach_decision
 
-    partial = summary.get("partial") is not None
-    attach_decision(summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop, allow_partial=partial)
+    partial, truncated = summary.get("partial") is not None, summary.get("truncate_n") is not None
+    attach_decision(
+        summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop, allow_partial=partial, truncate_n=truncated
+    )
+
+
+def _one_n(
+    runs: list[Any], allow: bool, verb: str = "compare", ends: tuple[str, str] = ("base", "RL")
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """The runs with one n per task, or a refusal (exit 2); with ``allow`` (--truncate-n) each uneven task cut to
+    its smallest n, and the record of it (:mod:`evalkit.compare.common_n`). ``ends`` label the first and last
+    run (one run: ``run``)."""
+    from evalkit.compare.common_n import one_n_per_task
+
+    middle = [f"intermediate ({r.root})" for r in runs[1:-1]]
+    labels = [ends[0], *middle, ends[1]] if len(runs) > 1 else ["run"]
+    return one_n_per_task(list(zip(labels, runs, strict=True)), allow, verb)
+
+
+def _with_truncation(summary: dict[str, Any], truncated: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary with ``truncate_n`` recorded (JSON, and a note on the page), and said on stdout."""
+    from evalkit.compare.common_n import lines
+
+    summary["truncate_n"] = truncated
+    summary["notes"] = [*lines(truncated), *summary.get("notes", [])]
+    for line in lines(truncated):
+        typer.echo(line)
+    return summary
 
 
 def _check_gate_options(ks: list[int], max_drop: float) -> None:
@@ -117,6 +152,7 @@ def compare_cmd(
         ),
     ] = False,
     allow_partial: AllowPartialOpt = False,
+    truncate_n: TruncateOpt = False,
     k: GateKOpt = [],  # noqa: B006
     max_drop: GateDropOpt = 0.02,
     problem: ProblemOpt = [],  # noqa: B006
@@ -175,8 +211,9 @@ def compare_cmd(
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem)
         partial = _partial(loaded, allow_partial)
+        loaded, truncated = _one_n(loaded, truncate_n)
         _check_comparable(loaded, refuse_mismatch)
-        summary = _with_partial(_compare_with_trajectory(loaded), partial)
+        summary = _with_truncation(_with_partial(_compare_with_trajectory(loaded), partial), truncated)
         from evalkit.compare.forecast import attach_forecasts
 
         attach_forecasts(summary, loaded[0], loaded[-1])
@@ -254,6 +291,7 @@ def report_cmd(
     out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path("reports/report"),
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
     allow_partial: AllowPartialOpt = False,
+    truncate_n: TruncateOpt = False,
     k: GateKOpt = [],  # noqa: B006
     max_drop: GateDropOpt = 0.02,
     task: SelectTaskOpt = [],  # noqa: B006
@@ -272,8 +310,9 @@ def report_cmd(
             raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
     loaded = load_runs(runs, task, problem)
     partial = _partial(loaded, allow_partial)
+    loaded, truncated = _one_n(loaded, truncate_n, "report")
     _check_comparable(loaded, refuse=False)
-    summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
+    summary = _with_truncation(_with_partial(_compare_with_trajectory(loaded, title), partial), truncated)
     from evalkit.compare.support import attach_support
 
     attach_support(summary, loaded[0], loaded[-1])  # perplexity, support dynamics, entropy, winner-take-all
@@ -388,6 +427,7 @@ def gate_cmd(
         ),
     ] = False,
     allow_partial: AllowPartialOpt = False,
+    truncate_n: TruncateOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     problem: ProblemOpt = [],  # noqa: B006
 ) -> None:
@@ -404,6 +444,7 @@ def gate_cmd(
 
     runs = load_runs([baseline, candidate], task, problem)  # --task and --problem as in every command
     partial = _partial(runs, allow_partial)
+    runs, truncated = _one_n(runs, truncate_n, "gate", ("baseline", "candidate"))
     result = run_gate(
         runs[0], runs[1], list(k), max_drop, confidence, tasks=None,
         mismatch="warn" if allow_mismatch else "refuse",
@@ -415,11 +456,14 @@ def gate_cmd(
         from evalkit.compare.decision import gate_command
 
         command = gate_command(baseline, candidate, list(k), max_drop, confidence, list(task) or None)
+        command += " --truncate-n" if truncated else ""
         extra: dict[str, Any] = {"command": command} | ({"partial": partial} if partial else {})
         extra |= {"unknown_settings": unknown} if unknown else {}
-        typer.echo(json.dumps(gate_summary(result) | extra, indent=1))
+        typer.echo(json.dumps(gate_summary(result) | extra | {"truncate_n": truncated}, indent=1))
     else:
-        for line in [*_partial_lines(partial), *result.lines]:
+        from evalkit.compare.common_n import lines
+
+        for line in [*_partial_lines(partial), *lines(truncated), *result.lines]:
             typer.echo(line)
         typer.echo("gate: PASS" if result.passed else "gate: FAIL (regression)")
     raise typer.Exit(0 if result.passed else 1)

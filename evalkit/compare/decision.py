@@ -376,16 +376,21 @@ def compare_decision(
     confidence: float = DEFAULT_CONFIDENCE,
     mismatch: Mismatch = "refuse",
     allow_partial: bool = False,
+    truncate_n: bool = False,
 ) -> dict[str, Any]:
     """``summary["gate"]`` for ``compare`` / ``report``: the gate's decision on (base, RL) with its command,
     or, where the gate would refuse (exit 2), ``{"refused": message, "command": ...}``. ``mismatch`` is
     "warn" where the comparison itself went on despite unlike runs (the gate would need --allow-mismatch);
-    ``allow_partial``: the comparison was of partial runs (--allow-partial), and so is the gate command."""
+    ``allow_partial``: the comparison was of partial runs (--allow-partial), and so is the gate command;
+    ``truncate_n``: the runs were cut to one n per task (--truncate-n, :mod:`evalkit.compare.common_n`), and
+    so is the gate command."""
     command = gate_command(base.root, rl.root, ks, max_drop, confidence)
     if mismatch == "warn":
         command += " --allow-mismatch"
     if allow_partial:
         command += " --allow-partial"
+    if truncate_n:
+        command += " --truncate-n"
     try:
         result = decide(base, rl, ks, max_drop, confidence, mismatch=mismatch)
     except EvalkitError as exc:
@@ -436,13 +441,14 @@ def attach_decision(
     max_drop: float,
     confidence: float = DEFAULT_CONFIDENCE,
     allow_partial: bool = False,
+    truncate_n: bool = False,
 ) -> dict[str, Any]:
     """Record the gate's decision in a comparison summary (``summary["gate"]``), add its ``gate`` claims and
     render the verdict again, so that the verdict, the terminal and the report say what ``evalkit gate``
     says. Returns ``summary["gate"]``."""
     from evalkit.compare.verdict import verdict_sentences
 
-    gate = compare_decision(base, rl, ks, max_drop, confidence, allow_partial=allow_partial)
+    gate = compare_decision(base, rl, ks, max_drop, confidence, allow_partial=allow_partial, truncate_n=truncate_n)
     summary["gate"] = gate
     summary["claims"] = [c for c in summary.get("claims", []) if c["kind"] != "gate"] + gate_claims(summary, gate)
     summary["verdict"] = verdict_sentences(summary)
