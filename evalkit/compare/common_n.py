@@ -78,7 +78,8 @@ def uneven_tasks(runs: list[tuple[str, RunResults]]) -> list[UnevenTask]:
         spans = {}
         for label, run in runs:
             held = [run.n(pid) for pid in upto if run.n(pid)]
-            spans[label] = (min(held), max(held))
+            if held:  # an intermediate run may hold none of the task's problems
+                spans[label] = (min(held), max(held))
         short = [pid for pid, n in upto.items() if n < top][:SHOWN]
         out.append(UnevenTask(task, min(counts), dict(sorted(counts.items())), spans, short))
     return out
