@@ -135,3 +135,22 @@ def test_import_warns_of_uneven_n(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0, err
     assert "warning: uneven samples per problem, task add: 7 problem(s) have 8 samples, 3 have 4" in err
     assert "--truncate-n" in err
+
+
+def test_an_uneven_intermediate_run_is_refused_or_cut(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    even, mid = str(runs["rl_even"]), str(runs["base"])
+    code, _out, err = run_main(["report", even, mid, even, "--out", str(tmp_path / "rep")], capsys)
+    _refused(code, err, runs["rl_even"], runs["base"])
+    assert f"intermediate ({mid}) 4..8" in err
+    argv = ["compare", even, even, "--mid", mid, "--truncate-n", "--out", str(tmp_path / "cmp")]
+    code, out, err = run_main(argv, capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "cmp" / "report.json").read_text())
+    assert summary["truncate_n"]["tasks"][0]["samples_per_problem"] == {
+        "base": [8, 8],
+        f"intermediate ({mid})": [4, 8],
+        "RL": [8, 8],
+    }
+    assert summary["trajectory"]["tasks"]["add"]["n"] == 4
