@@ -145,7 +145,7 @@ def test_an_uneven_intermediate_run_is_refused_or_cut(
     _refused(code, err, runs["rl_even"], runs["base"])
     assert f"intermediate ({mid}) 4..8" in err
     argv = ["compare", even, even, "--mid", mid, "--truncate-n", "--out", str(tmp_path / "cmp")]
-    code, out, err = run_main(argv, capsys)
+    code, _out, err = run_main(argv, capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "cmp" / "report.json").read_text())
     assert summary["truncate_n"]["tasks"][0]["samples_per_problem"] == {
