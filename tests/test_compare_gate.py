@@ -325,6 +325,27 @@ def test_compare_cli_warns_or_refuses_on_unlike_runs(tmp_path: Path) -> None:
     assert same.returncode == 0 and "warning" not in same.stderr
 
 
+def test_intermediate_runs_are_checked_like_the_rl_run(tmp_path: Path) -> None:
+    # compare --mid and report's middle runs: an intermediate run sampled otherwise than the base is warned of
+    # (compare, report) or refused (compare --refuse-mismatch), naming it, as an unlike RL run is
+    rows = [[True] * 4 + [False] * 4 for _ in range(6)]
+    base, rl, mid = make_run(tmp_path, "base", rows), make_run(tmp_path, "rl", rows), make_run(tmp_path, "mid", rows)
+    manifest = json.loads((mid / "manifest.json").read_text())
+    manifest["identity"]["sampling"]["temperature"] = 0.5
+    (mid / "manifest.json").write_text(json.dumps(manifest))
+    said = f"warning: sampling configurations differ (base vs intermediate ({mid})): temperature 1.0 vs 0.5"
+    warned = _cli("compare", str(base), str(rl), "--mid", str(mid), "--out", str(tmp_path / "cmp"))
+    assert warned.returncode == 0, warned.stderr
+    assert said in warned.stderr and "(base vs RL)" not in warned.stderr
+    refused = _cli("compare", str(base), str(rl), "--mid", str(mid), "--out", str(tmp_path / "c2"), "--refuse-mismatch")
+    assert refused.returncode == 2 and str(mid) in refused.stderr and "temperature 1.0 vs 0.5" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "c2" / "report.html").exists()
+    reported = _cli("report", str(base), str(mid), str(rl), "--out", str(tmp_path / "rep"))
+    assert reported.returncode == 0 and said in reported.stderr
+    alike = _cli("compare", str(base), str(rl), "--mid", str(base), "--out", str(tmp_path / "c3"), "--refuse-mismatch")
+    assert alike.returncode == 0 and "warning" not in alike.stderr
+
+
 def test_holm_family_counts_each_distinct_check_once(tmp_path: Path) -> None:
     """One task: the overall section is the same problems again, so it joins neither Holm's family nor the count."""
     base, rl = load_run(make_run(tmp_path, "base", BASE)), load_run(make_run(tmp_path, "rl", RL))

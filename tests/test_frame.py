@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import evalkit
+from evalkit.compare.common_n import one_n_per_task
 from evalkit.compare.results import load_run as load_results
 from evalkit.compare.results import summarize
 from evalkit.errors import EvalkitError
@@ -148,17 +149,20 @@ def test_summary_csv(run_dir: Path) -> None:
 
     refused = summary_csv()  # the run holds a completion with no verdict: partial input is refused
     assert refused.returncode == 2 and "--allow-partial" in refused.stderr and not refused.stdout
-    out = summary_csv("--allow-partial")
+    # the problems hold 3 to 7 samples: one n per task is needed, refused without --truncate-n
+    uneven = summary_csv("--allow-partial")
+    assert uneven.returncode == 2 and "--truncate-n" in uneven.stderr and not uneven.stdout
+    out = summary_csv("--allow-partial", "--truncate-n")
     assert out.returncode == 0, out.stderr
-    assert "partial input (--allow-partial)" in out.stderr
+    assert "partial input (--allow-partial)" in out.stderr and "truncated (--truncate-n)" in out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert list(rows[0]) == ["task", "k", "pass_at_k", "ci_low", "ci_high", "confidence", "n_problems", "n_min"]
     verdicts = raw_rows(run_dir, "verdicts")
-    counts = [
-        (len(vs), sum(v["passed"] for v in vs))
+    n_min = min(len(plan) for plan in PLAN)
+    counts = [  # every problem's first n_min samples (by sample_idx)
+        (n_min, sum(v["passed"] for v in vs if v["sample_idx"] < n_min))
         for vs in ([v for v in verdicts if v["problem_id"] == pid] for pid in {v["problem_id"] for v in verdicts})
     ]
-    n_min = min(n for n, _ in counts)
     assert [r["k"] for r in rows] == ["1", "2", str(n_min)]  # powers of two up to the smallest n, and n
     for r in rows:
         k = int(r["k"])
@@ -166,7 +170,8 @@ def test_summary_csv(run_dir: Path) -> None:
         assert (r["task"], int(r["n_problems"]), int(r["n_min"])) == ("add", len(PLAN), n_min)
         assert float(r["pass_at_k"]) == pytest.approx(expected, abs=1e-12)
         assert float(r["ci_low"]) <= float(r["pass_at_k"]) <= float(r["ci_high"])
-    summary = summarize(load_results(run_dir))
+    (cut,), _record = one_n_per_task([("run", load_results(run_dir))], allow_truncate=True)
+    summary = summarize(cut)
     assert float(rows[0]["ci_low"]) == summary["tasks"]["add"]["pass_at_k_ci"]["1"][0]
     both = subprocess.run(
         [sys.executable, "-m", "evalkit", "summary", str(run_dir), "--csv", "--json"],

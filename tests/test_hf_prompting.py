@@ -124,7 +124,7 @@ def test_cli_summary_warns_about_truncation_and_resume_with_another_system_is_re
     assert rate > 5.0  # a random model rarely ends within 2 tokens
     assert f"warning: {rate:.1f}% of completions were cut at --max-tokens 2" in captured.stderr
     other = _run(_sample(chat_ckpt, out, "--chat", "--system", "B"))
-    assert other.returncode == 2 and 'system: "A" -> "B"' in other.stderr, other.stderr
+    assert other.returncode == 2 and "--system: A -> B" in other.stderr, other.stderr
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:

@@ -97,9 +97,15 @@ def test_options_settings_file_and_sidecar(tmp_path: Path, capsys: pytest.Captur
     assert identity["seed"] == 3 and identity["prompt_format"] == "chat"
     assert identity["provenance"]["from"]["temperature"] == "--temperature"
     assert "temperature 0.7  top_p unknown  top_k 20" in out
-    # the settings are the run's identity: importing again under other settings is refused, naming the change
-    again = _subprocess_import(samples, tmp_path / "b", "--settings", str(other), "--temperature", "0.8")
-    assert again.returncode == 2 and "sampling.temperature: 0.7 -> 0.8" in again.stderr
+    # the settings are the run's identity: importing again under other settings is refused, naming the options
+    # as typed (never the manifest's keys), a setting stated now and not before as unknown before
+    again = _subprocess_import(samples, tmp_path / "b", "--settings", str(other), "--temperature", "0.8",
+                               "--top-p", "0.9", "--model-name", "/ckpt/rl")  # fmt: skip
+    errors = [line for line in again.stderr.splitlines() if line.startswith("error: ")]
+    assert again.returncode == 2 and len(errors) == 1, again.stderr
+    assert "--temperature: 0.7 -> 0.8; --top-p: unknown -> 0.9" in again.stderr
+    assert "sampling." not in again.stderr and "provenance" not in again.stderr
+    assert "--model-name" not in again.stderr  # unchanged: not named
 
 
 @pytest.mark.parametrize(
@@ -135,7 +141,8 @@ def test_comparison_and_runs_table_say_unknown(tmp_path: Path, capsys: pytest.Ca
     assert _import(capsys, _samples(tmp_path / "r.jsonl", wrong=1), rl)[0] == 0
     code, _, err = _run(capsys, "compare", str(base), str(rl), "--out", str(tmp_path / "cmp"))
     assert code == 0, err
-    assert "temperature 0.6 vs unknown" in err  # the one stated setting differs from an unknown one
+    # a setting stated for one run and unknown for the other is unknown, not a difference
+    assert "sampling configurations differ" not in err and "prompt formats differ" not in err
     assert "the RL run's temperature, top_p, top_k, max_tokens, stop, seed, prompt_format are unknown" in err
     summary = json.loads((tmp_path / "cmp" / "report.json").read_text())
     assert summary["runs"]["rl"]["unknown_settings"][0] == "temperature"
@@ -145,8 +152,15 @@ def test_comparison_and_runs_table_say_unknown(tmp_path: Path, capsys: pytest.Ca
     assert rows["sampling"][0]["top_p"] == "unknown" and rows["seed"] == ["unknown", "unknown"]
     assert rows["model checkpoint"] == ["imported:b.jsonl", "imported:r.jsonl"]
     assert "unknown" in (tmp_path / "cmp" / "report.html").read_text()
-    code, out, err = _run(capsys, "gate", str(base), str(rl), "--allow-mismatch", "--json")
-    assert "the candidate run's temperature" in err and json.loads(out)["unknown_settings"]
+    code, out, err = _run(capsys, "gate", str(base), str(rl), "--json")  # not refused as unlike runs
+    assert code in (0, 1), err
+    assert "the candidate run's temperature" in err and "not comparable" not in err
+    gate = json.loads(out)
+    assert gate["unknown_settings"] and not gate["warnings"]  # unknown, said so; no mismatch warning
+    # a setting known in both runs and different is still a difference: refused by the gate
+    assert _import(capsys, _samples(tmp_path / "h.jsonl"), tmp_path / "hot", "--temperature", "1.0")[0] == 0
+    code, _, err = _run(capsys, "gate", str(base), str(tmp_path / "hot"))
+    assert code == 2 and "temperature 0.6 vs 1.0" in err
 
 
 def test_likelihood_refuses_an_unknown_sampler(
@@ -157,6 +171,24 @@ def test_likelihood_refuses_an_unknown_sampler(
     code, _, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run))
     assert code == 2 and "top_p, top_k are unknown" in err and "--top-p VALUE --top-k VALUE" in err
     assert not (run / "likelihood").exists() or not any((run / "likelihood").iterdir())
+
+
+def test_likelihood_refuses_an_unknown_prompt_format_unless_stated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_ckpt: Path
+) -> None:
+    run = tmp_path / "run"
+    sampler = ["--temperature", "1.0", "--top-p", "1.0", "--top-k", "0"]
+    assert _import(capsys, _samples(tmp_path / "s.jsonl"), run, *sampler)[0] == 0
+    code, out, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run))
+    assert code == 2 and err.count("\n") == 1, err  # one line, naming the run and the option
+    assert str(run) in err and "prompt_format is unknown" in err and "--prompt-format raw|chat" in err
+    assert not (run / "likelihood").exists() or not any((run / "likelihood").iterdir())
+    code, _, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run), "--prompt-format", "llama3")
+    assert code == 2 and "--prompt-format 'llama3'" in err
+    code, out, err = _run(capsys, "likelihood", str(tiny_ckpt), str(run), "--prompt-format", "raw")
+    assert code == 0, err
+    results = Path(out.strip().splitlines()[-1])
+    assert json.loads(results.read_text().splitlines()[0])["prompt_format"] == "raw"
 
 
 def test_stop_strings_stated_on_the_command_line(tmp_path: Path) -> None:

@@ -213,7 +213,23 @@ def print_run_summary(run: Path, results: Any = None, allow_partial: bool = Fals
         )
     if summary["unverified"]:
         typer.echo(f"note: {summary['unverified']} completions have no verdict yet; run `evalkit score`", err=True)
+    _warn_uneven(results)
     warn_isolation(run)
+
+
+def _warn_uneven(results: Any) -> None:
+    """Warn on stderr when a task's problems hold uneven numbers of samples (an import whose file lacks some):
+    ``summary``, ``compare``, ``report`` and ``gate`` refuse such a run unless --truncate-n."""
+    from evalkit.compare.common_n import OPTION, uneven_tasks
+
+    if results.manifest.get("identity", {}).get("adaptive") is not None:
+        return
+    for task in uneven_tasks([("run", results)]):
+        typer.echo(
+            f"warning: uneven samples per problem, {task.text()}; summary, compare, report and gate refuse it "
+            f"unless {OPTION} (every problem at n = {task.n})",
+            err=True,
+        )
 
 
 def _print_settings(identity: dict[str, Any]) -> None:

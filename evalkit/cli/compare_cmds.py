@@ -22,6 +22,15 @@ AllowPartialOpt = Annotated[
     ),
 ]
 
+TruncateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--truncate-n",
+        help="Where the problems of a task hold uneven numbers of samples, use every problem's first n samples, n "
+        "the task's smallest; the output says so (default: refuse, exit 2).",
+    ),
+]
+
 
 GateKOpt = Annotated[
     list[int],
@@ -37,8 +46,34 @@ def _gate(summary: dict[str, Any], base: Any, rl: Any, ks: list[int], max_drop: 
     """Record what `evalkit gate` says on these runs (summary["gate"], a claim per scope, the verdict again)."""
     from evalkit.compare.decision import DEFAULT_KS, attach_decision
 
-    partial = summary.get("partial") is not None
-    attach_decision(summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop, allow_partial=partial)
+    partial, truncated = summary.get("partial") is not None, summary.get("truncate_n") is not None
+    attach_decision(
+        summary, base, rl, list(ks) or list(DEFAULT_KS), max_drop, allow_partial=partial, truncate_n=truncated
+    )
+
+
+def _one_n(
+    runs: list[Any], allow: bool, verb: str = "compare", ends: tuple[str, str] = ("base", "RL")
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """The runs with one n per task, or a refusal (exit 2); with ``allow`` (--truncate-n) each uneven task cut to
+    its smallest n, and the record of it (:mod:`evalkit.compare.common_n`). ``ends`` label the first and last
+    run (one run: ``run``)."""
+    from evalkit.compare.common_n import one_n_per_task
+
+    middle = [f"intermediate ({r.root})" for r in runs[1:-1]]
+    labels = [ends[0], *middle, ends[1]] if len(runs) > 1 else ["run"]
+    return one_n_per_task(list(zip(labels, runs, strict=True)), allow, verb)
+
+
+def _with_truncation(summary: dict[str, Any], truncated: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary with ``truncate_n`` recorded (JSON, and a note on the page), and said on stdout."""
+    from evalkit.compare.common_n import lines
+
+    summary["truncate_n"] = truncated
+    summary["notes"] = [*lines(truncated), *summary.get("notes", [])]
+    for line in lines(truncated):
+        typer.echo(line)
+    return summary
 
 
 def _check_gate_options(ks: list[int], max_drop: float) -> None:
@@ -112,10 +147,12 @@ def compare_cmd(
         bool,
         typer.Option(
             "--refuse-mismatch",
-            help="Exit 2 when the runs differ in sampling config, prompt format or n (default: warn and compare).",
+            help="Exit 2 when the runs (the base against RL and each --mid run) differ in sampling config, "
+            "prompt format or n (default: warn and compare).",
         ),
     ] = False,
     allow_partial: AllowPartialOpt = False,
+    truncate_n: TruncateOpt = False,
     k: GateKOpt = [],  # noqa: B006
     max_drop: GateDropOpt = 0.02,
     problem: ProblemOpt = [],  # noqa: B006
@@ -175,8 +212,9 @@ def compare_cmd(
         # --adaptive runs: base vs RL only (a checkpoint trajectory reads fixed-n runs)
         loaded = load_runs([runs[0], *mid, runs[1]], [] if sampled_here else task, problem, adaptive_ok=not mid)
         partial = _partial(loaded, allow_partial)
-        _check_comparable(loaded[0], loaded[-1], refuse_mismatch)
-        summary = _with_partial(_compare_with_trajectory(loaded), partial)
+        loaded, truncated = _one_n(loaded, truncate_n)
+        _check_comparable(loaded, refuse_mismatch)
+        summary = _with_truncation(_with_partial(_compare_with_trajectory(loaded), partial), truncated)
         from evalkit.compare.forecast import attach_forecasts
 
         attach_forecasts(summary, loaded[0], loaded[-1])
@@ -198,17 +236,22 @@ def compare_cmd(
         typer.echo(html.with_suffix(".json").read_text())
 
 
-def _check_comparable(base: Any, rl: Any, refuse: bool) -> None:
-    """Warn on stderr (or refuse, exit 2) when base and RL runs were sampled unlike each other."""
+def _check_comparable(runs: list[Any], refuse: bool) -> None:
+    """Warn on stderr (or refuse, exit 2) when the runs were sampled unlike each other: the RL run (the last)
+    against the base (the first), then each intermediate run (``--mid``, or the middle runs of ``report``)
+    against the base, by the same checks; and name each run's settings an import left unknown."""
     from evalkit.compare.gate import comparability
 
-    shared = sorted({p.id for p in base.problems} & {p.id for p in rl.problems})
-    differences = comparability(base, rl, shared, labels=("base", "RL"))
-    if differences and refuse:
-        raise EvalkitError(f"{base.root} vs {rl.root}: {'; '.join(differences)} (--refuse-mismatch)")
-    for difference in differences:
-        typer.echo(f"warning: {difference}; the comparison is of unlike runs", err=True)
-    for line in _unknown_settings([("base", base), ("RL", rl)]):
+    base, rl = runs[0], runs[-1]
+    labelled = [("RL", rl), *((f"intermediate ({mid.root})", mid) for mid in runs[1:-1])]
+    for label, other in labelled:
+        shared = sorted({p.id for p in base.problems} & {p.id for p in other.problems})
+        differences = comparability(base, other, shared, labels=("base", label))
+        if differences and refuse:
+            raise EvalkitError(f"{base.root} vs {other.root}: {'; '.join(differences)} (--refuse-mismatch)")
+        for difference in differences:
+            typer.echo(f"warning: {difference}; the comparison is of unlike runs", err=True)
+    for line in _unknown_settings([("base", base), *labelled]):
         typer.echo(f"warning: {line}", err=True)
 
 
@@ -249,6 +292,7 @@ def report_cmd(
     out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path("reports/report"),
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
     allow_partial: AllowPartialOpt = False,
+    truncate_n: TruncateOpt = False,
     k: GateKOpt = [],  # noqa: B006
     max_drop: GateDropOpt = 0.02,
     task: SelectTaskOpt = [],  # noqa: B006
@@ -267,8 +311,9 @@ def report_cmd(
             raise EvalkitError(f"{path}: not an evalkit run directory (no manifest.json)")
     loaded = load_runs(runs, task, problem, adaptive_ok=len(runs) == 2)  # --adaptive: base vs final only
     partial = _partial(loaded, allow_partial)
-    _check_comparable(loaded[0], loaded[-1], refuse=False)
-    summary = _with_partial(_compare_with_trajectory(loaded, title), partial)
+    loaded, truncated = _one_n(loaded, truncate_n, "report")
+    _check_comparable(loaded, refuse=False)
+    summary = _with_truncation(_with_partial(_compare_with_trajectory(loaded, title), partial), truncated)
     from evalkit.compare.support import attach_support
 
     attach_support(summary, loaded[0], loaded[-1])  # perplexity, support dynamics, entropy, winner-take-all
@@ -383,6 +428,7 @@ def gate_cmd(
         ),
     ] = False,
     allow_partial: AllowPartialOpt = False,
+    truncate_n: TruncateOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     problem: ProblemOpt = [],  # noqa: B006
 ) -> None:
@@ -400,6 +446,7 @@ def gate_cmd(
     # --task and --problem as in every command; --adaptive runs are read by their rule's unbiased estimator
     runs = load_runs([baseline, candidate], task, problem, adaptive_ok=True)
     partial = _partial(runs, allow_partial)
+    runs, truncated = _one_n(runs, truncate_n, "gate", ("baseline", "candidate"))
     result = run_gate(
         runs[0], runs[1], list(k), max_drop, confidence, tasks=None,
         mismatch="warn" if allow_mismatch else "refuse",
@@ -411,11 +458,14 @@ def gate_cmd(
         from evalkit.compare.decision import gate_command
 
         command = gate_command(baseline, candidate, list(k), max_drop, confidence, list(task) or None)
+        command += " --truncate-n" if truncated else ""
         extra: dict[str, Any] = {"command": command} | ({"partial": partial} if partial else {})
         extra |= {"unknown_settings": unknown} if unknown else {}
-        typer.echo(json.dumps(gate_summary(result) | extra, indent=1))
+        typer.echo(json.dumps(gate_summary(result) | extra | {"truncate_n": truncated}, indent=1))
     else:
-        for line in [*_partial_lines(partial), *result.lines]:
+        from evalkit.compare.common_n import lines
+
+        for line in [*_partial_lines(partial), *lines(truncated), *result.lines]:
             typer.echo(line)
         typer.echo("gate: PASS" if result.passed else "gate: FAIL (regression)")
     raise typer.Exit(0 if result.passed else 1)

@@ -29,6 +29,14 @@ def likelihood_cmd(
     temperature: Annotated[float | None, typer.Option(help="Override the sampling temperature.")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Override top-p.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Override top-k.")] = None,
+    prompt_format: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt-format",
+            help="raw or chat: how RUN's prompts were formatted (needed when an import left it unknown; "
+            "default: RUN's own).",
+        ),
+    ] = None,
     max_per_problem: Annotated[
         int, typer.Option("--max-per-problem", help="Distinct correct texts scored per problem (most frequent first).")
     ] = 32,
@@ -78,7 +86,7 @@ def likelihood_cmd(
         LikelihoodRequest(
             model=model, run=run, model_run=model_run, out=out, sampling=overrides, max_per_problem=max_per_problem,
             device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, force=force, backend=backend,
-            revision=revision, base_url=base_url, api_key=api_key, all_texts=all_texts,
+            revision=revision, base_url=base_url, api_key=api_key, all_texts=all_texts, prompt_format=prompt_format,
         )
     )  # fmt: skip
     print_result(path)

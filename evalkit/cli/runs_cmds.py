@@ -178,28 +178,39 @@ def summary_cmd(
             "output says so (default: refuse, exit 2).",
         ),
     ] = False,
+    truncate_n: Annotated[
+        bool,
+        typer.Option(
+            "--truncate-n",
+            help="Where the problems of a task hold uneven numbers of samples, use every problem's first n samples, "
+            "n the task's smallest; the output says so (default: refuse, exit 2).",
+        ),
+    ] = False,
 ) -> None:
     """pass@k per task (every power of two up to n) for a run."""
-    from evalkit.cli.compare_cmds import _partial, _partial_lines
+    from evalkit.cli.compare_cmds import _one_n, _partial, _partial_lines
+    from evalkit.compare.common_n import lines
     from evalkit.compare.results import summarize
 
     if as_json and as_csv:
         raise EvalkitError("--json and --csv: choose one")
     (results,) = load_runs([run], task, problem, adaptive_ok=True)
     partial = _partial([results], allow_partial)
+    (results,), truncated = _one_n([results], truncate_n, "summarise")
+    said = [*_partial_lines(partial), *lines(truncated)]
     if as_json:
-        body = summarize(results, allow_partial=allow_partial) | {"health": _health(run)}
+        body = summarize(results, allow_partial=allow_partial) | {"health": _health(run), "truncate_n": truncated}
         typer.echo(json.dumps(body | ({"partial": partial} if partial else {}), indent=1))
         warn_isolation(run)
     elif as_csv:
         from evalkit.store.frame import summary_csv
 
-        for line in _partial_lines(partial):
+        for line in said:
             typer.echo(line, err=True)
         typer.echo(summary_csv(summarize(results, allow_partial=allow_partial)), nl=False)
         warn_isolation(run)
     else:
-        for line in _partial_lines(partial):
+        for line in said:
             typer.echo(line)
         print_run_summary(run, results, allow_partial=allow_partial)
         print_health(_health(run))

@@ -1,6 +1,7 @@
 """Comparison of a base run and an RL run, and everything that decides on it.
 
 * :mod:`.results`: one run's summary (pass@k per task and k with intervals, per-problem counts).
+* :mod:`.common_n`: one n per task: runs whose problems hold uneven samples are refused or cut (``--truncate-n``).
 * :mod:`.summary`: :func:`compare_runs` (paired deltas, frontier classes and their bounds, groups by n).
 * :mod:`.trajectories`: three or more checkpoints (ProRL regimes, the gain correlation).
 * :mod:`.evidence`: evidence beyond pass@k (likelihood categories, Cover@tau, pass@k area, diversity).

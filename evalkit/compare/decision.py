@@ -69,7 +69,9 @@ def comparability(
     ``labels`` name the two runs in the sentences (``("base", "RL")`` for ``evalkit compare``).
 
     Returns one sentence per difference (empty when the runs agree). A field recorded in one run only is
-    a difference too; a field neither run records is not checked.
+    a difference too; a field neither run records is not checked. A setting an import left unknown (null:
+    nobody stated it) is not a difference, in one run or both: it is unknown, and said so by
+    :func:`evalkit.sampling.provenance.unknown_settings` (the ``unknown_settings`` of the JSON).
     """
     lb, lc = labels
     out = []
@@ -77,13 +79,14 @@ def comparability(
     sb, sc = ib.get("sampling"), ic.get("sampling")
     if sb != sc and (sb is not None or sc is not None):
         if isinstance(sb, dict) and isinstance(sc, dict):
-            keys = sorted(k for k in set(sb) | set(sc) if sb.get(k) != sc.get(k))
+            keys = sorted(k for k in set(sb) | set(sc) if _differ(sb.get(k), sc.get(k)))
             what = ", ".join(f"{k} {_said(sb.get(k))} vs {_said(sc.get(k))}" for k in keys)
         else:
             what = f"{sb!r} vs {sc!r}"
-        out.append(f"sampling configurations differ ({lb} vs {lc}): {what}")
+        if what:
+            out.append(f"sampling configurations differ ({lb} vs {lc}): {what}")
     fb, fc = ib.get("prompt_format", "raw"), ic.get("prompt_format", "raw")
-    if fb != fc:
+    if _differ(fb, fc):
         out.append(f"prompt formats differ: {lb} {_said(fb)}, {lc} {_said(fc)}")
     if ib.get("system") != ic.get("system"):
         out.append(f"system messages differ: {lb} {ib.get('system')!r}, {lc} {ic.get('system')!r}")
@@ -97,6 +100,12 @@ def comparability(
             "(each problem is compared on the samples both runs have)"
         )
     return out
+
+
+def _differ(a: Any, b: Any) -> bool:
+    """Two recorded values of a setting differ: both known (not None: an import that did not state it) and
+    unequal."""
+    return a is not None and b is not None and a != b
 
 
 def _said(value: Any) -> str:
@@ -368,16 +377,21 @@ def compare_decision(
     confidence: float = DEFAULT_CONFIDENCE,
     mismatch: Mismatch = "refuse",
     allow_partial: bool = False,
+    truncate_n: bool = False,
 ) -> dict[str, Any]:
     """``summary["gate"]`` for ``compare`` / ``report``: the gate's decision on (base, RL) with its command,
     or, where the gate would refuse (exit 2), ``{"refused": message, "command": ...}``. ``mismatch`` is
     "warn" where the comparison itself went on despite unlike runs (the gate would need --allow-mismatch);
-    ``allow_partial``: the comparison was of partial runs (--allow-partial), and so is the gate command."""
+    ``allow_partial``: the comparison was of partial runs (--allow-partial), and so is the gate command;
+    ``truncate_n``: the runs were cut to one n per task (--truncate-n, :mod:`evalkit.compare.common_n`), and
+    so is the gate command."""
     command = gate_command(base.root, rl.root, ks, max_drop, confidence)
     if mismatch == "warn":
         command += " --allow-mismatch"
     if allow_partial:
         command += " --allow-partial"
+    if truncate_n:
+        command += " --truncate-n"
     try:
         result = decide(base, rl, ks, max_drop, confidence, mismatch=mismatch)
     except EvalkitError as exc:
@@ -428,13 +442,14 @@ def attach_decision(
     max_drop: float,
     confidence: float = DEFAULT_CONFIDENCE,
     allow_partial: bool = False,
+    truncate_n: bool = False,
 ) -> dict[str, Any]:
     """Record the gate's decision in a comparison summary (``summary["gate"]``), add its ``gate`` claims and
     render the verdict again, so that the verdict, the terminal and the report say what ``evalkit gate``
     says. Returns ``summary["gate"]``."""
     from evalkit.compare.verdict import verdict_sentences
 
-    gate = compare_decision(base, rl, ks, max_drop, confidence, allow_partial=allow_partial)
+    gate = compare_decision(base, rl, ks, max_drop, confidence, allow_partial=allow_partial, truncate_n=truncate_n)
     summary["gate"] = gate
     summary["claims"] = [c for c in summary.get("claims", []) if c["kind"] != "gate"] + gate_claims(summary, gate)
     summary["verdict"] = verdict_sentences(summary)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from evalkit.likelihood.vllm_scorer import VLLMScorer
 from evalkit.progress import progress_bar
 from evalkit.sampling.base import SamplingConfig
-from evalkit.sampling.provenance import sampler_or_refuse
+from evalkit.sampling.provenance import prompt_format_or_refuse, sampler_or_refuse
 from evalkit.store import RunStore, _write_atomic
 from evalkit.types import Problem
 
@@ -95,6 +95,8 @@ class LikelihoodRequest:
         all_texts: Score every completion's text, not only the correct ones (see the module docstring).
         base_url: The server of ``backend`` "openai" (``model`` is then the served name,
             :mod:`evalkit.likelihood.openai_scorer`); ``api_key`` its bearer token.
+        prompt_format: The run's prompt format, raw or chat (``--prompt-format``): needed for an import that did
+            not state it, and overriding the run's own otherwise (None: the run's own).
     """
 
     model: str
@@ -113,6 +115,7 @@ class LikelihoodRequest:
     base_url: str | None = None
     api_key: str | None = None
     all_texts: bool = False
+    prompt_format: str | None = None
 
 
 def _sampling_for(
@@ -163,6 +166,9 @@ def score_run(req: LikelihoodRequest) -> Path:
                 f"{ident['model_hash']}; pass the run that was sampled from this checkpoint"
             )
     sampling = _sampling_for(req, identity, model_manifest.get("identity", {}) if model_manifest else None)
+    prompt_format = prompt_format_or_refuse(identity, req.prompt_format, str(req.run))
+    if req.prompt_format is not None:  # stated: the prompts are rebuilt in it, and the results file says so
+        identity = {**identity, "prompt_format": prompt_format}
     if req.backend in ("vllm", "openai"):  # a sampler prompt log-probabilities cannot rebuild: refused before work
         from evalkit.likelihood.vllm_scorer import prompt_logprobs_needed
 
@@ -182,6 +188,7 @@ def score_run(req: LikelihoodRequest) -> Path:
         "end": END_RULE if req.backend == "openai" else _end_rule(identity),
         "max_per_problem": req.max_per_problem,
         "texts": "all" if req.all_texts else "correct",
+        **({"prompt_format": prompt_format} if req.prompt_format is not None else {}),
         "unreachable": "a token outside the sampler's top-k / top-p set has probability 0 (logprob null)",
         "caveat": "1/p is the expected samples before the model produces exactly this text; other correct "
         "solutions may exist",
@@ -199,7 +206,8 @@ def score_run(req: LikelihoodRequest) -> Path:
         os.close(lock_fd)
 
 
-_IDENTITY_KEYS = ("model_hash", "run_fingerprint", "sampling", "end", "max_per_problem", "format", "texts")
+_IDENTITY_KEYS = ("model_hash", "run_fingerprint", "sampling", "end", "max_per_problem", "format", "texts",
+                  "prompt_format")  # fmt: skip
 _IDENTITY_DEFAULTS = {"texts": "correct"}  # what a file made before the key existed holds
 
 

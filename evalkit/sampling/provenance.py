@@ -13,7 +13,9 @@ The manifest's identity then holds ``model`` (the name given, the one the format
 format, the file name, where each known value came from, and the list of unknown ones).
 
 What unknown settings stop: ``evalkit likelihood`` refuses a run whose temperature, top-p or top-k is unknown
-(the sampler's distribution cannot be rebuilt), and comparisons warn (:func:`unknown_settings`).
+(the sampler's distribution cannot be rebuilt; :func:`sampler_or_refuse`) or whose prompt format is unknown (the
+prompts cannot be rebuilt as the sampler saw them; :func:`prompt_format_or_refuse`), unless options state them,
+and comparisons warn (:func:`unknown_settings`).
 """
 
 from __future__ import annotations
@@ -218,3 +220,29 @@ def sampler_or_refuse(sampling: Mapping[str, Any], where: str) -> dict[str, Any]
             f"{options}, or import the run again with them"
         )
     return {k: sampling[k] for k in SAMPLER_KEYS if k in sampling}
+
+
+#: The prompt formats ``evalkit likelihood`` can rebuild.
+SCORED_FORMATS = ("raw", "chat")
+
+
+def prompt_format_or_refuse(identity: Mapping[str, Any], stated: str | None, where: str) -> str:
+    """The prompt format a likelihood rebuilds the run's prompts in: ``stated`` (``--prompt-format``) when
+    given, else the run's own (a sampled run that records none used raw prompts).
+
+    Raises:
+        EvalkitError: for a ``stated`` format other than raw or chat, or, when none is stated, a run whose
+            prompt format is unknown (an import that did not state it: null in its identity), which would
+            otherwise be scored as raw prompts that the sampler may never have seen.
+    """
+    if stated is not None:
+        if stated not in SCORED_FORMATS:
+            raise EvalkitError(f"--prompt-format {stated!r}: likelihood rebuilds {' or '.join(SCORED_FORMATS)} prompts")
+        return stated
+    if "prompt_format" in identity and identity["prompt_format"] is None:
+        raise EvalkitError(
+            f"{where}: the run's prompt_format is unknown (imported without it), so its prompts cannot be rebuilt "
+            "as the sampler saw them; state it with --prompt-format raw|chat, or import the run again with it"
+        )
+    fmt = identity.get("prompt_format")
+    return "raw" if fmt is None else str(fmt)

@@ -34,7 +34,8 @@ import pyarrow.compute as pc
 from evalkit.errors import EvalkitError
 from evalkit.store import jsonl, parquet
 from evalkit.store.atomic import write_atomic
-from evalkit.store.keys import KeySet, describe_changes, fingerprint
+from evalkit.store.changes import option_changes
+from evalkit.store.keys import KeySet, fingerprint
 from evalkit.types import Completion, Problem, Verdict
 
 FORMAT_VERSION = 2
@@ -120,7 +121,7 @@ class RunStore:
                     store.write_manifest(merged)
                     return store, True
                 if not force:
-                    changes = describe_changes(old.get("identity", {}), identity)
+                    changes = option_changes(old.get("identity", {}), identity)
                     raise EvalkitError(
                         f"{root}: refusing to resume a different run ({'; '.join(changes) or 'format changed'}); "
                         "use another --out, or --force to discard it and start again"
