@@ -324,8 +324,8 @@ def test_same_answer_in_different_text_is_verified_once_with_the_same_verdict() 
     verdicts = verify_items(items, workers=1, timeout_s=20, progress=finished.append)
     assert sum(finished) == 6  # \frac{1}{2} (whole text, after </think>), 0.5, 2, empty, no answer
     assert verdicts == verify_items(items, workers=1, timeout_s=20, dedup=False)
-    assert verdicts[2].passed and verdicts[2].detail == "boxed[last] after </think>: \\frac{1}{2}"
-    assert verdicts[0] == verdicts[1] and verdicts[0].passed and verdicts[0].detail == "boxed[last]: \\frac{1}{2}"
+    assert verdicts[2].passed and verdicts[2].detail == "boxed[last] after </think>: \\frac{1}{2} (equal as text)"
+    assert verdicts[0] == verdicts[1] and verdicts[0].passed and verdicts[0].detail == "boxed[last]: \\frac{1}{2} (equal as text)"
     assert len(set(verdicts[3:5])) == 1 and verdicts[3].passed
     assert len(set(verdicts[5:7])) == 1 and not verdicts[5].passed
     assert verdicts[7].status == "empty" and (verdicts[8].status, verdicts[8].passed) == ("ok", False)
