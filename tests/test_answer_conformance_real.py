@@ -117,7 +117,8 @@ def test_answer_spans_in_words_sums_and_two_units() -> None:
     assert not answer_verdict("4", "Therefore, the answer (arabic numerals) is 4 hours and 30 minutes.").passed
     assert not answer_verdict("A", "Therefore, among A through E, the answer is A, B, C, D, or E.").passed
     worked = "Therefore, the answer (arabic numerals) is \n\n50 + 30 = 80 \n\n80/2 = 40 \n\nHe saw 40 birds a day."
-    assert answer_verdict("40", worked).detail == "last number: 40 (equal as text)"  # the working after the phrase concludes
+    # the working after the phrase concludes
+    assert answer_verdict("40", worked).detail == "last number: 40 (equal as text)"
 
 
 @pytest.mark.slow

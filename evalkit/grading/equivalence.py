@@ -55,6 +55,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from evalkit.grading.comparison import COMPARISON_RULES as COMPARISON_RULES  # re-exported
+from evalkit.grading.comparison import Comparison
+from evalkit.grading.times import colon_form, colons_equal
+
 REL_TOL = Fraction(1, 10**6)  # relative tolerance for a decimal against a value it can only approximate
 MAX_ELEMENTS = 64  # longer lists and sets are left to math-verify
 MAX_EXPONENT = 4_000  # integer powers up to this exponent are evaluated exactly
@@ -112,10 +116,6 @@ ATTACHED_UNITS = frozenset(  # written against the number (12cm); any other word
         "kHz",
     )
 )
-# times and ratios: 11:00, 3:45:10, 2:3, 5:0, 7:30 pm
-_COLON_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?(?::\d+(?:\.\d+)?)+)\s*([ap])?(?:\.?m\.?)?$", re.IGNORECASE)
-# a ratio that goes on: 1:2:3:\ldots (the ellipsis is part of the answer, not a number to drop)
-_COLON_DOTS_RE = re.compile(r":(?:\\[lc]?dots|\.\.\.|\u2026)$")
 # a division by zero: \frac{7}{0}, \frac70, 7/0
 _DIV_ZERO_RE = re.compile(
     r"\\frac\s*(?:\{[^{}]*\}|\d)\s*(?:\{\s*[+-]?0+(?:\.0*)?\s*\}|0)|/\s*\(?\s*[+-]?0+(?:\.0*)?(?![\d.])"
@@ -245,42 +245,7 @@ def is_unit(unit: str, spaced: bool) -> bool:
     return word.group(0) in ATTACHED_UNITS
 
 
-# -- times, ratios, matrices -------------------------------------------------------------------------------
-
-
-def colon_form(s: str) -> tuple[list[Fraction], str] | None:
-    """(the numbers, the meridiem ``a``/``p`` or "") of a time or ratio ``h:mm``, ``h:mm:ss``, ``a:b``; a ratio
-    that goes on (``1:2:3:\\ldots``) has the meridiem ``...``, so it equals only a ratio that goes on."""
-    compact = s.replace(" ", "")
-    dots = _COLON_DOTS_RE.search(compact)
-    m = _COLON_RE.match(compact[: dots.start()] if dots else compact)
-    if m is None or (dots and m.group(2)):
-        return None
-    return [Fraction(part) for part in m.group(1).split(":")], "..." if dots else (m.group(2) or "").lower()
-
-
-def _hours(parts: list[Fraction], meridiem: str) -> list[Fraction]:
-    hour = parts[0]
-    if meridiem == "p" and hour < 12:
-        hour += 12
-    elif meridiem == "a" and hour == 12:
-        hour = Fraction(0)
-    return [hour, *parts[1:]]
-
-
-def colons_equal(gold: tuple[list[Fraction], str], answer: tuple[list[Fraction], str]) -> bool:
-    """Times and ratios compare part by part (5:0 is not 2:0, 1:00 is not 12:00); ``pm`` adds 12 hours, and
-    when only one side says am or pm the hours compare on a 12-hour clock."""
-    (g_parts, g_mer), (a_parts, a_mer) = gold, answer
-    if len(g_parts) != len(a_parts) or (g_mer == "...") != (a_mer == "..."):
-        return False
-    if g_mer == "...":
-        return g_parts == a_parts
-    g_parts, a_parts = _hours(g_parts, g_mer), _hours(a_parts, a_mer)
-    if bool(g_mer) != bool(a_mer):
-        g_parts = [g_parts[0] % 12, *g_parts[1:]]
-        a_parts = [a_parts[0] % 12, *a_parts[1:]]
-    return g_parts == a_parts
+# -- matrices --------------------------------------------------------------------------------------------------
 
 
 def matrix(s: str) -> list[list[str]] | None:
@@ -422,47 +387,6 @@ def elements_compare(reference: str, answers: list[str]) -> Comparison | None:
 
 
 # -- comparison -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """What :func:`compare` decided and by which rule.
-
-    Attributes:
-        equal: Whether the answer equals the reference.
-        rule: The rule that decided, one of :data:`COMPARISON_RULES`.
-    """
-
-    equal: bool
-    rule: str
-
-    def describe(self) -> str:
-        """The comparison as a verdict's detail ends with it: ``(equal as numbers)``, ``(not equal as
-        vectors)``, ``(not equal: division by zero)``."""
-        verdict = "equal" if self.equal else "not equal"
-        return f"({verdict}: {self.rule})" if self.rule == "division by zero" else f"({verdict} as {self.rule})"
-
-
-#: The comparison rules, in the order of the module docstring: ``text`` (equal normal forms, or an empty
-#: answer), ``division by zero``, ``matrices``, ``vectors`` (a vector against a tuple), ``sets`` (sets and
-#: plain lists, any order), ``tuples``, ``intervals``, ``choice letters``, ``times`` (times and ratios),
-#: ``numbers`` (exact rationals, units, percent), ``words``, ``numeric values`` (two plain sympy numbers) and
-#: ``symbolic`` (math-verify).
-COMPARISON_RULES = (
-    "text",
-    "division by zero",
-    "matrices",
-    "vectors",
-    "sets",
-    "tuples",
-    "intervals",
-    "choice letters",
-    "times",
-    "numbers",
-    "words",
-    "numeric values",
-    "symbolic",
-)
 
 
 def math_equivalent(gold: str, answer: str) -> bool:
