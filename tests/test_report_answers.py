@@ -247,8 +247,8 @@ def test_exact_answer_details_are_marked(tmp_path: Path) -> None:
     summary = compare_runs(load_run(b), load_run(r))
     row = summary["problems"][0]
     assert [(a["answer"], a["passed"], a["rules"]) for a in row["answers"]["rl"]["rows"]] == [
-        ("2", True, {"first line": 1}),
-        ("3", False, {"first line": 1}),
+        ("2", True, {"first line, equal as text": 1}),
+        ("3", False, {"first line, not equal as text": 1}),
     ]
     for s in row["samples"]:
         assert s["rule"] == "first line" and s["text"][s["mark"][0] : s["mark"][1]] == s["answer"]
