@@ -265,3 +265,12 @@ def test_every_detail_names_the_comparison_that_decided(reference: str, text: st
     assert verdict.passed == compared.startswith("(equal"), verdict.detail
     answer = extract_answer(text) or ""
     assert compare(reference, answer).equal == math_equivalent(reference, answer)
+
+
+def test_an_escaped_dollar_inside_a_math_span_is_a_currency_sign() -> None:
+    """Minerva's "The final answer is $\\$3.25$." was read as a lone backslash: the span ended at ``\\$``."""
+    text = "Final Answer: The final answer is $\\$3.25$. I hope it is correct."
+    assert extract_answer(text) == "\\$3.25"
+    assert answer_verdict("3.25\\text{ dollars}", text).passed
+    assert not answer_verdict("3.5", text).passed
+    assert extract_answer("The answer is $x$ or $y$.") == "x"  # an unescaped $ still ends the span
