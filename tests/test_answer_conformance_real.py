@@ -10,7 +10,8 @@ and ``aqua-zscot``: GPT-3 (text-davinci-002) zero-shot chain of thought, "the an
 CodeLlama-34B-Instruct, GPT-3.5 and GPT-4 runs; ``math-minerva``: Minerva 540B on MATH, the samples its
 authors published with their own correct / incorrect marks (points, intervals, matrices, vectors, root
 lists, grouped digits); in the held-back file also ``bug-report``: the pairs of
-public bug reports of other graders, boxed as a model would write them), ``source``
+public bug reports of other graders, boxed as a model would write them, and ``math-tora``:
+a GPT-4 trajectory of the ToRA corpus examples with a polar-coordinate answer), ``source``
 (``owner/repo@commit:path#where``, or the bug report's address), ``reference``, ``completion``, ``prompt``
 (the question), ``finish_reason`` (``unknown``: no source records one), the expected ``passed`` and the
 ``reason`` a careful grader gives. Code rows hold ``entry_point``, ``tests`` (HumanEval's ``check``) and
