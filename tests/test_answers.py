@@ -8,6 +8,7 @@ import pytest
 
 from evalkit.grading.answers import (
     answer_verdict,
+    compare,
     extract_answer,
     extract_answer_is,
     extract_boxed,
@@ -133,10 +134,10 @@ def test_answer_verdict() -> None:
 
 def test_reasoning_block_is_stripped_by_default_and_kept_on_request() -> None:
     text = "<think>Maybe 8+9 gives \\boxed{17}? No, multiply: 8*9 = 72.</think>\nThe answer is 72."
-    assert answer_verdict("72", text).detail == "answer is after </think>: 72"
+    assert answer_verdict("72", text).detail == "answer is after </think>: 72 (equal as text)"
     assert answer_verdict("72", text).passed and not answer_verdict("17", text).passed
     kept = answer_verdict("17", text, think="keep")
-    assert kept.passed and kept.detail == "boxed[last]: 17"
+    assert kept.passed and kept.detail == "boxed[last]: 17 (equal as text)"
     assert extract_answer("Maybe \\boxed{17}.</think> So 72") == "72"  # the opening tag may be missing
 
 
@@ -152,7 +153,7 @@ def test_a_cut_off_last_box_is_never_replaced_by_an_earlier_one() -> None:
     assert not verdict.passed and verdict.detail == "no answer: the last \\boxed{} is cut off"
     text = "First guess: \\boxed{5}. Hmm, wrong rule; redoing it, the result is \\boxed{7"
     verdict = answer_verdict("5", text)  # only the last box's closing brace is missing: it is read, as 7
-    assert not verdict.passed and verdict.detail == "boxed[unclosed]: 7"
+    assert not verdict.passed and verdict.detail == "boxed[unclosed]: 7 (not equal as numbers)"
     assert extract_answer("The answer is 3. Recomputing, the answer is") is None
 
 
@@ -165,10 +166,11 @@ def test_strict_mode_never_guesses() -> None:
 
 
 def test_the_detail_names_the_rule() -> None:
-    assert answer_verdict("72", "<think>x</think>\\boxed{72}").detail == "boxed[last] after </think>: 72"
-    assert answer_verdict("2, 3", "$x=\\boxed{2}$ and $x=\\boxed{3}$").detail == "boxed[final 2]: 2; 3"
-    assert answer_verdict("7", "we get 7").detail == "last number: 7"
-    assert answer_verdict("7", "The answer is 7, clearly.").detail == "answer is: 7"
+    thought = answer_verdict("72", "<think>x</think>\\boxed{72}")
+    assert thought.detail == "boxed[last] after </think>: 72 (equal as text)"
+    assert answer_verdict("2, 3", "$x=\\boxed{2}$ and $x=\\boxed{3}$").detail == "boxed[final 2]: 2; 3 (equal as sets)"
+    assert answer_verdict("7", "we get 7").detail == "last number: 7 (equal as text)"
+    assert answer_verdict("7", "The answer is 7, clearly.").detail == "answer is: 7 (equal as text)"
 
 
 def test_reading_options_are_checked() -> None:
@@ -229,3 +231,46 @@ def test_reasoning_gym_answer_tags_follow_the_reasoning_rule() -> None:
         "no <answer> block: the reasoning block never closed",
     )
     assert rg.read_answer("<answer>5</answer> redo: <answer>7") == ("7", "<answer>[last]: 7")
+
+
+@pytest.mark.parametrize(
+    ("reference", "text", "compared"),
+    [
+        ("72", "\\boxed{72}", "(equal as text)"),
+        ("0.5", "\\boxed{\\frac{1}{2}}", "(equal as numbers)"),
+        ("1234.5", "\\boxed{-\\$1,234.50}", "(not equal as numbers)"),
+        (
+            "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}",
+            "\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}",
+            "(not equal as matrices)",
+        ),
+        ("\\begin{pmatrix} 1/3 \\\\ 2 \\end{pmatrix}", "\\boxed{\\left(\\frac{1}{3}, 2\\right)}", "(equal as vectors)"),
+        ("\\{1, 2\\}", "\\boxed{2, 1}", "(equal as sets)"),
+        ("(1, 2)", "\\boxed{(2, 1)}", "(not equal as tuples)"),
+        ("[1, 3)", "\\boxed{[1, 3]}", "(not equal as intervals)"),
+        ("B", "\\boxed{(B)}", "(equal as choice letters)"),
+        ("12:00", "\\boxed{1:00}", "(not equal as times)"),
+        ("Monday", "\\boxed{monday}", "(equal as words)"),
+        ("2\\sqrt{3}", "\\boxed{\\sqrt{12}}", "(equal as numeric values)"),
+        ("x^2 - 1", "\\boxed{(x-1)(x+1)}", "(equal as symbolic)"),
+        ("\\frac{3}{0}", "\\boxed{\\frac{7}{0}}", "(not equal: division by zero)"),
+        ("2, 3", "$x=\\boxed{2}$ and $x=\\boxed{3}$", "(equal as sets)"),
+    ],
+)
+def test_every_detail_names_the_comparison_that_decided(reference: str, text: str, compared: str) -> None:
+    """The detail ends with the comparison rule (``evalkit.grading.equivalence.COMPARISON_RULES``) and the
+    verdict it gave, so a verdict can be audited from the stored detail alone."""
+    verdict = answer_verdict(reference, text)
+    assert verdict.detail.endswith(f" {compared}"), verdict.detail
+    assert verdict.passed == compared.startswith("(equal"), verdict.detail
+    answer = extract_answer(text) or ""
+    assert compare(reference, answer).equal == math_equivalent(reference, answer)
+
+
+def test_an_escaped_dollar_inside_a_math_span_is_a_currency_sign() -> None:
+    """Minerva's "The final answer is $\\$3.25$." was read as a lone backslash: the span ended at ``\\$``."""
+    text = "Final Answer: The final answer is $\\$3.25$. I hope it is correct."
+    assert extract_answer(text) == "\\$3.25"
+    assert answer_verdict("3.25\\text{ dollars}", text).passed
+    assert not answer_verdict("3.5", text).passed
+    assert extract_answer("The answer is $x$ or $y$.") == "x"  # an unescaped $ still ends the span

@@ -301,5 +301,5 @@ def test_final_answers_after_reasoning_and_cut_off_boxes_through_the_pool() -> N
         (False, "truncated"),
         (False, "ok"),
     ]
-    assert verdicts[0].detail == "answer is after </think>: 72"
-    assert verdicts[4].detail == "boxed[unclosed]: 7"  # read as 7, never as the retracted 5
+    assert verdicts[0].detail == "answer is after </think>: 72 (equal as text)"
+    assert verdicts[4].detail == "boxed[unclosed]: 7 (not equal as numbers)"  # read as 7, never as the retracted 5

@@ -21,6 +21,7 @@ from evalkit.compare.answers import (
 )
 from evalkit.compare.results import load_run
 from evalkit.grading.answers import answer_verdict
+from evalkit.grading.equivalence import COMPARISON_RULES
 from evalkit.grading.extraction import extract
 from evalkit.report import answers as report_answers
 from evalkit.report import render, write_report
@@ -30,6 +31,8 @@ from evalkit.store import RunStore
 from evalkit.types import Completion, Problem, Verdict
 
 # ------------------------------------------------------------------------------------------ read_detail
+
+CUT = "not counted: the completion was cut at max tokens"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +59,26 @@ from evalkit.types import Completion, Problem, Verdict
         ("empty completion", DetailReading(None, "empty")),
         ("3/5 tests passed: assert f(2) == 4", DetailReading(None, "", note="3/5 tests passed: assert f(2) == 4")),
         ("42", DetailReading(None, "", note="42")),  # an exact-answer task's first line
+        # details that name the comparison that decided; those stored before (above) read the same
+        ("boxed[last]: 72 (equal as numbers)", DetailReading("72", "boxed[last]", compared="equal as numbers")),
+        (
+            "boxed[last] after </think>: (1, 2) (not equal as vectors)",
+            DetailReading("(1, 2)", "boxed[last]", "after </think>", compared="not equal as vectors"),
+        ),
+        ("boxed[final 2]: 2; 3 (equal as sets)", DetailReading("2; 3", "boxed[final 2]", compared="equal as sets")),
+        (
+            "answer is: twelve (= 12) (equal as text)",
+            DetailReading("twelve (= 12)", "answer is", compared="equal as text"),
+        ),
+        (
+            "boxed[last]: \\frac{7}{0} (not equal: division by zero)",
+            DetailReading("\\frac{7}{0}", "boxed[last]", compared="not equal: division by zero"),
+        ),
+        (
+            "last number: 7 (equal as numbers) (not counted: the completion was cut at max tokens)",
+            DetailReading("7", "last number", note=CUT, compared="equal as numbers"),
+        ),
+        ("answer is: 12 (equal as nothing known)", DetailReading("12", "answer is", compared="equal as nothing known")),
         ("", DetailReading(None, "", note="")),
     ],
 )
@@ -80,6 +103,10 @@ def test_read_detail_reads_what_the_verifier_wrote() -> None:
             continue
         assert reading.rule in (found.rule, f"boxed[final {len(found.group)}]"), verdict.detail
         assert reading.region == found.region
+        if "restated question" not in reading.note:
+            verdict_word = "equal" if verdict.passed else "not equal"
+            assert reading.compared.split(" as ")[0].split(":")[0] == verdict_word, verdict.detail
+            assert reading.compared.split(" as ")[-1].split(": ")[-1] in COMPARISON_RULES, verdict.detail
         if reading.rule == found.rule:
             assert reading.answer == found.answer[:80], (verdict.detail, found)
 
@@ -220,8 +247,8 @@ def test_exact_answer_details_are_marked(tmp_path: Path) -> None:
     summary = compare_runs(load_run(b), load_run(r))
     row = summary["problems"][0]
     assert [(a["answer"], a["passed"], a["rules"]) for a in row["answers"]["rl"]["rows"]] == [
-        ("2", True, {"first line": 1}),
-        ("3", False, {"first line": 1}),
+        ("2", True, {"first line, equal as text": 1}),
+        ("3", False, {"first line, not equal as text": 1}),
     ]
     for s in row["samples"]:
         assert s["rule"] == "first line" and s["text"][s["mark"][0] : s["mark"][1]] == s["answer"]

@@ -83,6 +83,10 @@ def test_rule_of_reads_the_rule_a_detail_names() -> None:
     assert rule_of("no answer: no box found") is None
     assert rule_of("861") is None and rule_of("all tests passed") is None
     assert is_fallback("last number: 7") and is_fallback("answer is: 12") and not is_fallback("boxed[last]: 1")
+    # details that also name the comparison read the same (and those stored before it still do, above)
+    assert rule_of("boxed[final 2]: 2; 3 (equal as sets)") == "boxed[final]"
+    assert rule_of("first line: 861 (equal as text)") == "first line"
+    assert is_fallback("last number: 7 (equal as numbers) (not counted: the completion was cut at max tokens)")
 
 
 def test_loops_agrees_with_the_extraction_rule_on_random_texts() -> None:

@@ -28,7 +28,7 @@ SLACK_S = 8.0
 
 
 def test_exact_answer_correct() -> None:
-    assert exact_answer_verdict("861", "861") == Verdict(True, 1.0, "ok", "first line: 861")
+    assert exact_answer_verdict("861", "861") == Verdict(True, 1.0, "ok", "first line: 861 (equal as text)")
 
 
 def test_exact_answer_strips_surrounding_whitespace() -> None:
@@ -37,7 +37,7 @@ def test_exact_answer_strips_surrounding_whitespace() -> None:
 
 def test_exact_answer_wrong() -> None:
     verdict = exact_answer_verdict("861", "862")
-    assert verdict == Verdict(False, 0.0, "ok", "first line: 862")
+    assert verdict == Verdict(False, 0.0, "ok", "first line: 862 (not equal as text)")
 
 
 @pytest.mark.parametrize("text", ["", " ", "\n", " \t\r\n  \n"], ids=["empty", "space", "newline", "mixed"])
@@ -51,7 +51,7 @@ def test_exact_answer_empty_or_whitespace_is_status_empty(text: str) -> None:
 def test_exact_answer_reads_the_first_line_only() -> None:
     assert exact_answer_verdict("861", "861\nsome reasoning 999").passed
     assert not exact_answer_verdict("861", "let me think\n861").passed
-    assert exact_answer_verdict("861", "let me think\n861").detail == "first line: let me think"
+    assert exact_answer_verdict("861", "let me think\n861").detail == "first line: let me think (not equal as text)"
 
 
 def test_exact_answer_is_not_fooled_by_a_prefix_or_suffix() -> None:
@@ -324,8 +324,9 @@ def test_same_answer_in_different_text_is_verified_once_with_the_same_verdict() 
     verdicts = verify_items(items, workers=1, timeout_s=20, progress=finished.append)
     assert sum(finished) == 6  # \frac{1}{2} (whole text, after </think>), 0.5, 2, empty, no answer
     assert verdicts == verify_items(items, workers=1, timeout_s=20, dedup=False)
-    assert verdicts[2].passed and verdicts[2].detail == "boxed[last] after </think>: \\frac{1}{2}"
-    assert verdicts[0] == verdicts[1] and verdicts[0].passed and verdicts[0].detail == "boxed[last]: \\frac{1}{2}"
+    assert verdicts[2].passed and verdicts[2].detail == "boxed[last] after </think>: \\frac{1}{2} (equal as text)"
+    assert verdicts[0] == verdicts[1] and verdicts[0].passed
+    assert verdicts[0].detail == "boxed[last]: \\frac{1}{2} (equal as text)"
     assert len(set(verdicts[3:5])) == 1 and verdicts[3].passed
     assert len(set(verdicts[5:7])) == 1 and not verdicts[5].passed
     assert verdicts[7].status == "empty" and (verdicts[8].status, verdicts[8].passed) == ("ok", False)

@@ -1,10 +1,12 @@
 """What each problem's samples answered, read back from the verdicts: distinct answers, their counts and rules.
 
 A verdict's detail names the rule that decided it and the answer it read (:mod:`evalkit.grading.answers`:
-``boxed[last] after </think>: 72``, ``answer is: 12``, ``last number: 7``, an exact-answer task's
+``boxed[last] after </think>: 72 (equal as numbers)``, ``answer is: 12``, ``last number: 7``, an exact-answer task's
 ``first line: 861`` (:func:`evalkit.tasks.exact_answer_verdict`), ``no answer: the last \\boxed{} is cut off``,
 ``empty completion``; a suffix ``(restated question: ...)`` or ``(not counted: ...)`` says why
-a reading did not count). :func:`read_detail` parses one detail; a detail in any other form (a code task's
+a reading did not count; the comparison that decided, ``(equal as numbers)``, comes before it, and is absent
+from details stored before comparisons were named, which read the same). :func:`read_detail` parses one
+detail; a detail in any other form (a code task's
 "3/5 tests passed", a verifier timeout, a run stored before exact-answer details named their rule) is kept as
 recorded, with no answer and no rule.
 
@@ -51,6 +53,9 @@ _RULE_RE = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _NOTE_RE = re.compile(r" \((?P<note>(?:restated question|not counted): [^()]*)\)$")
+#: The comparison a detail ends with (:meth:`evalkit.grading.equivalence.Comparison.describe`); details
+#: stored before comparisons were named end without one.
+_COMPARED_RE = re.compile(r" \((?P<compared>(?:not )?equal(?: as [a-z ]+|: division by zero))\)$")
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,15 @@ class DetailReading:
         region: ``after </think>`` (or ``</thinking>``) or "".
         note: Why a reading did not count (``restated question: ...``, ``not counted: ...``), or why there is
             no answer (rule ``no answer``), or the whole detail as recorded (rule ""), else "".
+        compared: The comparison that decided (``equal as numbers``, ``not equal as vectors``), or "" for a
+            detail that names none (stored before comparisons were named, or no comparison was made).
     """
 
     answer: str | None
     rule: str
     region: str = ""
     note: str = ""
+    compared: str = ""
 
     @property
     def label(self) -> str:
@@ -85,8 +93,10 @@ def read_detail(detail: str) -> DetailReading:
     docstring); any other detail comes back as ``DetailReading(None, "", note=detail)``.
 
     Examples:
-        ``read_detail("boxed[last] after </think>: 72")`` -> answer ``72``, rule ``boxed[last]``, region
-        ``after </think>``; ``read_detail("no answer: the last \\\\boxed{} is cut off")`` -> answer None, rule
+        ``read_detail("boxed[last] after </think>: 72 (equal as numbers)")`` -> answer ``72``, rule
+        ``boxed[last]``, region ``after </think>``, compared ``equal as numbers`` (a detail stored without the
+        comparison reads the same, with compared "");
+        ``read_detail("no answer: the last \\\\boxed{} is cut off")`` -> answer None, rule
         ``no answer``, note ``the last \\boxed{} is cut off``.
     """
     if detail == "empty completion":
@@ -98,9 +108,13 @@ def read_detail(detail: str) -> DetailReading:
     if rule.lower() == "no answer":
         return DetailReading(None, "no answer", region, rest)
     note = _NOTE_RE.search(rest)
+    note_text = ""
     if note is not None:
-        return DetailReading(rest[: note.start()], rule, region, note.group("note"))
-    return DetailReading(rest, rule, region)
+        rest, note_text = rest[: note.start()], note.group("note")
+    compared = _COMPARED_RE.search(rest)
+    if compared is not None:
+        return DetailReading(rest[: compared.start()], rule, region, note_text, compared.group("compared"))
+    return DetailReading(rest, rule, region, note_text)
 
 
 @dataclass
@@ -186,7 +200,8 @@ def _tally(outcomes: _Outcomes, codes: np.ndarray) -> dict[str, Any]:
     for code, count in zip(uniq.tolist(), counts.tolist(), strict=True):
         _detail, status, passed = outcomes.kinds[code]
         reading = outcomes.readings[code]
-        label = reading.label + ("" if status == "ok" else f" [{status}]")
+        label = reading.label + (f", {reading.compared}" if reading.compared else "")
+        label += "" if status == "ok" else f" [{status}]"
         if reading.note and reading.answer is not None:
             label += f" ({reading.note})"
         key: tuple[Any, ...] = (

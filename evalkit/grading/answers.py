@@ -12,9 +12,13 @@ no retraction, :func:`evalkit.grading.extraction.boxes`) is compared with the re
 ``x = \\boxed{2}`` and ``x = \\boxed{3}`` for ``\\{2, 3\\}``. A single-valued reference always reads the last
 box alone, so a self-correction (``\\boxed{4}`` ... ``\\boxed{5}``) is judged on 5.
 
-The verdict's detail names the rule and the answer, e.g. ``boxed[last] after </think>: 72``,
-``boxed[final 2]: 2; 3``, ``answer is: 12``, ``last number: 7``, or why there is none
-(``no answer: the last \\boxed{} is cut off``), so a surprising verdict can be audited from the report.
+The verdict's detail names the extraction rule, the answer, and the comparison rule that decided
+(:data:`evalkit.grading.equivalence.COMPARISON_RULES`), e.g. ``boxed[last] after </think>: 72 (equal as
+numbers)``, ``boxed[final 2]: 2; 3 (equal as sets)``, ``answer is: 12 (not equal as numbers)``,
+``last number: 7 (equal as numbers)``, ``boxed[last]: (1, 2) (not equal as vectors)``, or why there is
+none (``no answer: the last \\boxed{} is cut off``), so a surprising verdict can be audited from the report.
+Details stored before the comparison was named (no final parenthesis) read the same, with no comparison
+(:func:`evalkit.compare.answers.read_detail`).
 The finish reason is applied afterwards by :func:`evalkit.verify.with_finish_reason`: a non-passing
 completion cut at max tokens is ``truncated``, and a pass read by a rule that a cut-off text cannot use
 stands only when the completion ended as that rule needs (``Verdict.requires``): the last number and an
@@ -30,7 +34,15 @@ from __future__ import annotations
 import json
 import logging
 
-from evalkit.grading.equivalence import elements_equivalent, is_collection, math_equivalent, normalise
+from evalkit.grading.equivalence import (
+    COMPARISON_RULES,
+    Comparison,
+    compare,
+    elements_compare,
+    is_collection,
+    math_equivalent,
+    normalise,
+)
 from evalkit.grading.extraction import (
     ANSWER_FORMATS,
     THINK_MODES,
@@ -49,14 +61,17 @@ from evalkit.types import Problem, Verdict
 
 __all__ = [
     "ANSWER_FORMATS",
+    "COMPARISON_RULES",
     "THINK_MODES",
     "AnswerFormat",
     "AnswerVerified",
+    "Comparison",
     "Extraction",
     "ThinkMode",
     "answer_key",
     "answer_verdict",
     "check_reading",
+    "compare",
     "extract",
     "extract_answer",
     "extract_answer_is",
@@ -139,15 +154,20 @@ def answer_verdict(
     detail = found.describe(found.answer[:DETAIL_CHARS])
     if prompt and restates(found.answer, prompt, reference):
         return Verdict(False, 0.0, "ok", f"{detail} (restated question: the question's expression, unevaluated)")
-    passed = math_equivalent(reference, found.answer)
+    compared = compare(reference, found.answer)
     stated = number_from_words(found.answer) or sum_result(found.answer) if found.rule == "answer is" else None
-    if not passed and stated is not None and math_equivalent(reference, stated):
-        passed, detail = True, f"{detail} (= {stated})"
+    if not compared.equal and stated is not None:
+        by_stated = compare(reference, stated)
+        if by_stated.equal:
+            compared, detail = by_stated, f"{detail} (= {stated})"
     several = len(found.group) >= 2 and is_collection(reference)
-    if not passed and several and elements_equivalent(reference, list(found.group)):
-        passed = True
+    by_elements = elements_compare(reference, list(found.group)) if not compared.equal and several else None
+    if by_elements is not None and by_elements.equal:
+        compared = by_elements
         joined = "; ".join(found.group)[:DETAIL_CHARS]
         detail = found.describe(joined, f"boxed[final {len(found.group)}]")
+    passed = compared.equal
+    detail = f"{detail} {compared.describe()}"
     return Verdict(passed=passed, score=float(passed), status="ok", detail=detail, requires=found.requires)
 
 

@@ -55,6 +55,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from evalkit.grading.comparison import COMPARISON_RULES as COMPARISON_RULES  # re-exported
+from evalkit.grading.comparison import Comparison
+from evalkit.grading.times import colon_form, colons_equal
+
 REL_TOL = Fraction(1, 10**6)  # relative tolerance for a decimal against a value it can only approximate
 MAX_ELEMENTS = 64  # longer lists and sets are left to math-verify
 MAX_EXPONENT = 4_000  # integer powers up to this exponent are evaluated exactly
@@ -112,10 +116,6 @@ ATTACHED_UNITS = frozenset(  # written against the number (12cm); any other word
         "kHz",
     )
 )
-# times and ratios: 11:00, 3:45:10, 2:3, 5:0, 7:30 pm
-_COLON_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?(?::\d+(?:\.\d+)?)+)\s*([ap])?(?:\.?m\.?)?$", re.IGNORECASE)
-# a ratio that goes on: 1:2:3:\ldots (the ellipsis is part of the answer, not a number to drop)
-_COLON_DOTS_RE = re.compile(r":(?:\\[lc]?dots|\.\.\.|\u2026)$")
 # a division by zero: \frac{7}{0}, \frac70, 7/0
 _DIV_ZERO_RE = re.compile(
     r"\\frac\s*(?:\{[^{}]*\}|\d)\s*(?:\{\s*[+-]?0+(?:\.0*)?\s*\}|0)|/\s*\(?\s*[+-]?0+(?:\.0*)?(?![\d.])"
@@ -245,42 +245,7 @@ def is_unit(unit: str, spaced: bool) -> bool:
     return word.group(0) in ATTACHED_UNITS
 
 
-# -- times, ratios, matrices -------------------------------------------------------------------------------
-
-
-def colon_form(s: str) -> tuple[list[Fraction], str] | None:
-    """(the numbers, the meridiem ``a``/``p`` or "") of a time or ratio ``h:mm``, ``h:mm:ss``, ``a:b``; a ratio
-    that goes on (``1:2:3:\\ldots``) has the meridiem ``...``, so it equals only a ratio that goes on."""
-    compact = s.replace(" ", "")
-    dots = _COLON_DOTS_RE.search(compact)
-    m = _COLON_RE.match(compact[: dots.start()] if dots else compact)
-    if m is None or (dots and m.group(2)):
-        return None
-    return [Fraction(part) for part in m.group(1).split(":")], "..." if dots else (m.group(2) or "").lower()
-
-
-def _hours(parts: list[Fraction], meridiem: str) -> list[Fraction]:
-    hour = parts[0]
-    if meridiem == "p" and hour < 12:
-        hour += 12
-    elif meridiem == "a" and hour == 12:
-        hour = Fraction(0)
-    return [hour, *parts[1:]]
-
-
-def colons_equal(gold: tuple[list[Fraction], str], answer: tuple[list[Fraction], str]) -> bool:
-    """Times and ratios compare part by part (5:0 is not 2:0, 1:00 is not 12:00); ``pm`` adds 12 hours, and
-    when only one side says am or pm the hours compare on a 12-hour clock."""
-    (g_parts, g_mer), (a_parts, a_mer) = gold, answer
-    if len(g_parts) != len(a_parts) or (g_mer == "...") != (a_mer == "..."):
-        return False
-    if g_mer == "...":
-        return g_parts == a_parts
-    g_parts, a_parts = _hours(g_parts, g_mer), _hours(a_parts, a_mer)
-    if bool(g_mer) != bool(a_mer):
-        g_parts = [g_parts[0] % 12, *g_parts[1:]]
-        a_parts = [a_parts[0] % 12, *a_parts[1:]]
-    return g_parts == a_parts
+# -- matrices --------------------------------------------------------------------------------------------------
 
 
 def matrix(s: str) -> list[list[str]] | None:
@@ -405,82 +370,99 @@ def _in_order(golds: list[str], answers: list[str]) -> bool:
 def elements_equivalent(reference: str, answers: list[str]) -> bool | None:
     """Whether ``answers`` (several boxes, or the elements of one answer) give a collection reference;
     None when the reference is a single value or too long to compare element by element."""
+    found = elements_compare(reference, answers)
+    return None if found is None else found.equal
+
+
+def elements_compare(reference: str, answers: list[str]) -> Comparison | None:
+    """:func:`elements_equivalent` with the rule that decided (``sets``, ``tuples``, ``intervals``)."""
     kind, golds, brackets = shape(normalise(reference))
     if kind == "scalar" or len(golds) > MAX_ELEMENTS or len(answers) > MAX_ELEMENTS:
         return None
     if kind in ("set", "list"):
-        return _same_multiset(golds, answers)
+        return Comparison(_same_multiset(golds, answers), "sets")
     if brackets == "()":
-        return _in_order(golds, answers)
-    return False  # an interval is not written as several boxes
+        return Comparison(_in_order(golds, answers), "tuples")
+    return Comparison(False, "intervals")  # an interval is not written as several boxes
 
 
 # -- comparison -----------------------------------------------------------------------------------------
 
 
 def math_equivalent(gold: str, answer: str) -> bool:
-    """Whether ``answer`` equals ``gold`` by the rules of the module docstring.
+    """Whether ``answer`` equals ``gold`` by the rules of the module docstring (:func:`compare`'s ``equal``).
+
+    No timeout inside: call it where a hang can be killed from outside (evalkit's verifier pool).
+    """
+    return compare(gold, answer).equal
+
+
+def compare(gold: str, answer: str) -> Comparison:
+    """Whether ``answer`` equals ``gold`` by the rules of the module docstring, and the rule that decided
+    (elements of a collection are compared by :func:`math_equivalent`; the rule named is the outer one).
 
     No timeout inside: call it where a hang can be killed from outside (evalkit's verifier pool).
     """
     g, a = normalise(gold), normalise(answer)
     if not a:
-        return False
+        return Comparison(False, "text")
     if g == a:
-        return True
+        return Comparison(True, "text")
     if _DIV_ZERO_RE.search(g) or _DIV_ZERO_RE.search(a):
-        return False  # a division by zero equals nothing but its own text (sympy makes every one zoo)
+        return Comparison(False, "division by zero")  # equals nothing but its own text (sympy reads all as zoo)
     decided_matrix = matrices_equal(g, a)
     if decided_matrix is not None:
-        return decided_matrix
+        both = matrix(g) is not None and matrix(a) is not None
+        return Comparison(decided_matrix, "matrices" if both else "vectors")
     g_kind, g_parts, g_brackets = shape(g)
     if g_kind != "scalar":
         a_kind, a_parts, a_brackets = shape(a)
         decided: bool | None = None
+        rule = "sets" if g_kind in ("set", "list") else "tuples" if g_brackets == "()" else "intervals"
         if a_kind in ("set", "list") and g_kind in ("set", "list"):
             decided = _same_multiset(g_parts, a_parts)
         elif g_kind == "tuple" and (a_brackets == g_brackets or (a_kind == "list" and g_brackets == "()")):
             decided = _in_order(g_parts, a_parts)
         elif g_kind == "tuple" and a_kind == "tuple":
-            decided = False  # (1, 3] against [1, 3]
+            decided, rule = False, "intervals"  # (1, 3] against [1, 3]
         if decided is not None and max(len(g_parts), len(a_parts)) <= MAX_ELEMENTS:
-            return decided
-        return _math_verify_equal(g, a)
-    return _scalar_equivalent(g, a)
+            return Comparison(decided, rule)
+        return _math_verify_compare(g, a)
+    return _scalar_compare(g, a)
 
 
-def _scalar_equivalent(g: str, a: str) -> bool:
+def _scalar_compare(g: str, a: str) -> Comparison:
     choice = _CHOICE_GOLD_RE.match(g)
     if choice:
         given = _CHOICE_ANSWER_RE.match(a)
-        return given is not None and given.group(1) == choice.group(1)
+        return Comparison(given is not None and given.group(1) == choice.group(1), "choice letters")
     if "=" not in g:
         a = _ASSIGN_RE.sub("", a)
         if g == a:
-            return True
+            return Comparison(True, "text")
     g_colon, a_colon = colon_form(g), colon_form(a)
     if g_colon is not None or a_colon is not None:
-        return g_colon is not None and a_colon is not None and colons_equal(g_colon, a_colon)
+        return Comparison(g_colon is not None and a_colon is not None and colons_equal(g_colon, a_colon), "times")
     g_number, a_number = _number_with_units(g), _number_with_units(a)
     if g_number is not None and a_number is not None:
-        return numbers_equal(g_number, a_number)
+        return Comparison(numbers_equal(g_number, a_number), "numbers")
     if _WORD_RE.match(g) and re.search(r"[aeiouyAEIOUY]", g):
-        return g.casefold().split() == a.casefold().split()
-    return _math_verify_equal(g, a)
+        return Comparison(g.casefold().split() == a.casefold().split(), "words")
+    return _math_verify_compare(g, a)
 
 
-def _math_verify_equal(g: str, a: str) -> bool:
+def _math_verify_compare(g: str, a: str) -> Comparison:
     from math_verify import parse, verify  # imported at the top of the family modules that use it
 
     # Wrapped in $...$ so that math-verify reads the whole string as one LaTeX expression.
     gold_parsed = parse(f"${g}$", parsing_timeout=None)
     answer_parsed = parse(f"${a}$", parsing_timeout=None)
     if not gold_parsed or not answer_parsed or _undefined(gold_parsed[0]) or _undefined(answer_parsed[0]):
-        return False
+        return Comparison(False, "symbolic")
     numeric = _sympy_numbers_equal(gold_parsed[0], answer_parsed[0])
     if numeric is not None:
-        return numeric
-    return bool(verify(gold_parsed, answer_parsed, timeout_seconds=None))
+        return Comparison(numeric, "numeric values")
+    return Comparison(bool(verify(gold_parsed, answer_parsed, timeout_seconds=None)), "symbolic")
 
 
 def _undefined(value: Any) -> bool:

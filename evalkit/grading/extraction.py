@@ -252,10 +252,14 @@ def extract_boxed(text: str) -> str | None:
 
 
 def _delimited(rest: str) -> str | None:
-    """The content of a math span (``$...$``, ``\\(...\\)``...) that ``rest`` starts with, if closed."""
+    """The content of a math span (``$...$``, ``\\(...\\)``...) that ``rest`` starts with, if closed. An
+    escaped dollar ``\\$`` inside a ``$...$`` span is a currency sign, not its end (``$\\$3.25$`` is
+    ``\\$3.25``)."""
     for opening, closing in _MATH_SPANS:
         if rest.startswith(opening):
             end = rest.find(closing, len(opening))
+            while end > 0 and closing.startswith("$") and rest[end - 1] == "\\":
+                end = rest.find(closing, end + 1)
             return rest[len(opening) : end].strip() if end >= 0 else None
     return None
 

@@ -175,13 +175,14 @@ class TaskFamily:
 
 def exact_answer_verdict(reference: str, text: str) -> Verdict:
     """Exact-answer verdict: the answer is the completion's first line, stripped of whitespace. The detail names
-    the rule and the answer read (``first line: 861``, at most 80 characters of the answer), as the answer
-    verdicts of :mod:`evalkit.grading.answers` do, so the report can show both."""
+    the rule, the answer read and the comparison (``first line: 861 (equal as text)``, at most 80 characters of
+    the answer), as the answer verdicts of :mod:`evalkit.grading.answers` do, so the report can show both."""
     if not text.strip():
         return Verdict(passed=False, score=0.0, status="empty", detail="empty completion")
     answer = text.split("\n", 1)[0].strip()
     passed = answer == reference
-    return Verdict(passed=passed, score=float(passed), status="ok", detail=f"first line: {answer[:80]}")
+    compared = "equal" if passed else "not equal"  # exact text, as Comparison(passed, "text").describe() says
+    return Verdict(passed, float(passed), "ok", f"first line: {answer[:80]} ({compared} as text)")
 
 
 def exact_answer_key(text: str) -> str:

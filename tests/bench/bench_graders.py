@@ -2,7 +2,7 @@
 
 Workload: the answer rows of ``tests/data/answer_conformance_real.jsonl`` and its held-back part (published
 completions of Qwen2.5-Math-7B-Instruct on MATH, ToRA-70B / ToRA-Code-34B and GPT-3 on GSM8K, and
-Qwen2.5-Math-1.5B with an r1-zero prompt; each labelled by reading it, see
+Qwen2.5-Math-1.5B with an r1-zero prompt, Minerva 540B on MATH; each labelled by reading it, see
 ``tests/test_answer_conformance_real.py``). Graders:
 
 - evalkit: :func:`evalkit.grading.answers.answer_verdict` with the question, then
