@@ -7,8 +7,9 @@
   any number of problems.
 - :func:`problem_mean_ci`: the interval each reported mean gets, by the first of these that applies, the
   studentized bootstrap (:func:`evalkit.stats.intervals.bootstrap_ci`) otherwise; it names the method. The
-  betting set replaces the bootstrap wherever fewer than :data:`FEW_CARRYING` problems carry the mean
-  (:func:`effective_problems`), which includes every run of fewer than :data:`SMALL_PROBLEMS` problems, sparse
+  betting set replaces the bootstrap wherever fewer than :data:`FEW_CARRYING` problems, or fewer than a
+  share :data:`CARRYING_SHARE` of them, carry the mean (:func:`needs_betting`, :func:`effective_problems`),
+  which includes every run of fewer than :data:`SMALL_PROBLEMS` problems, sparse
   rates and pass@k near 1 with many problems.
 """
 
@@ -207,6 +208,11 @@ SMALL_PROBLEMS = 100
 #: below it :func:`problem_mean_ci` bets. Equal to :data:`SMALL_PROBLEMS`, so that one rule covers both: a run
 #: of fewer than 100 problems has fewer than 100 off its most common value.
 FEW_CARRYING = SMALL_PROBLEMS
+#: ... and this share of the problems off the most common value, at any P: where most problems are tied, the
+#: data sets that draw more of the rare problems off the mode are the ones whose bootstrap bound misses (pass@64
+#: at 0.07 over 1,000 problems, about 96 off 0: lower bound 0.910-0.930), so a count alone, which those data
+#: sets pass, does not catch them.
+CARRYING_SHARE = 0.2
 
 METHOD_BINARY = "exact: Clopper-Pearson on the share of problems at 1 (every per-problem value is 0 or 1)"
 METHOD_TERNARY = (
@@ -214,7 +220,8 @@ METHOD_TERNARY = (
     "0 or 1)"
 )
 METHOD_BETTING = (
-    f"betting confidence set (Waudby-Smith & Ramdas 2024; fewer than {FEW_CARRYING} problems off the most common value)"
+    f"betting confidence set (Waudby-Smith & Ramdas 2024; fewer than {FEW_CARRYING} problems, or fewer than "
+    f"{CARRYING_SHARE:.0%} of them, off the most common value)"
 )
 METHOD_BOOTSTRAP = "studentized bootstrap over problems"
 
@@ -243,6 +250,20 @@ def effective_problems(values: ArrayLike) -> int:
     return int(x.size - counts.max())
 
 
+def needs_betting(values: ArrayLike) -> bool:
+    """Whether :func:`problem_mean_ci` gives these per-problem values the betting set rather than the bootstrap:
+    fewer than :data:`FEW_CARRYING` problems off the most common value (:func:`effective_problems`), or fewer
+    than a share :data:`CARRYING_SHARE` of all problems (most problems tied: sparse rates, pass@k near 1,
+    mostly tied paired differences). Measured in :mod:`evalkit.compare.calibration` and
+    ``reports/BENCHMARKS.md``.
+
+    Raises:
+        ValueError: on values that are not 1-D or are empty.
+    """
+    off = effective_problems(values)
+    return off < FEW_CARRYING or off < CARRYING_SHARE * np.asarray(values).size
+
+
 def problem_mean_ci(
     values: ArrayLike,
     confidence: float = 0.95,
@@ -254,8 +275,9 @@ def problem_mean_ci(
 
     * every value 0 or 1 (rates, ``paired=False``): :func:`binary_mean_ci` (exact);
     * every difference -1, 0 or 1 (``paired=True``): :func:`ternary_mean_ci` (conservative);
-    * fewer than :data:`FEW_CARRYING` problems carrying the mean (:func:`effective_problems`: off the most
-      common value, as with few problems, sparse rates, mostly tied paired differences or pass@k near 1):
+    * fewer than :data:`FEW_CARRYING` problems, or fewer than a share :data:`CARRYING_SHARE` of them, carrying
+      the mean (:func:`needs_betting`; off the most common value, as with few problems, sparse rates, mostly
+      tied paired differences or pass@k near 1):
       :func:`betting_ci` (valid at any number of problems);
     * otherwise the studentized bootstrap (:func:`bootstrap_ci`), clipped to the values' range.
 
@@ -285,7 +307,7 @@ def problem_mean_ci(
             out[j] = (*binary_mean_ci(snapped, confidence, alternative), METHOD_BINARY)
         elif discrete and paired and np.all(np.abs(snapped) <= 1):
             out[j] = (*ternary_mean_ci(snapped, confidence, alternative), METHOD_TERNARY)
-        elif effective_problems(col) < FEW_CARRYING:  # below SMALL_PROBLEMS problems this always holds
+        elif needs_betting(col):  # below SMALL_PROBLEMS problems this always holds
             out[j] = (*betting_ci(np.clip(col, *rng), confidence, alternative, rng), METHOD_BETTING)
         else:
             boot_cols.append(j)
