@@ -731,12 +731,12 @@ def test_problems_carrying_the_mean_choose_the_betting_set() -> None:
     table = np.stack([sparse, near_one, spread], axis=1)
     methods = [m for *_v, m in problem_mean_ci(table)]
     assert methods == [METHOD_BETTING, METHOD_BETTING, METHOD_BOOTSTRAP]
-    assert f"{FEW_CARRYING} problems, or fewer than 20% of them, off" in METHOD_BETTING
+    assert f"{FEW_CARRYING} problems, or fewer than a third of them, off" in METHOD_BETTING
     _e, lo, hi, _m = problem_mean_ci(sparse)[0]
     assert 0.0 <= lo < sparse.mean() < hi
 
 
-def test_the_bootstrap_needs_100_problems_and_a_fifth_of_them_off_the_most_common_value() -> None:
+def test_the_bootstrap_needs_100_problems_and_a_third_of_them_off_the_most_common_value() -> None:
     from evalkit.stats.exact import (
         CARRYING_SHARE,
         FEW_CARRYING,
@@ -747,7 +747,7 @@ def test_the_bootstrap_needs_100_problems_and_a_fifth_of_them_off_the_most_commo
         problem_mean_ci,
     )
 
-    assert FEW_CARRYING == SMALL_PROBLEMS == 100 and CARRYING_SHARE == 0.2
+    assert FEW_CARRYING == SMALL_PROBLEMS == 100 and CARRYING_SHARE == 1.0 / 3.0
     rng = np.random.default_rng(11)
 
     def sparse(problems: int, off: int) -> np.ndarray:
@@ -755,8 +755,8 @@ def test_the_bootstrap_needs_100_problems_and_a_fifth_of_them_off_the_most_commo
         col[:off] = rng.uniform(0.01, 0.5, off)
         return col
 
-    # the count: 300 problems (a fifth is 60), 99 or 100 off 0; the share: 1,000 problems, 199 or 200 off 0
-    columns = [sparse(300, 99), sparse(300, 100), sparse(1000, 199), sparse(1000, 200), 1.0 - sparse(1000, 150)]
+    # the count: 150 problems (a third is 50), 99 or 100 off 0; the share: 1,000 problems, 333 or 334 off 0
+    columns = [sparse(150, 99), sparse(150, 100), sparse(1000, 333), sparse(1000, 334), 1.0 - sparse(1000, 300)]
     columns.append(rng.uniform(0.0, 1.0, 99))  # 99 problems, all distinct: fewer than 100 off the mode too
     paired = np.zeros(2000)  # mostly tied paired differences: 90 of 2,000 problems differ
     paired[:90] = rng.uniform(-0.5, 0.5, 90)
