@@ -238,8 +238,9 @@ def effective_problems(values: ArrayLike) -> int:
     mode, not P, is its sample size. Measured in :mod:`evalkit.compare.calibration` (nominal 0.95, worst of
     two-sided and both one-sided bounds): about 20 problems off the mode (pass@1 at 0.25% over 200 problems)
     0.927, pass@1024 of uniform rates over 1,000 problems (about 15 below 1) 0.917; about 96 off 0 (pass@64 at
-    0.07 over 1,000 problems, 600 data sets) 0.930; 200 or more off the mode 0.935-0.97 in every setting of the
-    grid at 1,000 problems (400-1,000 data sets).
+    0.07 over 1,000 problems) 0.910-0.930; 28-30% of 1,000 problems off the mode 0.913-0.923; a third or more
+    off the mode and at least 100 problems 0.930-0.97 in every setting measured (300-1,000 data sets; the rule
+    is :func:`needs_betting`).
 
     Raises:
         ValueError: on values that are not 1-D or are empty.
