@@ -708,6 +708,9 @@ def _coverage(setting: Setting, problems: int, k: int, reps: int, alternative: s
         ("sparse Beta(.05,20)", 20, 1, "two-sided"),
         ("sparse Beta(.05,20)", 200, 1, "two-sided"),  # about 20 problems off 0 carry the mean (bootstrap 0.927)
         ("sparse Beta(.05,20)", 200, 1, "less"),
+        # 1,000 problems, about 75 off 0: the bootstrap's lower bound on pass@64 covered 0.910-0.930
+        ("sparse Beta(.05,20)", 1000, 64, "greater"),
+        ("sparse Beta(.05,20)", 1000, 64, "two-sided"),
     ],
 )
 def test_problem_mean_ci_covers_where_the_bootstrap_did_not(name: str, problems: int, k: int, alternative: str) -> None:
@@ -727,6 +730,41 @@ def test_problems_carrying_the_mean_choose_the_betting_set() -> None:
     assert effective_problems(np.full(300, 0.25)) == 0
     table = np.stack([sparse, near_one, spread], axis=1)
     methods = [m for *_v, m in problem_mean_ci(table)]
-    assert methods == [METHOD_BETTING, METHOD_BETTING, METHOD_BOOTSTRAP] and f"{FEW_CARRYING} off" in METHOD_BETTING
+    assert methods == [METHOD_BETTING, METHOD_BETTING, METHOD_BOOTSTRAP]
+    assert f"{FEW_CARRYING} problems, or fewer than a third of them, off" in METHOD_BETTING
     _e, lo, hi, _m = problem_mean_ci(sparse)[0]
     assert 0.0 <= lo < sparse.mean() < hi
+
+
+def test_the_bootstrap_needs_100_problems_and_a_third_of_them_off_the_most_common_value() -> None:
+    from evalkit.stats.exact import (
+        CARRYING_SHARE,
+        FEW_CARRYING,
+        METHOD_BETTING,
+        METHOD_BOOTSTRAP,
+        SMALL_PROBLEMS,
+        needs_betting,
+        problem_mean_ci,
+    )
+
+    assert FEW_CARRYING == SMALL_PROBLEMS == 100 and CARRYING_SHARE == 1.0 / 3.0
+    rng = np.random.default_rng(11)
+
+    def sparse(problems: int, off: int) -> np.ndarray:
+        col = np.zeros(problems)  # most problems at 0 (sparse rates); `off` of them carry the mean
+        col[:off] = rng.uniform(0.01, 0.5, off)
+        return col
+
+    # the count: 150 problems (a third is 50), 99 or 100 off 0; the share: 1,000 problems, 333 or 334 off 0
+    columns = [sparse(150, 99), sparse(150, 100), sparse(1000, 333), sparse(1000, 334), 1.0 - sparse(1000, 300)]
+    columns.append(rng.uniform(0.0, 1.0, 99))  # 99 problems, all distinct: fewer than 100 off the mode too
+    paired = np.zeros(2000)  # mostly tied paired differences: 90 of 2,000 problems differ
+    paired[:90] = rng.uniform(-0.5, 0.5, 90)
+    methods = [problem_mean_ci(c)[0][3] for c in columns] + [problem_mean_ci(paired, paired=True)[0][3]]
+    expected = [METHOD_BETTING, METHOD_BOOTSTRAP, METHOD_BETTING, METHOD_BOOTSTRAP, METHOD_BETTING, METHOD_BETTING]
+    assert methods == [*expected, METHOD_BETTING]
+    assert [needs_betting(c) for c in columns] == [m == METHOD_BETTING for m in expected]
+    # one-sided and two-sided intervals of a column take the same method; the betting set holds its estimate
+    for alternative in ("two-sided", "less", "greater"):
+        est, lo, hi, method = problem_mean_ci(columns[2], alternative=alternative)[0]  # type: ignore[arg-type]
+        assert method == METHOD_BETTING and lo <= est <= hi

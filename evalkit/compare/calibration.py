@@ -68,8 +68,9 @@ SETTINGS: tuple[Setting, ...] = (
 
 METHODS: tuple[str, ...] = ("studentized", "bca", "percentile", "se")
 #: "reported": :func:`evalkit.stats.problem_mean_ci`, the interval compare_runs and evalkit summary print (exact
-#: for 0/1 values and -1/0/+1 differences, betting below 100 problems or 50 off the most common value, the
-#: studentized bootstrap otherwise).
+#: for 0/1 values and -1/0/+1 differences, betting where fewer than 100 problems, or fewer than a third
+#: of them, lie off the most common value (every run of fewer than 100 problems), the studentized bootstrap
+#: otherwise).
 ALL_METHODS: tuple[str, ...] = (*METHODS, "reported")
 
 
