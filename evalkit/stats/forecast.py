@@ -42,8 +42,9 @@ goes; the backtest tests the step the forecast takes (by the same ratio, not the
 
 What is not covered: a forecast is only as good as the assumption that the rates of the unsolved problems
 continue the shape of the rarely solved ones' (a beta tail near zero); rates far below ``1 / n`` leave no
-trace in n samples, so the interval for K much larger than n reflects the model, not the data. The backtest
-checks one step of extrapolation; larger steps are not checked.
+trace in n samples, so the interval for K much larger than n reflects the model, not the data (measured: 0.70-0.75
+coverage where half the problems hide around rate 1/2000, or 40% sit at 0.002, from n = 128 to K = 1024). The
+backtest checks one step of extrapolation; larger steps are not checked.
 """
 
 from __future__ import annotations
