@@ -19,6 +19,7 @@ from evalkit.stats.forecast import (
     fit_beta_binomial,
     forecast_pass_at_k,
 )
+from evalkit.stats.forecast_model import _log_likelihoods, low_cap
 
 
 def test_gradient_matches_finite_differences() -> None:
@@ -192,3 +193,46 @@ def test_crossover_reads_the_bands() -> None:
         rows([(32, 0.4, 0.35, 0.45), (64, 0.58, 0.5, 0.66), (128, 0.7, 0.65, 0.75), (256, 0.8, 0.75, 0.85)]), rl
     )
     assert (catch["t"]["k"], catch["t"]["k_low"], catch["t"]["k_high"]) == (128, 64, 256)
+
+
+def test_truncated_likelihood_matches_scipy_conditional_pmf() -> None:
+    """The low-region likelihood: each count's zero-inflated beta-binomial pmf given a count of at most
+    ``low_cap(n)`` (scipy's pmf, normalised over 0..cap by hand)."""
+    pi0, a, b = 0.3, 0.4, 20.0
+    n, c = np.array([128, 128, 128, 64, 64]), np.array([0, 1, 4, 0, 2])
+    theta = np.array([[np.log(pi0 / (1 - pi0)), np.log(a), np.log(b)]])
+    got = float(_log_likelihoods(theta, n, c, np.ones(5), cap=True)[0])
+
+    def pmf(ci: np.ndarray, ni: int) -> np.ndarray:
+        return (ci == 0) * pi0 + (1 - pi0) * stats.betabinom.pmf(ci, ni, a, b)
+
+    want = 0.0
+    for ni, ci in zip(n, c, strict=True):
+        below = pmf(np.arange(low_cap(int(ni)) + 1), int(ni)).sum()
+        coef = stats.binom.pmf(ci, ni, 0.5) / 0.5**ni  # the likelihood leaves out the binomial coefficient
+        want += float(np.log(pmf(np.array(ci), int(ni)) / below / coef))
+    assert got == pytest.approx(want, rel=1e-9)
+    assert low_cap(128) == 4 and low_cap(32) == 2 and low_cap(1024) == 32
+
+
+def test_well_solved_problems_forecast_from_their_own_posterior() -> None:
+    """Problems above the low region do not enter the fit: with none in it, the forecast is the mean of their
+    Jeffreys posterior pass@k, and a solved-often problem's pass@k is essentially 1."""
+    n, c = np.full(4, 64), np.array([10, 20, 40, 64])
+    fc = forecast_pass_at_k(n, c, [512], replicates=100)
+    assert fc.estimate[0] == pytest.approx(1.0, abs=1e-6)
+    assert fc.ci_low[0] > 0.999
+
+
+def test_forecast_covers_a_band_of_rates_near_one_over_n() -> None:
+    """Rates in a band around 1/n next to a solved bulk (the shape one beta fitted to all counts misses):
+    pass@1024 from 128 samples. Seeded: the same 12 data sets every run."""
+    rng = np.random.default_rng(8)
+    covered, runs, size = 0, 12, 150
+    for r in range(runs):
+        rates = np.where(rng.random(size) < 0.4, rng.uniform(0.0005, 0.005, size), rng.beta(2, 2, size))
+        counts = rng.binomial(128, rates)
+        fc = forecast_pass_at_k(np.full(size, 128), counts, [1024], replicates=200, seed=r)
+        truth = float((1 - (1 - rates) ** 1024).mean())
+        covered += fc.ci_low[0] <= truth <= fc.ci_high[0]
+    assert covered / runs >= 0.75

@@ -2,8 +2,9 @@
 RL run.
 
 Per scope (each task, and each group of tasks that share n when there are several), the run's per-problem
-counts are fitted with :func:`evalkit.stats.forecast.forecast_pass_at_k` and checked with
-:func:`evalkit.stats.forecast.backtest`. Rows with k <= n are the observed unbiased estimate (Chen et al.)
+counts are fitted with :func:`evalkit.stats.forecast.forecast_pass_at_k` (the rate distribution fitted to the
+problems with few correct samples, at most ``low_cap(n)``; the others forecast from their own counts) and checked
+with :func:`evalkit.stats.forecast.backtest`. Rows with k <= n are the observed unbiased estimate (Chen et al.)
 with its bootstrap interval over problems; rows with k > n are forecasts, refused (estimate None, with the
 reason) when the backtest says the fit is poor, unless the caller allows a poor fit (the rows then say
 ``fit_ok: false``).
@@ -28,6 +29,7 @@ from evalkit.compare.results import RunResults
 from evalkit.errors import EvalkitError
 from evalkit.stats import pass_at_k_ci, powers_of_two
 from evalkit.stats.forecast import MIN_N, backtest, forecast_pass_at_k
+from evalkit.stats.forecast_model import low_cap
 
 DEFAULT_REACH = 16  # without --k, forecasts go to 16 n in powers of two
 
@@ -111,7 +113,13 @@ def forecast_run(
             },
         }
         if fc is not None:
-            fit_info["fit"] = {"pi0": fc.fit.pi0, "a": fc.fit.a, "b": fc.fit.b}
+            fit_info["fit"] = {
+                "pi0": fc.fit.pi0,
+                "a": fc.fit.a,
+                "b": fc.fit.b,
+                "fitted_to_counts_up_to": low_cap(n),
+                "problems_fitted": int(np.count_nonzero(counts <= low_cap(n))),
+            }
         for k in want:
             row: dict[str, Any] = {"task": scope, "n": n, "k": k, "n_problems": len(arrays), "confidence": confidence}
             if k <= n:
@@ -121,7 +129,7 @@ def forecast_run(
                 assert fc is not None
                 i = fc.ks.index(k)
                 row.update(estimate=fc.estimate[i], ci_low=fc.ci_low[i], ci_high=fc.ci_high[i])
-                row["method"] = "zero-inflated beta-binomial forecast"
+                row["method"] = "zero-inflated beta-binomial forecast (fitted to the low counts)"
             else:
                 row.update(estimate=None, ci_low=None, ci_high=None, method="refused")
                 row["refused"] = (

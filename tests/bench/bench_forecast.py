@@ -5,7 +5,7 @@ For each setting: how often the 95% interval covers the truth (the mean over pro
 how often the backtest accepts the fit, how often the interval covers when the fit is accepted (what
 ``evalkit forecast`` prints; refused forecasts print nothing), and the median interval width.
 
-    python tests/bench/bench_forecast.py [--runs 100] [--problems 100 300]
+    python tests/bench/bench_forecast.py [--runs 100] [--problems 100 300] [--stress]
 """
 
 from __future__ import annotations
@@ -58,6 +58,16 @@ SETTINGS: dict[str, Rates] = {
         [(0.4, lambda r, s: r.uniform(0.0005, 0.005, s)), (0.6, lambda r, s: r.beta(2, 2, s))]
     ),
 }
+# stress settings (``--stress``): most of the forecast's gain lies at rates below 1/n, where n samples see little
+STRESS: dict[str, Rates] = {
+    "very sparse: Beta(.1,200)": lambda r, s: r.beta(0.1, 200, s),
+    "hidden: .5 Beta(1,2000) + .5 Beta(2,2)": _mix(
+        [(0.5, lambda r, s: r.beta(1, 2000, s)), (0.5, lambda r, s: r.beta(2, 2, s))]
+    ),
+    "point: .4 at .002 + .6 Beta(2,2)": _mix(
+        [(0.4, lambda r, s: np.full(s, 0.002)), (0.6, lambda r, s: r.beta(2, 2, s))]
+    ),
+}
 
 
 def main() -> None:
@@ -66,12 +76,13 @@ def main() -> None:
     parser.add_argument("--problems", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--n", type=int, default=128)
     parser.add_argument("--k", type=int, default=1024)
+    parser.add_argument("--stress", action="store_true", help="the stress settings instead of the main ones")
     args = parser.parse_args()
     print(f"# forecast coverage, n = {args.n} -> k = {args.k}, {args.runs} data sets per row, nominal 0.95")
     print(f"# {platform.node()} {platform.machine()} {time.strftime('%Y-%m-%d')}")
     print("| setting | problems | coverage | backtest accepts | coverage when accepted | median width | s |")
     print("|---|---|---|---|---|---|---|")
-    for name, rates_of in SETTINGS.items():
+    for name, rates_of in (STRESS if args.stress else SETTINGS).items():
         for size in args.problems:
             rng = np.random.default_rng(2026)
             covered = accepted = covered_accepted = 0
