@@ -376,7 +376,8 @@ def test_sample_records_the_template_and_refuses_another_on_resume(tmp_path: Pat
     same = cli(*base, "--out", str(run), "--prompt-template", str(template))
     assert same.returncode == 0, same.stderr
     refused = cli(*base, "--out", str(run), "--prompt-template", str(other))
-    assert refused.returncode == 2 and "refusing to resume" in refused.stderr and "prompt_template" in refused.stderr
+    assert refused.returncode == 2 and "refusing to resume" in refused.stderr and "--prompt-template" in refused.stderr
+    assert "sha256 sha256" not in refused.stderr
     plain = cli(*base, "--out", str(run))
     assert plain.returncode == 2 and "prompt_template" in plain.stderr
     bad = tmp_path / "bad.txt"

@@ -141,9 +141,9 @@ def test_resume_with_identical_identity(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "key_path"),
     [
-        ({"model_hash": "fedcba9876543210"}, "model_hash"),
-        ({"seed": 1}, "seed"),
-        ({"problem_seed": 7}, "problem_seed"),
+        ({"model_hash": "fedcba9876543210"}, "MODEL (its weights, commit or file)"),
+        ({"seed": 1}, "--seed"),
+        ({"problem_seed": 7}, "--problem-seed"),
     ],
 )
 def test_resume_with_changed_top_level_key_is_refused(tmp_path: Path, change: dict[str, Any], key_path: str) -> None:
@@ -156,23 +156,23 @@ def test_resume_with_changed_top_level_key_is_refused(tmp_path: Path, change: di
     assert "--force" in str(err.value)
 
 
-def test_resume_with_changed_temperature_names_the_nested_key(tmp_path: Path) -> None:
+def test_resume_with_changed_temperature_names_the_option(tmp_path: Path) -> None:
     root = tmp_path / "run"
     store, _ = create(root)
     store.unlock()
     changed = identity()
     changed["sampling"]["temperature"] = 0.7
-    with pytest.raises(EvalkitError, match=r"sampling\.temperature: 1\.0 -> 0\.7"):
+    with pytest.raises(EvalkitError, match=r"\(--temperature: 1\.0 -> 0\.7\)"):
         create(root, changed)
 
 
-def test_resume_with_changed_task_params_names_the_task_param(tmp_path: Path) -> None:
+def test_resume_with_changed_task_params_names_the_task_spec(tmp_path: Path) -> None:
     root = tmp_path / "run"
     store, _ = create(root)
     store.unlock()
     changed = identity()
     changed["tasks"][1]["params"]["length"] = 6  # the second task: a long list summary would hide it
-    with pytest.raises(EvalkitError, match=r"tasks\.1\.params\.length: 5 -> 6"):
+    with pytest.raises(EvalkitError, match=r"--task: .*reverse@length=5 -> .*reverse@length=6"):
         create(root, changed)
 
 

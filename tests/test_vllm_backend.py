@@ -368,10 +368,10 @@ def test_kill_9_at_3_points_during_cli_sampling_then_resume(vllm_ckpt: Path, tmp
     shutil.copytree(vllm_ckpt, other_model)
     (other_model / "generation_config.json").write_text('{"temperature": 0.5}')
     for change, named in (
-        ([str(other_model) if a == str(vllm_ckpt) else a for a in args], "model"),
-        ([*args, "--temperature", "0.7"], "sampling.temperature: 1.0 -> 0.7"),
-        ([a if a != TASK else "add@digits=3" for a in args], "tasks"),
-        ([*args, "--seed", "5"], "seed: 0 -> 5"),
+        ([str(other_model) if a == str(vllm_ckpt) else a for a in args], "MODEL"),
+        ([*args, "--temperature", "0.7"], "--temperature: 1.0 -> 0.7"),
+        ([a if a != TASK else "add@digits=3" for a in args], "--task"),
+        ([*args, "--seed", "5"], "--seed: 0 -> 5"),
     ):
         refused = cli(*change)
         assert refused.returncode == 2 and named in refused.stderr and "Traceback" not in refused.stderr, named

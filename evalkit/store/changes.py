@@ -68,7 +68,8 @@ def _shown(key: str, value: Any, present: bool, imported: bool) -> str:
     if key == "tasks" and isinstance(value, list):
         return " ".join(_task_text(t) for t in value) or "none"
     if key == "prompt_template" and isinstance(value, dict):
-        return f"sha256 {str(value.get('sha256', '?'))[:12]}"
+        digest = str(value.get("sha256", "?")).removeprefix("sha256:")
+        return f"sha256:{digest[:12]}"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text if len(text) <= 80 else text[:77] + "..."
 
