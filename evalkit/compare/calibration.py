@@ -12,6 +12,10 @@ Methods checked: the studentized, BCa and percentile bootstrap (:func:`evalkit.s
 engine of ``pass_at_k_ci`` / ``paired_delta_ci``) and the CLT interval with the clustered standard error (the
 engine of ``pass_at_k_se_ci`` / ``paired_delta_se_ci``).
 
+``--paired`` checks only paired deltas under :data:`PAIRED_TRUTHS` (identical models and a true effect, dense and
+sparse) at k = 1, n/8 and n; ``--cover`` checks the Cover@tau difference's interval under the same truths
+(:mod:`evalkit.compare.cover_calibration`).
+
 ``--claims`` runs :mod:`evalkit.compare.claims_calibration` instead: how often each kind of verdict claim is
 false under known truths (identical models, pure sharpening, true expansion, rare-but-reachable problems).
 
