@@ -12,6 +12,10 @@ Methods checked: the studentized, BCa and percentile bootstrap (:func:`evalkit.s
 engine of ``pass_at_k_ci`` / ``paired_delta_ci``) and the CLT interval with the clustered standard error (the
 engine of ``pass_at_k_se_ci`` / ``paired_delta_se_ci``).
 
+``--paired`` checks only paired deltas under :data:`PAIRED_TRUTHS` (identical models and a true effect, dense and
+sparse) at k = 1, n/8 and n; ``--cover`` checks the Cover@tau difference's interval under the same truths
+(:mod:`evalkit.compare.cover_calibration`).
+
 ``--claims`` runs :mod:`evalkit.compare.claims_calibration` instead: how often each kind of verdict claim is
 false under known truths (identical models, pure sharpening, true expansion, rare-but-reachable problems).
 
@@ -64,6 +68,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("paired Beta(.3,2)->Beta(.6,2) rho=.8", (0.3, 2.0), (0.6, 2.0), 0.8),
     Setting("paired null Beta(.1,5) rho=.9", (0.1, 5.0), (0.1, 5.0), 0.9),
     Setting("paired cross Beta(.3,2)->Beta(1.5,6) rho=.7", (0.3, 2.0), (1.5, 6.0), 0.7),
+)
+
+#: Paired truths of ``--paired`` and ``--cover``: identical models (rho = 1, equal marginals: the same rate on
+#: each problem, sampled twice) and a true effect, dense and sparse rates.
+PAIRED_TRUTHS: tuple[Setting, ...] = (
+    Setting("dense identical Beta(1,1)", (1.0, 1.0), (1.0, 1.0), 1.0),
+    Setting("dense Beta(1,1)->Beta(1.3,1) rho=.9", (1.0, 1.0), (1.3, 1.0), 0.9),
+    Setting("sparse identical Beta(.1,5)", (0.1, 5.0), (0.1, 5.0), 1.0),
+    Setting("sparse Beta(.1,5)->Beta(.2,5) rho=.8", (0.1, 5.0), (0.2, 5.0), 0.8),
 )
 
 METHODS: tuple[str, ...] = ("studentized", "bca", "percentile", "se")
@@ -392,8 +405,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--claims", action="store_true", help="how often each kind of verdict claim is false, per simulated truth"
     )
+    parser.add_argument(
+        "--paired", action="store_true",
+        help="paired deltas only, identical models and a true effect (PAIRED_TRUTHS), at k = 1, n/8 and n",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cover", action="store_true", help="the Cover@tau difference's interval under PAIRED_TRUTHS instead"
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.cover:
+        from evalkit.compare.cover_calibration import cover_coverage, format_cover_table
+
+        for problems in args.problems:
+            print(
+                f"Coverage of the Cover@tau difference's nominal 95% interval (compare's cover_comparison; one-sided "
+                f"bounds by ternary_mean_ci): {args.reps} data sets per truth, P={problems}, n={args.n}. Binomial SE "
+                f"of each coverage: {math.sqrt(0.95 * 0.05 / args.reps):.4f}."
+            )
+            print(format_cover_table([], (0.93, 1.0)), flush=True)
+            for s in PAIRED_TRUTHS:
+                cover_rows = cover_coverage(s, problems=problems, n=args.n, reps=args.reps, seed=args.seed)
+                print("\n".join(format_cover_table(cover_rows, (0.93, 1.0)).splitlines()[2:]), flush=True)
+        print(f"{time.perf_counter() - t0:.0f}s")
+        return
     if args.claims:
         from evalkit.compare.claims_calibration import TRUTHS, claim_error_rates, format_claim_table
 
@@ -430,9 +465,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     band = (0.93, 0.97)
     for problems in args.problems:
         rows: list[CoverageRow] = []
-        for s in SETTINGS:
-            rows += coverage(s, problems=problems, n=args.n, reps=args.reps, n_boot=args.n_boot, seed=args.seed,
-                             methods=args.methods)  # fmt: skip
+        ks = (1, max(1, args.n // 8), args.n) if args.paired else (1, 8, 64)
+        for s in PAIRED_TRUTHS if args.paired else SETTINGS:
+            rows += coverage(s, ks=ks, problems=problems, n=args.n, reps=args.reps, n_boot=args.n_boot,
+                             seed=args.seed, methods=args.methods)  # fmt: skip
         print(
             f"Coverage of nominal 95% intervals: {args.reps} datasets per setting, P={problems} problems, "
             f"n={args.n} samples, {args.n_boot} resamples. 2-sided = two-sided interval; upper / lower = "
