@@ -379,7 +379,7 @@ def test_sample_records_the_template_and_refuses_another_on_resume(tmp_path: Pat
     assert refused.returncode == 2 and "refusing to resume" in refused.stderr and "--prompt-template" in refused.stderr
     assert "sha256 sha256" not in refused.stderr
     plain = cli(*base, "--out", str(run))
-    assert plain.returncode == 2 and "prompt_template" in plain.stderr
+    assert plain.returncode == 2 and "--prompt-template: sha256:" in plain.stderr and "the tasks' own" in plain.stderr
     bad = tmp_path / "bad.txt"
     bad.write_text("{problm}")
     usage = cli(*base, "--out", str(tmp_path / "run2"), "--prompt-template", str(bad))

@@ -258,7 +258,7 @@ def test_cli_sample_resume_and_refusal(server: FakeServer, tmp_path: Path) -> No
     )
     assert all(c.text == f"seed={c.seed}" and c.seed == sample_seed(0, c.problem_id, c.sample_idx) for c in rows)
     other = cli(*base[:5], "http://127.0.0.1:9/v1", *base[6:], "--n", "10", "--out", str(run))
-    assert other.returncode == 2 and "model_hash" in other.stderr and "Traceback" not in other.stderr
+    assert other.returncode == 2 and "MODEL (" in other.stderr and "Traceback" not in other.stderr
 
 
 def test_cli_openai_needs_base_url_and_chat_needs_a_tokenizer(tmp_path: Path) -> None:
