@@ -136,9 +136,8 @@ def main() -> None:
     )
     print(f"floor (first success or n): {floor / (2 * total):.3f}")
     for kind in ("frontier", "excess", "delta", "gate"):
-        print(
-            f"{kind}: equal {keys['fixed'][kind] == keys['adaptive'][kind]}  fixed {keys['fixed'][kind]}  adaptive {keys['adaptive'][kind]}"
-        )
+        fixed_claim, adaptive_claim = keys["fixed"][kind], keys["adaptive"][kind]
+        print(f"{kind}: equal {fixed_claim == adaptive_claim}  fixed {fixed_claim}  adaptive {adaptive_claim}")
     for label, summary in (("fixed", fixed), ("adaptive", adaptive)):
         for row in _pass_rows(summary):
             print(f"{label}: {row}")
