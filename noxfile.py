@@ -9,6 +9,7 @@ development installs only.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -79,6 +80,10 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/bench/bench_forecast.py")
     session.run("python", "tests/bench/bench_power.py")
     session.run("python", "tests/bench/bench_adaptive.py", "--cli")
+    if Path("reports/demo/runs/rl/manifest.json").exists():
+        session.run("python", "tests/bench/bench_adaptive_demo.py", "--runs", "reports/demo/runs")
+    else:
+        session.log("bench_adaptive_demo.py skipped: run `nox -s demo` first (it reads reports/demo/runs)")
 
 
 @nox.session
