@@ -98,8 +98,8 @@ def _summary(run: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "argv",
-    [["compare", "{fixed}", "{fixed}", "--mid", "{ad}", "--out", "{tmp}/rep"], ["forecast", "{ad}"]],
-)  # compare and gate of two runs read adaptive runs (tests/test_adaptive_compare.py); a trajectory does not
+    [["compare", "{fixed}", "{fixed}", "--mid", "{ad}", "--out", "{tmp}/rep"]],
+)  # compare, gate and forecast read adaptive runs (tests/test_adaptive_compare.py, below); a trajectory does not
 def test_commands_that_need_fixed_n_refuse_adaptive_runs(
     runs: tuple[Path, Path, Path, list[list[bool]]], argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -109,6 +109,32 @@ def test_commands_that_need_fixed_n_refuse_adaptive_runs(
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "sampled with --adaptive" in err
+
+
+def test_forecast_reads_an_adaptive_run_as_its_rule_read_it(
+    runs: tuple[Path, Path, Path, list[list[bool]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`evalkit forecast` on an adaptive run: rows up to n are the rule's unbiased estimates (the summary's),
+    the fit reads the problems drawn to n with fewer than R correct samples, and the rows name the rule."""
+    _samples, ad, _fixed, outcomes = runs
+    _drawn, table = _expected(outcomes)
+    capsys.readouterr()
+    assert cli.main(["forecast", str(ad), "--json", "--k", "1", "--k", "16", "--k", str(N), "--k", str(8 * N)]) == 0
+    rows = {row["k"]: row for row in json.loads(capsys.readouterr().out)}
+    ks = powers_of_two(N)
+    for k in (1, 16, N):
+        assert rows[k]["method"] == "observed"
+        assert rows[k]["estimate"] == pytest.approx(table[:, ks.index(k)].mean(), rel=1e-12)
+        assert rows[k]["ci_low"] <= rows[k]["estimate"] <= rows[k]["ci_high"]
+    beyond = rows[8 * N]
+    assert beyond["adaptive"] == {"successes": R, "n": N}
+    assert beyond["fit"]["fitted_to_counts_up_to"] == min(R - 1, max(2, N // 32))
+    full = np.array(outcomes).sum(axis=1)
+    assert beyond["fit"]["problems_fitted"] == int(np.count_nonzero(full <= R - 1))
+    if beyond["estimate"] is not None:  # the backtest may refuse 16 problems; then the reason is given
+        assert rows[N]["estimate"] <= beyond["ci_high"] and beyond["ci_low"] <= beyond["estimate"]
+    else:
+        assert beyond["refused"].startswith("poor fit")
 
 
 def test_usage_errors(runs: tuple[Path, Path, Path, list[list[bool]]], capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,10 +12,13 @@ from scipy import integrate, optimize, stats
 from test_compare_gate import make_run
 
 from evalkit.cli import main
+from evalkit.stats.adaptive import AdaptiveRule
 from evalkit.stats.forecast import (
     BetaBinomialFit,
     _neg_log_likelihood,
+    adaptive_low_max,
     backtest,
+    backtest_counts,
     fit_beta_binomial,
     forecast_pass_at_k,
 )
@@ -236,3 +239,69 @@ def test_forecast_covers_a_band_of_rates_near_one_over_n() -> None:
         truth = float((1 - (1 - rates) ** 1024).mean())
         covered += fc.ci_low[0] <= truth <= fc.ci_high[0]
     assert covered / runs >= 0.75
+
+
+def _adaptive_counts(outcomes: np.ndarray, successes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, S, reached) per problem under "stop at R successes or n", from each problem's fixed-n outcomes."""
+    rule = AdaptiveRule.make(successes, outcomes.shape[1])
+    done = [rule.decide(row) for row in outcomes]
+    return (
+        np.array([d.used for d in done]),
+        np.array([d.successes for d in done]),
+        np.array([d.reached for d in done]),
+    )
+
+
+def test_adaptive_low_region_is_the_fixed_runs_below_r() -> None:
+    """Under "stop at R or n" the problems drawn to n with at most min(low_cap(n), R - 1) correct samples are
+    exactly those whose full count is that low; the cap is the low_cap of a fixed run when R exceeds it."""
+    rng = np.random.default_rng(4)
+    rates = np.where(rng.random(400) < 0.5, rng.beta(0.3, 30, 400), rng.beta(1, 2, 400))
+    outcomes = rng.random((400, 1024)) < rates[:, None]
+    trials, hits, reached = _adaptive_counts(outcomes, 16)
+    low_max = adaptive_low_max(1024, 16)
+    assert low_max == 15 and adaptive_low_max(128, 16) == low_cap(128) and adaptive_low_max(1024, 1) == 0
+    full = outcomes.sum(axis=1)
+    np.testing.assert_array_equal((hits <= low_max) & ~reached, full <= low_max)
+    np.testing.assert_array_equal(trials[full <= low_max], 1024)
+    np.testing.assert_array_equal(hits[full <= low_max], full[full <= low_max])
+    # with the default cap passed explicitly, the forecast is the default one, to the last bit
+    n = np.full(400, 1024)
+    default = forecast_pass_at_k(n, full, [4096], replicates=50, seed=2)
+    explicit = forecast_pass_at_k(n, full, [4096], replicates=50, seed=2, low_max=low_cap(1024))
+    assert (default.estimate, default.ci_low, default.ci_high) == (explicit.estimate, explicit.ci_low, explicit.ci_high)
+
+
+def test_adaptive_forecast_matches_the_fixed_run_of_the_same_samples() -> None:
+    """pass@8192 from an adaptive run (R = 16, n = 1024) and from the fixed-n run of the same samples: the same
+    answer up to the information the stopped problems leave out, and both cover the truth (seeded)."""
+    rng = np.random.default_rng(21)
+    size = 300
+    rates = np.where(
+        rng.random(size) < 0.2, 0.0, np.where(rng.random(size) < 0.5, rng.beta(0.3, 60, size), rng.beta(2, 2, size))
+    )
+    outcomes = rng.random((size, 1024)) < rates[:, None]
+    trials, hits, _reached = _adaptive_counts(outcomes, 16)
+    assert trials.sum() < 0.7 * outcomes.size  # the rule stopped most solved problems early
+    fixed = forecast_pass_at_k(np.full(size, 1024), outcomes.sum(axis=1), [8192], replicates=300, seed=1)
+    adaptive = forecast_pass_at_k(trials, hits, [8192], replicates=300, seed=1, low_max=adaptive_low_max(1024, 16))
+    truth = float((1 - (1 - rates) ** 8192).mean())
+    width = fixed.ci_high[0] - fixed.ci_low[0]
+    assert abs(adaptive.estimate[0] - fixed.estimate[0]) < 0.25 * width
+    assert adaptive.ci_high[0] - adaptive.ci_low[0] < 1.5 * width
+    for fc in (fixed, adaptive):
+        assert fc.ci_low[0] <= truth <= fc.ci_high[0]
+
+
+def test_backtest_counts_equals_the_backtest_of_fixed_samples() -> None:
+    rng = np.random.default_rng(6)
+    rates = np.where(rng.random(120) < 0.3, 0.0, rng.beta(0.4, 4, 120))
+    passed = [rng.random(128) < p for p in rates]
+    whole = backtest(passed, replicates=100, seed=3)
+    c_m = np.array([int(p[:32].sum()) for p in passed])
+    solved = np.array([bool(p.any()) for p in passed])
+    counts = backtest_counts(np.full(120, 32), c_m, solved, 128, replicates=100, seed=3)
+    assert (whole.m, whole.n, whole.observed, whole.ok) == (counts.m, counts.n, counts.observed, counts.ok)
+    assert whole.forecast.ci_low == counts.forecast.ci_low and whole.forecast.ci_high == counts.forecast.ci_high
+    with pytest.raises(ValueError, match="m < n"):
+        backtest_counts(np.full(120, 128), c_m, solved, 128)

@@ -33,7 +33,7 @@ def forecast_cmd(
 
     if len(runs) not in (1, 2):
         raise EvalkitError(f"forecast takes one run, or two (BASE RL) for the crossover; got {len(runs)}")
-    loaded = load_runs(runs, task, problem)  # --task and --problem as in every command that reads runs
+    loaded = load_runs(runs, task, problem, adaptive_ok=True)  # --task, --problem as everywhere; --adaptive too
     all_rows = [forecast_run(r, k, None, allow_poor_fit=allow_poor_fit) for r in loaded]
     cross = crossover(*all_rows) if len(all_rows) == 2 else None
     if as_json:

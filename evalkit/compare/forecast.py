@@ -4,10 +4,12 @@ RL run.
 Per scope (each task, and each group of tasks that share n when there are several), the run's per-problem
 counts are fitted with :func:`evalkit.stats.forecast.forecast_pass_at_k` (the rate distribution fitted to the
 problems with few correct samples, at most ``low_cap(n)``; the others forecast from their own counts) and checked
-with :func:`evalkit.stats.forecast.backtest`. Rows with k <= n are the observed unbiased estimate (Chen et al.)
-with its bootstrap interval over problems; rows with k > n are forecasts, refused (estimate None, with the
-reason) when the backtest says the fit is poor, unless the caller allows a poor fit (the rows then say
-``fit_ok: false``).
+with :func:`evalkit.stats.forecast.backtest_counts`. Rows with k <= n are the observed unbiased estimate (Chen et
+al.) with the interval ``evalkit summary`` gives (:func:`evalkit.stats.exact.problem_mean_ci`); rows with k > n
+are forecasts, refused (estimate None, with the reason) when the backtest says the fit is poor, unless the caller
+allows a poor fit (the rows then say ``fit_ok: false``). A run sampled with ``--adaptive`` is read as its rule
+read it (:meth:`evalkit.compare.results.RunResults.outcome`): the rule's unbiased estimator up to n, and a fit
+to the problems the rule drew to n with fewer than R correct samples (:func:`evalkit.stats.forecast.adaptive_low_max`).
 
 Crossover of two runs (:func:`crossover`): on the k grid of both forecasts, the first k where the base's
 forecast reaches the RL run's is the point; the interval runs from the first k where the two bands touch
@@ -21,26 +23,61 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from evalkit.compare.results import RunResults
 from evalkit.errors import EvalkitError
-from evalkit.stats import pass_at_k_ci, powers_of_two
-from evalkit.stats.forecast import MIN_N, backtest, forecast_pass_at_k
+from evalkit.stats import pass_at_k, powers_of_two
+from evalkit.stats.adaptive import adaptive_pass_at_k
+from evalkit.stats.exact import problem_mean_ci
+from evalkit.stats.forecast import (
+    BACKTEST_RATIO,
+    MIN_N,
+    Backtest,
+    adaptive_low_max,
+    backtest_counts,
+    forecast_pass_at_k,
+)
 from evalkit.stats.forecast_model import low_cap
 
 DEFAULT_REACH = 16  # without --k, forecasts go to 16 n in powers of two
 
 
-def _scopes(results: RunResults, tasks: Sequence[str] | None) -> dict[str, list[np.ndarray]]:
-    """Scope name -> per-problem passed arrays (cut to the scope's smallest n)."""
-    by_task: dict[str, list[np.ndarray]] = defaultdict(list)
+@dataclass(frozen=True)
+class _Scope:
+    """What a forecast reads of one scope (a task, or tasks sharing n): per problem, shape (problems,).
+
+    ``trials`` and ``hits`` are the samples read and their successes at n (fixed n: n and the count; an
+    ``--adaptive`` run: the rule's (T, S), T < n where it stopped at its R-th success); ``reached`` marks those.
+    """
+
+    n: int
+    trials: np.ndarray
+    hits: np.ndarray
+    reached: np.ndarray
+    pids: list[str]
+
+
+def _read(results: RunResults, pids: list[str], m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, S, reached) of each problem's first ``m`` samples, as the estimators read them."""
+    rows = [results.outcome(pid, m) for pid in pids]
+    return (
+        np.array([t for t, _s, _r in rows], dtype=np.int64),
+        np.array([s for _t, s, _r in rows], dtype=np.int64),
+        np.array([r for _t, _s, r in rows], dtype=bool),
+    )
+
+
+def _scopes(results: RunResults, tasks: Sequence[str] | None) -> dict[str, _Scope]:
+    """Scope name -> what the forecast reads (each task cut to its smallest n; an adaptive run at its cap n)."""
+    by_task: dict[str, list[str]] = defaultdict(list)
     for p in results.problems:
         if tasks and p.task not in tasks:
             continue
-        by_task[p.task].append(results.passed.get(p.id, np.zeros(0, dtype=bool)))
+        by_task[p.task].append(p.id)
     if tasks:
         unknown = sorted(set(tasks) - set(by_task))
         if unknown:
@@ -49,22 +86,53 @@ def _scopes(results: RunResults, tasks: Sequence[str] | None) -> dict[str, list[
             )
     if not by_task:
         raise EvalkitError(f"{results.root}: the run holds no problems")
-    scopes: dict[str, list[np.ndarray]] = {}
+    scopes: dict[str, _Scope] = {}
     by_n: dict[int, list[str]] = defaultdict(list)
-    for task, arrays in sorted(by_task.items()):
-        n = min(a.size for a in arrays)
+    rule = results.rule
+    for task, pids in sorted(by_task.items()):
+        n = rule.n if rule is not None else min(results.n(pid) for pid in pids)
         if n < MIN_N:
             raise EvalkitError(
                 f"{results.root}: task {task} has {n} verified sample(s) on some problem; a forecast needs at least "
                 f"{MIN_N} per problem (sample more with a larger --n)"
             )
-        scopes[task] = [a[:n] for a in arrays]
+        scopes[task] = _Scope(n, *_read(results, pids, n), pids)
         by_n[n].append(task)
     if len(scopes) > 1:  # groups of tasks at one n: never pooled across different n
         for n, names in sorted(by_n.items()):
             if len(names) > 1:
-                scopes[f"n={n}: " + "+".join(names)] = [a for t in names for a in scopes[t]]
+                parts = [scopes[t] for t in names]
+                scopes[f"n={n}: " + "+".join(names)] = _Scope(
+                    n,
+                    np.concatenate([x.trials for x in parts]),
+                    np.concatenate([x.hits for x in parts]),
+                    np.concatenate([x.reached for x in parts]),
+                    [pid for x in parts for pid in x.pids],
+                )
     return scopes
+
+
+def _observed(results: RunResults, scope: _Scope, ks: list[int], confidence: float, seed: int) -> list[tuple]:
+    """(estimate, low, high, method) of mean pass@k for each k <= n: Chen et al.'s estimator (fixed n) or the
+    rule's (``--adaptive``) per problem, the interval :func:`evalkit.stats.exact.problem_mean_ci` (as summary)."""
+    k_arr = np.asarray(ks, dtype=np.int64)[None, :]
+    rule = results.rule
+    if rule is None:
+        table = pass_at_k(scope.trials[:, None], scope.hits[:, None], k_arr)
+    else:
+        table = adaptive_pass_at_k(
+            scope.trials[:, None], scope.hits[:, None], scope.reached[:, None], rule.successes, k_arr
+        )
+    return problem_mean_ci(table, confidence, seed=seed)
+
+
+def _backtest(results: RunResults, scope: _Scope, confidence: float, seed: int) -> Backtest:
+    """The backtest of one scope: fitted on each problem's first n // 4 samples (as the rule read them)."""
+    rule = results.rule
+    m = max(2, scope.n // BACKTEST_RATIO)
+    t_m, s_m, _ = _read(results, scope.pids, m)
+    low_max = None if rule is None else adaptive_low_max(m, rule.successes)
+    return backtest_counts(t_m, s_m, scope.hits > 0, scope.n, confidence, seed=seed, low_max=low_max)
 
 
 def forecast_run(
@@ -77,6 +145,11 @@ def forecast_run(
 ) -> list[dict[str, Any]]:
     """Rows ``{task, n, k, estimate, ci_low, ci_high, method, fit_ok, ...}`` for every scope and k.
 
+    A run sampled with ``--adaptive`` is forecast from what its rule read: the low region is the problems with
+    at most :func:`evalkit.stats.forecast.adaptive_low_max` correct samples (drawn to n by the rule, so their
+    counts are complete), every other problem from its own (successes, samples read); rows with k <= n use
+    the rule's unbiased estimator.
+
     Args:
         results: A loaded run.
         ks: The k values (default: powers of two up to ``DEFAULT_REACH`` x n).
@@ -86,22 +159,27 @@ def forecast_run(
         seed: Seed of the bootstrap.
 
     Raises:
-        EvalkitError: a k below 1, a task the run lacks, a scope with fewer than ``MIN_N`` samples per problem.
+        EvalkitError: a k below 1, a task the run lacks, a scope with fewer than ``MIN_N`` samples per problem,
+            an ``--adaptive`` problem still being sampled.
     """
     if ks is not None and any(int(k) < 1 for k in ks):
         raise EvalkitError(f"--k must be at least 1 (got {min(int(k) for k in ks)})")
+    rule = results.rule
     rows: list[dict[str, Any]] = []
-    for scope, arrays in _scopes(results, tasks).items():
-        n = arrays[0].size
-        if len(arrays) < 2:
-            raise EvalkitError(f"{scope}: a forecast needs at least 2 problems with samples (got {len(arrays)})")
+    for name, scope in _scopes(results, tasks).items():
+        n = scope.n
+        if len(scope.pids) < 2:
+            raise EvalkitError(f"{name}: a forecast needs at least 2 problems with samples (got {len(scope.pids)})")
         want = sorted({int(k) for k in ks}) if ks else powers_of_two(DEFAULT_REACH * n)
-        counts = np.array([int(a.sum()) for a in arrays])
-        sizes = np.full(counts.size, n)
-        check = backtest(arrays, confidence, seed=seed)
+        low_max = low_cap(n) if rule is None else adaptive_low_max(n, rule.successes)
+        check = _backtest(results, scope, confidence, seed)
         fit_ok = check.ok
         beyond = [k for k in want if k > n]
-        fc = forecast_pass_at_k(sizes, counts, beyond, confidence, seed=seed) if beyond else None
+        fc = (
+            forecast_pass_at_k(scope.trials, scope.hits, beyond, confidence, seed=seed, low_max=low_max)
+            if beyond
+            else None
+        )
         fit_info = {
             "fit_ok": fit_ok,
             "backtest": {
@@ -117,14 +195,18 @@ def forecast_run(
                 "pi0": fc.fit.pi0,
                 "a": fc.fit.a,
                 "b": fc.fit.b,
-                "fitted_to_counts_up_to": low_cap(n),
-                "problems_fitted": int(np.count_nonzero(counts <= low_cap(n))),
+                "fitted_to_counts_up_to": low_max,
+                "problems_fitted": int(np.count_nonzero((scope.hits <= low_max) & ~scope.reached)),
             }
+        inside = [k for k in want if k <= n]
+        observed = dict(zip(inside, _observed(results, scope, inside, confidence, seed), strict=True)) if inside else {}
+        size = len(scope.pids)
         for k in want:
-            row: dict[str, Any] = {"task": scope, "n": n, "k": k, "n_problems": len(arrays), "confidence": confidence}
+            row: dict[str, Any] = {"task": name, "n": n, "k": k, "n_problems": size, "confidence": confidence}
             if k <= n:
-                est, low, high = pass_at_k_ci(sizes, counts, k, confidence=confidence, seed=seed)
+                est, low, high, how = observed[k]
                 row.update(estimate=est, ci_low=max(0.0, low), ci_high=min(1.0, high), method="observed")
+                row["ci_method"] = how
             elif fit_ok or allow_poor_fit:
                 assert fc is not None
                 i = fc.ks.index(k)
@@ -137,6 +219,8 @@ def forecast_run(
                     f"[{check.forecast.ci_low[0]:.3f}, {check.forecast.ci_high[0]:.3f}], the run observed "
                     f"{check.observed:.3f}"
                 )
+            if rule is not None:
+                row["adaptive"] = {"successes": rule.successes, "n": rule.n}
             rows.append({**row, **fit_info})
     return rows
 
@@ -184,13 +268,6 @@ def crossover(base_rows: list[dict[str, Any]], rl_rows: list[dict[str, Any]]) ->
     return out
 
 
-ADAPTIVE_SKIP = (
-    "not forecast: a run sampled with --adaptive stops each problem at R successes, so its counts are not the "
-    "binomial counts at n that the beta-binomial fit reads (a fit to them would be biased); pass@k is reported "
-    "up to n only"
-)
-
-
 def attach_forecasts(summary: dict[str, Any], base: RunResults, rl: RunResults, confidence: float = 0.95) -> None:
     """Add both runs' forecasts beyond n and the crossover to a comparison summary, in place.
 
@@ -200,9 +277,6 @@ def attach_forecasts(summary: dict[str, Any], base: RunResults, rl: RunResults, 
     ({model: {k: [low, high]}}) for k > n, which the report draws beyond the observed curves.
     """
     tasks = [t for t in summary.get("tasks", {}) if isinstance(summary["tasks"][t], dict)]
-    if base.rule is not None or rl.rule is not None:
-        summary["forecast"] = {"skipped": ADAPTIVE_SKIP}
-        return
     try:
         rows = {"base": forecast_run(base, None, tasks, confidence), "rl": forecast_run(rl, None, tasks, confidence)}
     except EvalkitError as exc:

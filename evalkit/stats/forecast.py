@@ -73,7 +73,9 @@ __all__ = [
     "BetaBinomialFit",
     "Forecast",
     "_neg_log_likelihood",
+    "adaptive_low_max",
     "backtest",
+    "backtest_counts",
     "fit_beta_binomial",
     "forecast_pass_at_k",
     "posterior_fits",
@@ -83,9 +85,28 @@ MIN_N = 8  # below this many samples per problem there is nothing to fit a rate 
 BACKTEST_RATIO = 4  # the backtest fits on n // 4 samples and forecasts pass@n
 
 
-def _low_region(n: IntArray, c: IntArray) -> np.ndarray:
-    """Which problems the rate distribution is fitted to (count at most ``low_cap(n)``), shape (problems,)."""
+def _low_region(n: IntArray, c: IntArray, low_max: int | None = None) -> np.ndarray:
+    """Which problems the rate distribution is fitted to (count at most ``low_cap(n)``, or ``low_max``),
+    shape (problems,)."""
+    if low_max is not None:
+        return np.asarray(c <= low_max)
     return np.asarray(c <= np.array([low_cap(int(x)) for x in n], dtype=np.int64).reshape(n.shape))
+
+
+def adaptive_low_max(n: int, successes: int) -> int:
+    """The low region of a run sampled with ``--adaptive`` (stop at R = ``successes`` correct samples or at n):
+    counts at most ``min(low_cap(n), R - 1)``.
+
+    A problem whose count at n would be at most R - 1 never reaches R, so the rule draws it to n and its count
+    is known exactly; any other problem is either drawn to n with R or more correct samples or stopped early
+    (its count at n is then unknown but above R - 1). So the low region is identified exactly and the truncated
+    likelihood of :mod:`evalkit.stats.forecast_model` applies with this cap; every other problem's rate gets its
+    own Jeffreys posterior from the (successes, samples) the rule read, which the stopping rule does not change
+    (the likelihood of a stopped sequence is the binomial kernel). With R = 1 the low region holds only
+    never-solved problems, whose counts carry no information on the beta's shape: the interval is then as wide
+    as the hyperprior allows.
+    """
+    return min(low_cap(int(n)), int(successes) - 1)
 
 
 def _draw_rates(
@@ -111,14 +132,14 @@ def _expected_pass_at_k(n: IntArray, c: IntArray, low: np.ndarray, fit: BetaBino
 
 
 def _posterior(
-    n: IntArray, c: IntArray, draws: int, rng: np.random.Generator
+    n: IntArray, c: IntArray, draws: int, rng: np.random.Generator, low_max: int | None = None
 ) -> tuple[np.ndarray, BetaBinomialFit, list[BetaBinomialFit], float]:
     """The low region, its fit, posterior fits and effective sample size (all problems high: a dummy fit)."""
-    low = _low_region(n, c)
+    low = _low_region(n, c, low_max)
     if not low.any():
         nothing = BetaBinomialFit(0.0, 1.0, 1.0, 0.0)
         return low, nothing, [nothing] * draws, float(draws)
-    fit, fits, ess = posterior_fits(n[low], c[low], draws, rng, cap=True)
+    fit, fits, ess = posterior_fits(n[low], c[low], draws, rng, cap=True, low_max=low_max)
     return low, fit, fits, ess
 
 
@@ -151,16 +172,19 @@ def forecast_pass_at_k(
     confidence: float = 0.95,
     replicates: int = 400,
     seed: int = 0,
+    low_max: int | None = None,
 ) -> Forecast:
     """Forecast mean pass@k over these problems for each k (typically k > n), with an interval.
 
     Args:
-        n: Samples per problem, shape (problems,).
+        n: Samples per problem, shape (problems,) (for an ``--adaptive`` run: the samples the rule read).
         c: Correct samples per problem, shape (problems,).
         ks: The k values to forecast (any k >= 1; for k <= n prefer the unbiased estimator).
         confidence: Nominal coverage of the interval.
         replicates: Posterior draws behind the interval.
         seed: Seed of the importance sampling and the posterior draws.
+        low_max: The largest count of the low region (default: ``low_cap(n)`` per problem); for an
+            ``--adaptive`` run, :func:`adaptive_low_max`.
 
     Returns:
         A :class:`Forecast`.
@@ -173,8 +197,10 @@ def forecast_pass_at_k(
     if any(int(k) < 1 for k in ks):
         raise ValueError("every k must be at least 1")
     n_arr, c_arr = np.asarray(n, dtype=np.int64), np.asarray(c, dtype=np.int64)
+    if n_arr.size == 0 or n_arr.shape != c_arr.shape or (c_arr < 0).any() or (c_arr > n_arr).any():
+        raise ValueError("need per-problem counts with 0 <= c <= n, of one non-zero length")
     rng = np.random.default_rng(seed)
-    low, fit, fits, ess = _posterior(n_arr, c_arr, replicates, rng)
+    low, fit, fits, ess = _posterior(n_arr, c_arr, replicates, rng, low_max)
     k_arr = np.asarray([int(k) for k in ks], dtype=np.int64)
     estimate = [_expected_pass_at_k(n_arr, c_arr, low, fit, int(k)) for k in k_arr]
     values = np.empty((replicates, k_arr.size))
@@ -246,15 +272,51 @@ def backtest(
         raise ValueError(f"a forecast needs at least {MIN_N} samples per problem (got {n})")
     m = max(2, n // ratio)
     c_m = np.asarray([int(np.count_nonzero(p[:m])) for p in passed], dtype=np.int64)
-    n_m = np.full(c_m.size, m, dtype=np.int64)
-    observed = float(np.mean([bool(np.any(p)) for p in passed]))
+    solved = np.asarray([bool(np.any(p)) for p in passed])
+    return backtest_counts(np.full(c_m.size, m, dtype=np.int64), c_m, solved, n, confidence, replicates, seed)
+
+
+def backtest_counts(
+    n_m: Sequence[int] | IntArray,
+    c_m: Sequence[int] | IntArray,
+    solved: Sequence[bool] | np.ndarray,
+    n: int,
+    confidence: float = 0.95,
+    replicates: int = 400,
+    seed: int = 0,
+    low_max: int | None = None,
+) -> Backtest:
+    """:func:`backtest` from counts: what was read of each problem's first m samples, and whether it was
+    solved within n.
+
+    Args:
+        n_m: Samples read of each problem's first m, shape (problems,): m, or fewer for an ``--adaptive`` run
+            whose rule stopped the problem at its R-th success before m.
+        c_m: Correct samples among them, shape (problems,).
+        solved: Whether each problem was solved within n samples, shape (problems,).
+        n: The k the backtest forecasts (the run's n), above every ``n_m``.
+        confidence, replicates, seed: As :func:`backtest`.
+        low_max: The low region's largest count at m (default ``low_cap(m)``; :func:`adaptive_low_max` for an
+            ``--adaptive`` run).
+
+    Raises:
+        ValueError: counts of different lengths or out of range, or n not above m.
+    """
+    n_arr, c_arr = np.asarray(n_m, dtype=np.int64), np.asarray(c_m, dtype=np.int64)
+    hit = np.asarray(solved, dtype=bool)
+    if n_arr.size == 0 or not n_arr.shape == c_arr.shape == hit.shape:
+        raise ValueError("a backtest needs counts and solved flags of one non-zero length")
+    if (c_arr < 0).any() or (c_arr > n_arr).any() or int(n_arr.max()) >= n:
+        raise ValueError(f"a backtest needs 0 <= c <= m < n = {n}")
+    m = int(n_arr.max())
+    observed = float(hit.mean())
     rng = np.random.default_rng(seed)
-    region, fit, fits, ess = _posterior(n_m, c_m, replicates, rng)
+    region, fit, fits, ess = _posterior(n_arr, c_arr, replicates, rng, low_max)
     values = np.empty(replicates)
     for r, drawn in enumerate(fits):
-        rates = _draw_rates(n_m, c_m, region, drawn, rng)
-        later = rng.random(c_m.size) < 1.0 - np.power(1.0 - rates, n - m)
-        values[r] = np.mean((c_m > 0) | later)
+        rates = _draw_rates(n_arr, c_arr, region, drawn, rng)
+        later = rng.random(c_arr.size) < 1.0 - np.power(1.0 - rates, n - n_arr)
+        values[r] = np.mean((c_arr > 0) | later)
     alpha = 1.0 - confidence
     low, high = float(np.quantile(values, alpha / 2)), float(np.quantile(values, 1 - alpha / 2))
     predicted = Forecast([n], [float(values.mean())], [low], [high], confidence, fit, ess)

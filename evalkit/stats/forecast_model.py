@@ -135,11 +135,13 @@ def low_cap(n: int) -> int:
     return max(2, int(n) // LOW_SHARE)
 
 
-def _log_likelihoods(thetas: FloatArray, n: IntArray, c: IntArray, weight: FloatArray, cap: bool = False) -> FloatArray:
+def _log_likelihoods(
+    thetas: FloatArray, n: IntArray, c: IntArray, weight: FloatArray, cap: bool = False, low_max: int | None = None
+) -> FloatArray:
     """Log-likelihood of many hyperparameter vectors at once: thetas (draws, 3) -> (draws,).
 
     With ``cap``, each count's likelihood is divided by the probability of a count at most ``low_cap(n)`` at
-    its n (the counts must all be at most that).
+    its n, or at most ``low_max`` when given (the counts must all be at most that).
     """
     pi0 = special.expit(thetas[:, 0])[:, None]
     a, b = np.exp(thetas[:, 1])[:, None], np.exp(thetas[:, 2])[:, None]
@@ -148,7 +150,8 @@ def _log_likelihoods(thetas: FloatArray, n: IntArray, c: IntArray, weight: Float
     total = (weight[None] * log_lik).sum(axis=1)
     if cap:
         for size in np.unique(n):
-            j = np.arange(low_cap(int(size)) + 1)[None]
+            top = low_cap(int(size)) if low_max is None else low_max
+            j = np.arange(top + 1)[None]
             log_choose = special.gammaln(size + 1) - special.gammaln(j + 1) - special.gammaln(size - j + 1)
             log_p = log_choose + np.log1p(-pi0) + special.betaln(j + a, size - j + b) - special.betaln(a, b)
             log_p[:, 0] = np.logaddexp(np.log(pi0[:, 0]), log_p[:, 0])
@@ -156,14 +159,14 @@ def _log_likelihoods(thetas: FloatArray, n: IntArray, c: IntArray, weight: Float
     return np.asarray(total, dtype=np.float64)
 
 
-def _fit_theta(nu: IntArray, cu: IntArray, w: FloatArray, cap: bool) -> FloatArray:
+def _fit_theta(nu: IntArray, cu: IntArray, w: FloatArray, cap: bool, low_max: int | None = None) -> FloatArray:
     """The maximum-likelihood (logit pi0, log a, log b) inside :data:`PRIOR_BOX`, from a few starts."""
     box = [(lo + 1e-6, hi - 1e-6) for lo, hi in PRIOR_BOX]
 
     steps = np.vstack([np.zeros(3), np.eye(3) * 1e-5, -np.eye(3) * 1e-5])
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:  # value and central-difference gradient
-        values = -_log_likelihoods(theta[None] + steps, nu, cu, w, cap)
+        values = -_log_likelihoods(theta[None] + steps, nu, cu, w, cap, low_max)
         return float(values[0]), (values[1:4] - values[4:7]) / 2e-5
 
     best: optimize.OptimizeResult | None = None
@@ -173,16 +176,6 @@ def _fit_theta(nu: IntArray, cu: IntArray, w: FloatArray, cap: bool) -> FloatArr
             best = res
     assert best is not None
     return np.asarray(best.x, dtype=np.float64)
-
-
-def _hessian(nu: IntArray, cu: IntArray, w: FloatArray, cap: bool, centre: FloatArray) -> FloatArray:
-    """Hessian of the negative log-likelihood at ``centre`` by central differences, shape (3, 3)."""
-    h = 1e-3
-    steps = np.eye(3) * h
-    points = [centre + si * steps[i] + sj * steps[j] for i in range(3) for j in range(3) for si, sj in
-              ((1, 1), (1, -1), (-1, 1), (-1, -1))]  # fmt: skip
-    values = -_log_likelihoods(np.asarray(points), nu, cu, w, cap).reshape(3, 3, 4)
-    return np.asarray((values[..., 0] - values[..., 1] - values[..., 2] + values[..., 3]) / (4 * h * h))
 
 
 def _to_fit(theta: FloatArray, log_likelihood: float = float("nan")) -> BetaBinomialFit:
@@ -199,7 +192,7 @@ def _grid(box: FloatArray, points: int) -> tuple[FloatArray, FloatArray]:
 
 
 def posterior_fits(
-    n: IntArray, c: IntArray, draws: int, rng: np.random.Generator, cap: bool = False
+    n: IntArray, c: IntArray, draws: int, rng: np.random.Generator, cap: bool = False, low_max: int | None = None
 ) -> tuple[BetaBinomialFit, list[BetaBinomialFit], float]:
     """The maximum-likelihood fit and ``draws`` fits drawn from the hyperparameters' posterior (uniform prior
     on :data:`PRIOR_BOX`); also the effective number of grid cells behind the draws.
@@ -217,19 +210,21 @@ def posterior_fits(
         draws: How many posterior fits to return.
         rng: Random source (the placement of draws).
         cap: Fit the truncated (low-region) likelihood.
+        low_max: With ``cap``, the largest count of the low region at every n (default: ``low_cap(n)``); an
+            ``--adaptive`` run's low region is smaller (counts below its R, which it draws to n).
     """
     pairs, counts = np.unique(np.stack([n, c], axis=1), axis=0, return_counts=True)
     nu, cu, w = pairs[:, 0], pairs[:, 1], counts.astype(np.float64)
-    centre = _fit_theta(nu, cu, w, cap)
-    fit = _to_fit(centre, float(_log_likelihoods(centre[None], nu, cu, w, cap)[0]))
+    centre = _fit_theta(nu, cu, w, cap, low_max)
+    fit = _to_fit(centre, float(_log_likelihoods(centre[None], nu, cu, w, cap, low_max)[0]))
     box = np.array(PRIOR_BOX, dtype=np.float64)
     cells, widths = _grid(box, GRID)
-    log_post = _log_likelihoods(cells, nu, cu, w, cap)
+    log_post = _log_likelihoods(cells, nu, cu, w, cap, low_max)
     keep = cells[log_post >= log_post.max() - 12.0]
     fine = np.stack([keep.min(axis=0) - 1.5 * widths, keep.max(axis=0) + 1.5 * widths], axis=1)
     fine = np.clip(fine, box[:, :1], box[:, 1:])
     cells, widths = _grid(fine, GRID)
-    log_post = _log_likelihoods(cells, nu, cu, w, cap)
+    log_post = _log_likelihoods(cells, nu, cu, w, cap, low_max)
     mass = np.exp(log_post - log_post.max())
     mass /= mass.sum()
     picked = cells[rng.choice(len(cells), size=draws, p=mass)] + (rng.random((draws, 3)) - 0.5) * widths
