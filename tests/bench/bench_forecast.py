@@ -21,6 +21,9 @@ problems and the truth: this is coverage over the draw of the seen samples, not 
 resampled set's share solved at n), a rough stand-in for coverage over problem sets like these.
 
     python tests/bench/bench_forecast.py --real tests/data/real_counts/math500_qwen25_7b.json --draws 200
+
+``--explain`` (with ``--real``): instead, where the point forecast's error comes from, by the problems' count in
+all n samples (see :func:`bias_by_count`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 from scipy import special
 
 from evalkit.stats.forecast import backtest, forecast_pass_at_k
+from evalkit.stats.forecast_model import low_cap
 
 Rates = Callable[[np.random.Generator, int], np.ndarray]
 
@@ -137,6 +141,48 @@ def held_back(counts: np.ndarray, n: int, m: int, draws: int, resample: bool, se
     }
 
 
+BUCKETS = [(0, 0), (1, 1), (2, 3), (4, 8), (9, 16), (17, 10**9)]  # of the full count, for ``--explain``
+
+
+def bias_by_count(counts: np.ndarray, n: int, m: int, draws: int, seed: int) -> np.ndarray:
+    """Where the point forecast's error comes from: per bucket of the full count (``BUCKETS``), the mean over
+    draws of sum over the bucket's problems of (point forecast of the problem's pass@n - solved at n) / problems.
+    The per-problem point forecast is the one ``forecast_pass_at_k`` averages: the fit's posterior mean for the
+    low counts, the Jeffreys posterior mean for the others. Shape (len(BUCKETS),); the sum is the mean bias."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(len(BUCKETS))
+    for d in range(draws):
+        c_m = _deal(counts, n, rng)[:, :m].sum(axis=1)
+        n_m = np.full(counts.size, m)
+        fit = forecast_pass_at_k(n_m, c_m, [n], replicates=20, seed=d).fit
+        low = c_m <= low_cap(m)
+        per = np.empty(counts.size)
+        per[low] = fit.expected_pass_at_k(n_m[low], c_m[low], n)
+        a, b = c_m[~low] + 0.5, m - c_m[~low] + 0.5
+        per[~low] = 1.0 - np.exp(special.betaln(a, b + n) - special.betaln(a, b))
+        err = per - (counts > 0)
+        for j, (lo, hi) in enumerate(BUCKETS):
+            out[j] += err[(counts >= lo) & (counts <= hi)].sum() / counts.size
+    return out / draws
+
+
+def explain_main(path: Path, seen: list[int], draws: int) -> None:
+    """Print the point forecast's bias by the problems' full count, per model and m."""
+    data = json.loads(path.read_text())
+    n = int(data["n"])
+    print(f"# bias of the point forecast of pass@{n} by the problems' count in all {n} samples, {draws} draws")
+    heads = [f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi < n else f">={lo}") for lo, hi in BUCKETS]
+    print("| model | m | bias | " + " | ".join(f"count {h}" for h in heads) + " |")
+    print("|---|---|---|" + "---|" * len(BUCKETS))
+    for name, model in data["models"].items():
+        counts = np.asarray(model["correct"], dtype=np.int64)
+        sizes = [int(np.count_nonzero((counts >= lo) & (counts <= hi))) for lo, hi in BUCKETS]
+        for m in seen:
+            parts = bias_by_count(counts, n, m, draws, seed=7)
+            cells = " | ".join(f"{v:+.4f} ({k})" for v, k in zip(parts, sizes, strict=True))
+            print(f"| {name} | {m} | {parts.sum():+.4f} | {cells} |", flush=True)
+
+
 def real_main(path: Path, seen: list[int], draws: int, boot: int) -> None:
     """Print the held-back table for the counts file at ``path``."""
     data = json.loads(path.read_text())
@@ -177,7 +223,11 @@ def main() -> None:
     parser.add_argument("--seen", type=int, nargs="+", default=[16, 32, 8], help="with --real: seen samples m")
     parser.add_argument("--draws", type=int, default=200, help="with --real: subsample draws per (model, m)")
     parser.add_argument("--bootstrap", type=int, default=0, help="with --real: draws that resample problems")
+    parser.add_argument("--explain", action="store_true", help="with --real: the point forecast's bias by count")
     args = parser.parse_args()
+    if args.real is not None and args.explain:
+        explain_main(args.real, args.seen, args.draws)
+        return
     if args.real is not None:
         real_main(args.real, args.seen, args.draws, args.bootstrap)
         return
