@@ -25,8 +25,8 @@ a problem's posterior given its count), so
     E[pass@K_i] = (1 - P(p_i = 0)) * (1 - B(a + c_i, b + n_i - c_i + K) / B(a + c_i, b + n_i - c_i)).
 
 The interval is a credible interval of hierarchical Bayes, which takes both sources of uncertainty: the
-hyperparameters ``(logit pi0, log a, log b)`` get a uniform prior on a box, their posterior is sampled by
-importance sampling, and for each of ``replicates`` draws every problem's rate is drawn from its posterior
+hyperparameters ``(logit pi0, log a, log b)`` get a uniform prior on a box, their posterior is evaluated on a
+grid (:func:`evalkit.stats.forecast_model.posterior_fits`), and for each of ``replicates`` draws every problem's rate is drawn from its posterior
 given its own counts; the interval is the equal-tailed interval of the mean pass@K of those draws. Where the
 data leave the hyperparameters poorly determined (many unsolved problems: a ridge between "rates exactly 0"
 and "a heavy tail near 0") the draws spread along the ridge and the interval widens, where a bootstrap of the
@@ -153,7 +153,7 @@ class Forecast:
         ci_low, ci_high: Equal-tailed credible interval at ``confidence``, shape (m,).
         confidence: The interval's nominal coverage.
         fit: The maximum-likelihood fit.
-        ess: Effective sample size of the importance sampling behind the interval.
+        ess: Effective number of grid cells behind the interval's hyperparameter draws.
     """
 
     ks: list[int]
@@ -182,7 +182,7 @@ def forecast_pass_at_k(
         ks: The k values to forecast (any k >= 1; for k <= n prefer the unbiased estimator).
         confidence: Nominal coverage of the interval.
         replicates: Posterior draws behind the interval.
-        seed: Seed of the importance sampling and the posterior draws.
+        seed: Seed of the posterior draws.
         low_max: The largest count of the low region (default: ``low_cap(n)`` per problem); for an
             ``--adaptive`` run, :func:`adaptive_low_max`.
 
