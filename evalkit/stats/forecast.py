@@ -25,13 +25,13 @@ a problem's posterior given its count), so
     E[pass@K_i] = (1 - P(p_i = 0)) * (1 - B(a + c_i, b + n_i - c_i + K) / B(a + c_i, b + n_i - c_i)).
 
 The interval is a credible interval of hierarchical Bayes, which takes both sources of uncertainty: the
-hyperparameters ``(logit pi0, log a, log b)`` get a uniform prior on a box, their posterior is evaluated on a
-grid (:func:`evalkit.stats.forecast_model.posterior_fits`), and for each of ``replicates`` draws every problem's rate is drawn from its posterior
-given its own counts; the interval is the equal-tailed interval of the mean pass@K of those draws. Where the
-data leave the hyperparameters poorly determined (many unsolved problems: a ridge between "rates exactly 0"
-and "a heavy tail near 0") the draws spread along the ridge and the interval widens, where a bootstrap of the
-maximum-likelihood fit stays on its biased point. The point forecast is the mean under the maximum-likelihood
-fit.
+hyperparameters ``(logit pi0, log a, log b)`` get a uniform prior on a box, their posterior is evaluated on a grid
+(:func:`evalkit.stats.forecast_model.posterior_fits`), and for each of ``replicates`` draws every problem's rate is
+drawn from its posterior given its own counts; the interval is the equal-tailed interval of the mean pass@K of
+those draws. Where the data leave the hyperparameters poorly determined (many unsolved problems: a ridge between
+"rates exactly 0" and "a heavy tail near 0") the draws spread along the ridge and the interval widens, where a
+bootstrap of the maximum-likelihood fit stays on its biased point. The point forecast is the mean under the
+maximum-likelihood fit.
 
 Goodness of fit (a backtest of the extrapolation itself): the same method is applied to each problem's first
 ``n // ratio`` samples only and asked to forecast pass@n, which the run has observed (the unbiased estimator
