@@ -179,6 +179,14 @@ def test_compare_adds_forecast_curves_and_the_crossover(tmp_path: Path, capsys: 
             assert low <= section["forecast"][model][k] <= high
     html = (tmp_path / "cmp" / "report.html").read_text()
     assert "forecast" in html  # the dotted curves' legend
+    # the report states each scope's crossover (escaped as the template writes it) and what the bands are about
+    text = fc["crossover"]["add"]["text"].replace("'", "&#39;")
+    assert f"Forecast, add: {text}" in html
+    assert "Dotted beyond n: the forecast" in html
+    for label in ("base", "rl"):
+        rows = [r for r in fc[label] if r["k"] > 16]
+        assert rows and all(r["interval_of"].startswith("mean pass@k over these problems") for r in rows)
+        assert all(r["interval_of"].startswith("mean pass@k over problems like") for r in fc[label] if r["k"] <= 16)
 
 
 def test_crossover_reads_the_bands() -> None:

@@ -314,8 +314,10 @@ def report_cmd(
     loaded, truncated = _one_n(loaded, truncate_n, "report")
     _check_comparable(loaded, refuse=False)
     summary = _with_truncation(_with_partial(_compare_with_trajectory(loaded, title), partial), truncated)
+    from evalkit.compare.forecast import attach_forecasts
     from evalkit.compare.support import attach_support
 
+    attach_forecasts(summary, loaded[0], loaded[-1])  # curves beyond n and the crossover, as compare
     attach_support(summary, loaded[0], loaded[-1])  # perplexity, support dynamics, entropy, winner-take-all
     _attach_validity(summary, loaded[0], loaded[-1], [], None)
     _gate(summary, loaded[0], loaded[-1], k, max_drop)

@@ -35,6 +35,7 @@ from typing import Any
 import typer
 
 from evalkit.compare.decision import attach_decision
+from evalkit.compare.forecast import attach_forecasts
 from evalkit.compare.gate import run_gate
 from evalkit.compare.results import load_run
 from evalkit.compare.support import attach_support
@@ -191,6 +192,7 @@ def run_demo(out: Path, quick: bool = False, fresh: bool = False) -> dict[str, o
     base, rl = loaded[0], loaded[-1]
     summary = compare_with_trajectory(loaded, title="evalkit demo: does GRPO expand what a tiny model can add?")
     attach_support(summary, base, rl)  # perplexity, support dynamics, entropy, winner-take-all
+    attach_forecasts(summary, base, rl)  # pass@k beyond n, and where the base would catch up
     ks = [1, plan.n]
     gate = run_gate(base, rl, ks, max_drop=GATE_MAX_DROP)
     gate_what = (
@@ -236,6 +238,8 @@ def _print_summary(summary: dict[str, Any], plan: DemoPlan, gate_passed: bool, r
     from evalkit.cli.compare_cmds import _print_support
 
     _print_support(summary)  # support dynamics at epsilon, checkpoint turnover
+    for scope, cross in (summary.get("forecast") or {}).get("crossover", {}).items():
+        typer.echo(f"forecast beyond n ({scope}): {cross['text']}")
     typer.echo("verdict:")
     for sentence in summary["verdict"]:
         typer.echo(f"  {sentence}")

@@ -53,6 +53,11 @@ def forecast_cmd(
                 f"  {row['task']:24s} n={row['n']:<5d} k={row['k']:<6d} {row['estimate']:.3f} "
                 f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]{mark}"
             )
+    if any(row["method"] != "observed" and row["estimate"] is not None for rows in all_rows for row in rows):
+        typer.echo(
+            "  (intervals up to n: over problems like these; forecasts: over these problems, whose unseen samples "
+            "they forecast)"
+        )
     if cross:
         for scope, c in cross.items():
             typer.echo(f"crossover  {scope}: {c['text']}")

@@ -44,6 +44,12 @@ from evalkit.stats.forecast import (
 from evalkit.stats.forecast_model import low_cap
 
 DEFAULT_REACH = 16  # without --k, forecasts go to 16 n in powers of two
+#: What each row's interval is about (``interval_of``). Rows up to n: mean pass@k over problems like these (the
+#: problems are a sample; the interval of ``evalkit summary``). Forecast rows: mean pass@k over these very problems
+#: (only their samples are uncertain), which is what "would the base catch up on this benchmark" asks; so a forecast
+#: interval beyond n can be narrower than the observed one at n, and it never lies below the observed pass@n.
+POPULATION = "mean pass@k over problems like these (problems resampled)"
+THESE_PROBLEMS = "mean pass@k over these problems (their unseen samples forecast)"
 
 
 @dataclass(frozen=True)
@@ -206,12 +212,13 @@ def forecast_run(
             if k <= n:
                 est, low, high, how = observed[k]
                 row.update(estimate=est, ci_low=max(0.0, low), ci_high=min(1.0, high), method="observed")
-                row["ci_method"] = how
+                row.update(ci_method=how, interval_of=POPULATION)
             elif fit_ok or allow_poor_fit:
                 assert fc is not None
                 i = fc.ks.index(k)
                 row.update(estimate=fc.estimate[i], ci_low=fc.ci_low[i], ci_high=fc.ci_high[i])
                 row["method"] = "zero-inflated beta-binomial forecast (fitted to the low counts)"
+                row["interval_of"] = THESE_PROBLEMS
             else:
                 row.update(estimate=None, ci_low=None, ci_high=None, method="refused")
                 row["refused"] = (

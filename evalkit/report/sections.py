@@ -54,7 +54,25 @@ def curves_context(summary: Mapping[str, Any]) -> dict[str, Any] | None:
     panels, more = plot_panels(task_items(summary))
     if not panels:
         return None
-    return {"plot": draw("pass@k", passk_figure, "passk", panels), "more": more}
+    return {"plot": draw("pass@k", passk_figure, "passk", panels), "more": more, "forecast": forecast_lines(summary)}
+
+
+def forecast_lines(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the curves section says of the forecasts beyond n: each scope's crossover sentence (or why there is
+    no forecast), for the template; None when the summary has no forecast section."""
+    fc = summary.get("forecast")
+    if not isinstance(fc, Mapping):
+        return None
+    if "skipped" in fc:
+        return {"skipped": str(fc["skipped"]), "crossover": []}
+    cross = fc.get("crossover") or {}
+    rows = [(label, r) for label in ("base", "rl") for r in fc.get(label, [])]
+    refused = sorted({f"{r['task']} ({label}): {r['refused']}" for label, r in rows if r.get("refused")})
+    return {
+        "crossover": [(scope, c["text"]) for scope, c in sorted(cross.items())],
+        "refused": refused,
+        "skipped": None,
+    }
 
 
 def delta_context(summary: Mapping[str, Any]) -> dict[str, Any] | None:
