@@ -78,6 +78,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/bench/bench_memory.py")
     session.run("python", "tests/bench/bench_store.py")
     session.run("python", "tests/bench/bench_forecast.py")
+    session.run("python", "tests/bench/bench_forecast_adaptive.py")
     session.run("python", "tests/bench/bench_power.py")
     session.run("python", "tests/bench/bench_adaptive.py", "--cli")
     if Path("reports/demo/runs/rl/manifest.json").exists():
