@@ -1,0 +1,221 @@
+"""Problems and samples per problem for a forecast of pass@K (K beyond n) to within +-E.
+
+The target. ``evalkit forecast`` states pass@K for K > n with a 95% interval
+(:func:`evalkit.stats.forecast.forecast_pass_at_k`: a zero-inflated beta-binomial fitted to the low counts,
+Jeffreys posteriors elsewhere). "Within +-E" means the interval's half-width, (high - low) / 2, is at most E.
+That half-width varies from one problem set to the next, so a design is said to reach the target when the
+half-width is at most E with probability :data:`PROBABILITY` (0.8, as the drop plan's power): the planner
+predicts the 80th percentile of the half-width over problem sets, not its median (a median plan misses E on
+half of all runs). The median is stated beside it.
+
+The prediction. For P problems at n samples each, :data:`SETS` problem sets are simulated: P rates drawn
+(with replacement) from the population of rates, binomial counts at n, and the forecast's own code run on
+them (its default 400 posterior replicates, seeded per set). The sets are nested across P (set s at P
+problems is the first P draws of one stream), so the half-width falls smoothly with P and the search below
+is not thrown by noise. The search starts from the 1/sqrt(P) scaling of the half-width (from the first
+simulated P, or the previous n's answer), then replaces it by the exponent measured between the simulated
+points and bisects (in log P) between the largest P that misses E and the smallest that reaches it, until
+they are within :data:`BRACKET` of each other; the stated design is the smallest simulated P that reaches
+E. The exponent is needed: where the interval is dominated by the extrapolation (sparse rates, n far below
+K) it shrinks much more slowly than 1/sqrt(P) (measured 0.23 to 0.19 for 4x the problems, Beta(0.3, 3),
+n = 16, K = 1024). Above :data:`SIMULATE_UP_TO` problems the half-width is extrapolated with that exponent
+from the two largest simulated P (such designs are marked ``simulated: false``).
+
+Checked against independent simulation at the planned designs (``tests/bench/bench_forecast_plan.py``,
+results in reports/BENCHMARKS.md). Not covered: the backtest, which may refuse a forecast whatever its
+width; several tasks at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from evalkit.stats.forecast import MIN_N, forecast_pass_at_k
+
+PROBABILITY = 0.8  # the half-width is at most E with this probability over problem sets
+CONFIDENCE = 0.95  # the interval `evalkit forecast` states
+SETS = 24  # simulated problem sets per evaluated design
+SIMULATE_UP_TO = 2000  # beyond this many problems the half-width is extrapolated
+BRACKET = 1.3  # the search stops when the misses and the hits are within this factor of P ...
+CLOSE = 0.9  # ... or when a hit has a half-width of at least this share of E
+EVALUATIONS = 5  # at most this many simulated P per n
+
+
+def half_widths(rates: np.ndarray, problems: int, n: int, k: int, sets: int = SETS, seed: int = 0) -> np.ndarray:
+    """Half-widths (high - low) / 2 of the forecast's 95% interval of pass@k on simulated problem sets.
+
+    Args:
+        rates: The population of per-sample rates, shape (R,), in [0, 1].
+        problems: Problems per set (P >= 2), drawn with replacement from ``rates``.
+        n: Samples per problem (>= :data:`evalkit.stats.forecast.MIN_N`); k: the forecast's K (> n).
+        sets: Simulated problem sets.
+        seed: Seed; set s uses the stream (seed, s), so sets at different P share their first draws.
+
+    Returns:
+        Half-widths, shape (sets,).
+    """
+    out = np.empty(sets)
+    sizes = np.full(problems, n)
+    for s in range(sets):
+        rng = np.random.default_rng([seed, s])
+        p = rates[rng.integers(0, len(rates), problems)]
+        c = rng.binomial(n, p)
+        fc = forecast_pass_at_k(sizes, c, [k], CONFIDENCE, seed=seed * 100_003 + s)
+        out[s] = (fc.ci_high[0] - fc.ci_low[0]) / 2
+    return out
+
+
+@dataclass
+class ForecastOption:
+    """One design for a forecast target (one model's samples).
+
+    Attributes:
+        problems, n: Problems and samples per problem.
+        half_width: Predicted 80th percentile of the interval's half-width.
+        median_half_width: Predicted median half-width.
+        completions: problems x n (one model: a forecast is of one run).
+        tokens: completions x tokens per completion, None when unknown.
+        simulated: False when the half-width is extrapolated beyond :data:`SIMULATE_UP_TO` problems.
+    """
+
+    problems: int
+    n: int
+    half_width: float
+    median_half_width: float
+    completions: int
+    tokens: float | None
+    simulated: bool
+
+
+def _next_size(points: dict[int, float], within: float, cap: int, extrapolate: bool) -> int | None:
+    """The next P to simulate (None: done): a log-log step or bisection between a miss and a hit."""
+    hits = [p for p, h in points.items() if h <= within]
+    misses = [p for p, h in points.items() if h > within]
+    if any(points[p] >= CLOSE * within for p in hits):
+        return None
+    if hits and misses:
+        lo, hi = max((p for p in misses if p < min(hits)), default=None), min(hits)
+        if lo is None or hi / lo <= BRACKET or hi - lo <= 1:
+            return None
+        h_lo, h_hi = points[lo], points[hi]
+        if h_lo > h_hi:  # interpolate log h linearly in log P, kept inside the bracket
+            t = math.log(h_lo / within) / math.log(h_lo / h_hi)
+            guess = math.exp(math.log(lo) + t * math.log(hi / lo))
+        else:
+            guess = math.sqrt(lo * hi)
+        span = math.log(hi / lo)
+        guess = min(max(guess, lo * math.exp(0.2 * span)), lo * math.exp(0.8 * span))
+        size = round(guess)
+        return size if lo < size < hi else None
+    if misses and max(misses) >= cap:
+        below = [p for p in points if p < cap]
+        # the extrapolation beyond the cap needs a second point: half the cap
+        return cap // 2 if extrapolate and not below and cap // 2 >= 2 else None
+    if hits and min(hits) <= 2:
+        return None
+    ordered = sorted(points)
+    last = max(misses) if misses else min(hits)
+    exponent = 0.5
+    if len(ordered) >= 2:
+        a, b = ordered[-2:] if misses else ordered[:2]
+        if points[a] > points[b] > 0:
+            exponent = min(max(math.log(points[a] / points[b]) / math.log(b / a), 0.1), 1.0)
+    size = min(max(math.ceil(last * (points[last] / within) ** (1.0 / exponent)), 2), cap)
+    size = max(size, math.ceil(last * 1.05)) if misses else min(size, int(last / 1.05))
+    size = min(max(size, 2), cap)
+    return None if size in points else size
+
+
+def problems_for_width(
+    rates: np.ndarray, n: int, k: int, within: float, max_problems: int, start: int = 100, seed: int = 0
+) -> ForecastOption | None:
+    """The fewest problems at n samples per problem whose forecast interval of pass@k has half-width at most
+    ``within`` with probability 0.8 (module docstring), or None when more than ``max_problems`` are needed.
+
+    Args:
+        rates: The population of rates, shape (R,); n: samples per problem; k: the forecast's K (> n).
+        within: The target half-width E; max_problems: the most problems available (>= 2).
+        start: The first P simulated.
+        seed: Seed of the simulation.
+    """
+    cap = min(max_problems, SIMULATE_UP_TO)
+    points: dict[int, float] = {}
+    medians: dict[int, float] = {}
+    size: int | None = min(max(start, 2), cap)
+    while size is not None and len(points) < EVALUATIONS:
+        widths = half_widths(rates, size, n, k, seed=seed)
+        points[size] = float(np.quantile(widths, PROBABILITY))
+        medians[size] = float(np.median(widths))
+        size = _next_size(points, within, cap, max_problems > SIMULATE_UP_TO)
+    hits = [p for p, h in points.items() if h <= within]
+    if hits:
+        best = min(hits)
+        return ForecastOption(best, n, points[best], medians[best], best * n, None, True)
+    top = max(points)
+    if top < cap or max_problems <= SIMULATE_UP_TO:
+        return None
+    below = [p for p in points if p < top]
+    if not below:
+        return None
+    other = max(below)
+    if not points[other] > points[top] > 0:
+        return None
+    exponent = math.log(points[other] / points[top]) / math.log(top / other)
+    log_needed = math.log(top) + math.log(points[top] / within) / exponent
+    if log_needed > math.log(max_problems):
+        return None
+    needed = math.ceil(math.exp(log_needed))
+    scale = (top / needed) ** exponent
+    return ForecastOption(needed, n, points[top] * scale, medians[top] * scale, needed * n, None, False)
+
+
+def forecast_ns(k: int, n_max: int) -> list[int]:
+    """The candidate samples per problem: powers of two (the drop plan's list) from
+    :data:`evalkit.stats.forecast.MIN_N`, below k and at most ``n_max``."""
+    ns, n = [], 1
+    while n <= n_max:
+        if MIN_N <= n < k:
+            ns.append(n)
+        n *= 2
+    return ns
+
+
+def plan_forecast(
+    rates: np.ndarray,
+    k: int,
+    within: float,
+    ns: list[int],
+    tokens_per_completion: float | None,
+    max_problems: int = 100_000,
+    seed: int = 0,
+) -> list[ForecastOption]:
+    """For each n in ``ns`` (each >= MIN_N and < k), the fewest problems for a forecast of pass@k within
+    +-``within`` (80th percentile, module docstring) and its cost; designs that need more than
+    ``max_problems`` are left out. Deterministic for a given seed."""
+    out: list[ForecastOption] = []
+    start = 100
+    for n in ns:
+        option = problems_for_width(rates, n, k, within, max_problems, start, seed)
+        if option is None:
+            continue
+        if tokens_per_completion is not None:
+            option.tokens = option.completions * tokens_per_completion
+        out.append(option)
+        start = max(2, option.problems // 3)  # doubling n has cut P by 2-5x in the settings measured
+    return out
+
+
+__all__ = [
+    "CONFIDENCE",
+    "PROBABILITY",
+    "SETS",
+    "SIMULATE_UP_TO",
+    "ForecastOption",
+    "forecast_ns",
+    "half_widths",
+    "plan_forecast",
+    "problems_for_width",
+]
