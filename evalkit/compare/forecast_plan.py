@@ -11,17 +11,19 @@ half of all runs). The median is stated beside it.
 The prediction. For P problems at n samples each, :data:`SETS` problem sets are simulated: P rates drawn
 (with replacement) from the population of rates, binomial counts at n, and the forecast's own code run on
 them (its default 400 posterior replicates, seeded per set). The sets are nested across P (set s at P
-problems is the first P draws of one stream), so the half-width falls smoothly with P and the search below
-is not thrown by noise. The search starts from the 1/sqrt(P) scaling of the half-width (from the first
-simulated P, or the previous n's answer), then replaces it by the exponent measured between the simulated
-points and bisects (in log P) between the largest P that misses E and the smallest that reaches it, until
-they are within :data:`BRACKET` of each other (:data:`SETS` sets per P). The smallest P that reaches E is
-then simulated with :data:`CHECK_SETS` sets (the first ones shared); where that misses E, one correction
-step with the measured exponent goes to a P simulated with as many sets, and its half-width is the one
-stated (it may then lie a little above E). The exponent is needed: where the interval is dominated by the extrapolation (sparse rates, n far below
-K) it shrinks much more slowly than 1/sqrt(P) (measured 0.23 to 0.19 for 4x the problems, Beta(0.3, 3),
-n = 16, K = 1024). Above :data:`SIMULATE_UP_TO` problems the half-width is extrapolated with that exponent
-from the two largest simulated P (such designs are marked ``simulated: false``).
+problems holds the first P problems and counts of two streams), so the half-width falls smoothly with P and
+the search below is not thrown by noise. The search starts from the 1/sqrt(P) scaling of the half-width
+(from the first simulated P, or a third of the previous n's answer), then replaces it by the exponent
+measured between the simulated points and bisects (in log P) between the largest P that misses E and the
+smallest that reaches it, until they are within :data:`BRACKET` of each other or a hit lies within
+:data:`CLOSE` x E of E (:data:`SETS` sets per P). The smallest P that reaches E is then simulated with
+:data:`CHECK_SETS` sets (the first ones shared); where that misses E, one correction step with the measured
+exponent goes to a P simulated with as many sets, and its half-width is the one stated (it may then lie a
+little above E). The exponent is needed: where the interval is dominated by the extrapolation (sparse
+rates, n far below K) it shrinks much more slowly than 1/sqrt(P) (measured 0.23 to 0.19 for 4x the
+problems, Beta(0.3, 3), n = 16, K = 1024). Above :data:`SIMULATE_UP_TO` problems the half-width is
+extrapolated with the exponent between the two largest simulated P (such designs are marked
+``simulated: false``; that exponent is measured on 16 sets and the extrapolation is rough).
 
 Checked against independent simulation at the planned designs (``tests/bench/bench_forecast_plan.py``,
 results in reports/BENCHMARKS.md). Not covered: the backtest, which may refuse a forecast whatever its
@@ -58,7 +60,8 @@ def half_widths(
         problems: Problems per set (P >= 2), drawn with replacement from ``rates``.
         n: Samples per problem (>= :data:`evalkit.stats.forecast.MIN_N`); k: the forecast's K (> n).
         sets: Simulated problem sets.
-        seed: Seed; set s uses the stream (seed, s), so sets at different P share their first draws.
+        seed: Seed; set s draws its problems from the stream (seed, s, 0) and their counts from (seed, s, 1), so
+            sets at different P share their first problems and counts.
         first: The first set's index s (sets ``first`` to ``first + sets - 1``).
 
     Returns:
@@ -67,9 +70,8 @@ def half_widths(
     out = np.empty(sets)
     sizes = np.full(problems, n)
     for i, s in enumerate(range(first, first + sets)):
-        rng = np.random.default_rng([seed, s])
-        p = rates[rng.integers(0, len(rates), problems)]
-        c = rng.binomial(n, p)
+        p = rates[np.random.default_rng([seed, s, 0]).integers(0, len(rates), problems)]
+        c = np.random.default_rng([seed, s, 1]).binomial(n, p)
         fc = forecast_pass_at_k(sizes, c, [k], CONFIDENCE, seed=seed * 100_003 + s)
         out[i] = (fc.ci_high[0] - fc.ci_low[0]) / 2
     return out
@@ -137,15 +139,17 @@ def _next_size(points: dict[int, float], within: float, cap: int, extrapolate: b
 
 
 def _checked(
-    rates: np.ndarray, n: int, k: int, within: float, points: dict[int, float], cap: int, seed: int
+    rates: np.ndarray, n: int, k: int, within: float, searched: dict[int, np.ndarray], cap: int, seed: int
 ) -> ForecastOption:
     """The search's smallest hit, checked with :data:`CHECK_SETS` sets; where the check misses E, one
     correction step (the exponent measured between the hit and the largest miss below it, else 1/2) aimed at
     :data:`AIM` x E, to a P simulated with as many sets. The stated half-width is that of the last simulation."""
 
-    def simulate(size: int) -> np.ndarray:
-        more = half_widths(rates, size, n, k, CHECK_SETS - SETS, seed, first=SETS)
-        return np.concatenate([half_widths(rates, size, n, k, SETS, seed), more])
+    points = {p: float(np.quantile(w, PROBABILITY)) for p, w in searched.items()}
+
+    def simulate(size: int) -> np.ndarray:  # the search's sets at this P (when it had them) and more
+        known = searched[size] if size in searched else half_widths(rates, size, n, k, SETS, seed)
+        return np.concatenate([known, half_widths(rates, size, n, k, CHECK_SETS - SETS, seed, first=SETS)])
 
     best = min(p for p, h in points.items() if h <= within)
     widths = simulate(best)
@@ -178,15 +182,16 @@ def problems_for_width(
     cap = min(max_problems, SIMULATE_UP_TO)
     points: dict[int, float] = {}
     medians: dict[int, float] = {}
+    searched: dict[int, np.ndarray] = {}
     size: int | None = min(max(start, 2), cap)
     while size is not None and len(points) < EVALUATIONS:
-        widths = half_widths(rates, size, n, k, seed=seed)
+        widths = searched[size] = half_widths(rates, size, n, k, seed=seed)
         points[size] = float(np.quantile(widths, PROBABILITY))
         medians[size] = float(np.median(widths))
         size = _next_size(points, within, cap, max_problems > SIMULATE_UP_TO)
     hits = [p for p, h in points.items() if h <= within]
     if hits:
-        return _checked(rates, n, k, within, points, cap, seed)
+        return _checked(rates, n, k, within, searched, cap, seed)
     top = max(points)
     if top < cap or max_problems <= SIMULATE_UP_TO:
         return None
