@@ -310,7 +310,9 @@ def _echo_forecast(plan: dict[str, Any]) -> None:
     for o in plan["options"]:
         mark = "  <- cheapest" if o == plan["best"] else ""
         how = "" if o["simulated"] else f"  (extrapolated beyond {plan['simulated_up_to']:,} problems)"
+        p = o["within_probability"]
+        share = f"; within +-{plan['within']:g} in {p:.0%} of simulated sets" if p is not None else ""
         typer.echo(
             f"  n = {o['n']:<5d} problems {o['problems']:<7d} half-width {o['half_width']:.4f} "
-            f"(median {o['median_half_width']:.4f})  {_cost(o['completions'], o['tokens'])}{mark}{how}"
+            f"(median {o['median_half_width']:.4f}{share})  {_cost(o['completions'], o['tokens'])}{mark}{how}"
         )

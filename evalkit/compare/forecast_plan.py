@@ -13,7 +13,7 @@ The prediction. For P problems at n samples each, :data:`SETS` problem sets are 
 them (its default 400 posterior replicates, seeded per set). The sets are nested across P (set s at P
 problems holds the first P problems and counts of two streams), so the half-width falls smoothly with P and
 the search below is not thrown by noise. The search starts from the 1/sqrt(P) scaling of the half-width
-(from the first simulated P, or a third of the previous n's answer), then replaces it by the exponent
+(from :data:`START` problems), then replaces it by the exponent
 measured between the simulated points and bisects (in log P) between the largest P that misses E and the
 smallest that reaches it, until they are within :data:`BRACKET` of each other or a hit lies within
 :data:`CLOSE` x E of E (:data:`SETS` sets per P). The smallest P that reaches E is then simulated with
@@ -33,7 +33,11 @@ width; several tasks at once.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -44,9 +48,11 @@ CONFIDENCE = 0.95  # the interval `evalkit forecast` states
 SETS = 16  # simulated problem sets per design the search evaluates ...
 CHECK_SETS = 64  # ... and at the design it picks (the 80% quantile's standard error: about 0.1 of the spread)
 SIMULATE_UP_TO = 2000  # beyond this many problems the half-width is extrapolated
-BRACKET = 1.3  # the search stops when the misses and the hits are within this factor of P ...
-CLOSE = 0.9  # ... or when a hit has a half-width of at least this share of E
+BRACKET = 1.25  # the search stops when the misses and the hits are within this factor of P ...
+CLOSE = 0.95  # ... or when a hit has a half-width of at least this share of E
 EVALUATIONS = 5  # at most this many simulated P per n
+START = 100  # the first P simulated at every n
+MAX_WORKERS = 4  # processes searching designs in parallel
 AIM = 0.97  # the correction step aims at this share of E
 
 
@@ -88,6 +94,8 @@ class ForecastOption:
         completions: problems x n (one model: a forecast is of one run).
         tokens: completions x tokens per completion, None when unknown.
         simulated: False when the half-width is extrapolated beyond :data:`SIMULATE_UP_TO` problems.
+        within_probability: Predicted probability that the half-width is at most E (the share of the
+            simulated sets at this design); None when extrapolated.
     """
 
     problems: int
@@ -97,6 +105,7 @@ class ForecastOption:
     completions: int
     tokens: float | None
     simulated: bool
+    within_probability: float | None = None
 
 
 def _next_size(points: dict[int, float], within: float, cap: int, extrapolate: bool) -> int | None:
@@ -164,7 +173,8 @@ def _checked(
         best = min(max(math.ceil(best * (q / aim) ** (1.0 / exponent)), best + 1), cap)
         widths = simulate(best)
         q = float(np.quantile(widths, PROBABILITY))
-    return ForecastOption(best, n, q, float(np.median(widths)), best * n, None, True)
+    share = float(np.mean(widths <= within))
+    return ForecastOption(best, n, q, float(np.median(widths)), best * n, None, True, share)
 
 
 def problems_for_width(
@@ -232,18 +242,24 @@ def plan_forecast(
 ) -> list[ForecastOption]:
     """For each n in ``ns`` (each >= MIN_N and < k), the fewest problems for a forecast of pass@k within
     +-``within`` (80th percentile, module docstring) and its cost; designs that need more than
-    ``max_problems`` are left out. Deterministic for a given seed."""
-    out: list[ForecastOption] = []
-    start = 100
-    for n in ns:
-        option = problems_for_width(rates, n, k, within, max_problems, start, seed)
-        if option is None:
-            continue
+    ``max_problems`` are left out. The designs are searched in parallel (one process per n, at most
+    :data:`MAX_WORKERS`, the CPUs this process may use); deterministic for a given seed."""
+    search = partial(_search, rates, k, within, max_problems, seed)
+    workers = min(len(ns), MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            found = list(pool.map(search, ns))
+    else:
+        found = [search(n) for n in ns]
+    out = [option for option in found if option is not None]
+    for option in out:
         if tokens_per_completion is not None:
             option.tokens = option.completions * tokens_per_completion
-        out.append(option)
-        start = max(2, option.problems // 3)  # doubling n has cut P by 2-5x in the settings measured
     return out
+
+
+def _search(rates: np.ndarray, k: int, within: float, max_problems: int, seed: int, n: int) -> ForecastOption | None:
+    return problems_for_width(rates, n, k, within, max_problems, START, seed)
 
 
 __all__ = [

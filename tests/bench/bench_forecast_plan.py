@@ -1,12 +1,13 @@
 """The forecast planner's half-width against the forecast's own code in simulation.
 
 For each population of rates and target (pass@K within +-E), ``evalkit plan --forecast-k K --within E``'s
-designs (:func:`evalkit.compare.forecast_plan.plan_forecast`, n in {16, 64}) are simulated independently of
-the planner (other seeds, more problem sets): P problems drawn from the rates, binomial counts at n,
-:func:`evalkit.stats.forecast.forecast_pass_at_k` on them. Reported: the planner's 80% quantile and median of
-the interval's half-width beside the simulated ones, the share of simulated sets whose half-width is at most
-E (the planner states 0.8), and the share whose point forecast lies within +-E of the true mean pass@K of the
-drawn problems.
+designs (:func:`evalkit.compare.forecast_plan.plan_forecast`, n in {16, 64, 128}, at most 2,000 problems)
+are simulated independently of the planner (other seeds, more problem sets): P problems drawn from the
+rates, binomial counts at n, :func:`evalkit.stats.forecast.forecast_pass_at_k` on them. Reported: the
+planner's 80% quantile and median of the interval's half-width beside the simulated ones; the planner's
+probability that the half-width is at most E (the share of its own 64 sets; it aims at 0.8) beside the
+share of the simulated sets; and the share whose point forecast lies within +-E of the true mean pass@K of
+the drawn problems.
 
     python tests/bench/bench_forecast_plan.py [--sets 200]
 """
@@ -35,7 +36,7 @@ def populations() -> dict[str, np.ndarray]:
 TARGETS = {  # population -> (K, E)
     "dense: 0.8 Beta(2,2) + 0.2 Beta(0.5,20)": (256, 0.03),
     "sparse Beta(0.3,3)": (256, 0.05),
-    "0.3 zeros + 0.7 Beta(0.3,3)": (512, 0.05),
+    "0.3 zeros + 0.7 Beta(0.3,3)": (512, 0.08),
 }
 
 
@@ -59,27 +60,29 @@ def main() -> None:
     print(f"{args.sets} simulated problem sets per design")
     print(
         "| rates | K | E | n | P | planned q80 | simulated q80 | planned median | simulated median | "
-        "P(half-width <= E) (SE) | P(|estimate - truth| <= E) | plan s |"
+        "planned P(half-width <= E) | simulated (SE) | P(|estimate - truth| <= E) | plan s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     start = time.monotonic()
     worst = 0.0
     for name, rates in populations().items():
         k, within = TARGETS[name]
         began = time.monotonic()
-        options = plan_forecast(rates, k, within, [16, 64], None, max_problems=2000)
+        options = plan_forecast(rates, k, within, [16, 64, 128], None, max_problems=2000)
         planned = time.monotonic() - began
         for o in options:
             widths, errors = simulate(rates, o.problems, o.n, k, args.sets, args.seed)
             share = float(np.mean(widths <= within))
             se = (share * (1 - share) / args.sets) ** 0.5
-            worst = max(worst, abs(share - PROBABILITY))
+            assert o.within_probability is not None
+            worst = max(worst, abs(share - o.within_probability))
             print(
                 f"| {name} | {k} | {within:g} | {o.n} | {o.problems} | {o.half_width:.4f} | "
                 f"{np.quantile(widths, PROBABILITY):.4f} | {o.median_half_width:.4f} | {np.median(widths):.4f} | "
-                f"{share:.3f} ({se:.3f}) | {np.mean(errors <= within):.3f} | {planned:.0f} |"
+                f"{o.within_probability:.3f} | {share:.3f} ({se:.3f}) | {np.mean(errors <= within):.3f} | "
+                f"{planned:.0f} |"
             )
-    print(f"largest |P(half-width <= E) - {PROBABILITY}|: {worst:.3f}; {time.monotonic() - start:.0f} s")
+    print(f"largest |planned - simulated P(half-width <= E)|: {worst:.3f}; {time.monotonic() - start:.0f} s")
 
 
 if __name__ == "__main__":
