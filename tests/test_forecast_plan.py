@@ -29,6 +29,7 @@ def test_planned_design_gives_half_widths_near_the_target() -> None:
     assert option is not None
     assert option.n == 16 and 2 <= option.problems <= 400 and option.completions == option.problems * 16
     assert option.median_half_width <= option.half_width <= 1.05 * within and option.simulated
+    assert option.within_probability is not None and option.within_probability >= 0.75
     widths = []
     for seed in range(32):
         rng = np.random.default_rng(1000 + seed)
@@ -53,12 +54,14 @@ def test_plan_forecast_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureF
     (best,) = plan["options"]
     assert best == plan["best"] and best["n"] == 8 and best["completions"] == best["problems"] * 8
     assert best["half_width"] <= 0.3 * 1.05 and best["tokens"] == best["completions"] * 100
+    assert 0.5 <= best["within_probability"] <= 1
     from evalkit.cli.plan_cmd import _echo_forecast  # the text form of the same plan (one plan run is enough)
 
     _echo_forecast(plan)
     text = capsys.readouterr().out
     assert "forecast of pass@64 within +-0.3" in text and "probability 0.8" in text and "one model" in text
     assert f"problems {best['problems']}" in text and "<- cheapest" in text
+    assert f"within +-0.3 in {best['within_probability']:.0%} of simulated sets" in text
 
 
 @pytest.mark.parametrize(
