@@ -81,3 +81,22 @@ def test_plan_forecast_refuses_impossible_targets(
 ) -> None:
     code, _out, err = run_main(["plan", "--prior", "0.3,3", *extra], capsys)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_posterior_rates_are_the_forecasts_draws() -> None:
+    """The pilot population of a forecast plan: draws from the forecast's own posterior. Their mean pass@K
+    over the problems falls inside the forecast's interval, solved problems draw rates near c/n, and never
+    solved problems (here half of them, so the fit puts mass at zero) draw exact zeros."""
+    from evalkit.stats.forecast import posterior_rates
+
+    rng = np.random.default_rng(5)
+    c = np.concatenate([np.zeros(40, dtype=np.int64), rng.binomial(16, rng.beta(0.5, 3.0, 40))])
+    n = np.full(c.size, 16)
+    drawn = posterior_rates(n, c, 200, seed=1)
+    assert drawn.shape == (200, 80) and np.all((drawn >= 0) & (drawn <= 1))
+    assert np.mean(drawn[:, :40] == 0) > 0.2 and np.all(drawn[:, c > 2] > 0)
+    solved = c > 8
+    assert np.allclose(drawn[:, solved].mean(axis=0), (c[solved] + 0.5) / 17, atol=0.06)
+    fc = forecast_pass_at_k(n, c, [256])
+    middle = float(np.median((1 - (1 - drawn) ** 256).mean(axis=1)))
+    assert fc.ci_low[0] <= middle <= fc.ci_high[0]
