@@ -50,7 +50,7 @@ def test_plan_forecast_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureF
     assert code == 0, err
     plan = json.loads(out)["plans"][0]
     assert plan["target"] == "forecast" and plan["k"] == 64 and plan["within"] == 0.3 and plan["models"] == 1
-    assert plan["probability"] == 0.8 and "posterior" in plan["rates"]
+    assert plan["probability"] == 0.8 and "posterior" in plan["rates"] and plan["n_considered"] == [8]
     (best,) = plan["options"]
     assert best == plan["best"] and best["n"] == 8 and best["completions"] == best["problems"] * 8
     assert best["half_width"] <= 0.3 * 1.05 and best["tokens"] == best["completions"] * 100

@@ -155,7 +155,7 @@ def _forecast_rates(values: np.ndarray, counts: Counts | None) -> tuple[np.ndarr
     from evalkit.stats.forecast import MIN_N, posterior_rates
 
     if counts is None:
-        return values, "the rates given"
+        return values, "the --rates or --prior values themselves"
     n, c = counts
     if int(n.min()) >= MIN_N:
         drawn = posterior_rates(n, c, POSTERIOR_DRAWS, seed=0)
@@ -206,6 +206,8 @@ def _forecast_plan(
         "rates": drawn,
         "models": 1,
         "simulated_up_to": SIMULATE_UP_TO,
+        "max_problems": max_problems,
+        "n_considered": ns,
         "options": [vars(o) for o in options],
         "best": vars(best),
     }
@@ -316,3 +318,7 @@ def _echo_forecast(plan: dict[str, Any]) -> None:
             f"  n = {o['n']:<5d} problems {o['problems']:<7d} half-width {o['half_width']:.4f} "
             f"(median {o['median_half_width']:.4f}{share})  {_cost(o['completions'], o['tokens'])}{mark}{how}"
         )
+    found = {o["n"] for o in plan["options"]}
+    missing = [str(n) for n in plan["n_considered"] if n not in found]
+    if missing:
+        typer.echo(f"  (n = {', '.join(missing)}: more than {plan['max_problems']:,} problems needed)")
