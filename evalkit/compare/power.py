@@ -27,7 +27,8 @@ replicates, standard error <= 0.011) and compared with z; beyond, the normal app
 as 1 / sqrt(P). :func:`predicted_power` picks between them.
 
 Checked against simulation of the gate's own code (``tests/bench/bench_power.py``, results in
-reports/BENCHMARKS.md). Not implemented: power for a forecast target, or for several tasks at once.
+reports/BENCHMARKS.md). Not implemented: power for several tasks at once. The forecast target (pass@K to
+within +-E) is planned in :mod:`evalkit.compare.forecast_plan`.
 
 The RL-only bound. The ``rl_only_bounded`` claim bounds the base's per-sample rate below
 X = 1 - (alpha / N)^(1/n) on every RL-only problem (one-sided Clopper-Pearson at 1 - alpha/N, Bonferroni over

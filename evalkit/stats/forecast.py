@@ -79,6 +79,7 @@ __all__ = [
     "fit_beta_binomial",
     "forecast_pass_at_k",
     "posterior_fits",
+    "posterior_rates",
 ]
 
 MIN_N = 8  # below this many samples per problem there is nothing to fit a rate distribution to
@@ -141,6 +142,25 @@ def _posterior(
         return low, nothing, [nothing] * draws, float(draws)
     fit, fits, ess = posterior_fits(n[low], c[low], draws, rng, cap=True, low_max=low_max)
     return low, fit, fits, ess
+
+
+def posterior_rates(n: Sequence[int] | IntArray, c: Sequence[int] | IntArray, draws: int, seed: int = 0) -> FloatArray:
+    """Draws of every problem's rate from the forecast's own posterior: per draw, hyperparameters from their
+    posterior (low-count problems) and each problem's rate given its counts, exactly as the interval of
+    :func:`forecast_pass_at_k` draws them.
+
+    Args:
+        n, c: Samples and correct samples per problem, shape (problems,).
+        draws: How many draws.
+        seed: Seed of the draws.
+
+    Returns:
+        Rates, shape (draws, problems).
+    """
+    n_arr, c_arr = np.asarray(n, dtype=np.int64), np.asarray(c, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    low, _fit, fits, _ess = _posterior(n_arr, c_arr, draws, rng)
+    return np.stack([_draw_rates(n_arr, c_arr, low, drawn, rng) for drawn in fits])
 
 
 @dataclass(frozen=True)
