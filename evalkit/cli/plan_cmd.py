@@ -234,10 +234,10 @@ def plan_cmd(
     ] = None,
     problems: Annotated[int | None, typer.Option(help="Problems, for --rl-only-bound (default: pilot's).")] = None,
     forecast_k: Annotated[
-        int | None, typer.Option("--forecast-k", help="Target: forecast pass@K beyond n (with --within).")
+        int | None, typer.Option("--forecast-k", help="Target: pass@K beyond n, with --within (default: none).")
     ] = None,
     within: Annotated[
-        float | None, typer.Option(help="Half-width E of the forecast's 95% interval (--forecast-k).")
+        float | None, typer.Option(help="Half-width E of the forecast's 95% interval (--forecast-k; default: none).")
     ] = None,
     n_max: Annotated[int, typer.Option("--n-max", help="Largest samples per problem to consider.")] = 1024,
     max_problems: Annotated[int, typer.Option("--max-problems", help="Most problems available.")] = 100_000,
