@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.compare.results import RunResults
+from evalkit.compare.results import RunResults, pass_table
 from evalkit.errors import EvalkitError
-from evalkit.stats import pass_at_k, powers_of_two
-from evalkit.stats.adaptive import adaptive_pass_at_k
+from evalkit.stats import powers_of_two
 from evalkit.stats.exact import problem_mean_ci
 from evalkit.stats.forecast import (
     BACKTEST_RATIO,
@@ -119,16 +118,11 @@ def _scopes(results: RunResults, tasks: Sequence[str] | None) -> dict[str, _Scop
 
 
 def _observed(results: RunResults, scope: _Scope, ks: list[int], confidence: float, seed: int) -> list[tuple]:
-    """(estimate, low, high, method) of mean pass@k for each k <= n: Chen et al.'s estimator (fixed n) or the
-    rule's (``--adaptive``) per problem, the interval :func:`evalkit.stats.exact.problem_mean_ci` (as summary)."""
-    k_arr = np.asarray(ks, dtype=np.int64)[None, :]
-    rule = results.rule
-    if rule is None:
-        table = pass_at_k(scope.trials[:, None], scope.hits[:, None], k_arr)
-    else:
-        table = adaptive_pass_at_k(
-            scope.trials[:, None], scope.hits[:, None], scope.reached[:, None], rule.successes, k_arr
-        )
+    """(estimate, low, high, method) of mean pass@k for each k <= n: the per-problem unbiased estimator of
+    :func:`evalkit.compare.results.pass_table` (fixed n or the ``--adaptive`` rule's), the interval
+    :func:`evalkit.stats.exact.problem_mean_ci` (as summary)."""
+    by_id = {p.id: p for p in results.problems}
+    table = pass_table(results, [by_id[pid] for pid in scope.pids], ks, dict.fromkeys(scope.pids, scope.n))
     return problem_mean_ci(table, confidence, seed=seed)
 
 

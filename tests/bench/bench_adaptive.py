@@ -128,9 +128,14 @@ def population_truth(kind: str) -> dict[str, np.ndarray]:
     return _POPULATION[kind]
 
 
+#: Claim kinds that are not delta claims: the frontier's, and the figures `evalkit compare` adds (likelihood, gate).
+NOT_DELTA = ("frontier_counts", "rl_only_bounded", "base_only_excess", "likelihood_figures", "gate")
+
+
 def _claim_keys(summary: dict[str, Any]) -> dict[str, Any]:
     """What `evalkit compare --json` claims, by kind: frontier (counts, the rl_only_bounded bound, McNemar
-    decisions at 5%), base_only_excess (made or not) and the delta claims at k = 1 and k = n (kind and k)."""
+    decisions at 5%), base_only_excess (made or not), the delta claims (kind and k) and the gate's verdict (None
+    where the comparison has no gate)."""
     claims = summary["claims"]
     counts = next(c for c in claims if c["kind"] == "frontier_counts")
     bounded = next((c for c in claims if c["kind"] == "rl_only_bounded"), None)
@@ -143,11 +148,8 @@ def _claim_keys(summary: dict[str, Any]) -> dict[str, Any]:
             counts["p_base_solves_more"] <= 0.05,
         ),
         "excess": any(c["kind"] == "base_only_excess" for c in claims),
-        "delta": sorted(
-            (c["kind"], c["k"])
-            for c in claims
-            if c["kind"] not in ("frontier_counts", "rl_only_bounded", "base_only_excess")
-        ),
+        "delta": sorted((c["kind"], c["k"]) for c in claims if c["kind"] not in NOT_DELTA),
+        "gate": next((c["verdict"] for c in claims if c["kind"] == "gate"), None),
     }
 
 

@@ -30,6 +30,9 @@ import pandas as pd
 
 from evalkit.compare.results import load_run
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_adaptive import _claim_keys  # the claims compared, as in the simulated benchmark
+
 N = 1024
 KS = (1, 16, 1024)
 
@@ -70,26 +73,6 @@ def _floor(run: Path) -> int:
         hits = np.flatnonzero(outcomes)
         total += int(hits[0]) + 1 if hits.size else len(outcomes)
     return total
-
-
-def _claim_keys(summary: dict[str, Any]) -> dict[str, Any]:
-    """The claims of `evalkit compare --json` by kind: frontier (counts, the rl_only_bounded bound, McNemar decisions
-    at 5%), base_only_excess (made or not), the delta claims (kind and k); figures (likelihood, gate) aside."""
-    claims = summary["claims"]
-    counts = next(c for c in claims if c["kind"] == "frontier_counts")
-    bounded = next((c for c in claims if c["kind"] == "rl_only_bounded"), None)
-    return {
-        "frontier": (
-            counts["rl_only"],
-            counts["base_only"],
-            None if bounded is None else (round(bounded["base_rate_below"], 12), bounded["problems"]),
-            counts["p_rl_solves_more"] <= 0.05,
-            counts["p_base_solves_more"] <= 0.05,
-        ),
-        "excess": any(c["kind"] == "base_only_excess" for c in claims),
-        "delta": sorted((c["kind"], c["k"]) for c in claims if "delta" in c),
-        "gate": next((c["verdict"] for c in claims if c["kind"] == "gate"), None),
-    }
 
 
 def _pass_rows(summary: dict[str, Any]) -> list[str]:
